@@ -1,0 +1,38 @@
+# GridGov: two commands do all the set-up on a fresh Debian/Ubuntu machine.
+#   make demo   install what is missing, start the local PostGIS, load the demo district,
+#               serve the dashboard on http://127.0.0.1:8501
+#   make test   install what is missing and run every check and test
+SHELL := /bin/bash
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV ?= uv
+PORT ?= 8501
+
+.PHONY: setup demo serve test lint check-imports unit bench clean-db help
+
+help:
+	@sed -n '2,5p' Makefile
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	$(UV) run gridgov db up
+	$(UV) run gridgov demo
+	$(UV) run gridgov serve --port $(PORT)
+
+serve: setup
+	$(UV) run gridgov serve --port $(PORT)
+
+lint:
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+check-imports:
+	$(UV) run lint-imports
+
+test: setup lint check-imports
+	$(UV) run gridgov db up
+	$(UV) run pytest
+
+clean-db:
+	-$(UV) run gridgov db down

@@ -1,0 +1,26 @@
+"""GridGov dashboard: the entry script is a router (pages live in app_pages/)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.labels import LANGUAGES, t
+
+st.set_page_config(page_title="GridGov", page_icon="🗺️", layout="wide")
+
+if "lang" not in st.session_state:
+    st.session_state["lang"] = "zh"
+with st.sidebar:
+    st.selectbox("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
+lang = st.session_state["lang"]
+
+pages = [
+    st.Page(
+        "app_pages/district_map.py",
+        title=t("district_map", lang),
+        icon="🗺️",
+        url_path="district",
+        default=True,
+    ),
+]
+st.navigation(pages).run()

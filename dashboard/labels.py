@@ -1,0 +1,45 @@
+"""Chinese and English labels for the dashboard (one dictionary, one lookup)."""
+
+from __future__ import annotations
+
+LANGUAGES = {"zh": "中文", "en": "English"}
+
+TEXT: dict[str, dict[str, str]] = {
+    "app_title": {"zh": "网格化管理指挥中心", "en": "Grid management command centre"},
+    "district_map": {"zh": "辖区地图", "en": "District map"},
+    "layers": {"zh": "图层", "en": "Layers"},
+    "communities": {"zh": "社区", "en": "Communities"},
+    "grids": {"zh": "网格", "en": "Grids"},
+    "parts": {"zh": "部件", "en": "Parts"},
+    "open_cases": {"zh": "在办案件", "en": "Open cases"},
+    "overdue": {"zh": "超期", "en": "Overdue"},
+    "shown": {"zh": "显示", "en": "Shown"},
+    "of_total": {"zh": "共", "en": "of"},
+    "households": {"zh": "户数", "en": "Households"},
+    "worker": {"zh": "网格员", "en": "Grid worker"},
+    "code": {"zh": "编码", "en": "Code"},
+    "status": {"zh": "状态", "en": "Status"},
+    "category": {"zh": "类别", "en": "Category"},
+    "deadline": {"zh": "处置时限", "en": "Deadline"},
+    "hours_left": {"zh": "剩余小时", "en": "Hours left"},
+    "legend": {"zh": "图例", "en": "Legend"},
+    "language": {"zh": "语言", "en": "Language"},
+    "base_map": {"zh": "底图", "en": "Base map"},
+    "no_data": {
+        "zh": "数据库中还没有辖区：运行 `gridgov demo` 加载示例街道。",
+        "en": "No district in the database yet: run `gridgov demo` to load the demo street.",
+    },
+    "community": {"zh": "社区", "en": "Community"},
+    "part_major": {"zh": "部件大类", "en": "Part class"},
+    "case_no": {"zh": "案件编号", "en": "Case no."},
+}
+
+
+def t(key: str, lang: str) -> str:
+    """The label ``key`` in ``lang`` ('zh' or 'en'); the key itself if unknown."""
+    return TEXT.get(key, {}).get(lang, key)
+
+
+def pick(zh: str, en: str, lang: str) -> str:
+    """Choose between a Chinese and an English value from the database."""
+    return zh if lang == "zh" else en

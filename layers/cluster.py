@@ -1,0 +1,391 @@
+"""GridGov's own PostgreSQL cluster, run like an embedded database.
+
+When ``DATABASE_URL`` is unset, GridGov keeps a PostgreSQL cluster in a data
+directory it owns and starts it on demand with the system's server binaries
+(Debian: ``postgresql-15`` and ``postgresql-15-postgis-3``). The server listens
+on 127.0.0.1 and on a Unix socket in its run directory, never on a public
+address. ``initdb`` refuses to run as root, so when the user is root the
+cluster belongs to an unprivileged system user (``gridgov``), created on first
+use.
+
+Every failure a user can meet (binaries missing, PostGIS missing, port in use,
+data directory owned by someone else, server that will not start) raises
+:class:`ClusterError` with one sentence saying what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SERVICE_USER = "gridgov"
+SUPERUSER = "gridgov"
+DEFAULT_PORT = 54329
+DATABASE_NAME = "gridgov"
+
+
+class ClusterError(RuntimeError):
+    """The managed cluster cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ClusterPaths:
+    """Where the managed cluster keeps its files."""
+
+    home: Path
+
+    @property
+    def data(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "postgresql.log"
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / "password"
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def default_home() -> Path:
+    """Return the managed cluster's home directory.
+
+    ``GRIDGOV_HOME`` wins. Otherwise ``.gridgov/`` in the project for normal
+    users; for root, ``/var/lib/gridgov/<project hash>`` because the
+    unprivileged service user may not be able to reach the project directory
+    (e.g. under ``/root``).
+    """
+    if env := os.environ.get("GRIDGOV_HOME"):
+        return Path(env).resolve()
+    if _is_root():
+        digest = hashlib.sha1(str(PROJECT_ROOT).encode()).hexdigest()[:10]
+        return Path("/var/lib/gridgov") / f"{PROJECT_ROOT.name}-{digest}"
+    return PROJECT_ROOT / ".gridgov"
+
+
+def port() -> int:
+    """TCP port of the managed cluster (``GRIDGOV_DB_PORT``, default 54329)."""
+    raw = os.environ.get("GRIDGOV_DB_PORT", str(DEFAULT_PORT))
+    if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
+        raise ClusterError(f"GRIDGOV_DB_PORT={raw!r} is not a port number between 1024 and 65535.")
+    return int(raw)
+
+
+def find_bindir() -> Path:
+    """Locate the PostgreSQL server binaries (``initdb``, ``pg_ctl``, ``postgres``).
+
+    Raises
+    ------
+    ClusterError
+        When no PostgreSQL server is installed.
+    """
+    if env := os.environ.get("GRIDGOV_PG_BINDIR"):
+        candidates = [Path(env)]
+    else:
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+            reverse=True,
+        )
+        if found := shutil.which("pg_ctl"):
+            candidates.append(Path(found).resolve().parent)
+    for bindir in candidates:
+        if all((bindir / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return bindir
+    raise ClusterError(
+        "The PostgreSQL server is not installed (no initdb/pg_ctl found): run `make setup`, or "
+        "`apt-get install postgresql-15 postgresql-15-postgis-3`, or set DATABASE_URL to an "
+        "existing PostGIS server."
+    )
+
+
+def _sharedir(bindir: Path) -> Path:
+    version = bindir.parent.name
+    candidates = [Path("/usr/share/postgresql") / version, bindir.parent / "share"]
+    pg_config = bindir / "pg_config"
+    if pg_config.exists():
+        out = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True)
+        if out.returncode == 0:
+            candidates.insert(0, Path(out.stdout.strip()))
+    for share in candidates:
+        if (share / "extension").is_dir():
+            return share
+    return candidates[0]
+
+
+def check_postgis(bindir: Path) -> None:
+    """Raise :class:`ClusterError` unless PostGIS is installed for this server."""
+    share = _sharedir(bindir)
+    if not (share / "extension" / "postgis.control").exists():
+        version = bindir.parent.name
+        raise ClusterError(
+            f"PostGIS is not installed for PostgreSQL {version}: run `make setup` or "
+            f"`apt-get install postgresql-{version}-postgis-3`."
+        )
+
+
+def _service_user() -> pwd.struct_passwd | None:
+    """The account the server runs as: ``gridgov`` when root, else the caller."""
+    if not _is_root():
+        return None
+    try:
+        return pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(SERVICE_USER)
+
+
+def _as_service_user(cmd: list[str]) -> list[str]:
+    user = _service_user()
+    if user is None:
+        return cmd
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    return [runuser, "-u", user.pw_name, "--", *cmd]
+
+
+def _expected_uid() -> int:
+    user = _service_user()
+    return user.pw_uid if user else os.geteuid()
+
+
+def _check_ownership(paths: ClusterPaths) -> None:
+    if not paths.data.exists():
+        return
+    owner = paths.data.stat().st_uid
+    if owner != _expected_uid():
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise ClusterError(
+            f"The data directory {paths.data} belongs to user {name!r}, not to "
+            f"{pwd.getpwuid(_expected_uid()).pw_name!r}: set GRIDGOV_HOME to another directory, "
+            "or fix its ownership."
+        )
+
+
+def _port_in_use(port_number: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port_number)) == 0
+
+
+def _initdb(bindir: Path, paths: ClusterPaths) -> None:
+    paths.home.mkdir(parents=True, exist_ok=True)
+    paths.run.mkdir(exist_ok=True)
+    if not paths.password_file.exists():
+        paths.password_file.write_text(secrets.token_urlsafe(18))
+        paths.password_file.chmod(0o600)
+    user = _service_user()
+    staging = paths.home / "pgdata.initdb"
+    shutil.rmtree(staging, ignore_errors=True)
+    pwfile = paths.home / "pwfile.tmp"
+    pwfile.write_text(paths.password_file.read_text())
+    if user is not None:
+        os.chown(paths.home, user.pw_uid, user.pw_gid)
+        os.chown(paths.run, user.pw_uid, user.pw_gid)
+        os.chown(pwfile, user.pw_uid, user.pw_gid)
+    try:
+        # initdb into a staging directory and rename at the end: a crash or ^C
+        # half-way never leaves a half-initialised data directory behind.
+        result = subprocess.run(
+            _as_service_user(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(staging),
+                    "-U",
+                    SUPERUSER,
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ClusterError(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
+    staging.rename(paths.data)
+
+
+def _server_options(paths: ClusterPaths, port_number: int) -> str:
+    settings = {
+        "listen_addresses": "'127.0.0.1'",
+        "port": str(port_number),
+        "unix_socket_directories": f"'{paths.run}'",
+        "shared_buffers": "'512MB'",
+        "work_mem": "'64MB'",
+        "maintenance_work_mem": "'512MB'",
+        "max_wal_size": "'4GB'",
+        "synchronous_commit": "off",
+        # an embedded, single-node database: no replicas, so bulk loads into
+        # tables truncated in the same transaction can skip the WAL
+        "wal_level": "minimal",
+        "max_wal_senders": "0",
+        "max_connections": "200",
+    }
+    return " ".join(f"-c {key}={value}" for key, value in settings.items())
+
+
+def status(paths: ClusterPaths | None = None) -> str:
+    """Return ``"running"``, ``"stopped"`` or ``"absent"`` for the managed cluster."""
+    paths = paths or ClusterPaths(default_home())
+    if not (paths.data / "PG_VERSION").exists():
+        return "absent"
+    bindir = find_bindir()
+    result = subprocess.run(
+        _as_service_user([str(bindir / "pg_ctl"), "status", "-D", str(paths.data)]),
+        capture_output=True,
+        text=True,
+    )
+    return "running" if result.returncode == 0 else "stopped"
+
+
+def up(paths: ClusterPaths | None = None, *, timeout_s: float = 60) -> str:
+    """Start the managed cluster (creating it on first use); idempotent.
+
+    Returns
+    -------
+    str
+        ``"started"`` or ``"already running"``.
+    """
+    paths = paths or ClusterPaths(default_home())
+    bindir = find_bindir()
+    check_postgis(bindir)
+    _check_ownership(paths)
+    if not (paths.data / "PG_VERSION").exists():
+        _initdb(bindir, paths)
+    if status(paths) == "running":
+        return "already running"
+    port_number = port()
+    if _port_in_use(port_number):
+        raise ClusterError(
+            f"Port {port_number} on 127.0.0.1 is already in use by another program: stop it, "
+            "or set GRIDGOV_DB_PORT to a free port."
+        )
+    result = subprocess.run(
+        _as_service_user(
+            [
+                str(bindir / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                str(int(timeout_s)),
+                "-D",
+                str(paths.data),
+                "-l",
+                str(paths.log),
+                "-o",
+                _server_options(paths, port_number),
+            ]
+        ),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        tail = ""
+        with contextlib.suppress(OSError):
+            tail = paths.log.read_text().strip().splitlines()[-1]
+        raise ClusterError(
+            f"PostgreSQL did not start ({tail or result.stderr.strip()}); see {paths.log}."
+        )
+    _ensure_database(bindir, paths, port_number)
+    return "started"
+
+
+def _ensure_database(bindir: Path, paths: ClusterPaths, port_number: int) -> None:
+    psql = [
+        str(bindir / "psql"),
+        "-h",
+        str(paths.run),
+        "-p",
+        str(port_number),
+        "-U",
+        SUPERUSER,
+        "-d",
+        "postgres",
+        "-tAc",
+    ]
+    exists = subprocess.run(
+        _as_service_user([*psql, f"SELECT 1 FROM pg_database WHERE datname='{DATABASE_NAME}'"]),
+        capture_output=True,
+        text=True,
+    )
+    if exists.stdout.strip() != "1":
+        subprocess.run(
+            _as_service_user([*psql, f"CREATE DATABASE {DATABASE_NAME}"]),
+            check=True,
+            capture_output=True,
+        )
+
+
+def down(paths: ClusterPaths | None = None) -> str:
+    """Stop the managed cluster; idempotent. Returns ``"stopped"`` or ``"not running"``."""
+    paths = paths or ClusterPaths(default_home())
+    if status(paths) != "running":
+        return "not running"
+    bindir = find_bindir()
+    subprocess.run(
+        _as_service_user(
+            [str(bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(paths.data)]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    return "stopped"
+
+
+def url(paths: ClusterPaths | None = None, database: str = DATABASE_NAME) -> str:
+    """SQLAlchemy URL of the managed cluster (TCP on 127.0.0.1 with its password)."""
+    paths = paths or ClusterPaths(default_home())
+    if not paths.password_file.exists():
+        raise ClusterError("The managed database has not been created yet: run `gridgov db up`.")
+    password = quote(paths.password_file.read_text().strip(), safe="")
+    return f"postgresql+psycopg://{SUPERUSER}:{password}@127.0.0.1:{port()}/{database}"
+
+
+def wait_until_accepting(paths: ClusterPaths | None = None, timeout_s: float = 30) -> None:
+    """Block until the server accepts TCP connections, or raise :class:`ClusterError`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _port_in_use(port()):
+            return
+        time.sleep(0.2)
+    raise ClusterError(f"The managed database did not accept connections in {timeout_s:.0f} s.")

@@ -1,0 +1,100 @@
+"""Which database GridGov talks to, and the engine that talks to it.
+
+``DATABASE_URL`` set: that server, and GridGov never starts its own.
+``DATABASE_URL`` unset: the managed local cluster (:mod:`layers.cluster`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from layers import cluster
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used; the message says what to do."""
+
+
+def normalise_url(raw: str) -> str:
+    """Return ``raw`` as a SQLAlchemy URL that uses the psycopg 3 driver.
+
+    Raises
+    ------
+    DatabaseError
+        When ``raw`` is not a PostgreSQL URL.
+    """
+    if raw.startswith("postgres://"):  # the short scheme many hosting platforms hand out
+        raw = "postgresql://" + raw.removeprefix("postgres://")
+    try:
+        parsed = make_url(raw)
+    except ArgumentError as exc:
+        raise DatabaseError(
+            f"DATABASE_URL={raw!r} is not a database URL; expected "
+            "postgresql://user:password@host:port/dbname."
+        ) from exc
+    if parsed.get_backend_name() != "postgresql":
+        raise DatabaseError(
+            f"DATABASE_URL uses {parsed.get_backend_name()!r}; GridGov needs PostgreSQL with "
+            "PostGIS (postgresql://…)."
+        )
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def uses_managed_cluster() -> bool:
+    """True when ``DATABASE_URL`` is unset and GridGov runs its own cluster."""
+    return not os.environ.get("DATABASE_URL")
+
+
+def database_url(*, start: bool = True, database: str | None = None) -> str:
+    """Resolve the database URL, starting the managed cluster when needed.
+
+    Parameters
+    ----------
+    start
+        Start the managed cluster if it is not running (ignored with ``DATABASE_URL``).
+    database
+        Another database name on the same server (used by tests).
+    """
+    if raw := os.environ.get("DATABASE_URL"):
+        resolved = normalise_url(raw)
+    else:
+        if start:
+            cluster.up()
+        resolved = cluster.url()
+    if database:
+        resolved = make_url(resolved).set(database=database).render_as_string(hide_password=False)
+    return resolved
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """One pooled engine per URL for the life of the process."""
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def get_engine(*, database: str | None = None) -> Engine:
+    """The engine for the configured database, checked to be reachable."""
+    engine = engine_for(database_url(database=database))
+    check_connection(engine)
+    return engine
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise :class:`DatabaseError` with one actionable sentence if unreachable."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        where = engine.url.render_as_string(hide_password=True)
+        hint = (
+            "check DATABASE_URL, or unset it to use GridGov's own database"
+            if os.environ.get("DATABASE_URL")
+            else "run `gridgov db status`"
+        )
+        raise DatabaseError(f"Cannot connect to {where} ({reason}): {hint}.") from exc

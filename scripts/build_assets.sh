@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the pinned front-end packages (frontend/package-lock.json) and copy what the maps
+# load into static/vendor/, which Streamlit serves at /app/static/vendor/. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v npm >/dev/null 2>&1; then
+  echo "error: npm is needed to install the map's front-end assets (apt-get install npm)." >&2
+  exit 1
+fi
+npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+nm=frontend/node_modules
+out=static/vendor
+rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+mkdir -p "$out.tmp"/{leaflet,leaflet.heat,markercluster,awesome-markers,jquery,fontawesome/css}
+cp "$nm"/leaflet/dist/leaflet.js "$nm"/leaflet/dist/leaflet.css "$out.tmp"/leaflet/
+cp -r "$nm"/leaflet/dist/images "$out.tmp"/leaflet/
+cp "$nm"/leaflet.heat/dist/leaflet-heat.js "$out.tmp"/leaflet.heat/
+cp "$nm"/leaflet.markercluster/dist/{leaflet.markercluster.js,MarkerCluster.css,MarkerCluster.Default.css} \
+   "$out.tmp"/markercluster/
+cp "$nm"/leaflet.awesome-markers/dist/leaflet.awesome-markers.{js,css} "$out.tmp"/awesome-markers/
+cp -r "$nm"/leaflet.awesome-markers/dist/images "$out.tmp"/awesome-markers/
+cp "$nm"/jquery/dist/jquery.min.js "$out.tmp"/jquery/
+cp "$nm"/@fortawesome/fontawesome-free/css/all.min.css "$out.tmp"/fontawesome/css/
+cp -r "$nm"/@fortawesome/fontawesome-free/webfonts "$out.tmp"/fontawesome/
+rm -rf "$out" && mv "$out.tmp" "$out"
+echo "front-end assets ready in $out"

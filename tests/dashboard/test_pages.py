@@ -1,0 +1,30 @@
+"""Each page runs under Streamlit's AppTest against the demo database."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+@pytest.fixture
+def app(demo_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", demo_url)
+    return AppTest.from_file(str(APP), default_timeout=60)
+
+
+def test_district_map_page_renders_counts(app, small_district):
+    at = app.run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["社区"] == str(len(small_district.communities))
+    assert metrics["网格"] == str(len(small_district.grids))
+
+
+def test_language_switch(app):
+    at = app.run()
+    at.sidebar.selectbox[0].set_value("en").run()
+    assert not at.exception
+    assert at.title[0].value == "District map"
+    assert "Open cases" in [m.label for m in at.metric]

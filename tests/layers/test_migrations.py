@@ -1,0 +1,84 @@
+"""The Alembic migration: upgrade builds the layers, downgrade removes them, both repeatable."""
+
+import sqlalchemy as sa
+
+from layers import migrate
+from tests.conftest import recreate_database
+
+LAYERS = {
+    "streets",
+    "communities",
+    "roads",
+    "buildings",
+    "workers",
+    "grids",
+    "departments",
+    "categories",
+    "responsibility_rules",
+    "parts",
+    "case_statuses",
+    "cases",
+    "case_events",
+    "reporters",
+    "patrol_points",
+    "patrols",
+    "gridgov_meta",
+}
+
+
+def _tables(engine):
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_upgrade_downgrade_upgrade():
+    engine = recreate_database("gridgov_test_migrations")
+    try:
+        migrate.upgrade(engine)
+        assert _tables(engine) >= LAYERS
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        migrate.downgrade(engine, "base")
+        assert not (LAYERS & _tables(engine))
+        assert migrate.current_revision(engine) is None
+        migrate.upgrade(engine)
+        assert _tables(engine) >= LAYERS
+    finally:
+        engine.dispose()
+
+
+def test_every_geometry_is_srid_4326_and_gist_indexed(conn):
+    columns = conn.execute(
+        sa.text(
+            "SELECT f_table_name, f_geometry_column, srid, type FROM geometry_columns "
+            "WHERE f_table_schema = 'public'"
+        )
+    ).all()
+    assert {(t, c) for t, c, _, _ in columns} >= {
+        ("cases", "geom"),
+        ("grids", "geom"),
+        ("parts", "geom"),
+        ("patrols", "geom"),
+    }
+    assert all(srid == 4326 for _, _, srid, _ in columns)
+    assert all(kind != "GEOMETRY" for _, _, _, kind in columns), "one geometry type per column"
+    indexed = {
+        row[0]
+        for row in conn.execute(
+            sa.text("""
+        SELECT t.relname || '.' || a.attname FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_am am ON am.oid = i.relam
+        JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey)
+        WHERE am.amname = 'gist'""")
+        )
+    }
+    tables = {t for t, c, _, _ in columns if c == "geom"} - {"grids_current"}
+    assert {f"{t}.geom" for t in tables} <= indexed
+
+
+def test_every_layer_has_an_integer_primary_key_for_qgis(conn):
+    inspector = sa.inspect(conn)
+    for table in LAYERS - {"gridgov_meta", "case_statuses"}:
+        pk = inspector.get_pk_constraint(table)["constrained_columns"]
+        assert pk == ["id"], table
+        id_type = next(c["type"] for c in inspector.get_columns(table) if c["name"] == "id")
+        assert isinstance(id_type, sa.Integer), table

@@ -1,0 +1,56 @@
+"""The `gridgov` command: help, and one clear sentence when something is wrong."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "serve", "db", "catalogue"):
+        assert command in result.output
+    db_help = runner.invoke(app, ["db", "--help"])
+    for command in ("up", "down", "status", "url", "migrate"):
+        assert command in db_help.output
+
+
+def _gridgov(*args, env_extra):
+    env = {**os.environ, **env_extra}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("postgresql://nobody:wrong@127.0.0.1:1/nowhere", "Cannot connect to"),
+        ("mysql://root@localhost/db", "needs PostgreSQL"),
+    ],
+)
+def test_a_wrong_database_url_is_one_sentence(url, fragment):
+    result = _gridgov("db", "status", env_extra={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_db_commands_with_database_url_do_not_start_a_cluster():
+    result = _gridgov("db", "up", env_extra={"DATABASE_URL": "postgresql://u@127.0.0.1:1/x"})
+    assert result.returncode == 0
+    assert "starts none of its own" in result.stdout
+
+
+def test_demo_twice_is_one_district(demo_url):
+    # the session's demo database already holds a demo district
+    result = _gridgov("demo", "--households", "2000", env_extra={"DATABASE_URL": demo_url})
+    assert result.returncode == 0, result.stderr
+    assert "already loaded" in result.stdout
