@@ -23,7 +23,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -61,6 +60,10 @@ class ClusterPaths:
     def password_file(self) -> Path:
         return self.home / "password"
 
+    @property
+    def port_file(self) -> Path:
+        return self.home / "port"
+
 
 def _is_root() -> bool:
     return os.geteuid() == 0
@@ -82,12 +85,29 @@ def default_home() -> Path:
     return PROJECT_ROOT / ".gridgov"
 
 
-def port() -> int:
-    """TCP port of the managed cluster (``GRIDGOV_DB_PORT``, default 54329)."""
-    raw = os.environ.get("GRIDGOV_DB_PORT", str(DEFAULT_PORT))
+def port(paths: ClusterPaths | None = None) -> int:
+    """TCP port of the managed cluster.
+
+    ``GRIDGOV_DB_PORT`` wins; else the port chosen when the cluster was created
+    (the first free one from 54329, kept in ``<home>/port``); else 54329.
+    """
+    raw = os.environ.get("GRIDGOV_DB_PORT")
+    if raw is None:
+        stored = (paths or ClusterPaths(default_home())).port_file
+        raw = stored.read_text().strip() if stored.exists() else str(DEFAULT_PORT)
     if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
         raise ClusterError(f"GRIDGOV_DB_PORT={raw!r} is not a port number between 1024 and 65535.")
     return int(raw)
+
+
+def _choose_port(paths: ClusterPaths) -> None:
+    """Remember a free port for a new cluster (another GridGov checkout may hold 54329)."""
+    if "GRIDGOV_DB_PORT" in os.environ or paths.port_file.exists():
+        return
+    candidate = DEFAULT_PORT
+    while _port_in_use(candidate) and candidate < DEFAULT_PORT + 100:
+        candidate += 1
+    paths.port_file.write_text(str(candidate))
 
 
 def find_bindir() -> Path:
@@ -292,9 +312,10 @@ def up(paths: ClusterPaths | None = None, *, timeout_s: float = 60) -> str:
     _check_ownership(paths)
     if not (paths.data / "PG_VERSION").exists():
         _initdb(bindir, paths)
+        _choose_port(paths)
     if status(paths) == "running":
         return "already running"
-    port_number = port()
+    port_number = port(paths)
     if _port_in_use(port_number):
         raise ClusterError(
             f"Port {port_number} on 127.0.0.1 is already in use by another program: stop it, "
@@ -378,14 +399,4 @@ def url(paths: ClusterPaths | None = None, database: str = DATABASE_NAME) -> str
     if not paths.password_file.exists():
         raise ClusterError("The managed database has not been created yet: run `gridgov db up`.")
     password = quote(paths.password_file.read_text().strip(), safe="")
-    return f"postgresql+psycopg://{SUPERUSER}:{password}@127.0.0.1:{port()}/{database}"
-
-
-def wait_until_accepting(paths: ClusterPaths | None = None, timeout_s: float = 30) -> None:
-    """Block until the server accepts TCP connections, or raise :class:`ClusterError`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if _port_in_use(port()):
-            return
-        time.sleep(0.2)
-    raise ClusterError(f"The managed database did not accept connections in {timeout_s:.0f} s.")
+    return f"postgresql+psycopg://{SUPERUSER}:{password}@127.0.0.1:{port(paths)}/{database}"

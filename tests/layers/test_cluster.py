@@ -92,3 +92,15 @@ def test_a_bad_port_setting_is_named(monkeypatch):
     monkeypatch.setenv("GRIDGOV_DB_PORT", "eighty")
     with pytest.raises(cluster.ClusterError, match="not a port number"):
         cluster.port()
+
+
+def test_a_new_cluster_moves_past_a_busy_default_port(scratch_home, monkeypatch):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        busy = blocker.getsockname()[1]
+        monkeypatch.delenv("GRIDGOV_DB_PORT")
+        monkeypatch.setattr(cluster, "DEFAULT_PORT", busy)
+        assert cluster.up(scratch_home) == "started"
+        assert cluster.port(scratch_home) > busy
+        assert f":{cluster.port(scratch_home)}/" in cluster.url(scratch_home)
