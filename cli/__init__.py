@@ -96,7 +96,7 @@ def db_url() -> None:
 
 
 @db_app.command("migrate")
-def db_migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+def db_migrate(revision: str = typer.Argument("heads", help="Target revision.")) -> None:
     """Upgrade the schema (Alembic) to REVISION."""
     from layers import migrate
 

@@ -21,8 +21,9 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade(bind: Engine | Connection, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (default: the newest)."""
+def upgrade(bind: Engine | Connection, revision: str = "heads") -> None:
+    """Upgrade the schema to ``revision`` (default: every head — feature branches of the
+    schema may sit side by side)."""
     _run(bind, command.upgrade, revision)
 
 
@@ -32,20 +33,19 @@ def downgrade(bind: Engine | Connection, revision: str = "base") -> None:
 
 
 def current_revision(bind: Engine | Connection) -> str | None:
-    """The revision the database is at, or None when it has never been migrated."""
+    """The revision(s) the database is at ("a+b" for several heads), or None when empty."""
     if isinstance(bind, Engine):
         with bind.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    return MigrationContext.configure(bind).get_current_revision()
+            return current_revision(conn)
+    heads = MigrationContext.configure(bind).get_current_heads()
+    return "+".join(sorted(heads)) or None
 
 
 def head_revision() -> str:
-    """The newest revision shipped with this code."""
+    """The newest revision(s) shipped with this code ("a+b" for several heads)."""
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    return "+".join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
 def _run(bind: Engine | Connection, fn, revision: str) -> None:  # type: ignore[no-untyped-def]
