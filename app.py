@@ -18,9 +18,15 @@ pages = [
     st.Page(
         "app_pages/district_map.py",
         title=t("district_map", lang),
-        icon="🗺️",
+        icon=":material/map:",
         url_path="district",
         default=True,
+    ),
+    st.Page(
+        "app_pages/leader.py",
+        title=t("leader", lang),
+        icon=":material/local_fire_department:",
+        url_path="leader",
     ),
 ]
 st.navigation(pages).run()

@@ -11,6 +11,7 @@ TEXT: dict[str, dict[str, str]] = {
     "communities": {"zh": "社区", "en": "Communities"},
     "grids": {"zh": "网格", "en": "Grids"},
     "parts": {"zh": "部件", "en": "Parts"},
+    "events": {"zh": "事件", "en": "Events"},
     "open_cases": {"zh": "在办案件", "en": "Open cases"},
     "overdue": {"zh": "超期", "en": "Overdue"},
     "shown": {"zh": "显示", "en": "Shown"},
@@ -32,6 +33,13 @@ TEXT: dict[str, dict[str, str]] = {
     "community": {"zh": "社区", "en": "Community"},
     "part_major": {"zh": "部件大类", "en": "Part class"},
     "case_no": {"zh": "案件编号", "en": "Case no."},
+    "leader": {"zh": "热点与趋势", "en": "Hotspots and trends"},
+    "time_window": {"zh": "时间范围", "en": "Time window"},
+    "h3_resolution": {"zh": "六边形级别 (H3)", "en": "Hexagon level (H3)"},
+    "cases_in_window": {"zh": "时段内案件", "en": "Cases in the window"},
+    "cases": {"zh": "案件数", "en": "Cases"},
+    "heat": {"zh": "案件热力", "en": "Case heat"},
+    "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 
 

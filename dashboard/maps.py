@@ -8,11 +8,13 @@ from html import escape
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from branca.element import MacroElement, Template
 
 from dashboard.labels import pick, t
 from dashboard.offline import localize_assets
+from gis import heat
 
 STATUS_COLOURS = {
     "reported": "#9e9e9e",
@@ -252,3 +254,40 @@ def finish(m: folium.Map) -> folium.Map:
     """Layer switcher, then every asset pointed at the app's own copies."""
     folium.LayerControl(collapsed=False).add_to(m)
     return localize_assets(m)
+
+
+def add_heat_cells(m: folium.Map, counts: pd.DataFrame, resolution: int, lang: str) -> None:
+    """Choropleth of case counts on H3 cells at ``resolution`` (from r9 rollups)."""
+    cells = heat.to_resolution(counts, resolution)
+    if cells.empty:
+        return
+    hexes = heat.cell_polygons(cells)
+    hexes["fill"] = [heat.HEAT_COLOURS[k] for k in heat.heat_classes(hexes.n.to_numpy())]
+    folium.GeoJson(
+        _rounded(hexes, ["cell", "n", "fill", "geometry"]),
+        name=t("heat", lang),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["fill"],
+            "fillOpacity": 0.75,
+            "color": "#ffffff",
+            "weight": 0.5,
+        },
+        tooltip=folium.GeoJsonTooltip(["n", "cell"], aliases=[t("cases", lang), "H3"]),
+    ).add_to(m)
+    lo, hi = int(hexes.n.min()), int(hexes.n.max())
+    swatches = "".join(
+        f'<span style="display:inline-block;width:16px;height:10px;background:{c}"></span>'
+        for c in heat.HEAT_COLOURS
+    )
+    Legend(
+        f"<b>{escape(t('cases', lang))} / H3 r{resolution}</b><div>{swatches}</div>"
+        f"<div>{lo:,} … {hi:,}</div>"
+    ).add_to(m)
+
+
+def weekly_trend(daily: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Cases per week (rows) and major class (columns, labelled in ``lang``)."""
+    kind = daily.major.str[0].map({"P": t("parts", lang), "E": t("events", lang)})
+    frame = daily.assign(label=kind + " · " + daily[f"name_{lang}"], day=pd.to_datetime(daily.day))
+    table = frame.pivot_table(index="day", columns="label", values="n", aggfunc="sum", fill_value=0)
+    return table.resample("W-MON", label="left", closed="left").sum()

@@ -130,3 +130,14 @@ def code_ids(conn: Connection, table: str, code_column: str) -> dict[str, int]:
         raise ValueError(f"no code lookup for {table}.{code_column}")
     rows = conn.execute(sa.text(f"SELECT {code_column}, id FROM {table}"))
     return {str(code).strip(): int(i) for code, i in rows}
+
+
+def major_categories(*, conn: Connection) -> pd.DataFrame:
+    """Major classes of the catalogue (service_code, kind, names)."""
+    return pd.read_sql(
+        sa.text(
+            "SELECT service_code, kind, name_zh, name_en FROM categories WHERE level = 1 "
+            "ORDER BY kind DESC, service_code"
+        ),
+        conn,
+    )

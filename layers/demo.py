@@ -16,6 +16,7 @@ from gis.demo import DemoDistrict
 from layers.bulk import copy_frame, ewkb_hex, point_ewkb
 from layers.catalogue import code_ids, load_catalogue
 from layers.patrols import derive_patrols
+from layers.rollups import refresh_rollups
 
 DATA_TABLES = [
     "patrols",
@@ -97,6 +98,8 @@ def load_demo(
     counts |= _cases(conn, district)
     step("patrols")
     counts |= _patrols(conn, district)
+    step("rollups")
+    refresh_rollups(conn=conn)
     for table in (
         "streets",
         "communities",

@@ -28,3 +28,17 @@ def test_language_switch(app):
     assert not at.exception
     assert at.title[0].value == "District map"
     assert "Open cases" in [m.label for m in at.metric]
+
+
+def test_leader_page_heat_and_trend(app, small_district):
+    at = app.run()
+    at.switch_page("app_pages/leader.py").run()
+    assert not at.exception
+    total = {m.label: m.value for m in at.metric}["时段内案件"]
+    assert int(total.replace(",", "")) == len(small_district.cases)
+    # narrowing the window narrows the count
+    _, end = at.sidebar.slider[0].value
+    at.sidebar.slider[0].set_value((end, end)).run()
+    assert not at.exception
+    narrowed = int({m.label: m.value for m in at.metric}["时段内案件"].replace(",", ""))
+    assert 0 < narrowed < len(small_district.cases)

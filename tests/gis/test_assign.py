@@ -40,3 +40,18 @@ def test_h3_cells_match_h3_py_and_are_signed_64_bit():
     assert (cells > 0).all()
     assert cells.tolist() == [h3.latlng_to_cell(la, lo, 9) for la, lo in zip(lat, lon, strict=True)]
     assert h3_cells(np.array([]), np.array([]), 9).size == 0
+
+
+def test_heat_rolls_cells_up_and_classes_are_ordered():
+    import pandas as pd
+
+    from gis.heat import cell_polygons, heat_classes, to_resolution
+
+    cells = [h3.latlng_to_cell(31.31 + i * 1e-4, 120.63, 9) for i in range(5)]
+    counts = pd.DataFrame({"cell": cells, "n": [1, 2, 3, 4, 5]})
+    parents = to_resolution(counts, 7)
+    assert parents.n.sum() == 15 and len(parents) <= 2
+    hexes = cell_polygons(parents)
+    assert hexes.geometry.is_valid.all() and hexes.crs.to_epsg() == 4326
+    classes = heat_classes(np.array([1, 1, 2, 10, 100, 1000]))
+    assert list(classes) == sorted(classes) and classes[0] == classes[1]

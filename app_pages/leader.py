@@ -1,0 +1,59 @@
+"""Leader: where cases concentrate (H3 heat) and how they trend, for any time window."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from app_pages.resources import engine
+from dashboard import maps
+from dashboard.labels import pick, t
+from layers.views import leader_heat
+
+lang = st.session_state.get("lang", "zh")
+st.title(t("leader", lang))
+
+
+@st.cache_data(ttl=300, max_entries=32, show_spinner=False)
+def load(start: date | None, end: date | None, categories: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
+    return leader_heat(
+        engine(), start=start, end=end, categories=list(categories) if categories else None
+    )
+
+
+whole = load(None, None, None)
+if whole.days is None:
+    st.info(t("no_data", lang))
+    st.stop()
+
+with st.sidebar:
+    window = st.slider(
+        t("time_window", lang),
+        min_value=whole.days[0],
+        max_value=whole.days[1],
+        value=whole.days,
+        key="time_window",
+    )
+    resolution = st.select_slider(
+        t("h3_resolution", lang), options=[7, 8, 9], value=8, key="h3_resolution"
+    )
+    labels = {r.service_code: pick(r.name_zh, r.name_en, lang) for r in whole.majors.itertuples()}
+    chosen = st.multiselect(
+        t("category", lang), list(labels), format_func=labels.get, key="leader_categories"
+    )
+
+data = load(window[0], window[1], tuple(chosen) or None)
+total = int(data.cells.n.sum()) if not data.cells.empty else 0
+st.metric(t("cases_in_window", lang), f"{total:,}")
+m = maps.new_map(data.extent)
+maps.add_heat_cells(m, data.cells, resolution, lang)
+st_folium(
+    maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="leader_map"
+)
+
+if not data.daily.empty:
+    st.subheader(t("trend", lang))
+    weekly = maps.weekly_trend(data.daily, lang)
+    st.line_chart(weekly)

@@ -1,0 +1,48 @@
+"""Heat on H3 cells: roll counts up to coarser resolutions, draw cells, class colours."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import h3.api.basic_int as h3
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis.crs import WGS84
+
+HEAT_COLOURS = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"]
+
+
+def to_resolution(counts: pd.DataFrame, resolution: int) -> pd.DataFrame:
+    """Sum ``counts`` (columns cell, n) into parent cells at ``resolution``."""
+    if counts.empty:
+        return pd.DataFrame({"cell": pd.Series(dtype="int64"), "n": pd.Series(dtype="int64")})
+    cells = counts.cell.to_numpy(dtype=np.int64)
+    parents = np.fromiter(
+        (h3.cell_to_parent(int(c), resolution) for c in cells), dtype=np.int64, count=len(cells)
+    )
+    return (
+        pd.DataFrame({"cell": parents, "n": counts.n.to_numpy()})
+        .groupby("cell", as_index=False)
+        .n.sum()
+    )
+
+
+def cell_polygons(counts: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Hexagon polygons (EPSG:4326) for the cells of ``counts``, keeping its columns."""
+    polys = [
+        shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(int(c))])
+        for c in counts.cell
+    ]
+    out = gpd.GeoDataFrame(counts.copy(), geometry=polys, crs=WGS84)
+    out["cell"] = out.cell.map(h3.int_to_str)
+    return out
+
+
+def heat_classes(values: np.ndarray, n_classes: int = len(HEAT_COLOURS)) -> np.ndarray:
+    """Quantile class (0 … n_classes-1) of each value; equal values share a class."""
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return np.zeros(0, dtype=int)
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, n_classes + 1)[1:-1]))
+    return np.searchsorted(edges, values, side="right").astype(int)

@@ -1,0 +1,37 @@
+"""Daily rollups of cases, so that maps and trends never rescan raw cases.
+
+Revision ID: 0004
+Revises: 0001
+Create Date: 2026-11-22
+"""
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("""
+        CREATE TABLE case_daily (
+            day           date NOT NULL,
+            street_code   char(9) NOT NULL,
+            community_id  integer,
+            grid_id       integer,
+            h3_r9         bigint,
+            category_id   integer NOT NULL,
+            source        text NOT NULL,
+            n             integer NOT NULL
+        );
+        COMMENT ON TABLE case_daily IS
+            'Cases reported per local day, grid, H3 r9 cell, category and source (rebuilt by '
+            'layers.rollups.refresh_rollups).';
+        CREATE INDEX case_daily_day_idx ON case_daily (day);
+        CREATE INDEX case_daily_h3_idx ON case_daily (h3_r9);
+    """)
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS case_daily")
