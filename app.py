@@ -23,6 +23,12 @@ pages = [
         default=True,
     ),
     st.Page(
+        "app_pages/supervisor.py",
+        title=t("supervisor", lang),
+        icon=":material/directions_walk:",
+        url_path="supervisor",
+    ),
+    st.Page(
         "app_pages/leader.py",
         title=t("leader", lang),
         icon=":material/local_fire_department:",

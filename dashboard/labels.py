@@ -39,6 +39,16 @@ TEXT: dict[str, dict[str, str]] = {
     "cases_in_window": {"zh": "时段内案件", "en": "Cases in the window"},
     "cases": {"zh": "案件数", "en": "Cases"},
     "heat": {"zh": "案件热力", "en": "Case heat"},
+    "supervisor": {"zh": "网格员巡查覆盖", "en": "Grid-worker coverage"},
+    "no_patrols": {"zh": "还没有巡查轨迹。", "en": "No patrol tracks yet."},
+    "week": {"zh": "统计周", "en": "Week"},
+    "mean_coverage": {"zh": "平均覆盖率", "en": "Mean coverage"},
+    "unvisited_grids": {"zh": "无人巡查的网格", "en": "Grids nobody visited"},
+    "workload": {"zh": "网格员工作量", "en": "Workload per worker"},
+    "coverage": {"zh": "巡查覆盖率", "en": "Patrol coverage"},
+    "walked_km": {"zh": "网格内步行(公里)", "en": "Walked in grid (km)"},
+    "tracks": {"zh": "巡查轨迹", "en": "Patrol tracks"},
+    "day": {"zh": "日期", "en": "Day"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

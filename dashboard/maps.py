@@ -291,3 +291,72 @@ def weekly_trend(daily: pd.DataFrame, lang: str) -> pd.DataFrame:
     frame = daily.assign(label=kind + " · " + daily[f"name_{lang}"], day=pd.to_datetime(daily.day))
     table = frame.pivot_table(index="day", columns="label", values="n", aggfunc="sum", fill_value=0)
     return table.resample("W-MON", label="left", closed="left").sum()
+
+
+COVERAGE_COLOURS = [(0.5, "#e53935"), (0.8, "#fb8c00"), (1.01, "#43a047")]
+
+
+def _coverage_colour(share: float, patrol_days: int) -> str:
+    if patrol_days == 0:
+        return "#6d6d6d"
+    return next(colour for limit, colour in COVERAGE_COLOURS if share < limit)
+
+
+def add_coverage(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
+    """Grids coloured by patrol coverage (grey: not visited)."""
+    data = grids.assign(
+        fill=[
+            _coverage_colour(s, d)
+            for s, d in zip(grids.covered_share, grids.worker_patrol_days, strict=True)
+        ],
+        coverage=(grids.covered_share * 100).round(0).astype(int).astype(str) + "%",
+        walked_km=(grids.walked_m / 1000).round(1),
+    )
+    folium.GeoJson(
+        _rounded(
+            data, ["code", "worker_code", "households", "coverage", "walked_km", "fill", "geom"]
+        ),
+        name=t("coverage", lang),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["fill"],
+            "fillOpacity": 0.45,
+            "color": "#37474f",
+            "weight": 1,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            ["code", "worker_code", "coverage", "walked_km"],
+            aliases=[
+                t("grids", lang),
+                t("worker", lang),
+                t("coverage", lang),
+                t("walked_km", lang),
+            ],
+        ),
+    ).add_to(m)
+    rows = [f"<b>{escape(t('coverage', lang))}</b>"]
+    labels = ["< 50%", "50–80%", "≥ 80%"]
+    for (_, colour), label in zip(COVERAGE_COLOURS, labels, strict=True):
+        rows.append(
+            f'<div><span style="display:inline-block;width:12px;height:10px;'
+            f'background:{colour}"></span> {label}</div>'
+        )
+    rows.append(
+        '<div><span style="display:inline-block;width:12px;height:10px;'
+        f'background:#6d6d6d"></span> {escape(t("unvisited_grids", lang))}</div>'
+    )
+    Legend("\n".join(rows)).add_to(m)
+
+
+def add_tracks(m: folium.Map, tracks: gpd.GeoDataFrame, lang: str) -> None:
+    """This week's patrol lines."""
+    if tracks.empty:
+        return
+    folium.GeoJson(
+        _rounded(tracks, ["worker_code", "day", "geom"]).assign(day=tracks.day.astype(str)),
+        name=t("tracks", lang),
+        show=False,  # a week of tracks hides the grids: switched on from the layer control
+        style_function=lambda f: {"color": "#1565c0", "weight": 1, "opacity": 0.35},
+        tooltip=folium.GeoJsonTooltip(
+            ["worker_code", "day"], aliases=[t("worker", lang), t("day", lang)]
+        ),
+    ).add_to(m)

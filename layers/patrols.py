@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+import geopandas as gpd
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -22,3 +26,59 @@ def derive_patrols(conn: Connection, tz: str = "Asia/Shanghai") -> int:
         {"tz": tz},
     )
     return result.rowcount
+
+
+def patrol_lines(
+    *, conn: Connection, start: date, end: date, simplify_m: float = 5.0
+) -> gpd.GeoDataFrame:
+    """Daily patrol lines from ``start`` to ``end`` (inclusive), simplified to ``simplify_m``."""
+    return gpd.read_postgis(
+        sa.text("""
+        SELECT p.id, p.day, w.code AS worker_code, p.length_m, p.n_points,
+               ST_Simplify(p.geom, :tol) AS geom
+        FROM patrols p JOIN workers w ON w.id = p.worker_id
+        WHERE p.day BETWEEN :start AND :end
+    """),
+        conn,
+        geom_col="geom",
+        # degrees per metre at mid latitudes: good enough for a display tolerance
+        params={"start": start, "end": end, "tol": simplify_m / 111_000},
+    )
+
+
+def patrol_days(*, conn: Connection) -> tuple[date, date] | None:
+    """First and last day with patrols, or None."""
+    row = conn.execute(sa.text("SELECT min(day), max(day) FROM patrols")).first()
+    return (row[0], row[1]) if row and row[0] else None
+
+
+def worker_workload(*, conn: Connection, start: date, end: date) -> pd.DataFrame:
+    """Per worker: grid, households, open cases in the grid, reports made and km walked."""
+    return pd.read_sql(
+        sa.text("""
+        WITH reports AS (
+            SELECT actor, count(*) AS n FROM case_events
+            WHERE action = 'report' AND role = 'grid_worker'
+              AND at >= :start AND at < CAST(:end AS date) + 1
+            GROUP BY actor
+        ), open_cases AS (
+            SELECT c.grid_id, count(*) AS n FROM cases c
+            JOIN case_statuses s ON s.code = c.status WHERE s.is_open GROUP BY c.grid_id
+        ), walked AS (
+            SELECT worker_id, sum(length_m) / 1000.0 AS km, count(*) AS days FROM patrols
+            WHERE day BETWEEN :start AND :end GROUP BY worker_id
+        )
+        SELECT w.code AS worker_code, g.code AS grid_code, g.households,
+               coalesce(o.n, 0) AS open_cases, coalesce(r.n, 0) AS reports_made,
+               round(coalesce(k.km, 0)::numeric, 1) AS km_walked,
+               coalesce(k.days, 0) AS days_on_patrol
+        FROM workers w
+        LEFT JOIN grids_current g ON g.worker_id = w.id
+        LEFT JOIN open_cases o ON o.grid_id = g.id
+        LEFT JOIN reports r ON r.actor = w.code
+        LEFT JOIN walked k ON k.worker_id = w.id
+        ORDER BY w.code
+    """),
+        conn,
+        params={"start": start, "end": end},
+    )

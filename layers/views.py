@@ -12,7 +12,8 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from layers import areas, cases, catalogue, grids, parts, rollups
+from gis.coverage import grid_coverage
+from layers import areas, cases, catalogue, grids, parts, patrols, rollups
 
 
 @dataclass
@@ -76,3 +77,48 @@ def leader_heat(
             daily=rollups.daily_counts(conn=conn, start=start, end=end),
             majors=catalogue.major_categories(conn=conn),
         )
+
+
+@dataclass
+class Coverage:
+    """Grids with this week's patrol coverage, the tracks, and workload per worker.
+
+    ``grids`` carries ``covered_share`` (area within reach of anyone's track),
+    ``walked_m`` (track length inside the grid) and ``worker_patrol_days``
+    (days its own worker patrolled: 0 means nobody walked it on duty).
+    """
+
+    extent: tuple[float, float, float, float] | None
+    days: tuple[date, date] | None
+    grids: gpd.GeoDataFrame
+    tracks: gpd.GeoDataFrame
+    workload: pd.DataFrame
+
+
+def supervisor_coverage(
+    engine: Engine, *, start: date | None = None, end: date | None = None
+) -> Coverage:
+    """Coverage of each current grid by patrols between ``start`` and ``end``.
+
+    Default window: the last 7 days that have patrols.
+    """
+    with engine.connect() as conn:
+        span = patrols.patrol_days(conn=conn)
+        current = grids.current_grids(conn=conn)
+        if span is None:
+            return Coverage(
+                areas.extent(conn=conn),
+                None,
+                current.assign(covered_share=0.0, walked_m=0.0),
+                gpd.GeoDataFrame(),
+                pd.DataFrame(),
+            )
+        end = end or span[1]
+        start = start or max(span[0], end - pd.Timedelta(days=6))
+        tracks = patrols.patrol_lines(conn=conn, start=start, end=end)
+        workload = patrols.worker_workload(conn=conn, start=start, end=end)
+        extent = areas.extent(conn=conn)
+    covered = current.merge(grid_coverage(current, tracks), on="id", how="left")
+    days = workload.set_index("worker_code").days_on_patrol
+    covered["worker_patrol_days"] = covered.worker_code.map(days).fillna(0).astype(int)
+    return Coverage(extent, (start, end), covered, tracks, workload)

@@ -42,3 +42,14 @@ def test_leader_page_heat_and_trend(app, small_district):
     assert not at.exception
     narrowed = int({m.label: m.value for m in at.metric}["时段内案件"].replace(",", ""))
     assert 0 < narrowed < len(small_district.cases)
+
+
+def test_supervisor_page_coverage_and_workload(app, small_district):
+    at = app.run()
+    at.switch_page("app_pages/supervisor.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["平均覆盖率"].endswith("%")
+    workload = at.dataframe[1].value
+    assert len(workload) == len(small_district.workers)
+    assert workload.km_walked.sum() > 0

@@ -1,0 +1,46 @@
+"""Supervisor: who walked where this week, coverage per grid, grids nobody visited, workload."""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from app_pages.resources import engine
+from dashboard import maps
+from dashboard.labels import t
+from layers.views import supervisor_coverage
+
+lang = st.session_state.get("lang", "zh")
+st.title(t("supervisor", lang))
+
+
+@st.cache_data(ttl=300, max_entries=4, show_spinner=False)
+def load():  # type: ignore[no-untyped-def]
+    return supervisor_coverage(engine())
+
+
+data = load()
+if data.days is None:
+    st.info(t("no_patrols", lang))
+    st.stop()
+
+unvisited = data.grids[data.grids.worker_patrol_days == 0]
+cols = st.columns(3)
+cols[0].metric(t("week", lang), f"{data.days[0]:%m-%d} – {data.days[1]:%m-%d}")
+cols[1].metric(t("mean_coverage", lang), f"{data.grids.covered_share.mean():.0%}")
+cols[2].metric(t("unvisited_grids", lang), f"{len(unvisited):,}")
+
+m = maps.new_map(data.extent)
+maps.add_coverage(m, data.grids, lang)
+maps.add_tracks(m, data.tracks, lang)
+st_folium(
+    maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="coverage_map"
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader(t("unvisited_grids", lang))
+    st.dataframe(unvisited[["code", "worker_code", "households"]], hide_index=True)
+with right:
+    st.subheader(t("workload", lang))
+    st.dataframe(data.workload, hide_index=True)
