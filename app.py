@@ -23,6 +23,12 @@ pages = [
         default=True,
     ),
     st.Page(
+        "app_pages/operator.py",
+        title=t("operator", lang),
+        icon=":material/support_agent:",
+        url_path="operator",
+    ),
+    st.Page(
         "app_pages/supervisor.py",
         title=t("supervisor", lang),
         icon=":material/directions_walk:",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 LANGUAGES = {"zh": "中文", "en": "English"}
+LOCAL_TZ = "Asia/Shanghai"
+"""Times are shown in the command centre's time zone."""
 
 TEXT: dict[str, dict[str, str]] = {
     "app_title": {"zh": "网格化管理指挥中心", "en": "Grid management command centre"},
@@ -49,6 +53,25 @@ TEXT: dict[str, dict[str, str]] = {
     "walked_km": {"zh": "网格内步行(公里)", "en": "Walked in grid (km)"},
     "tracks": {"zh": "巡查轨迹", "en": "Patrol tracks"},
     "day": {"zh": "日期", "en": "Day"},
+    "operator": {"zh": "指挥调度", "en": "Live operations"},
+    "no_open_cases": {"zh": "没有在办案件。", "en": "No open cases."},
+    "filters": {"zh": "筛选", "en": "Filters"},
+    "source": {"zh": "来源", "en": "Source"},
+    "overdue_only": {"zh": "只看超期", "en": "Overdue only"},
+    "department": {"zh": "处置部门", "en": "Handling unit"},
+    "reporters_masked": {"zh": "举报人（已脱敏）", "en": "Reporters (masked)"},
+    "state": {"zh": "状态", "en": "Status"},
+    "age_hours": {"zh": "已过小时", "en": "Age (h)"},
+    "at": {"zh": "时间", "en": "Time"},
+    "action": {"zh": "操作", "en": "Action"},
+    "from_status": {"zh": "原状态", "en": "From"},
+    "to_status": {"zh": "新状态", "en": "To"},
+    "actor": {"zh": "操作人", "en": "Who"},
+    "role": {"zh": "角色", "en": "Role"},
+    "reason": {"zh": "原因", "en": "Reason"},
+    "name": {"zh": "姓名", "en": "Name"},
+    "phone": {"zh": "电话", "en": "Phone"},
+    "channel": {"zh": "渠道", "en": "Channel"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 
@@ -61,3 +84,8 @@ def t(key: str, lang: str) -> str:
 def pick(zh: str, en: str, lang: str) -> str:
     """Choose between a Chinese and an English value from the database."""
     return zh if lang == "zh" else en
+
+
+def localized(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """``frame`` with column names translated where a label exists."""
+    return frame.rename(columns={c: t(c, lang) for c in frame.columns if c in TEXT})

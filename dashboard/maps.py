@@ -360,3 +360,13 @@ def add_tracks(m: folium.Map, tracks: gpd.GeoDataFrame, lang: str) -> None:
             ["worker_code", "day"], aliases=[t("worker", lang), t("day", lang)]
         ),
     ).add_to(m)
+
+
+def case_no_from_tooltip(tooltip: str | None) -> str | None:
+    """The case number inside a clicked case marker's tooltip text, if any."""
+    if not tooltip:
+        return None
+    for token in tooltip.replace("\n", " ").split():
+        if token.isdigit() and len(token) == 15:
+            return token
+    return None

@@ -122,3 +122,33 @@ def supervisor_coverage(
     days = workload.set_index("worker_code").days_on_patrol
     covered["worker_patrol_days"] = covered.worker_code.map(days).fillna(0).astype(int)
     return Coverage(extent, (start, end), covered, tracks, workload)
+
+
+@dataclass
+class OperatorDesk:
+    """The live queue of open cases and, when one is selected, its detail and history."""
+
+    extent: tuple[float, float, float, float] | None
+    queue: gpd.GeoDataFrame
+    open_case_total: int
+    now: datetime
+
+
+def operator_desk(engine: Engine, *, now: datetime, limit: int = 2_000) -> OperatorDesk:
+    """Open cases, newest first (at most ``limit`` on the map and in the queue)."""
+    with engine.connect() as conn:
+        return OperatorDesk(
+            extent=areas.extent(conn=conn),
+            queue=cases.open_cases(conn=conn, now=now, limit=limit),
+            open_case_total=cases.count_open(conn=conn),
+            now=now,
+        )
+
+
+def case_file(engine: Engine, *, case_id: int) -> tuple[dict | None, pd.DataFrame]:
+    """A case's detail (reporters masked) and its full history."""
+    with engine.connect() as conn:
+        return (
+            cases.case_detail(conn=conn, case_id=case_id),
+            cases.case_history(conn=conn, case_id=case_id),
+        )

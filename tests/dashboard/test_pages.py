@@ -53,3 +53,24 @@ def test_supervisor_page_coverage_and_workload(app, small_district):
     workload = at.dataframe[1].value
     assert len(workload) == len(small_district.workers)
     assert workload.km_walked.sum() > 0
+
+
+def test_operator_page_queue_filters_and_case_file(app, demo_engine):
+    import sqlalchemy as sa
+
+    with demo_engine.connect() as conn:
+        n_open = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM cases c JOIN case_statuses s ON s.code = c.status "
+                "WHERE s.is_open"
+            )
+        ).scalar_one()
+    at = app.run()
+    at.switch_page("app_pages/operator.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["在办案件"].replace(",", "")) == n_open
+    at.sidebar.toggle[0].set_value(True).run()
+    shown = int({m.label: m.value for m in at.metric}["显示"].replace(",", ""))
+    overdue = int({m.label: m.value for m in at.metric}["超期"].replace(",", ""))
+    assert shown == overdue
