@@ -69,6 +69,7 @@ cols[2].metric(t("overdue", lang), f"{int(shown.overdue.sum()):,}")
 left, right = st.columns([3, 2])
 with left:
     m = maps.new_map(desk.extent)
+    maps.add_communities(m, desk.communities, lang)
     maps.add_open_cases(m, shown, lang)
     maps.legend(
         lang,
@@ -96,7 +97,7 @@ with right:
         ]
     ].sort_values(["overdue", "hours_left"], ascending=[False, True])
     picked = st.dataframe(
-        table,
+        localized(table, lang),
         hide_index=True,
         height=520,
         on_select="rerun",

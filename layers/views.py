@@ -129,6 +129,7 @@ class OperatorDesk:
     """The live queue of open cases and, when one is selected, its detail and history."""
 
     extent: tuple[float, float, float, float] | None
+    communities: gpd.GeoDataFrame
     queue: gpd.GeoDataFrame
     open_case_total: int
     now: datetime
@@ -139,6 +140,7 @@ def operator_desk(engine: Engine, *, now: datetime, limit: int = 2_000) -> Opera
     with engine.connect() as conn:
         return OperatorDesk(
             extent=areas.extent(conn=conn),
+            communities=areas.communities(conn=conn),
             queue=cases.open_cases(conn=conn, now=now, limit=limit),
             open_case_total=cases.count_open(conn=conn),
             now=now,

@@ -1,0 +1,43 @@
+"""Every page draws its map offline in a real browser, with a legend, and says what it shows."""
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.test_district_map import COUNT_FEATURES, _map_frame
+
+
+@pytest.mark.parametrize(
+    "path, min_features",
+    [
+        ("operator", 1),  # open cases
+        ("supervisor", 10),  # grids coloured by coverage
+        ("leader", 3),  # H3 cells of the heat map
+    ],
+)
+def test_page_map_draws_offline(dashboard, page, path, min_features):
+    page.goto(f"{dashboard}/{path}")
+    frame = _map_frame(page)
+    deadline = 30_000
+    drawn = frame.evaluate(COUNT_FEATURES)
+    while drawn < min_features and deadline > 0:
+        page.wait_for_timeout(300)
+        deadline -= 300
+        drawn = frame.evaluate(COUNT_FEATURES)
+    assert drawn >= min_features
+    assert frame.locator(".gridgov-legend").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / f"{path}.png"), full_page=True)
+    assert page.external_requests == []
+
+
+def test_operator_opens_a_case_file_from_the_queue(dashboard, page):
+    page.goto(f"{dashboard}/operator")
+    _map_frame(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 20, box["y"] + 55)  # the first row's selection box
+    page.get_by_text("案件编号", exact=False).first.wait_for(timeout=30_000)
+    # the file shows the handling unit (routing) and the history table beneath it
+    page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=30_000)
+    assert page.get_by_text("处置部门", exact=True).count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "operator_case_file.png"), full_page=True)
+    assert page.external_requests == []
