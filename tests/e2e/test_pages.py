@@ -35,7 +35,7 @@ def test_operator_opens_a_case_file_from_the_queue(dashboard, page):
     grid = page.locator('[data-testid="stDataFrame"]').first
     box = grid.bounding_box()
     page.mouse.click(box["x"] + 20, box["y"] + 55)  # the first row's selection box
-    page.get_by_text("案件编号", exact=False).first.wait_for(timeout=30_000)
+    page.locator("h3", has_text="案件编号").first.wait_for(timeout=30_000)
     # the file shows the handling unit (routing) and the history table beneath it
     page.locator('[data-testid="stDataFrame"]').nth(1).wait_for(timeout=30_000)
     assert page.get_by_text("处置部门", exact=True).count() >= 1
