@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages.resources import engine
 from dashboard import maps
-from dashboard.labels import pick, t
-from layers.views import leader_heat
+from dashboard.export import excel_workbook
+from dashboard.labels import localized, pick, t
+from layers.views import leader_heat, performance
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("leader", lang))
@@ -57,3 +58,29 @@ if not data.daily.empty:
     st.subheader(t("trend", lang))
     weekly = maps.weekly_trend(data.daily, lang)
     st.line_chart(weekly)
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
+def load_performance(start: date, end: date, now_hour: datetime, recurrence_days: int):  # type: ignore[no-untyped-def]
+    return performance(
+        engine(), start=start, end=end, now=now_hour, recurrence_days=recurrence_days
+    )
+
+
+st.subheader(t("performance", lang))
+st.caption(t("performance_note", lang))
+recurrence_days = st.number_input(
+    t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
+)
+now_hour = datetime.now(timezone(timedelta(hours=8))).replace(minute=0, second=0, microsecond=0)
+tables = load_performance(window[0], window[1], now_hour, int(recurrence_days))
+departments = tables["departments"].drop(columns=["name_en" if lang == "zh" else "name_zh"])
+st.dataframe(localized(departments, lang), hide_index=True)
+with st.expander(t("grids", lang)):
+    st.dataframe(localized(tables["grids"], lang), hide_index=True)
+st.download_button(
+    t("export_excel", lang),
+    excel_workbook(tables),
+    file_name=f"gridgov-performance-{window[0]}-{window[1]}.xlsx",
+    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+)

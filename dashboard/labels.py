@@ -72,6 +72,23 @@ TEXT: dict[str, dict[str, str]] = {
     "name": {"zh": "姓名", "en": "Name"},
     "phone": {"zh": "电话", "en": "Phone"},
     "channel": {"zh": "渠道", "en": "Channel"},
+    "performance": {"zh": "部门与网格绩效", "en": "Performance by unit and grid"},
+    "performance_note": {
+        "zh": "结案率之外：按时处置率、超期未结、返工率、处置时长中位数、同地同类复发率。",
+        "en": "Beyond closure rates: on-time handling, overdue open cases, rework, median time "
+        "to fix, and recurrence of the same problem at the same place.",
+    },
+    "recurrence_days": {"zh": "复发统计天数", "en": "Recurrence window (days)"},
+    "export_excel": {"zh": "导出 Excel", "en": "Export to Excel"},
+    "name_zh": {"zh": "名称", "en": "Name"},
+    "name_en": {"zh": "名称", "en": "Name"},
+    "closed": {"zh": "已结案", "en": "Closed"},
+    "closure_rate": {"zh": "结案率", "en": "Closure rate"},
+    "on_time_rate": {"zh": "按时处置率", "en": "Handled on time"},
+    "overdue_open": {"zh": "超期未结", "en": "Overdue open"},
+    "rework_rate": {"zh": "返工率", "en": "Rework rate"},
+    "median_hours_to_fix": {"zh": "处置时长中位数(小时)", "en": "Median hours to fix"},
+    "recurrence_rate": {"zh": "复发率", "en": "Recurrence rate"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from gis.coverage import grid_coverage
-from layers import areas, cases, catalogue, grids, parts, patrols, rollups
+from layers import areas, cases, catalogue, grids, measures, parts, patrols, rollups
 
 
 @dataclass
@@ -154,3 +154,18 @@ def case_file(engine: Engine, *, case_id: int) -> tuple[dict | None, pd.DataFram
             cases.case_detail(conn=conn, case_id=case_id),
             cases.case_history(conn=conn, case_id=case_id),
         )
+
+
+def performance(
+    engine: Engine, *, start: date, end: date, now: datetime, recurrence_days: int = 30
+) -> dict[str, pd.DataFrame]:
+    """Measures per handling unit and per grid for reports in [start, end]."""
+    with engine.connect() as conn:
+        return {
+            "departments": measures.department_performance(
+                conn=conn, start=start, end=end, now=now, recurrence_days=recurrence_days
+            ),
+            "grids": measures.grid_performance(
+                conn=conn, start=start, end=end, now=now, recurrence_days=recurrence_days
+            ),
+        }

@@ -74,3 +74,21 @@ def test_operator_page_queue_filters_and_case_file(app, demo_engine):
     shown = int({m.label: m.value for m in at.metric}["显示"].replace(",", ""))
     overdue = int({m.label: m.value for m in at.metric}["超期"].replace(",", ""))
     assert shown == overdue
+
+
+def test_leader_performance_tables_and_excel_export(app, small_district):
+    import io
+
+    import pandas as pd
+
+    at = app.run()
+    at.switch_page("app_pages/leader.py").run()
+    assert not at.exception
+    departments = at.dataframe[0].value
+    assert "复发率" in departments.columns and departments["案件数"].sum() == len(
+        small_district.cases)
+    from dashboard.export import excel_workbook
+
+    book = pd.read_excel(io.BytesIO(excel_workbook({"departments": departments})),
+                         sheet_name=None)
+    assert len(book["departments"]) == len(departments)

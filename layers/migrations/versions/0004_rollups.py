@@ -30,8 +30,11 @@ def upgrade() -> None:
             'layers.rollups.refresh_rollups).';
         CREATE INDEX case_daily_day_idx ON case_daily (day);
         CREATE INDEX case_daily_h3_idx ON case_daily (h3_r9);
+        -- recurrence: the same category again in the same H3 r10 cell after closing
+        CREATE INDEX cases_recurrence_idx ON cases (category_id, h3_r10, reported_at);
     """)
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS cases_recurrence_idx")
     op.execute("DROP TABLE IF EXISTS case_daily")
