@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.analyse import analyse_app
 from layers import cluster
 from layers.db import DatabaseError, database_url, get_engine, uses_managed_cluster
 
@@ -31,6 +32,7 @@ db_app = typer.Typer(
 catalogue_app = typer.Typer(help="The category catalogue (data/catalogue).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(analyse_app, name="analyse")
 
 KNOWN_ERRORS = (cluster.ClusterError, DatabaseError)
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from gis.demo import DemoDistrict
 from layers.bulk import copy_frame, ewkb_hex, point_ewkb
 from layers.catalogue import code_ids, load_catalogue
-from layers.patrols import derive_patrols
+from layers.patrols import derive_patrols, latest_patrol_week, refresh_coverage
 from layers.rollups import refresh_rollups
 
 DATA_TABLES = [
@@ -100,6 +100,9 @@ def load_demo(
     counts |= _patrols(conn, district)
     step("rollups")
     refresh_rollups(conn=conn)
+    week = latest_patrol_week(conn=conn)
+    if week:
+        refresh_coverage(conn=conn, week_start=week[0], week_end=week[1])
     for table in (
         "streets",
         "communities",

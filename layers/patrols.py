@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from gis.coverage import DEFAULT_REACH_M, grid_coverage
 
 
 def derive_patrols(conn: Connection, tz: str = "Asia/Shanghai") -> int:
@@ -82,3 +84,56 @@ def worker_workload(*, conn: Connection, start: date, end: date) -> pd.DataFrame
         conn,
         params={"start": start, "end": end},
     )
+
+
+def refresh_coverage(
+    *, conn: Connection, week_start: date, week_end: date, reach_m: float = DEFAULT_REACH_M
+) -> int:
+    """Compute patrol coverage of every current grid for [week_start, week_end] and store it.
+
+    Returns the number of grids written. Re-running replaces that week's rows.
+    """
+    current = gpd.read_postgis(sa.text("SELECT id, geom FROM grids_current"), conn, geom_col="geom")
+    lines = patrol_lines(conn=conn, start=week_start, end=week_end, simplify_m=0)
+    coverage = grid_coverage(current, lines, reach_m=reach_m)
+    conn.execute(sa.text("DELETE FROM grid_coverage WHERE week_start = :w"), {"w": week_start})
+    conn.execute(
+        sa.text("""
+        INSERT INTO grid_coverage (grid_id, week_start, week_end, covered_share, walked_m,
+                                   reach_m)
+        VALUES (:id, :start, :end, :share, :walked, :reach)
+    """),
+        [
+            {
+                "id": int(r.id),
+                "start": week_start,
+                "end": week_end,
+                "share": float(min(max(r.covered_share, 0.0), 1.0)),
+                "walked": float(r.walked_m),
+                "reach": reach_m,
+            }
+            for r in coverage.itertuples()
+        ],
+    )
+    return len(coverage)
+
+
+def stored_coverage(*, conn: Connection, week_start: date) -> pd.DataFrame:
+    """Stored coverage rows (id, covered_share, walked_m) of a week; empty if not computed."""
+    return pd.read_sql(
+        sa.text("""
+        SELECT grid_id AS id, covered_share, walked_m FROM grid_coverage
+        WHERE week_start = :w
+    """),
+        conn,
+        params={"w": week_start},
+    )
+
+
+def latest_patrol_week(*, conn: Connection) -> tuple[date, date] | None:
+    """The 7 days ending on the last day with patrols, or None."""
+    span = patrol_days(conn=conn)
+    if span is None:
+        return None
+    end = span[1]
+    return max(span[0], end - timedelta(days=6)), end

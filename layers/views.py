@@ -95,33 +95,35 @@ class Coverage:
     workload: pd.DataFrame
 
 
-def supervisor_coverage(
-    engine: Engine, *, start: date | None = None, end: date | None = None
-) -> Coverage:
-    """Coverage of each current grid by patrols between ``start`` and ``end``.
+def supervisor_coverage(engine: Engine) -> Coverage:
+    """Coverage of each current grid by the patrols of the latest patrol week.
 
-    Default window: the last 7 days that have patrols.
+    Reads the stored ``grid_coverage`` of that week (written by the loaders and
+    ``gridgov analyse coverage``); when it is missing, computes it in memory.
     """
     with engine.connect() as conn:
-        span = patrols.patrol_days(conn=conn)
+        week = patrols.latest_patrol_week(conn=conn)
         current = grids.current_grids(conn=conn)
-        if span is None:
+        extent = areas.extent(conn=conn)
+        if week is None:
             return Coverage(
-                areas.extent(conn=conn),
+                extent,
                 None,
-                current.assign(covered_share=0.0, walked_m=0.0),
+                current.assign(covered_share=0.0, walked_m=0.0, worker_patrol_days=0),
                 gpd.GeoDataFrame(),
                 pd.DataFrame(),
             )
-        end = end or span[1]
-        start = start or max(span[0], end - pd.Timedelta(days=6))
-        tracks = patrols.patrol_lines(conn=conn, start=start, end=end)
-        workload = patrols.worker_workload(conn=conn, start=start, end=end)
-        extent = areas.extent(conn=conn)
-    covered = current.merge(grid_coverage(current, tracks), on="id", how="left")
+        stored = patrols.stored_coverage(conn=conn, week_start=week[0])
+        tracks = patrols.patrol_lines(conn=conn, start=week[0], end=week[1])
+        workload = patrols.worker_workload(conn=conn, start=week[0], end=week[1])
+    if len(stored) < len(current):
+        stored = grid_coverage(current, tracks)[["id", "covered_share", "walked_m"]]
+    covered = current.merge(stored, on="id", how="left").fillna(
+        {"covered_share": 0.0, "walked_m": 0.0}
+    )
     days = workload.set_index("worker_code").days_on_patrol
     covered["worker_patrol_days"] = covered.worker_code.map(days).fillna(0).astype(int)
-    return Coverage(extent, (start, end), covered, tracks, workload)
+    return Coverage(extent, week, covered, tracks, workload)
 
 
 @dataclass

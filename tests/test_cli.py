@@ -54,3 +54,10 @@ def test_demo_twice_is_one_district(demo_url):
     result = _gridgov("demo", "--households", "2000", env_extra={"DATABASE_URL": demo_url})
     assert result.returncode == 0, result.stderr
     assert "already loaded" in result.stdout
+
+
+def test_analyse_recomputes_the_derived_layers(demo_url):
+    for what in ("rollups", "coverage"):
+        result = _gridgov("analyse", what, env_extra={"DATABASE_URL": demo_url})
+        assert result.returncode == 0, result.stderr
+    assert "grid_coverage:" in result.stdout

@@ -18,6 +18,9 @@ def test_every_layer_is_loaded(conn, small_district):
         name = {"street": "streets"}.get(table, table)
         assert _count(conn, name) == expected, table
     assert _count(conn, "patrols") > 0
+    assert _count(conn, "grid_coverage") == _count(conn, "grids")
+    assert conn.execute(sa.text("SELECT sum(n) FROM case_daily")).scalar_one() == len(
+        small_district.cases)
     # cases point at the grid and community they lie in
     misplaced = conn.execute(
         sa.text("""

@@ -1,4 +1,4 @@
-"""Daily rollups of cases, so that maps and trends never rescan raw cases.
+"""Rollups: cases per day, patrol coverage per grid and week — so pages never rescan raw rows.
 
 Revision ID: 0004
 Revises: 0001
@@ -30,6 +30,19 @@ def upgrade() -> None:
             'layers.rollups.refresh_rollups).';
         CREATE INDEX case_daily_day_idx ON case_daily (day);
         CREATE INDEX case_daily_h3_idx ON case_daily (h3_r9);
+        CREATE TABLE grid_coverage (
+            grid_id        integer NOT NULL REFERENCES grids(id) ON DELETE CASCADE,
+            week_start     date NOT NULL,
+            week_end       date NOT NULL,
+            covered_share  double precision NOT NULL CHECK (covered_share BETWEEN 0 AND 1),
+            walked_m       double precision NOT NULL,
+            reach_m        double precision NOT NULL,
+            computed_at    timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (grid_id, week_start)
+        );
+        COMMENT ON TABLE grid_coverage IS
+            'Share of each grid within reach_m of a patrol track, per week (gridgov analyse '
+            'coverage).';
         -- recurrence: the same category again in the same H3 r10 cell after closing
         CREATE INDEX cases_recurrence_idx ON cases (category_id, h3_r10, reported_at);
     """)
@@ -37,4 +50,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS cases_recurrence_idx")
+    op.execute("DROP TABLE IF EXISTS grid_coverage")
     op.execute("DROP TABLE IF EXISTS case_daily")

@@ -1,0 +1,53 @@
+"""`gridgov analyse …`: recompute the derived layers the dashboard and QGIS read."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import typer
+from rich.console import Console
+
+from layers.db import get_engine
+
+console = Console()
+analyse_app = typer.Typer(
+    help="Recompute derived layers: rollups, patrol coverage.", no_args_is_help=True
+)
+
+
+@analyse_app.command("rollups")
+def rollups() -> None:
+    """Rebuild the daily case rollups (case_daily) from cases."""
+    from layers.rollups import refresh_rollups
+
+    with get_engine().begin() as conn:
+        rows = refresh_rollups(conn=conn)
+    console.print(f"case_daily rebuilt: {rows:,} rows.")
+
+
+@analyse_app.command("coverage")
+def coverage(
+    week_start: str = typer.Option(
+        None,
+        help="First day (YYYY-MM-DD); default: the 7 days ending on the last day with patrols.",
+    ),
+    reach_m: float = typer.Option(
+        25.0, min=1, max=200, help="A place counts as walked within this distance (m)."
+    ),
+) -> None:
+    """Patrol coverage of every current grid for one week (table grid_coverage)."""
+    from datetime import timedelta
+
+    from layers.patrols import latest_patrol_week, refresh_coverage
+
+    with get_engine().begin() as conn:
+        if week_start:
+            start = date.fromisoformat(week_start)
+            week = (start, start + timedelta(days=6))
+        else:
+            week = latest_patrol_week(conn=conn)
+            if week is None:
+                console.print("No patrol tracks loaded: nothing to measure.")
+                return
+        n = refresh_coverage(conn=conn, week_start=week[0], week_end=week[1], reach_m=reach_m)
+    console.print(f"grid_coverage: {n} grids for {week[0]} – {week[1]} (reach {reach_m:g} m).")
