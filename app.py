@@ -1,11 +1,17 @@
-"""GridGov dashboard: the entry script is a router (pages live in app_pages/)."""
+"""GridGov dashboard: the entry script is a router (pages live in app_pages/).
+
+It also draws what every page shares in the sidebar — language, area and time window —
+so that these choices persist from page to page.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.resources import area_choices, day_range
 from dashboard.labels import LANGUAGES, t
 
+# an emoji favicon: a :material: icon here would be fetched from Google Fonts
 st.set_page_config(page_title="GridGov", page_icon="🗺️", layout="wide")
 
 if "lang" not in st.session_state:
@@ -41,4 +47,19 @@ pages = [
         url_path="leader",
     ),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+
+with st.sidebar:
+    names = {code: (zh if lang == "zh" else en) for code, zh, en in area_choices()}
+    st.selectbox(
+        t("area", lang),
+        [None, *names],
+        key="area",
+        format_func=lambda code: t("whole_street", lang) if code is None else names[code],
+    )
+    days = day_range()
+    if days:
+        st.slider(
+            t("time_window", lang), min_value=days[0], max_value=days[1], value=days, key="window"
+        )
+page.run()

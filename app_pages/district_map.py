@@ -17,12 +17,12 @@ st.title(t("district_map", lang))
 
 
 @st.cache_data(ttl=60, max_entries=4, show_spinner=False)
-def load(now_minute: datetime):  # type: ignore[no-untyped-def]
-    return district_map(engine(), now=now_minute)
+def load(now_minute: datetime, area: str | None):  # type: ignore[no-untyped-def]
+    return district_map(engine(), now=now_minute, community=area)
 
 
 now = datetime.now(timezone(timedelta(hours=8))).replace(second=0, microsecond=0)
-data = load(now)
+data = load(now, st.session_state.get("area"))
 if data.extent is None:
     st.info(t("no_data", lang))
     st.stop()

@@ -18,25 +18,26 @@ st.title(t("leader", lang))
 
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
-def load(start: date | None, end: date | None, categories: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
+def load(
+    start: date | None, end: date | None, categories: tuple[str, ...] | None, area: str | None
+):  # type: ignore[no-untyped-def]
     return leader_heat(
-        engine(), start=start, end=end, categories=list(categories) if categories else None
+        engine(),
+        start=start,
+        end=end,
+        categories=list(categories) if categories else None,
+        community=area,
     )
 
 
-whole = load(None, None, None)
+area = st.session_state.get("area")
+whole = load(None, None, None, area)
 if whole.days is None:
     st.info(t("no_data", lang))
     st.stop()
+window = st.session_state.get("window", whole.days)
 
 with st.sidebar:
-    window = st.slider(
-        t("time_window", lang),
-        min_value=whole.days[0],
-        max_value=whole.days[1],
-        value=whole.days,
-        key="time_window",
-    )
     resolution = st.select_slider(
         t("h3_resolution", lang), options=[7, 8, 9], value=8, key="h3_resolution"
     )
@@ -45,7 +46,7 @@ with st.sidebar:
         t("category", lang), list(labels), format_func=labels.get, key="leader_categories"
     )
 
-data = load(window[0], window[1], tuple(chosen) or None)
+data = load(window[0], window[1], tuple(chosen) or None, area)
 total = int(data.cells.n.sum()) if not data.cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")
 m = maps.new_map(data.extent)

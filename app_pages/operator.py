@@ -18,12 +18,12 @@ st.title(t("operator", lang))
 
 
 @st.cache_data(ttl=30, max_entries=4, show_spinner=False)
-def load(now_minute: datetime):  # type: ignore[no-untyped-def]
-    return operator_desk(engine(), now=now_minute)
+def load(now_minute: datetime, area: str | None):  # type: ignore[no-untyped-def]
+    return operator_desk(engine(), now=now_minute, community=area)
 
 
 now = datetime.now(timezone(timedelta(hours=8))).replace(second=0, microsecond=0)
-desk = load(now)
+desk = load(now, st.session_state.get("area"))
 queue = desk.queue
 if queue.empty:
     st.info(t("no_open_cases", lang))

@@ -15,11 +15,11 @@ st.title(t("supervisor", lang))
 
 
 @st.cache_data(ttl=300, max_entries=4, show_spinner=False)
-def load():  # type: ignore[no-untyped-def]
-    return supervisor_coverage(engine())
+def load(area: str | None):  # type: ignore[no-untyped-def]
+    return supervisor_coverage(engine(), community=area)
 
 
-data = load()
+data = load(st.session_state.get("area"))
 if data.days is None:
     st.info(t("no_patrols", lang))
     st.stop()

@@ -89,6 +89,8 @@ TEXT: dict[str, dict[str, str]] = {
     "rework_rate": {"zh": "返工率", "en": "Rework rate"},
     "median_hours_to_fix": {"zh": "处置时长中位数(小时)", "en": "Median hours to fix"},
     "recurrence_rate": {"zh": "复发率", "en": "Recurrence rate"},
+    "area": {"zh": "区域", "en": "Area"},
+    "whole_street": {"zh": "全街道", "en": "Whole street"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

@@ -9,15 +9,19 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from layers.areas import IN_AREA
 
-def open_cases(*, conn: Connection, now: datetime, limit: int = 5_000) -> gpd.GeoDataFrame:
+
+def open_cases(
+    *, conn: Connection, now: datetime, limit: int = 5_000, community: str | None = None
+) -> gpd.GeoDataFrame:
     """Open cases (newest first, at most ``limit``), with urgency and overdue flag at ``now``.
 
     ``overdue`` is true when the deadline has passed at ``now``; ``hours_left``
     is negative by the hours overdue.
     """
     return gpd.read_postgis(
-        sa.text("""
+        sa.text(f"""
         SELECT c.id, c.case_no, c.status, s.name_zh AS status_zh, s.name_en AS status_en,
                c.urgency, c.source, k.service_code, k.name_zh AS category_zh,
                k.name_en AS category_en, k.kind, c.reported_at, c.deadline_at,
@@ -33,23 +37,26 @@ def open_cases(*, conn: Connection, now: datetime, limit: int = 5_000) -> gpd.Ge
         LEFT JOIN grids g ON g.id = c.grid_id
         LEFT JOIN communities m ON m.id = c.community_id
         LEFT JOIN departments d ON d.id = c.department_id
-        WHERE s.is_open
+        WHERE s.is_open AND {IN_AREA.format(code="m.code")}
         ORDER BY c.reported_at DESC LIMIT :limit
     """),
         conn,
         geom_col="geom",
-        params={"now": now, "limit": limit},
+        params={"now": now, "limit": limit, "community": community},
     )
 
 
-def count_open(*, conn: Connection) -> int:
-    """Number of open cases."""
+def count_open(*, conn: Connection, community: str | None = None) -> int:
+    """Number of open cases (in one community, or everywhere)."""
     return int(
         conn.execute(
-            sa.text(
-                "SELECT count(*) FROM cases c"
-                " JOIN case_statuses s ON s.code = c.status WHERE s.is_open"
-            )
+            sa.text(f"""
+        SELECT count(*) FROM cases c
+        JOIN case_statuses s ON s.code = c.status
+        LEFT JOIN communities m ON m.id = c.community_id
+        WHERE s.is_open AND {IN_AREA.format(code="m.code")}
+    """),
+            {"community": community},
         ).scalar_one()
     )
 

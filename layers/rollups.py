@@ -8,6 +8,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from layers.areas import IN_AREA
+
 LOCAL_TZ = "Asia/Shanghai"
 
 
@@ -29,7 +31,12 @@ def refresh_rollups(*, conn: Connection, tz: str = LOCAL_TZ) -> int:
 
 
 def counts_by_h3(
-    *, conn: Connection, start: date, end: date, categories: list[str] | None = None
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    categories: list[str] | None = None,
+    community: str | None = None,
 ) -> pd.DataFrame:
     """Cases per H3 r9 cell reported from ``start`` to ``end`` (inclusive), from the rollup.
 
@@ -37,34 +44,39 @@ def counts_by_h3(
     class stands for all its minors); None for all.
     """
     return pd.read_sql(
-        sa.text("""
+        sa.text(f"""
         SELECT d.h3_r9 AS cell, sum(d.n)::bigint AS n
         FROM case_daily d JOIN categories k ON k.id = d.category_id
         LEFT JOIN categories m ON m.id = k.parent_id
+        LEFT JOIN communities a ON a.id = d.community_id
         WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
+          AND {IN_AREA.format(code="a.code")}
           AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
                OR m.service_code = ANY(:cats))
         GROUP BY d.h3_r9
     """),
         conn,
-        params={"start": start, "end": end, "cats": categories},
+        params={"start": start, "end": end, "cats": categories, "community": community},
     )
 
 
-def daily_counts(*, conn: Connection, start: date, end: date) -> pd.DataFrame:
+def daily_counts(
+    *, conn: Connection, start: date, end: date, community: str | None = None
+) -> pd.DataFrame:
     """Cases per day and major class (for trend charts)."""
     return pd.read_sql(
-        sa.text("""
+        sa.text(f"""
         SELECT d.day, coalesce(m.service_code, k.service_code) AS major,
                coalesce(m.name_zh, k.name_zh) AS name_zh, coalesce(m.name_en, k.name_en) AS name_en,
                sum(d.n)::bigint AS n
         FROM case_daily d JOIN categories k ON k.id = d.category_id
         LEFT JOIN categories m ON m.id = k.parent_id
-        WHERE d.day BETWEEN :start AND :end
+        LEFT JOIN communities a ON a.id = d.community_id
+        WHERE d.day BETWEEN :start AND :end AND {IN_AREA.format(code="a.code")}
         GROUP BY 1, 2, 3, 4 ORDER BY 1
     """),
         conn,
-        params={"start": start, "end": end},
+        params={"start": start, "end": end, "community": community},
     )
 
 

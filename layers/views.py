@@ -29,16 +29,19 @@ class DistrictMap:
     now: datetime
 
 
-def district_map(engine: Engine, *, now: datetime, case_limit: int = 5_000) -> DistrictMap:
-    """Communities, current grids, parts and open cases for the district map."""
+def district_map(
+    engine: Engine, *, now: datetime, case_limit: int = 5_000, community: str | None = None
+) -> DistrictMap:
+    """Communities, current grids, parts and open cases (everywhere, or in ``community``)."""
+    area = {"community": community}
     with engine.connect() as conn:
         return DistrictMap(
-            extent=areas.extent(conn=conn),
-            communities=areas.communities(conn=conn),
-            grids=grids.current_grids(conn=conn),
-            parts=parts.parts(conn=conn),
-            open_cases=cases.open_cases(conn=conn, now=now, limit=case_limit),
-            open_case_total=cases.count_open(conn=conn),
+            extent=areas.extent(conn=conn, **area),
+            communities=areas.communities(conn=conn, **area),
+            grids=grids.current_grids(conn=conn, **area),
+            parts=parts.parts(conn=conn, **area),
+            open_cases=cases.open_cases(conn=conn, now=now, limit=case_limit, **area),
+            open_case_total=cases.count_open(conn=conn, **area),
             now=now,
         )
 
@@ -60,6 +63,7 @@ def leader_heat(
     start: date | None = None,
     end: date | None = None,
     categories: list[str] | None = None,
+    community: str | None = None,
 ) -> LeaderHeat:
     """Heat and trend of cases between ``start`` and ``end`` (default: the whole rollup)."""
     with engine.connect() as conn:
@@ -70,11 +74,14 @@ def leader_heat(
                 areas.extent(conn=conn), None, empty, empty, catalogue.major_categories(conn=conn)
             )
         start, end = start or days[0], end or days[1]
+        area = {"community": community}
         return LeaderHeat(
-            extent=areas.extent(conn=conn),
+            extent=areas.extent(conn=conn, **area),
             days=days,
-            cells=rollups.counts_by_h3(conn=conn, start=start, end=end, categories=categories),
-            daily=rollups.daily_counts(conn=conn, start=start, end=end),
+            cells=rollups.counts_by_h3(
+                conn=conn, start=start, end=end, categories=categories, **area
+            ),
+            daily=rollups.daily_counts(conn=conn, start=start, end=end, **area),
             majors=catalogue.major_categories(conn=conn),
         )
 
@@ -95,7 +102,7 @@ class Coverage:
     workload: pd.DataFrame
 
 
-def supervisor_coverage(engine: Engine) -> Coverage:
+def supervisor_coverage(engine: Engine, *, community: str | None = None) -> Coverage:
     """Coverage of each current grid by the patrols of the latest patrol week.
 
     Reads the stored ``grid_coverage`` of that week (written by the loaders and
@@ -104,7 +111,7 @@ def supervisor_coverage(engine: Engine) -> Coverage:
     with engine.connect() as conn:
         week = patrols.latest_patrol_week(conn=conn)
         current = grids.current_grids(conn=conn)
-        extent = areas.extent(conn=conn)
+        extent = areas.extent(conn=conn, community=community)
         if week is None:
             return Coverage(
                 extent,
@@ -123,6 +130,11 @@ def supervisor_coverage(engine: Engine) -> Coverage:
     )
     days = workload.set_index("worker_code").days_on_patrol
     covered["worker_patrol_days"] = covered.worker_code.map(days).fillna(0).astype(int)
+    if community:
+        # coverage is measured over the whole street (tracks cross boundaries), shown for one
+        covered = covered[covered.community_code == community]
+        workload = workload[workload.grid_code.fillna("").str.startswith(community)]
+        tracks = tracks[tracks.worker_code.isin(covered.worker_code)]
     return Coverage(extent, week, covered, tracks, workload)
 
 
@@ -137,14 +149,17 @@ class OperatorDesk:
     now: datetime
 
 
-def operator_desk(engine: Engine, *, now: datetime, limit: int = 2_000) -> OperatorDesk:
+def operator_desk(
+    engine: Engine, *, now: datetime, limit: int = 2_000, community: str | None = None
+) -> OperatorDesk:
     """Open cases, newest first (at most ``limit`` on the map and in the queue)."""
+    area = {"community": community}
     with engine.connect() as conn:
         return OperatorDesk(
-            extent=areas.extent(conn=conn),
-            communities=areas.communities(conn=conn),
-            queue=cases.open_cases(conn=conn, now=now, limit=limit),
-            open_case_total=cases.count_open(conn=conn),
+            extent=areas.extent(conn=conn, **area),
+            communities=areas.communities(conn=conn, **area),
+            queue=cases.open_cases(conn=conn, now=now, limit=limit, **area),
+            open_case_total=cases.count_open(conn=conn, **area),
             now=now,
         )
 
@@ -171,3 +186,15 @@ def performance(
                 conn=conn, start=start, end=end, now=now, recurrence_days=recurrence_days
             ),
         }
+
+
+def community_choices(engine: Engine) -> list[tuple[str, str, str]]:
+    """(code, name_zh, name_en) of every community, for the area picker."""
+    with engine.connect() as conn:
+        return areas.community_choices(conn=conn)
+
+
+def rollup_days(engine: Engine) -> tuple[date, date] | None:
+    """First and last day with cases in the rollup, or None."""
+    with engine.connect() as conn:
+        return rollups.day_range(conn=conn)

@@ -92,3 +92,17 @@ def test_leader_performance_tables_and_excel_export(app, small_district):
     book = pd.read_excel(io.BytesIO(excel_workbook({"departments": departments})),
                          sheet_name=None)
     assert len(book["departments"]) == len(departments)
+
+
+def test_the_area_filter_narrows_every_page_and_persists(app, small_district):
+    one = small_district.communities.code.iloc[0]
+    at = app.run()
+    at.sidebar.selectbox(key="area").set_value(one).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["社区"] == "1"
+    grids_here = (small_district.grids.community_code == one).sum()
+    assert {m.label: m.value for m in at.metric}["网格"] == str(grids_here)
+    at.switch_page("app_pages/supervisor.py").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="area").value == one  # still chosen on the next page
+    assert len(at.dataframe[1].value) == grids_here  # workload of this community's workers
