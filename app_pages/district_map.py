@@ -12,13 +12,16 @@ from dashboard import maps
 from dashboard.labels import t
 from layers.views import district_map
 
+CASE_LIMIT = 1_500
+"""Open cases drawn at most (overdue first): more would not read, and would weigh megabytes."""
+
 lang = st.session_state.get("lang", "zh")
 st.title(t("district_map", lang))
 
 
 @st.cache_data(ttl=60, max_entries=4, show_spinner=False)
 def load(now_minute: datetime, area: str | None):  # type: ignore[no-untyped-def]
-    return district_map(engine(), now=now_minute, community=area)
+    return district_map(engine(), now=now_minute, community=area, case_limit=CASE_LIMIT)
 
 
 now = datetime.now(timezone(timedelta(hours=8))).replace(second=0, microsecond=0)
@@ -30,7 +33,8 @@ if data.extent is None:
 with st.sidebar:
     st.subheader(t("layers", lang))
     show = {
-        key: st.checkbox(t(key, lang), value=True, key=f"layer_{key}")
+        # parts are many small dots: on request, so that the first page stays light
+        key: st.checkbox(t(key, lang), value=key != "parts", key=f"layer_{key}")
         for key in ("communities", "grids", "parts", "open_cases")
     }
     base = st.selectbox(t("base_map", lang), maps.available_base_maps(), key="base_map")

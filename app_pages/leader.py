@@ -70,18 +70,20 @@ def load_performance(start: date, end: date, now_hour: datetime, recurrence_days
 
 st.subheader(t("performance", lang))
 st.caption(t("performance_note", lang))
-recurrence_days = st.number_input(
-    t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
-)
-now_hour = datetime.now(timezone(timedelta(hours=8))).replace(minute=0, second=0, microsecond=0)
-tables = load_performance(window[0], window[1], now_hour, int(recurrence_days))
-departments = tables["departments"].drop(columns=["name_en" if lang == "zh" else "name_zh"])
-st.dataframe(localized(departments, lang), hide_index=True)
-with st.expander(t("grids", lang)):
-    st.dataframe(localized(tables["grids"], lang), hide_index=True)
-st.download_button(
-    t("export_excel", lang),
-    excel_workbook(tables),
-    file_name=f"gridgov-performance-{window[0]}-{window[1]}.xlsx",
-    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-)
+# measures scan every case of the window: computed when asked for, then cached
+if st.toggle(t("show_performance", lang), value=False, key="show_performance"):
+    recurrence_days = st.number_input(
+        t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
+    )
+    now_hour = datetime.now(timezone(timedelta(hours=8))).replace(minute=0, second=0, microsecond=0)
+    tables = load_performance(window[0], window[1], now_hour, int(recurrence_days))
+    departments = tables["departments"].drop(columns=["name_en" if lang == "zh" else "name_zh"])
+    st.dataframe(localized(departments, lang), hide_index=True)
+    with st.expander(t("grids", lang)):
+        st.dataframe(localized(tables["grids"], lang), hide_index=True)
+    st.download_button(
+        t("export_excel", lang),
+        excel_workbook(tables),
+        file_name=f"gridgov-performance-{window[0]}-{window[1]}.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

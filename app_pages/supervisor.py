@@ -32,7 +32,9 @@ cols[2].metric(t("unvisited_grids", lang), f"{len(unvisited):,}")
 
 m = maps.new_map(data.extent)
 maps.add_coverage(m, data.grids, lang)
-maps.add_tracks(m, data.tracks, lang)
+# a week of tracks weighs megabytes: sent only when asked for
+if st.sidebar.checkbox(t("tracks", lang), value=False, key="show_tracks"):
+    maps.add_tracks(m, data.tracks, lang)
 st_folium(
     maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="coverage_map"
 )

@@ -91,6 +91,7 @@ TEXT: dict[str, dict[str, str]] = {
     "recurrence_rate": {"zh": "复发率", "en": "Recurrence rate"},
     "area": {"zh": "区域", "en": "Area"},
     "whole_street": {"zh": "全街道", "en": "Whole street"},
+    "show_performance": {"zh": "计算绩效表", "en": "Compute the performance tables"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

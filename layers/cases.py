@@ -15,7 +15,7 @@ from layers.areas import IN_AREA
 def open_cases(
     *, conn: Connection, now: datetime, limit: int = 5_000, community: str | None = None
 ) -> gpd.GeoDataFrame:
-    """Open cases (newest first, at most ``limit``), with urgency and overdue flag at ``now``.
+    """Open cases (overdue first, then newest; at most ``limit``) with overdue flag at ``now``.
 
     ``overdue`` is true when the deadline has passed at ``now``; ``hours_left``
     is negative by the hours overdue.
@@ -38,7 +38,8 @@ def open_cases(
         LEFT JOIN communities m ON m.id = c.community_id
         LEFT JOIN departments d ON d.id = c.department_id
         WHERE s.is_open AND {IN_AREA.format(code="m.code")}
-        ORDER BY c.reported_at DESC LIMIT :limit
+        ORDER BY coalesce(c.deadline_at < :now, false) DESC, c.reported_at DESC
+        LIMIT :limit
     """),
         conn,
         geom_col="geom",

@@ -84,13 +84,15 @@ def test_leader_performance_tables_and_excel_export(app, small_district):
     at = app.run()
     at.switch_page("app_pages/leader.py").run()
     assert not at.exception
+    at.toggle(key="show_performance").set_value(True).run()
+    assert not at.exception
     departments = at.dataframe[0].value
     assert "复发率" in departments.columns and departments["案件数"].sum() == len(
-        small_district.cases)
+        small_district.cases
+    )
     from dashboard.export import excel_workbook
 
-    book = pd.read_excel(io.BytesIO(excel_workbook({"departments": departments})),
-                         sheet_name=None)
+    book = pd.read_excel(io.BytesIO(excel_workbook({"departments": departments})), sheet_name=None)
     assert len(book["departments"]) == len(departments)
 
 

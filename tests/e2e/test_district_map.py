@@ -51,7 +51,7 @@ def _expected(demo_engine, parts=True) -> int:
 def test_the_map_draws_every_layer_offline(dashboard, page, demo_engine):
     page.goto(dashboard)
     frame = _map_frame(page)
-    expected = _expected(demo_engine)
+    expected = _expected(demo_engine, parts=False)  # parts are drawn on request
     assert _features_when_settled(frame, expected) == expected
     assert frame.locator(".leaflet-map-pane").count() == 1
     legend = frame.locator(".gridgov-legend")
@@ -61,13 +61,13 @@ def test_the_map_draws_every_layer_offline(dashboard, page, demo_engine):
     assert page.external_requests == []
 
 
-def test_switching_a_layer_off_removes_it(dashboard, page, demo_engine):
+def test_switching_a_layer_on_draws_it(dashboard, page, demo_engine):
     page.goto(dashboard)
     _map_frame(page)
-    page.get_by_text("部件", exact=True).first.click()
+    page.locator('[data-testid="stCheckbox"]', has_text="部件").click()
     page.wait_for_timeout(1000)
     frame = _map_frame(page)
-    expected = _expected(demo_engine, parts=False)
+    expected = _expected(demo_engine, parts=True)
     assert _features_when_settled(frame, expected) == expected
-    page.screenshot(path=str(ARTIFACTS / "district_map_without_parts.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "district_map_with_parts.png"), full_page=True)
     assert page.external_requests == []

@@ -20,7 +20,8 @@ def test_every_layer_is_loaded(conn, small_district):
     assert _count(conn, "patrols") > 0
     assert _count(conn, "grid_coverage") == _count(conn, "grids")
     assert conn.execute(sa.text("SELECT sum(n) FROM case_daily")).scalar_one() == len(
-        small_district.cases)
+        small_district.cases
+    )
     # cases point at the grid and community they lie in
     misplaced = conn.execute(
         sa.text("""

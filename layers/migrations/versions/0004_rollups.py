@@ -45,10 +45,13 @@ def upgrade() -> None:
             'coverage).';
         -- recurrence: the same category again in the same H3 r10 cell after closing
         CREATE INDEX cases_recurrence_idx ON cases (category_id, h3_r10, reported_at);
+        -- reports made per worker and week (supervisor workload)
+        CREATE INDEX case_events_reports_idx ON case_events (at) WHERE action = 'report';
     """)
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS case_events_reports_idx")
     op.execute("DROP INDEX IF EXISTS cases_recurrence_idx")
     op.execute("DROP TABLE IF EXISTS grid_coverage")
     op.execute("DROP TABLE IF EXISTS case_daily")
