@@ -15,11 +15,13 @@ st.title(t("supervisor", lang))
 
 
 @st.cache_data(ttl=300, max_entries=4, show_spinner=False)
-def load(area: str | None):  # type: ignore[no-untyped-def]
-    return supervisor_coverage(engine(), community=area)
+def load(area: str | None, with_tracks: bool):  # type: ignore[no-untyped-def]
+    return supervisor_coverage(engine(), community=area, with_tracks=with_tracks)
 
 
-data = load(st.session_state.get("area"))
+# a week of tracks weighs megabytes: read and sent only when asked for
+show_tracks = st.sidebar.checkbox(t("tracks", lang), value=False, key="show_tracks")
+data = load(st.session_state.get("area"), show_tracks)
 if data.days is None:
     st.info(t("no_patrols", lang))
     st.stop()
@@ -32,8 +34,7 @@ cols[2].metric(t("unvisited_grids", lang), f"{len(unvisited):,}")
 
 m = maps.new_map(data.extent)
 maps.add_coverage(m, data.grids, lang)
-# a week of tracks weighs megabytes: sent only when asked for
-if st.sidebar.checkbox(t("tracks", lang), value=False, key="show_tracks"):
+if show_tracks:
     maps.add_tracks(m, data.tracks, lang)
 st_folium(
     maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="coverage_map"

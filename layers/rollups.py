@@ -14,8 +14,8 @@ LOCAL_TZ = "Asia/Shanghai"
 
 
 def refresh_rollups(*, conn: Connection, tz: str = LOCAL_TZ) -> int:
-    """Rebuild ``case_daily`` from ``cases``; return the number of rollup rows."""
-    conn.execute(sa.text("TRUNCATE case_daily"))
+    """Rebuild ``case_daily`` and ``case_daily_major`` from ``cases``; return case_daily rows."""
+    conn.execute(sa.text("TRUNCATE case_daily, case_daily_major"))
     result = conn.execute(
         sa.text("""
         INSERT INTO case_daily (day, street_code, community_id, grid_id, h3_r9, category_id,
@@ -26,6 +26,14 @@ def refresh_rollups(*, conn: Connection, tz: str = LOCAL_TZ) -> int:
         GROUP BY 1, 2, 3, 4, 5, 6, 7
     """),
         {"tz": tz},
+    )
+    conn.execute(
+        sa.text("""
+        INSERT INTO case_daily_major (day, community_id, major_id, n)
+        SELECT d.day, d.community_id, coalesce(k.parent_id, k.id), sum(d.n)
+        FROM case_daily d JOIN categories k ON k.id = d.category_id
+        GROUP BY 1, 2, 3
+    """)
     )
     return result.rowcount
 
@@ -63,14 +71,11 @@ def counts_by_h3(
 def daily_counts(
     *, conn: Connection, start: date, end: date, community: str | None = None
 ) -> pd.DataFrame:
-    """Cases per day and major class (for trend charts)."""
+    """Cases per day and major class (for trend charts), from the small major-class rollup."""
     return pd.read_sql(
         sa.text(f"""
-        SELECT d.day, coalesce(m.service_code, k.service_code) AS major,
-               coalesce(m.name_zh, k.name_zh) AS name_zh, coalesce(m.name_en, k.name_en) AS name_en,
-               sum(d.n)::bigint AS n
-        FROM case_daily d JOIN categories k ON k.id = d.category_id
-        LEFT JOIN categories m ON m.id = k.parent_id
+        SELECT d.day, m.service_code AS major, m.name_zh, m.name_en, sum(d.n)::bigint AS n
+        FROM case_daily_major d JOIN categories m ON m.id = d.major_id
         LEFT JOIN communities a ON a.id = d.community_id
         WHERE d.day BETWEEN :start AND :end AND {IN_AREA.format(code="a.code")}
         GROUP BY 1, 2, 3, 4 ORDER BY 1

@@ -102,11 +102,14 @@ class Coverage:
     workload: pd.DataFrame
 
 
-def supervisor_coverage(engine: Engine, *, community: str | None = None) -> Coverage:
+def supervisor_coverage(
+    engine: Engine, *, community: str | None = None, with_tracks: bool = False
+) -> Coverage:
     """Coverage of each current grid by the patrols of the latest patrol week.
 
     Reads the stored ``grid_coverage`` of that week (written by the loaders and
     ``gridgov analyse coverage``); when it is missing, computes it in memory.
+    The week's tracks (megabytes at street scale) are read only ``with_tracks``.
     """
     with engine.connect() as conn:
         week = patrols.latest_patrol_week(conn=conn)
@@ -121,9 +124,14 @@ def supervisor_coverage(engine: Engine, *, community: str | None = None) -> Cove
                 pd.DataFrame(),
             )
         stored = patrols.stored_coverage(conn=conn, week_start=week[0])
-        tracks = patrols.patrol_lines(conn=conn, start=week[0], end=week[1])
+        missing = len(stored) < len(current)
+        tracks = (
+            patrols.patrol_lines(conn=conn, start=week[0], end=week[1])
+            if with_tracks or missing
+            else gpd.GeoDataFrame()
+        )
         workload = patrols.worker_workload(conn=conn, start=week[0], end=week[1])
-    if len(stored) < len(current):
+    if missing:
         stored = grid_coverage(current, tracks)[["id", "covered_share", "walked_m"]]
     covered = current.merge(stored, on="id", how="left").fillna(
         {"covered_share": 0.0, "walked_m": 0.0}
@@ -134,7 +142,8 @@ def supervisor_coverage(engine: Engine, *, community: str | None = None) -> Cove
         # coverage is measured over the whole street (tracks cross boundaries), shown for one
         covered = covered[covered.community_code == community]
         workload = workload[workload.grid_code.fillna("").str.startswith(community)]
-        tracks = tracks[tracks.worker_code.isin(covered.worker_code)]
+        if not tracks.empty:
+            tracks = tracks[tracks.worker_code.isin(covered.worker_code)]
     return Coverage(extent, week, covered, tracks, workload)
 
 

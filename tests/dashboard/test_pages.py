@@ -108,3 +108,10 @@ def test_the_area_filter_narrows_every_page_and_persists(app, small_district):
     assert not at.exception
     assert at.sidebar.selectbox(key="area").value == one  # still chosen on the next page
     assert len(at.dataframe[1].value) == grids_here  # workload of this community's workers
+
+
+def test_supervisor_tracks_on_request(app):
+    at = app.run()
+    at.switch_page("app_pages/supervisor.py").run()
+    at.sidebar.checkbox(key="show_tracks").check().run()
+    assert not at.exception

@@ -30,6 +30,15 @@ def upgrade() -> None:
             'layers.rollups.refresh_rollups).';
         CREATE INDEX case_daily_day_idx ON case_daily (day);
         CREATE INDEX case_daily_h3_idx ON case_daily (h3_r9);
+        CREATE TABLE case_daily_major (
+            day           date NOT NULL,
+            community_id  integer,
+            major_id      integer NOT NULL,
+            n             integer NOT NULL
+        );
+        COMMENT ON TABLE case_daily_major IS
+            'Cases per local day, community and major class (trend charts).';
+        CREATE INDEX case_daily_major_day_idx ON case_daily_major (day);
         CREATE TABLE grid_coverage (
             grid_id        integer NOT NULL REFERENCES grids(id) ON DELETE CASCADE,
             week_start     date NOT NULL,
@@ -54,4 +63,5 @@ def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS case_events_reports_idx")
     op.execute("DROP INDEX IF EXISTS cases_recurrence_idx")
     op.execute("DROP TABLE IF EXISTS grid_coverage")
+    op.execute("DROP TABLE IF EXISTS case_daily_major")
     op.execute("DROP TABLE IF EXISTS case_daily")
