@@ -103,20 +103,7 @@ def load_demo(
     week = latest_patrol_week(conn=conn)
     if week:
         refresh_coverage(conn=conn, week_start=week[0], week_end=week[1])
-    for table in (
-        "streets",
-        "communities",
-        "roads",
-        "buildings",
-        "grids",
-        "workers",
-        "parts",
-        "cases",
-        "case_events",
-        "reporters",
-        "patrol_points",
-        "patrols",
-    ):
+    for table in DATA_TABLES:
         conn.execute(
             sa.text(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
