@@ -11,7 +11,7 @@ from app_pages.resources import engine
 from dashboard import maps
 from dashboard.export import excel_workbook
 from dashboard.labels import localized, pick, t
-from layers.views import leader_heat, performance
+from layers.views import leader_heat, leader_hotspots, performance
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("leader", lang))
@@ -45,12 +45,32 @@ with st.sidebar:
     chosen = st.multiselect(
         t("category", lang), list(labels), format_func=labels.get, key="leader_categories"
     )
+    show_hotspots = st.toggle(t("show_hotspots", lang), value=False, key="show_hotspots")
+
+
+@st.cache_data(ttl=300, max_entries=32, show_spinner=False)
+def load_hotspots(
+    start: date, end: date, resolution: int, categories: tuple[str, ...] | None, area: str | None
+):  # type: ignore[no-untyped-def]
+    return leader_hotspots(
+        engine(),
+        start=start,
+        end=end,
+        resolution=resolution,
+        categories=list(categories) if categories else None,
+        community=area,
+    )
+
 
 data = load(window[0], window[1], tuple(chosen) or None, area)
 total = int(data.cells.n.sum()) if not data.cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")
 m = maps.new_map(data.extent)
-maps.add_heat_cells(m, data.cells, resolution, lang)
+if show_hotspots:
+    spots = load_hotspots(window[0], window[1], resolution, tuple(chosen) or None, area)
+    maps.add_hotspot_cells(m, spots.cells, resolution, lang)
+else:
+    maps.add_heat_cells(m, data.cells, resolution, lang)
 st_folium(
     maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="leader_map"
 )

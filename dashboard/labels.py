@@ -92,6 +92,12 @@ TEXT: dict[str, dict[str, str]] = {
     "area": {"zh": "区域", "en": "Area"},
     "whole_street": {"zh": "全街道", "en": "Whole street"},
     "show_performance": {"zh": "计算绩效表", "en": "Compute the performance tables"},
+    "hotspots": {"zh": "热点分析", "en": "Hotspots"},
+    "show_hotspots": {"zh": "热点分析 (Gi*)", "en": "Hotspot analysis (Gi*)"},
+    "bin": {"zh": "置信度等级", "en": "Confidence bin"},
+    "hot": {"zh": "热点", "en": "Hot"},
+    "cold": {"zh": "冷点", "en": "Cold"},
+    "not_significant": {"zh": "不显著", "en": "Not significant"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

@@ -370,3 +370,57 @@ def case_no_from_tooltip(tooltip: str | None) -> str | None:
         if token.isdigit() and len(token) == 15:
             return token
     return None
+
+
+HOTSPOT_COLOURS = {
+    3: "#b2182b",
+    2: "#ef8a62",
+    1: "#fddbc7",
+    0: "#f7f7f7",
+    -1: "#d1e5f0",
+    -2: "#67a9cf",
+    -3: "#2166ac",
+}
+
+
+def add_hotspot_cells(m: folium.Map, cells: pd.DataFrame, resolution: int, lang: str) -> None:
+    """H3 cells coloured by their Gi* confidence bin (hot red, cold blue)."""
+    if cells.empty:
+        return
+    hexes = heat.cell_polygons(cells.assign(z=cells.z.round(2), p=cells.p.round(4)))
+    hexes["fill"] = hexes["bin"].map(HOTSPOT_COLOURS)
+    folium.GeoJson(
+        _rounded(hexes, ["cell", "n", "z", "p", "bin", "fill", "geometry"]),
+        name=t("hotspots", lang),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["fill"],
+            "fillOpacity": 0.75,
+            "color": "#ffffff",
+            "weight": 0.5,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            ["n", "z", "p", "bin"], aliases=[t("cases", lang), "Gi* z", "p", t("bin", lang)]
+        ),
+    ).add_to(m)
+    rows = [f"<b>{escape(t('hotspots', lang))} (Gi*, FDR) · H3 r{resolution}</b>"]
+    for level, label in [
+        (3, "99%"),
+        (2, "95%"),
+        (1, "90%"),
+        (0, "—"),
+        (-1, "90%"),
+        (-2, "95%"),
+        (-3, "99%"),
+    ]:
+        kind = (
+            t("hot", lang)
+            if level > 0
+            else t("cold", lang)
+            if level < 0
+            else t("not_significant", lang)
+        )
+        rows.append(
+            f'<div><span style="display:inline-block;width:12px;height:10px;'
+            f'background:{HOTSPOT_COLOURS[level]}"></span> {escape(kind)} {label}</div>'
+        )
+    Legend("\n".join(rows)).add_to(m)

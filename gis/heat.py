@@ -46,3 +46,27 @@ def heat_classes(values: np.ndarray, n_classes: int = len(HEAT_COLOURS)) -> np.n
         return np.zeros(0, dtype=int)
     edges = np.unique(np.quantile(values, np.linspace(0, 1, n_classes + 1)[1:-1]))
     return np.searchsorted(edges, values, side="right").astype(int)
+
+
+def cells_covering(area: shapely.Geometry, resolution: int) -> np.ndarray:
+    """Every H3 cell (int) whose centre lies in ``area`` (EPSG:4326) — the study area."""
+    polygons = [area] if area.geom_type == "Polygon" else list(area.geoms)
+    cells: set[int] = set()
+    for polygon in polygons:
+        shape = h3.LatLngPoly(
+            [(lat, lng) for lng, lat in polygon.exterior.coords],
+            *[[(lat, lng) for lng, lat in ring.coords] for ring in polygon.interiors],
+        )
+        cells.update(h3.h3shape_to_cells(shape, resolution))
+    return np.array(sorted(cells), dtype=np.int64)
+
+
+def with_zeros(counts: pd.DataFrame, cells: np.ndarray) -> pd.DataFrame:
+    """``counts`` (cell, n) over the study area's ``cells`` plus every counted cell.
+
+    Cells of the area where nothing happened get 0; counted cells whose centre lies
+    just outside the area (edge cells) are kept, so no case is lost.
+    """
+    full = pd.DataFrame({"cell": np.union1d(cells, counts.cell.to_numpy(dtype=np.int64))})
+    merged = full.merge(counts, on="cell", how="left")
+    return merged.fillna({"n": 0}).astype({"n": "int64"})

@@ -60,3 +60,19 @@ def community_choices(*, conn: Connection) -> list[tuple[str, str, str]]:
             )
         )
     ]
+
+
+def area_geometry(*, conn: Connection, community: str | None = None):  # type: ignore[no-untyped-def]
+    """The served area as one shapely geometry (EPSG:4326): all streets, or one community."""
+    import shapely
+
+    wkb = conn.execute(
+        sa.text("""
+        SELECT ST_AsBinary(CASE WHEN CAST(:community AS text) IS NULL
+                                THEN (SELECT ST_Union(geom) FROM streets)
+                                ELSE (SELECT geom FROM communities WHERE code = :community)
+                           END)
+    """),
+        {"community": community},
+    ).scalar()
+    return shapely.from_wkb(bytes(wkb)) if wkb is not None else None

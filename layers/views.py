@@ -12,6 +12,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from gis import heat, hotspots
 from gis.coverage import grid_coverage
 from layers import areas, cases, catalogue, grids, measures, parts, patrols, rollups
 
@@ -207,3 +208,39 @@ def rollup_days(engine: Engine) -> tuple[date, date] | None:
     """First and last day with cases in the rollup, or None."""
     with engine.connect() as conn:
         return rollups.day_range(conn=conn)
+
+
+@dataclass
+class Hotspots:
+    """Gi* hotspots of case counts on H3 cells covering the area, for a time window."""
+
+    extent: tuple[float, float, float, float] | None
+    resolution: int
+    cells: pd.DataFrame  # cell, n, z, p, bin
+
+
+def leader_hotspots(
+    engine: Engine,
+    *,
+    start: date,
+    end: date,
+    resolution: int = 9,
+    categories: list[str] | None = None,
+    community: str | None = None,
+) -> Hotspots:
+    """Getis-Ord Gi* (FDR-corrected bins) of cases per H3 cell, empty cells counted as 0."""
+    with engine.connect() as conn:
+        counts = rollups.counts_by_h3(
+            conn=conn, start=start, end=end, categories=categories, community=community
+        )
+        area = areas.area_geometry(conn=conn, community=community)
+        extent = areas.extent(conn=conn, community=community)
+    if area is None:
+        return Hotspots(extent, resolution, pd.DataFrame())
+    cells = heat.with_zeros(
+        heat.to_resolution(counts, resolution), heat.cells_covering(area, resolution)
+    )
+    if len(cells) < 3:
+        return Hotspots(extent, resolution, pd.DataFrame())
+    stats = hotspots.gi_star(cells.n.to_numpy(), hotspots.h3_weights(cells.cell.to_numpy()))
+    return Hotspots(extent, resolution, pd.concat([cells, stats], axis=1))

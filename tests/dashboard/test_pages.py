@@ -115,3 +115,10 @@ def test_supervisor_tracks_on_request(app):
     at.switch_page("app_pages/supervisor.py").run()
     at.sidebar.checkbox(key="show_tracks").check().run()
     assert not at.exception
+
+
+def test_leader_hotspots_toggle(app):
+    at = app.run()
+    at.switch_page("app_pages/leader.py").run()
+    at.sidebar.toggle(key="show_hotspots").set_value(True).run()
+    assert not at.exception

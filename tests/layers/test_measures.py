@@ -115,3 +115,14 @@ def test_measures_on_known_cases(conn):
         recurrence_days=3,
     )
     assert short.set_index("code").loc["JJDD"].recurrence_rate == 0
+
+
+def test_hotspots_over_the_demo_keep_every_case(demo_engine, small_district):
+    from layers.views import leader_hotspots
+
+    spots = leader_hotspots(
+        demo_engine, start=date(2025, 1, 1), end=date(2026, 12, 31), resolution=9
+    )
+    assert spots.cells.n.sum() == len(small_district.cases)  # edge cells included
+    assert set(spots.cells.bin) <= {-3, -2, -1, 0, 1, 2, 3}
+    assert (spots.cells.bin > 0).any()  # the demo's hotspots are found
