@@ -51,3 +51,36 @@ def coverage(
                 return
         n = refresh_coverage(conn=conn, week_start=week[0], week_end=week[1], reach_m=reach_m)
     console.print(f"grid_coverage: {n} grids for {week[0]} – {week[1]} (reach {reach_m:g} m).")
+
+
+@analyse_app.command("hotspots")
+def hotspots(
+    days: int = typer.Option(90, min=7, help="Window: the last DAYS days with cases."),
+    resolution: int = typer.Option(9, min=7, max=9, help="H3 resolution of the cells."),
+    community: str = typer.Option(None, help="12-digit community code (default: the street)."),
+) -> None:
+    """Getis-Ord Gi* hotspots (FDR) of cases on H3 cells, as the layer hotspot_cells."""
+    from datetime import timedelta
+
+    from layers.hotspots import hotspot_cells, store_hotspots
+    from layers.rollups import day_range
+
+    with get_engine().begin() as conn:
+        span = day_range(conn=conn)
+        if span is None:
+            console.print("No cases loaded: nothing to analyse.")
+            return
+        end = span[1]
+        start = max(span[0], end - timedelta(days=days - 1))
+        cells = hotspot_cells(
+            conn=conn, start=start, end=end, resolution=resolution, community=community
+        )
+        n = store_hotspots(
+            conn=conn, cells=cells, resolution=resolution, start=start, end=end, community=community
+        )
+    hot = int((cells.bin > 0).sum()) if n else 0
+    cold = int((cells.bin < 0).sum()) if n else 0
+    console.print(
+        f"hotspot_cells: {n} cells at H3 r{resolution} for {start} – {end}: "
+        f"{hot} hot, {cold} cold (Gi*, FDR-corrected)."
+    )

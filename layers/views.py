@@ -12,9 +12,18 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from gis import heat, hotspots
 from gis.coverage import grid_coverage
-from layers import areas, cases, catalogue, grids, measures, parts, patrols, rollups
+from layers import (
+    areas,
+    cases,
+    catalogue,
+    grids,
+    hotspots,
+    measures,
+    parts,
+    patrols,
+    rollups,
+)
 
 
 @dataclass
@@ -230,17 +239,13 @@ def leader_hotspots(
 ) -> Hotspots:
     """Getis-Ord Gi* (FDR-corrected bins) of cases per H3 cell, empty cells counted as 0."""
     with engine.connect() as conn:
-        counts = rollups.counts_by_h3(
-            conn=conn, start=start, end=end, categories=categories, community=community
+        cells = hotspots.hotspot_cells(
+            conn=conn,
+            start=start,
+            end=end,
+            resolution=resolution,
+            categories=categories,
+            community=community,
         )
-        area = areas.area_geometry(conn=conn, community=community)
         extent = areas.extent(conn=conn, community=community)
-    if area is None:
-        return Hotspots(extent, resolution, pd.DataFrame())
-    cells = heat.with_zeros(
-        heat.to_resolution(counts, resolution), heat.cells_covering(area, resolution)
-    )
-    if len(cells) < 3:
-        return Hotspots(extent, resolution, pd.DataFrame())
-    stats = hotspots.gi_star(cells.n.to_numpy(), hotspots.h3_weights(cells.cell.to_numpy()))
-    return Hotspots(extent, resolution, pd.concat([cells, stats], axis=1))
+    return Hotspots(extent, resolution, cells)

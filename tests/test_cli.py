@@ -56,8 +56,16 @@ def test_demo_twice_is_one_district(demo_url):
     assert "already loaded" in result.stdout
 
 
-def test_analyse_recomputes_the_derived_layers(demo_url):
-    for what in ("rollups", "coverage"):
+def test_analyse_recomputes_the_derived_layers(demo_url, demo_engine):
+    import sqlalchemy as sa
+
+    for what in ("rollups", "coverage", "hotspots"):
         result = _gridgov("analyse", what, env_extra={"DATABASE_URL": demo_url})
         assert result.returncode == 0, result.stderr
-    assert "grid_coverage:" in result.stdout
+        assert "Traceback" not in result.stderr
+    assert "hotspot_cells:" in result.stdout
+    with demo_engine.connect() as conn:
+        rows, srid = conn.execute(
+            sa.text("SELECT count(*), max(ST_SRID(geom)) FROM hotspot_cells")
+        ).one()
+    assert rows > 0 and srid == 4326
