@@ -7,7 +7,7 @@ from streamlit_folium import st_folium
 
 from app_pages.resources import engine
 from dashboard import maps
-from dashboard.labels import t
+from dashboard.labels import localized, t
 from layers.views import supervisor_coverage
 
 lang = st.session_state.get("lang", "zh")
@@ -36,6 +36,8 @@ m = maps.new_map(data.extent)
 maps.add_coverage(m, data.grids, lang)
 if show_tracks:
     maps.add_tracks(m, data.tracks, lang)
+if data.plans is not None and not data.plans.empty:
+    maps.add_plans(m, data.plans, lang)
 st_folium(
     maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="coverage_map"
 )
@@ -47,3 +49,7 @@ with left:
 with right:
     st.subheader(t("workload", lang))
     st.dataframe(data.workload, hide_index=True)
+
+if data.plans is not None and not data.plans.empty:
+    st.subheader(f"{t('patrol_plan', lang)} · {data.plans.plan_date.iloc[0]}")
+    st.dataframe(localized(data.plans.drop(columns=["geom", "plan_date"]), lang), hide_index=True)

@@ -98,6 +98,12 @@ TEXT: dict[str, dict[str, str]] = {
     "hot": {"zh": "热点", "en": "Hot"},
     "cold": {"zh": "冷点", "en": "Cold"},
     "not_significant": {"zh": "不显著", "en": "Not significant"},
+    "patrol_plan": {"zh": "巡查计划", "en": "Patrol plan"},
+    "n_stops": {"zh": "巡查点数", "en": "Stops"},
+    "length_m": {"zh": "路线长度(米)", "en": "Route length (m)"},
+    "minutes": {"zh": "用时(分钟)", "en": "Minutes"},
+    "worker_code": {"zh": "网格员", "en": "Grid worker"},
+    "grid_code": {"zh": "网格", "en": "Grid"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

@@ -424,3 +424,21 @@ def add_hotspot_cells(m: folium.Map, cells: pd.DataFrame, resolution: int, lang:
             f'background:{HOTSPOT_COLOURS[level]}"></span> {escape(kind)} {label}</div>'
         )
     Legend("\n".join(rows)).add_to(m)
+
+
+def add_plans(m: folium.Map, plans: gpd.GeoDataFrame, lang: str) -> None:
+    """Next shift's planned routes (dashed purple)."""
+    folium.GeoJson(
+        _rounded(plans, ["worker_code", "n_stops", "length_m", "minutes", "geom"]),
+        name=t("patrol_plan", lang),
+        style_function=lambda f: {"color": "#6a1b9a", "weight": 2, "dashArray": "6 4"},
+        tooltip=folium.GeoJsonTooltip(
+            ["worker_code", "n_stops", "length_m", "minutes"],
+            aliases=[
+                t("worker", lang),
+                t("n_stops", lang),
+                t("length_m", lang),
+                t("minutes", lang),
+            ],
+        ),
+    ).add_to(m)

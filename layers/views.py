@@ -21,6 +21,7 @@ from layers import (
     hotspots,
     measures,
     parts,
+    patrol_plans,
     patrols,
     rollups,
 )
@@ -110,6 +111,7 @@ class Coverage:
     grids: gpd.GeoDataFrame
     tracks: gpd.GeoDataFrame
     workload: pd.DataFrame
+    plans: gpd.GeoDataFrame | None = None
 
 
 def supervisor_coverage(
@@ -141,6 +143,7 @@ def supervisor_coverage(
             else gpd.GeoDataFrame()
         )
         workload = patrols.worker_workload(conn=conn, start=week[0], end=week[1])
+        plans = patrol_plans.latest_plans(conn=conn, community=community)
     if missing:
         stored = grid_coverage(current, tracks)[["id", "covered_share", "walked_m"]]
     covered = current.merge(stored, on="id", how="left").fillna(
@@ -154,7 +157,7 @@ def supervisor_coverage(
         workload = workload[workload.grid_code.fillna("").str.startswith(community)]
         if not tracks.empty:
             tracks = tracks[tracks.worker_code.isin(covered.worker_code)]
-    return Coverage(extent, week, covered, tracks, workload)
+    return Coverage(extent, week, covered, tracks, workload, plans)
 
 
 @dataclass
