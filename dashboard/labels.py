@@ -104,6 +104,15 @@ TEXT: dict[str, dict[str, str]] = {
     "minutes": {"zh": "用时(分钟)", "en": "Minutes"},
     "worker_code": {"zh": "网格员", "en": "Grid worker"},
     "grid_code": {"zh": "网格", "en": "Grid"},
+    "false_closure_rate": {"zh": "虚假结案率", "en": "False closure rate"},
+    "median_hours_to_first_response": {"zh": "首次响应(小时)", "en": "First response (h)"},
+    "proactive_share": {"zh": "主动发现占比", "en": "Found by patrols"},
+    "backlog_open": {"zh": "积压未结", "en": "Backlog open"},
+    "backlog_median_age_days": {"zh": "积压天数中位数", "en": "Backlog median age (days)"},
+    "index": {"zh": "综合指数", "en": "Composite index"},
+    "rank": {"zh": "排名", "en": "Rank"},
+    "cases_per_100_households": {"zh": "每百户案件", "en": "Cases per 100 households"},
+    "missed_reports": {"zh": "漏报", "en": "Missed by patrols"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

@@ -14,6 +14,21 @@ Definitions (all over cases *reported* in the window [start, end]):
   new case of the same category in the same H3 resolution-10 cell (~65 m edge) — the
   problem came back at the same place. A high closure rate with a high recurrence rate is
   "closed on paper".
+- ``false_closure_rate``: closed cases that were reopened (``reopen_count > 0``) or recurred
+  within 7 days of closing / closed cases.
+- ``median_hours_to_first_response``: median of ``accepted_at − reported_at``.
+- ``proactive_share``: cases found by patrols (source ``patrol``) / cases.
+- ``backlog_open``: cases of the window still open at query time; ``backlog_median_age_days``:
+  their median age at ``now``.
+- ``index`` (units only): 100 × the mean of closure rate, on-time rate, (1 − rework rate) and
+  (1 − recurrence rate) — a composite that rewards closing *and* fixing; ``rank``: 1 = best.
+
+Per grid also:
+
+- ``cases_per_100_households``: workload normalised by the grid's households.
+- ``missed_reports``: cases reported by residents (hotline, app, web) for which no patrol
+  report of the same category came from the same H3 r10 cell in the 7 days before — what
+  residents saw and patrols did not (漏报).
 """
 
 from __future__ import annotations
@@ -35,7 +50,14 @@ _MEASURES = """
                    WHERE b.category_id = c.category_id AND b.h3_r10 = c.h3_r10
                      AND b.reported_at > c.closed_at
                      AND b.reported_at <= c.closed_at + make_interval(days => :recurrence_days)
-               ) AS recurred
+               ) AS recurred,
+               c.status IN ('closed', 'rated', 'archived') AND EXISTS (
+                   SELECT 1 FROM cases b
+                   WHERE b.category_id = c.category_id AND b.h3_r10 = c.h3_r10
+                     AND b.reported_at > c.closed_at
+                     AND b.reported_at <= c.closed_at + interval '7 days'
+               ) AS recurred_7d,
+               c.reopen_count, c.accepted_at, c.source
         FROM cases c
         WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
     )
@@ -56,7 +78,23 @@ _MEASURES = """
                  FILTER (WHERE handled_at IS NOT NULL))::numeric, 1) AS median_hours_to_fix,
            round(count(*) FILTER (WHERE recurred)::numeric
                  / nullif(count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived')), 0),
-                 3) AS recurrence_rate
+                 3) AS recurrence_rate,
+           round(count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived')
+                                   AND (reopen_count > 0 OR recurred_7d))::numeric
+                 / nullif(count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived')), 0),
+                 3) AS false_closure_rate,
+           round((percentile_cont(0.5) WITHIN GROUP (
+                 ORDER BY extract(epoch FROM accepted_at - reported_at) / 3600)
+                 FILTER (WHERE accepted_at IS NOT NULL))::numeric, 2)
+                 AS median_hours_to_first_response,
+           round(count(*) FILTER (WHERE source = 'patrol')::numeric / count(*), 3)
+                 AS proactive_share,
+           count(*) FILTER (WHERE status NOT IN ('closed', 'rated', 'archived', 'rejected'))
+                 AS backlog_open,
+           round((percentile_cont(0.5) WITHIN GROUP (
+                 ORDER BY extract(epoch FROM :now - reported_at) / 86400)
+                 FILTER (WHERE status NOT IN ('closed', 'rated', 'archived', 'rejected'))
+                 )::numeric, 1) AS backlog_median_age_days
     FROM scope GROUP BY unit ORDER BY unit
 """
 
@@ -68,7 +106,18 @@ def department_performance(
     sql = _MEASURES.format(unit="c.department_id")
     frame = pd.read_sql(sa.text(sql), conn, params=_params(start, end, now, recurrence_days))
     names = pd.read_sql(sa.text("SELECT id AS unit, code, name_zh, name_en FROM departments"), conn)
-    return names.merge(frame, on="unit").drop(columns="unit")
+    out = names.merge(frame, on="unit").drop(columns="unit")
+    return with_index(out)
+
+
+def with_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the composite ``index`` (0-100) and ``rank`` (1 = best) described above."""
+    parts = pd.concat(
+        [frame.closure_rate, frame.on_time_rate, 1 - frame.rework_rate, 1 - frame.recurrence_rate],
+        axis=1,
+    ).astype(float)
+    out = frame.assign(index=(100 * parts.mean(axis=1)).round(1))
+    return out.assign(rank=out["index"].rank(ascending=False, method="min").astype("Int64"))
 
 
 def grid_performance(
@@ -78,7 +127,32 @@ def grid_performance(
     sql = _MEASURES.format(unit="c.grid_id")
     frame = pd.read_sql(sa.text(sql), conn, params=_params(start, end, now, recurrence_days))
     names = pd.read_sql(sa.text("SELECT id AS unit, code, households FROM grids"), conn)
-    return names.merge(frame, on="unit").drop(columns="unit")
+    out = names.merge(frame, on="unit").drop(columns="unit")
+    out["cases_per_100_households"] = (
+        100 * out.cases / out.households.where(out.households > 0)
+    ).round(1)
+    missed = pd.read_sql(
+        sa.text("""
+        SELECT c.grid_id AS unit, count(*) AS missed_reports
+        FROM cases c
+        WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
+          AND c.source IN ('hotline', 'app', 'web')
+          AND NOT EXISTS (
+              SELECT 1 FROM cases p
+              WHERE p.source = 'patrol' AND p.category_id = c.category_id
+                AND p.h3_r10 = c.h3_r10 AND p.reported_at <= c.reported_at
+                AND p.reported_at > c.reported_at - interval '7 days')
+        GROUP BY c.grid_id
+    """),
+        conn,
+        params=_params(start, end, now, recurrence_days),
+    )
+    out = out.merge(
+        names[["unit", "code"]].merge(missed, on="unit")[["code", "missed_reports"]],
+        on="code",
+        how="left",
+    )
+    return out.fillna({"missed_reports": 0}).astype({"missed_reports": "int64"})
 
 
 def _params(start: date, end: date, now: datetime, recurrence_days: int) -> dict:

@@ -27,15 +27,19 @@ def make_case(
     cell=CELL,
     category="E0504",
     department="JJDD",
+    source="patrol",
+    accepted=None,
+    grid_id=None,
+    reopen=0,
 ):
     conn.execute(
         sa.text("""
         INSERT INTO cases (case_no, category_id, street_code, h3_r10, source, status,
-                           reported_at, handled_at, closed_at, deadline_at, rework_count,
-                           department_id, geom)
+                           reported_at, accepted_at, handled_at, closed_at, deadline_at,
+                           rework_count, reopen_count, department_id, grid_id, geom)
         VALUES (:no, (SELECT id FROM categories WHERE service_code = :cat), '320508001', :cell,
-                'patrol', :status, :reported, :handled, :closed, :deadline, :rework,
-                (SELECT id FROM departments WHERE code = :dept),
+                :source, :status, :reported, :accepted, :handled, :closed, :deadline, :rework,
+                :reopen, (SELECT id FROM departments WHERE code = :dept), :grid,
                 ST_SetSRID(ST_Point(120.63, 31.31), 4326))
     """),
         {
@@ -49,6 +53,10 @@ def make_case(
             "deadline": deadline,
             "rework": rework,
             "dept": department,
+            "source": source,
+            "accepted": accepted,
+            "grid": grid_id,
+            "reopen": reopen,
         },
     )
 
@@ -64,6 +72,7 @@ def test_measures_on_known_cases(conn):
         handled=T0 + 2 * h,
         closed=T0 + 3 * h,
         deadline=T0 + 4 * h,
+        accepted=T0 + h / 2,
     )
     make_case(
         conn,
@@ -75,8 +84,16 @@ def test_measures_on_known_cases(conn):
         deadline=T0 + timedelta(days=5) + 4 * h,
         rework=1,
     )
-    # 3: still open and overdue
-    make_case(conn, 3, status="in_handling", reported=T0, deadline=T0 + 4 * h)
+    # 3: still open and overdue, reported by a resident, accepted after 1.5 hours
+    make_case(
+        conn,
+        3,
+        status="in_handling",
+        reported=T0,
+        deadline=T0 + 4 * h,
+        source="hotline",
+        accepted=T0 + 1.5 * h,
+    )
     # 4: rejected: does not count for the closure rate
     make_case(conn, 4, status="rejected", reported=T0)
     # 5: same category, other place, closed: no recurrence
@@ -106,6 +123,13 @@ def test_measures_on_known_cases(conn):
     assert row.rework_rate == pytest.approx(1 / 3, abs=1e-3)
     assert row.median_hours_to_fix == pytest.approx(4.0)
     assert row.recurrence_rate == pytest.approx(1 / 3, abs=1e-3)  # only case 1 recurred
+    assert row.false_closure_rate == pytest.approx(1 / 3, abs=1e-3)  # case 1, within 7 days
+    assert row.median_hours_to_first_response == pytest.approx(1.0)  # median of 0.5 and 1.5
+    assert row.proactive_share == pytest.approx(4 / 5, abs=1e-3)
+    assert row.backlog_open == 1 and row.backlog_median_age_days == pytest.approx(10.0)
+    expected_index = 100 * (3 / 4 + 2 / 3 + (1 - 1 / 3) + (1 - 1 / 3)) / 4
+    assert row["index"] == pytest.approx(expected_index, abs=0.1)
+    assert row["rank"] >= 1
     # a shorter recurrence window no longer sees case 2
     short = department_performance(
         conn=conn,
@@ -126,3 +150,33 @@ def test_hotspots_over_the_demo_keep_every_case(demo_engine, small_district):
     assert spots.cells.n.sum() == len(small_district.cases)  # edge cells included
     assert set(spots.cells.bin) <= {-3, -2, -1, 0, 1, 2, 3}
     assert (spots.cells.bin > 0).any()  # the demo's hotspots are found
+
+
+def test_missed_reports_per_grid(conn):
+    from layers.measures import grid_performance
+
+    square = "ST_Multi(ST_SetSRID(ST_MakeEnvelope(120.62, 31.30, 120.64, 31.32), 4326))"
+    conn.execute(
+        sa.text(f"""
+        INSERT INTO streets (id, code, name_zh, geom) VALUES (901, '320508098', '测', {square});
+        INSERT INTO communities (id, code, street_id, name_zh, geom)
+            VALUES (901, '320508098001', 901, '测', {square});
+        INSERT INTO grids (id, code, community_id, households, valid_from, geom)
+            VALUES (901, '320508098001001', 901, 200, '2026-01-01', {square});
+    """)
+    )
+    d = timedelta(days=1)
+    make_case(conn, 10, status="closed", reported=T0, grid_id=901)  # patrol found it
+    make_case(conn, 11, status="closed", reported=T0 + d, grid_id=901, source="app")  # seen
+    make_case(
+        conn, 12, status="closed", reported=T0 + d, grid_id=901, source="app", cell=OTHER_CELL
+    )  # another place: missed
+    make_case(
+        conn, 13, status="closed", reported=T0 + 10 * d, grid_id=901, source="hotline"
+    )  # the patrol report is older than 7 days: missed
+    grids = grid_performance(
+        conn=conn, start=date(2026, 3, 1), end=date(2026, 3, 31), now=T0 + 20 * d
+    ).set_index("code")
+    row = grids.loc["320508098001001"]
+    assert row.missed_reports == 2
+    assert row.cases_per_100_households == pytest.approx(100 * 4 / 200)
