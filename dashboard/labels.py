@@ -113,6 +113,9 @@ TEXT: dict[str, dict[str, str]] = {
     "rank": {"zh": "排名", "en": "Rank"},
     "cases_per_100_households": {"zh": "每百户案件", "en": "Cases per 100 households"},
     "missed_reports": {"zh": "漏报", "en": "Missed by patrols"},
+    "valid_report_rate": {"zh": "有效上报率", "en": "Valid reports"},
+    "accurate_dispatch_rate": {"zh": "派遣准确率", "en": "Accurate dispatch"},
+    "on_time_closure_rate": {"zh": "按期结案率", "en": "Closed on time"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

@@ -3,6 +3,11 @@
 Definitions (all over cases *reported* in the window [start, end]):
 
 - ``cases``: cases reported.
+- ``valid_report_rate``: cases not rejected / cases (national "valid reports").
+- ``accurate_dispatch_rate``: dispatched cases never sent back for rework / dispatched cases
+  (national "(dispatched − rework) / dispatched").
+- ``on_time_closure_rate``: closed cases with ``closed_at <= deadline_at`` / closed cases with
+  a deadline.
 - ``closed``: cases whose status is closed, rated or archived.
 - ``closure_rate``: closed / (cases − rejected).
 - ``on_time_rate``: handled cases with ``handled_at <= deadline_at`` / handled cases that had
@@ -57,12 +62,22 @@ _MEASURES = """
                      AND b.reported_at > c.closed_at
                      AND b.reported_at <= c.closed_at + interval '7 days'
                ) AS recurred_7d,
-               c.reopen_count, c.accepted_at, c.source
+               c.reopen_count, c.accepted_at, c.source, c.dispatched_at
         FROM cases c
         WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
     )
     SELECT unit,
            count(*) AS cases,
+           round(count(*) FILTER (WHERE status <> 'rejected')::numeric / count(*), 3)
+                 AS valid_report_rate,
+           round(count(*) FILTER (WHERE dispatched_at IS NOT NULL AND rework_count = 0)::numeric
+                 / nullif(count(*) FILTER (WHERE dispatched_at IS NOT NULL), 0), 3)
+                 AS accurate_dispatch_rate,
+           round(count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived')
+                                   AND closed_at <= deadline_at)::numeric
+                 / nullif(count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived')
+                                            AND deadline_at IS NOT NULL), 0), 3)
+                 AS on_time_closure_rate,
            count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived')) AS closed,
            round(count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived'))::numeric
                  / nullif(count(*) FILTER (WHERE status <> 'rejected'), 0), 3) AS closure_rate,

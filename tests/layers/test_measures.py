@@ -124,6 +124,8 @@ def test_measures_on_known_cases(conn):
     assert row.median_hours_to_fix == pytest.approx(4.0)
     assert row.recurrence_rate == pytest.approx(1 / 3, abs=1e-3)  # only case 1 recurred
     assert row.false_closure_rate == pytest.approx(1 / 3, abs=1e-3)  # case 1, within 7 days
+    assert row.valid_report_rate == pytest.approx(4 / 5, abs=1e-3)
+    assert row.on_time_closure_rate == pytest.approx(1 / 3, abs=1e-3)  # only case 1
     assert row.median_hours_to_first_response == pytest.approx(1.0)  # median of 0.5 and 1.5
     assert row.proactive_share == pytest.approx(4 / 5, abs=1e-3)
     assert row.backlog_open == 1 and row.backlog_median_age_days == pytest.approx(10.0)
