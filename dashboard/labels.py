@@ -116,6 +116,7 @@ TEXT: dict[str, dict[str, str]] = {
     "valid_report_rate": {"zh": "有效上报率", "en": "Valid reports"},
     "accurate_dispatch_rate": {"zh": "派遣准确率", "en": "Accurate dispatch"},
     "on_time_closure_rate": {"zh": "按期结案率", "en": "Closed on time"},
+    "hours_in_grid": {"zh": "网格内时长(小时)", "en": "Hours in grid"},
     "trend": {"zh": "每周案件（按大类）", "en": "Cases per week (by major class)"},
 }
 

@@ -311,10 +311,12 @@ def add_coverage(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
         ],
         coverage=(grids.covered_share * 100).round(0).astype(int).astype(str) + "%",
         walked_km=(grids.walked_m / 1000).round(1),
+        hours=grids.get("time_spent_h", pd.Series(0.0, index=grids.index)).round(1),
     )
     folium.GeoJson(
         _rounded(
-            data, ["code", "worker_code", "households", "coverage", "walked_km", "fill", "geom"]
+            data,
+            ["code", "worker_code", "households", "coverage", "walked_km", "hours", "fill", "geom"],
         ),
         name=t("coverage", lang),
         style_function=lambda f: {
@@ -324,12 +326,13 @@ def add_coverage(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
             "weight": 1,
         },
         tooltip=folium.GeoJsonTooltip(
-            ["code", "worker_code", "coverage", "walked_km"],
+            ["code", "worker_code", "coverage", "walked_km", "hours"],
             aliases=[
                 t("grids", lang),
                 t("worker", lang),
                 t("coverage", lang),
                 t("walked_km", lang),
+                t("hours_in_grid", lang),
             ],
         ),
     ).add_to(m)

@@ -85,3 +85,23 @@ def _lattice(polygons: np.ndarray, spacing_m: float) -> tuple[np.ndarray, np.nda
     points = shapely.points(gx.ravel(), gy.ravel())
     owner = assign_to_polygons(points, polygons)
     return points[owner >= 0], owner[owner >= 0]
+
+
+def time_in_grids(
+    grids: gpd.GeoDataFrame, fixes: pd.DataFrame, max_gap_s: float = 300
+) -> pd.Series:
+    """Hours spent in each grid: the time since a worker's previous GPS fix, credited to
+    the grid of the later fix (gaps over ``max_gap_s`` are breaks and are left out).
+
+    ``fixes``: worker_id, at (datetime), lon, lat. Returns hours indexed by grid ``id``.
+    """
+    if fixes.empty or grids.empty:
+        return pd.Series(0.0, index=grids["id"].to_numpy())
+    ordered = fixes.sort_values(["worker_id", "at"], kind="stable")
+    dt = ordered.groupby("worker_id")["at"].diff().dt.total_seconds().to_numpy()
+    inside = assign_to_polygons(
+        shapely.points(ordered.lon.to_numpy(), ordered.lat.to_numpy()), grids.geometry.to_numpy()
+    )
+    keep = (inside >= 0) & (dt <= max_gap_s)
+    hours = np.bincount(inside[keep], weights=dt[keep], minlength=len(grids)) / 3600
+    return pd.Series(hours, index=grids["id"].to_numpy())

@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis.coverage import DEFAULT_REACH_M, grid_coverage
+from gis.coverage import DEFAULT_REACH_M, grid_coverage, time_in_grids
 
 
 def derive_patrols(conn: Connection, tz: str = "Asia/Shanghai") -> int:
@@ -91,17 +91,28 @@ def refresh_coverage(
 ) -> int:
     """Compute patrol coverage of every current grid for [week_start, week_end] and store it.
 
-    Returns the number of grids written. Re-running replaces that week's rows.
+    ``time_spent_h``: the time between consecutive GPS fixes of a worker (gaps over 5
+    minutes left out) whose later fix lies in the grid. Returns the number of grids
+    written; re-running replaces that week's rows.
     """
     current = gpd.read_postgis(sa.text("SELECT id, geom FROM grids_current"), conn, geom_col="geom")
     lines = patrol_lines(conn=conn, start=week_start, end=week_end, simplify_m=0)
     coverage = grid_coverage(current, lines, reach_m=reach_m)
+    fixes = pd.read_sql(
+        sa.text("""
+        SELECT worker_id, at, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM patrol_points
+        WHERE at >= :start AND at < CAST(:end AS date) + 1
+    """),
+        conn,
+        params={"start": week_start, "end": week_end},
+    )
+    spent = time_in_grids(current, fixes).to_dict()
     conn.execute(sa.text("DELETE FROM grid_coverage WHERE week_start = :w"), {"w": week_start})
     conn.execute(
         sa.text("""
         INSERT INTO grid_coverage (grid_id, week_start, week_end, covered_share, walked_m,
-                                   reach_m)
-        VALUES (:id, :start, :end, :share, :walked, :reach)
+                                   time_spent_h, reach_m)
+        VALUES (:id, :start, :end, :share, :walked, :spent, :reach)
     """),
         [
             {
@@ -110,6 +121,7 @@ def refresh_coverage(
                 "end": week_end,
                 "share": float(min(max(r.covered_share, 0.0), 1.0)),
                 "walked": float(r.walked_m),
+                "spent": float(spent.get(int(r.id), 0.0)),
                 "reach": reach_m,
             }
             for r in coverage.itertuples()
@@ -122,7 +134,7 @@ def stored_coverage(*, conn: Connection, week_start: date) -> pd.DataFrame:
     """Stored coverage rows (id, covered_share, walked_m) of a week; empty if not computed."""
     return pd.read_sql(
         sa.text("""
-        SELECT grid_id AS id, covered_share, walked_m FROM grid_coverage
+        SELECT grid_id AS id, covered_share, walked_m, time_spent_h FROM grid_coverage
         WHERE week_start = :w
     """),
         conn,

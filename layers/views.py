@@ -145,7 +145,9 @@ def supervisor_coverage(
         workload = patrols.worker_workload(conn=conn, start=week[0], end=week[1])
         plans = patrol_plans.latest_plans(conn=conn, community=community)
     if missing:
-        stored = grid_coverage(current, tracks)[["id", "covered_share", "walked_m"]]
+        stored = grid_coverage(current, tracks)[["id", "covered_share", "walked_m"]].assign(
+            time_spent_h=float("nan")
+        )
     covered = current.merge(stored, on="id", how="left").fillna(
         {"covered_share": 0.0, "walked_m": 0.0}
     )

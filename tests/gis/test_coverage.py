@@ -30,3 +30,32 @@ def test_no_tracks_means_no_coverage():
     square = shapely.box(X0, Y0, X0 + 100, Y0 + 100)
     cov = grid_coverage(_gdf([square], id=[7]), gpd.GeoDataFrame(geometry=[], crs=4326))
     assert cov.covered_share.tolist() == [0.0] and cov.walked_m.tolist() == [0.0]
+
+
+def test_time_in_grids_credits_the_later_fix_and_skips_breaks():
+    import pandas as pd
+
+    from gis.coverage import time_in_grids
+
+    a = shapely.box(120.60, 31.30, 120.61, 31.31)
+    b = shapely.box(120.61, 31.30, 120.62, 31.31)
+    grids = gpd.GeoDataFrame({"id": [1, 2]}, geometry=[a, b], crs=4326)
+    t0 = pd.Timestamp("2026-11-16 09:00", tz="Asia/Shanghai")
+    s = pd.Timedelta(seconds=30)
+    fixes = pd.DataFrame(
+        {
+            "worker_id": [7] * 5,
+            "at": [
+                t0,
+                t0 + s,
+                t0 + 2 * s,
+                t0 + 2 * s + pd.Timedelta(minutes=10),
+                t0 + 3 * s + pd.Timedelta(minutes=10),
+            ],
+            "lon": [120.605, 120.605, 120.605, 120.615, 120.615],
+            "lat": [31.305] * 5,
+        }
+    )
+    hours = time_in_grids(grids, fixes)
+    assert hours[1] == pytest.approx(60 / 3600)
+    assert hours[2] == pytest.approx(30 / 3600)  # the 10-minute gap was a break

@@ -81,6 +81,7 @@ def upgrade() -> None:
             week_end       date NOT NULL,
             covered_share  double precision NOT NULL CHECK (covered_share BETWEEN 0 AND 1),
             walked_m       double precision NOT NULL,
+            time_spent_h   double precision NOT NULL DEFAULT 0,
             reach_m        double precision NOT NULL,
             computed_at    timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (grid_id, week_start)
