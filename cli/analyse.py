@@ -84,3 +84,31 @@ def hotspots(
         f"hotspot_cells: {n} cells at H3 r{resolution} for {start} – {end}: "
         f"{hot} hot, {cold} cold (Gi*, FDR-corrected)."
     )
+
+
+@analyse_app.command("emerging")
+def emerging(
+    weeks: int = typer.Option(
+        52, min=4, max=260, help="Weekly slices, ending at the last day with cases."
+    ),
+    resolution: int = typer.Option(9, min=7, max=9, help="H3 resolution of the cells."),
+) -> None:
+    """Emerging hot spots (Gi* per week + Mann-Kendall), as the layer emerging_cells."""
+    from datetime import timedelta
+
+    from layers.hotspots import emerging_cells, store_emerging
+    from layers.rollups import day_range
+
+    with get_engine().begin() as conn:
+        span = day_range(conn=conn)
+        if span is None:
+            console.print("No cases loaded: nothing to analyse.")
+            return
+        end = span[1]
+        cells = emerging_cells(conn=conn, end=end, weeks=weeks, resolution=resolution)
+        start = end - timedelta(days=7 * weeks - 1)
+        n = store_emerging(conn=conn, cells=cells, resolution=resolution, start=start, end=end)
+    summary = cells.category.value_counts().to_dict() if n else {}
+    console.print(
+        f"emerging_cells: {n} cells at H3 r{resolution}, {weeks} weeks to {end}: {summary}"
+    )

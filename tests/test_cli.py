@@ -59,12 +59,26 @@ def test_demo_twice_is_one_district(demo_url):
 def test_analyse_recomputes_the_derived_layers(demo_url, demo_engine):
     import sqlalchemy as sa
 
-    for what in ("rollups", "coverage", "hotspots"):
+    for what in ("rollups", "coverage", "hotspots", "emerging"):
         result = _gridgov("analyse", what, env_extra={"DATABASE_URL": demo_url})
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
-    assert "hotspot_cells:" in result.stdout
+    assert "emerging_cells:" in result.stdout
     with demo_engine.connect() as conn:
+        categories = {
+            r[0] for r in conn.execute(sa.text("SELECT DISTINCT category FROM emerging_cells"))
+        }
+        assert categories <= {
+            "new",
+            "consecutive",
+            "intensifying",
+            "persistent",
+            "diminishing",
+            "sporadic",
+            "oscillating",
+            "historical",
+            "no pattern",
+        }
         rows, srid = conn.execute(
             sa.text("SELECT count(*), max(ST_SRID(geom)) FROM hotspot_cells")
         ).one()
