@@ -1,34 +1,72 @@
 """Patrol routes for one shift: visit the stops that matter most within the time budget.
 
 Each worker starts and ends at the community office; stops (hotspot cells, parts due
-for inspection) carry a score. The route is a prize-collecting travelling-salesman
-problem solved with OR-Tools routing (guided local search): a stop may be skipped at
-the cost of its score, and the walk plus the time spent at stops must fit the shift.
+for inspection) carry a score and a service time. The route is a prize-collecting
+travelling-salesman problem solved with OR-Tools routing (guided local search): every
+stop is optional, skipping it costs its score (converted to metres), and the walk
+plus the time spent at the stops must fit the shift (a time dimension capped at the
+budget). The baseline walks the *same* chosen stops in nearest-neighbour order.
 
-Distances are walking distances in metres on a projected CRS: straight lines times a
-detour factor (the fallback when no road network is loaded), or shortest paths over
-a road network given as a precomputed distance matrix.
+Distances are walking distances in metres in a projected CRS: shortest paths over a
+road network when one is given (:class:`RoadNetwork`, from a networkx graph or edge
+arrays), else straight-line or Manhattan distance times a detour factor.
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
+import math
+from collections.abc import Hashable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any, Literal
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 DETOUR_FACTOR = 1.3
 """Walking distance ÷ straight-line distance in a street grid (the fallback)."""
 SPEED_MPS = 1.2
-SERVICE_S = 180
-SCORE_SCALE = 1_000_000
-"""Skipping a stop costs its score times this (in metres): visits come before distance."""
+"""Walking speed, metres per second."""
+SERVICE_S = 180.0
+"""Time spent at each stop, seconds."""
+METRES_PER_SCORE = 100_000.0
+"""Skipping a stop of score 1 costs as much as walking this far: score comes first."""
+
+Metric = Literal["euclidean", "manhattan"]
+
+
+class RoutingInputError(ValueError):
+    """Inputs a route cannot be planned from (shapes, negative budgets, empty networks)."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A place worth visiting: coordinates in metres (projected CRS), score, service time."""
+
+    stop_id: Hashable
+    x: float
+    y: float
+    score: float
+    service_s: float = SERVICE_S
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One worker's shift: the office (start and end), candidate stops, time budget."""
+
+    worker_id: Hashable
+    depot_xy: tuple[float, float]
+    stops: Sequence[Stop]
+    budget_s: float = 4 * 3600.0
 
 
 @dataclass(frozen=True)
 class Route:
-    """One worker's route: stop indices in walking order, and its totals."""
+    """A route over a distance matrix: stop indices (0-based) in walking order, totals."""
 
     order: list[int]
     length_m: float
@@ -36,10 +74,157 @@ class Route:
     skipped: list[int]
 
 
-def walking_matrix(xy: np.ndarray, detour: float = DETOUR_FACTOR) -> np.ndarray:
-    """Walking distances (m) between points (row 0: the office), straight × detour."""
-    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+@dataclass(frozen=True)
+class PlanResult:
+    """One worker's plan, and the nearest-neighbour baseline over the same stops."""
+
+    worker_id: Hashable
+    stop_ids: list[Hashable]
+    length_m: float
+    duration_s: float
+    score: float
+    skipped_ids: list[Hashable]
+    baseline_length_m: float
+    baseline_duration_s: float
+    path_xy: np.ndarray = field(repr=False)
+    """Polyline office → stops → office in metres (along the roads on a network)."""
+
+
+@dataclass(frozen=True)
+class RoadNetwork:
+    """A walkable road network: node coordinates (m) and a sparse matrix of edge lengths."""
+
+    node_xy: np.ndarray
+    lengths: sparse.csr_matrix
+
+    @classmethod
+    def from_edges(
+        cls,
+        node_xy: np.ndarray,
+        edges: np.ndarray,
+        length_m: np.ndarray | None = None,
+        *,
+        directed: bool = False,
+    ) -> RoadNetwork:
+        """Build from ``m × 2`` node coordinates and ``e × 2`` node-index pairs.
+
+        Parameters
+        ----------
+        node_xy
+            Node coordinates in metres (projected CRS).
+        edges
+            Pairs of node indices.
+        length_m
+            Edge lengths in metres; straight-line node distance when omitted.
+        directed
+            Keep edge direction (walkers usually ignore one-way streets: default False).
+        """
+        xy = np.asarray(node_xy, dtype=float).reshape(-1, 2)
+        uv = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        if len(xy) == 0:
+            raise RoutingInputError("road network has no nodes")
+        if uv.size and (uv.min() < 0 or uv.max() >= len(xy)):
+            raise RoutingInputError(f"edges refer to nodes outside 0..{len(xy) - 1}")
+        if length_m is None:
+            length = np.hypot(*(xy[uv[:, 0]] - xy[uv[:, 1]]).T)
+        else:
+            length = np.asarray(length_m, dtype=float).ravel()
+        if length.size != len(uv) or (length < 0).any():
+            raise RoutingInputError("need one non-negative length per edge")
+        if not directed:
+            uv = np.vstack([uv, uv[:, ::-1]])
+            length = np.concatenate([length, length])
+        return cls(xy, _shortest_edges(uv, length, len(xy)))
+
+    @classmethod
+    def from_networkx(cls, graph: Any, *, weight: str = "length") -> RoadNetwork:
+        """Build from a networkx graph whose nodes carry ``x``/``y`` in metres.
+
+        Edge attribute ``weight`` is the length (straight line when missing); parallel
+        edges keep the shortest. Directed graphs are treated as walkable both ways.
+        Project an osmnx graph first (``osmnx.project_graph``).
+        """
+        nodes = list(graph.nodes)
+        try:
+            xy = np.array([(graph.nodes[n]["x"], graph.nodes[n]["y"]) for n in nodes], float)
+        except KeyError as missing:
+            raise RoutingInputError(f"every node needs x and y attributes: {missing}") from None
+        position = {n: i for i, n in enumerate(nodes)}
+        data = list(graph.edges(data=True))
+        uv = np.array([(position[u], position[v]) for u, v, _ in data], dtype=np.int64)
+        given = np.array([d.get(weight, np.nan) for _, _, d in data], dtype=float)
+        if len(data) and np.isnan(given).any():
+            straight = np.hypot(*(xy[uv[:, 0]] - xy[uv[:, 1]]).T)
+            given = np.where(np.isnan(given), straight, given)
+        return cls.from_edges(xy, uv.reshape(-1, 2), given, directed=False)
+
+
+def walking_matrix(
+    xy: np.ndarray, detour: float = DETOUR_FACTOR, metric: Metric = "euclidean"
+) -> np.ndarray:
+    """Walking distances (m) between points (row 0: the office) without a road network.
+
+    Parameters
+    ----------
+    xy
+        ``k × 2`` coordinates in metres (projected CRS).
+    detour
+        Factor on the straight-line or Manhattan distance.
+    metric
+        ``"euclidean"`` or ``"manhattan"`` (a street grid aligned with the axes).
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    delta = np.abs(xy[:, None, :] - xy[None, :, :])
+    if metric == "euclidean":
+        d = np.hypot(delta[..., 0], delta[..., 1])
+    elif metric == "manhattan":
+        d = delta.sum(axis=-1)
+    else:
+        raise RoutingInputError(f"metric must be 'euclidean' or 'manhattan', got {metric!r}")
     return d * detour
+
+
+def network_matrix(
+    xy: np.ndarray, network: RoadNetwork, detour: float = DETOUR_FACTOR
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Walking distances (m) between points over ``network``.
+
+    Each point joins the network at its nearest node by a straight walk. Pairs the
+    network does not connect fall back to straight line × ``detour``.
+
+    Returns
+    -------
+    dist, nodes, predecessors
+        ``k × k`` distances; each point's network node; Dijkstra predecessor rows
+        (one per point) for drawing the paths (:func:`network_path`).
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    access, nodes = cKDTree(network.node_xy).query(xy)
+    on_net, predecessors = dijkstra(
+        network.lengths, directed=True, indices=nodes, return_predecessors=True
+    )
+    dist = access[:, None] + on_net[:, nodes] + access[None, :]
+    unreachable = ~np.isfinite(dist)
+    if unreachable.any():
+        dist[unreachable] = walking_matrix(xy, detour)[unreachable]
+    np.fill_diagonal(dist, 0.0)
+    return dist, nodes, predecessors
+
+
+def network_path(
+    xy: np.ndarray, nodes: np.ndarray, predecessors: np.ndarray, network: RoadNetwork
+) -> np.ndarray:
+    """Polyline through points ``xy`` in order, following the network between them."""
+    parts = [xy[:1]]
+    for a in range(len(xy) - 1):
+        chain, node = [], nodes[a + 1]
+        while node >= 0 and node != nodes[a]:
+            chain.append(node)
+            node = predecessors[a, node]
+        reached = node == nodes[a]
+        legs = [network.node_xy[[nodes[a], *chain[::-1]]]] if reached else []
+        parts.extend([*legs, xy[a + 1 : a + 2]])
+    return np.vstack(parts)
 
 
 def plan_route(
@@ -47,70 +232,225 @@ def plan_route(
     scores: np.ndarray,
     budget_s: float,
     speed_mps: float = SPEED_MPS,
-    service_s: float = SERVICE_S,
+    service_s: float | np.ndarray = SERVICE_S,
     time_limit_s: float = 0.3,
+    *,
+    metres_per_score: float = METRES_PER_SCORE,
 ) -> Route:
     """Best-scoring round trip from node 0 (the office) within ``budget_s``.
 
     Parameters
     ----------
     dist_m
-        (n+1) × (n+1) walking distances; node 0 is the office, nodes 1..n the stops.
+        ``(n+1) × (n+1)`` walking distances in metres; node 0 is the office.
     scores
-        n scores (higher = more important to visit).
+        ``n`` stop scores; skipping a stop costs ``score × metres_per_score`` metres,
+        so stops with score <= 0 are never worth a detour.
+    budget_s
+        Shift length in seconds: walking plus service time must fit.
+    speed_mps
+        Walking speed.
+    service_s
+        Seconds spent at each stop (scalar or ``n`` values).
+    time_limit_s
+        Wall-clock limit of the guided local search.
+    metres_per_score
+        Price of one unit of score in metres of walking.
+
+    Returns
+    -------
+    Route
+        Visited stop indices in order, length, duration (walk + service), skipped stops.
     """
-    n = len(dist_m)
-    manager = pywrapcp.RoutingIndexManager(n, 1, 0)
+    dist, scores, service = _checked_problem(dist_m, scores, service_s, budget_s, speed_mps)
+    n = len(scores)
+    if n == 0:
+        return _route(dist, [], speed_mps, service)
+    manager = pywrapcp.RoutingIndexManager(n + 1, 1, 0)
     routing = pywrapcp.RoutingModel(manager)
-    dist = np.rint(dist_m).astype(int)
-
-    def distance(i: int, j: int) -> int:
-        return int(dist[manager.IndexToNode(i), manager.IndexToNode(j)])
-
-    def seconds(i: int, j: int) -> int:
-        a, b = manager.IndexToNode(i), manager.IndexToNode(j)
-        return int(dist[a, b] / speed_mps + (service_s if a != 0 else 0))
-
-    routing.SetArcCostEvaluatorOfAllVehicles(routing.RegisterTransitCallback(distance))
-    routing.AddDimension(routing.RegisterTransitCallback(seconds), 0, int(budget_s), True, "time")
-    for node in range(1, n):
-        penalty = int(max(scores[node - 1], 0) * SCORE_SCALE) + 1
-        routing.AddDisjunction([manager.NodeToIndex(node)], penalty)
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
-    params.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    # decimetres for the objective, whole seconds (rounded up) for the budget
+    cost = routing.RegisterTransitMatrix(np.rint(dist * 10).astype(np.int64).tolist())
+    routing.SetArcCostEvaluatorOfAllVehicles(cost)
+    at_node = np.concatenate([[0.0], service])[:, None]
+    seconds = np.ceil(dist / speed_mps + at_node).astype(np.int64)
+    routing.AddDimension(
+        routing.RegisterTransitMatrix(seconds.tolist()), 0, int(budget_s), True, "time"
     )
-    params.time_limit.FromMilliseconds(int(time_limit_s * 1000))
-    solution = routing.SolveWithParameters(params)
+    penalties = np.rint(np.maximum(scores, 0) * metres_per_score * 10).astype(np.int64)
+    for node in range(1, n + 1):
+        routing.AddDisjunction([manager.NodeToIndex(node)], int(penalties[node - 1]))
+    solution = routing.SolveWithParameters(_search_parameters(time_limit_s))
     order: list[int] = []
     if solution is not None:
         index = solution.Value(routing.NextVar(routing.Start(0)))
         while not routing.IsEnd(index):
             order.append(manager.IndexToNode(index) - 1)
             index = solution.Value(routing.NextVar(index))
-    return _route(dist_m, order, n - 1, speed_mps, service_s)
+    return _route(dist, order, speed_mps, service)
 
 
 def nearest_neighbour_route(
-    dist_m: np.ndarray, visit: list[int], speed_mps: float = SPEED_MPS, service_s: float = SERVICE_S
+    dist_m: np.ndarray,
+    visit: Sequence[int],
+    speed_mps: float = SPEED_MPS,
+    service_s: float | np.ndarray = SERVICE_S,
 ) -> Route:
-    """The baseline: from the office, always walk to the nearest unvisited stop of ``visit``."""
-    left = set(visit)
+    """The baseline: from the office, always walk to the nearest unvisited stop of ``visit``.
+
+    ``visit`` holds 0-based stop indices (row ``i + 1`` of ``dist_m``); ties go to the
+    lower index. The budget is not checked: the baseline walks exactly these stops.
+    """
+    dist = np.asarray(dist_m, dtype=float)
+    service = np.broadcast_to(np.asarray(service_s, dtype=float), (len(dist) - 1,))
+    left = sorted(set(visit))
     order: list[int] = []
     here = 0
     while left:
-        nxt = min(left, key=lambda s: dist_m[here, s + 1])
+        nxt = min(left, key=lambda s: (dist[here, s + 1], s))
         order.append(nxt)
         left.remove(nxt)
         here = nxt + 1
-    return _route(dist_m, order, len(dist_m) - 1, speed_mps, service_s)
+    return _route(dist, order, speed_mps, service)
 
 
-def _route(
-    dist_m: np.ndarray, order: list[int], n_stops: int, speed_mps: float, service_s: float
-) -> Route:
-    nodes = [0, *[s + 1 for s in order], 0]
-    length = float(sum(dist_m[a, b] for a, b in itertools.pairwise(nodes)))
-    skipped = sorted(set(range(n_stops)) - set(order))
-    return Route(order, length, length / speed_mps + service_s * len(order), skipped)
+def plan_routes(
+    shifts: Sequence[Shift],
+    *,
+    network: RoadNetwork | None = None,
+    speed_mps: float = SPEED_MPS,
+    detour: float = DETOUR_FACTOR,
+    metric: Metric = "euclidean",
+    time_limit_s: float = 0.3,
+    metres_per_score: float = METRES_PER_SCORE,
+    n_jobs: int = 1,
+) -> list[PlanResult]:
+    """Plan one shift's route for each worker, with its nearest-neighbour baseline.
+
+    Parameters
+    ----------
+    shifts
+        One :class:`Shift` per worker (office, candidate stops, budget), metres.
+    network
+        Road network to walk on; without one, ``metric`` distance × ``detour``.
+    speed_mps, detour, metric, time_limit_s, metres_per_score
+        As in :func:`plan_route` and :func:`walking_matrix`.
+    n_jobs
+        Worker processes (each shift is independent); 1 solves in this process.
+
+    Returns
+    -------
+    list of PlanResult
+        In the order of ``shifts``.
+    """
+    options = _Options(network, speed_mps, detour, metric, time_limit_s, metres_per_score)
+    if n_jobs <= 1 or len(shifts) < 2:
+        return [_plan_shift(shift, options) for shift in shifts]
+    batches = [list(shifts[i::n_jobs]) for i in range(n_jobs)]
+    with ProcessPoolExecutor(n_jobs, mp_context=get_context("spawn")) as pool:
+        done = list(pool.map(_plan_batch, batches, [options] * n_jobs))
+    results: list[PlanResult] = [None] * len(shifts)  # type: ignore[list-item]
+    for i, batch in enumerate(done):
+        results[i::n_jobs] = batch
+    return results
+
+
+@dataclass(frozen=True)
+class _Options:
+    network: RoadNetwork | None
+    speed_mps: float
+    detour: float
+    metric: Metric
+    time_limit_s: float
+    metres_per_score: float
+
+
+def _plan_batch(shifts: list[Shift], options: _Options) -> list[PlanResult]:
+    return [_plan_shift(shift, options) for shift in shifts]
+
+
+def _plan_shift(shift: Shift, o: _Options) -> PlanResult:
+    xy = np.array([shift.depot_xy, *((s.x, s.y) for s in shift.stops)], dtype=float)
+    xy = xy.reshape(-1, 2)
+    if o.network is None:
+        dist = walking_matrix(xy, o.detour, o.metric)
+    else:
+        dist, nodes, predecessors = network_matrix(xy, o.network, o.detour)
+    scores = np.array([s.score for s in shift.stops], dtype=float)
+    service = np.array([s.service_s for s in shift.stops], dtype=float)
+    route = plan_route(
+        dist,
+        scores,
+        shift.budget_s,
+        o.speed_mps,
+        service,
+        o.time_limit_s,
+        metres_per_score=o.metres_per_score,
+    )
+    baseline = nearest_neighbour_route(dist, route.order, o.speed_mps, service)
+    walk = [0, *(i + 1 for i in route.order), 0]
+    if o.network is None:
+        path = xy[walk]
+    else:
+        path = network_path(xy[walk], nodes[walk], predecessors[walk], o.network)
+    return PlanResult(
+        worker_id=shift.worker_id,
+        stop_ids=[shift.stops[i].stop_id for i in route.order],
+        length_m=route.length_m,
+        duration_s=route.duration_s,
+        score=float(scores[route.order].sum()),
+        skipped_ids=[shift.stops[i].stop_id for i in route.skipped],
+        baseline_length_m=baseline.length_m,
+        baseline_duration_s=baseline.duration_s,
+        path_xy=path,
+    )
+
+
+def _search_parameters(time_limit_s: float) -> Any:
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    params.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    return params
+
+
+def _checked_problem(
+    dist_m: np.ndarray,
+    scores: np.ndarray,
+    service_s: float | np.ndarray,
+    budget_s: float,
+    speed_mps: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    dist = np.asarray(dist_m, dtype=float)
+    scores = np.asarray(scores, dtype=float).ravel()
+    n = len(scores)
+    if dist.shape != (n + 1, n + 1):
+        raise RoutingInputError(f"distances are {dist.shape}; {n} stops need {(n + 1, n + 1)}")
+    if not np.isfinite(dist).all() or (dist < 0).any():
+        raise RoutingInputError("distances must be finite and non-negative")
+    if not (budget_s >= 0 and speed_mps > 0 and math.isfinite(budget_s)):
+        raise RoutingInputError(f"need budget_s >= 0 and speed_mps > 0: {budget_s}, {speed_mps}")
+    service = np.broadcast_to(np.asarray(service_s, dtype=float), (n,))
+    if (service < 0).any() or not np.isfinite(scores).all():
+        raise RoutingInputError("service times must be >= 0 and scores finite")
+    return dist, scores, service
+
+
+def _route(dist: np.ndarray, order: list[int], speed_mps: float, service: np.ndarray) -> Route:
+    nodes = np.array([0, *(s + 1 for s in order), 0])
+    length = float(dist[nodes[:-1], nodes[1:]].sum())
+    skipped = sorted(set(range(len(dist) - 1)) - set(order))
+    duration = length / speed_mps + float(np.asarray(service)[np.asarray(order, dtype=int)].sum())
+    return Route(list(order), length, duration, skipped)
+
+
+def _shortest_edges(uv: np.ndarray, length: np.ndarray, n: int) -> sparse.csr_matrix:
+    """Sparse length matrix keeping the shortest of parallel edges (csr would sum them)."""
+    order = np.lexsort((length, uv[:, 1], uv[:, 0]))
+    uv, length = uv[order], length[order]
+    first = np.ones(len(uv), dtype=bool)
+    first[1:] = (uv[1:] != uv[:-1]).any(axis=1)
+    uv, length = uv[first], length[first]
+    # csgraph reads an explicit 0 as "no edge": keep zero-length edges just above 0
+    return sparse.csr_matrix((np.maximum(length, 1e-9), (uv[:, 0], uv[:, 1])), shape=(n, n))
