@@ -1,0 +1,224 @@
+"""`gridgov load …` and `gridgov export …`: bring city data in, take layers out (no SQL here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from layers.db import DatabaseError, get_engine
+from layers.ingest import (
+    ImportAccount,
+    IngestError,
+    import_runs,
+    load_boundaries,
+    load_buildings,
+    load_cases,
+    load_mapping,
+    load_parts,
+    quarantined,
+)
+from layers.ingest.export import PERSONAL_DATA_ROLES, ExportFilter, export_layer
+
+console = Console()
+err = Console(stderr=True)
+
+load_app = typer.Typer(
+    help="Import city data (cases, parts, buildings, boundaries) as a YAML mapping describes: "
+    "validated, quarantined, idempotent, crash-safe.",
+    no_args_is_help=True,
+)
+export_app = typer.Typer(
+    help="Export a layer or a selection to GeoJSON, GeoPackage, CSV or GeoParquet "
+    "(reporters' personal data only on request, for allowed roles, audited).",
+    no_args_is_help=True,
+)
+
+FILE = typer.Argument(..., exists=True, dir_okay=False, help="Source file.")
+MAPPING = typer.Option(..., "--mapping", "-m", exists=True, help="YAML mapping file.")
+BATCH = typer.Option(100_000, min=1, help="Rows per committed batch.")
+LOADERS = {
+    "cases": load_cases,
+    "parts": load_parts,
+    "buildings": load_buildings,
+    "boundaries": load_boundaries,
+}
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(1)
+
+
+def _run(layer: str, path: Path, mapping_path: Path, batch_rows: int | None) -> None:
+    from layers import migrate
+
+    try:
+        mapping = load_mapping(mapping_path)
+        if mapping.layer != layer:
+            raise IngestError(f"{mapping_path} is a mapping for {mapping.layer}, not {layer}")
+        engine = get_engine()
+        migrate.upgrade(engine)
+        options = {} if batch_rows is None else {"batch_rows": batch_rows}
+        with (
+            tqdm(unit=" rows", unit_scale=True, desc=f"{layer} ← {path.name}") as bar,
+            engine.connect() as conn,
+        ):
+            account = LOADERS[layer](path, mapping, conn=conn, progress=bar.update, **options)
+    except (IngestError, DatabaseError) as exc:
+        _fail(exc)
+    _print_account(account)
+
+
+def _print_account(account: ImportAccount) -> None:
+    table = Table(title=f"import run {account.run_id}: {account.layer} from {account.source}")
+    table.add_column("rows")
+    table.add_column("count", justify="right")
+    table.add_row("read", f"{account.read:,}")
+    table.add_row("loaded", f"{account.loaded:,}")
+    table.add_row("quarantined", f"{account.quarantined:,}")
+    for reason, n in sorted(account.by_reason.items()):
+        table.add_row(f"  {reason}", f"{n:,}")
+    table.add_row("already present", f"{account.already_present:,}")
+    if account.repaired:
+        table.add_row("repaired on entry (noted)", f"{account.repaired:,}")
+    console.print(table)
+    verdict = "adds up" if account.adds_up else "DOES NOT ADD UP"
+    console.print(
+        f"read {account.read:,} = loaded {account.loaded:,} + quarantined "
+        f"{account.quarantined:,} + already present {account.already_present:,}: {verdict}."
+    )
+
+
+@load_app.command("cases")
+def load_cases_cmd(path: Path = FILE, mapping: Path = MAPPING, batch_rows: int = BATCH) -> None:
+    """Load 311 / Open311-style cases (CSV, GeoJSON, Parquet)."""
+    _run("cases", path, mapping, batch_rows)
+
+
+@load_app.command("parts")
+def load_parts_cmd(path: Path = FILE, mapping: Path = MAPPING, batch_rows: int = BATCH) -> None:
+    """Load a parts inventory (CSV with coordinates, GeoJSON, GeoPackage, OSM layers)."""
+    _run("parts", path, mapping, batch_rows)
+
+
+@load_app.command("buildings")
+def load_buildings_cmd(path: Path = FILE, mapping: Path = MAPPING, batch_rows: int = BATCH) -> None:
+    """Load buildings or address points with household counts."""
+    _run("buildings", path, mapping, batch_rows)
+
+
+@load_app.command("boundaries")
+def load_boundaries_cmd(path: Path = FILE, mapping: Path = MAPPING) -> None:
+    """Load a street and its communities from a polygon file."""
+    _run("boundaries", path, mapping, None)
+
+
+@load_app.command("runs")
+def runs_cmd(limit: int = typer.Option(20, min=1, help="How many runs.")) -> None:
+    """List the latest import runs and their account."""
+    try:
+        with get_engine().connect() as conn:
+            frame = import_runs(conn=conn, limit=limit)
+    except DatabaseError as exc:
+        _fail(exc)
+    table = Table(title="import runs")
+    for column in (
+        "id",
+        "layer",
+        "source",
+        "status",
+        "n_read",
+        "n_loaded",
+        "n_quarantined",
+        "n_present",
+        "started_at",
+    ):
+        table.add_column(column)
+    for row in frame.itertuples():
+        table.add_row(
+            *(
+                str(getattr(row, c))
+                for c in (
+                    "id",
+                    "layer",
+                    "source",
+                    "status",
+                    "n_read",
+                    "n_loaded",
+                    "n_quarantined",
+                    "n_present",
+                    "started_at",
+                )
+            )
+        )
+    console.print(table)
+
+
+@load_app.command("quarantine")
+def quarantine_cmd(
+    run_id: int = typer.Argument(..., help="Import run id (see `gridgov load runs`)."),
+    limit: int = typer.Option(50, min=1, help="How many rows."),
+) -> None:
+    """Show quarantined rows of a run: row, source id, reason, message."""
+    try:
+        with get_engine().connect() as conn:
+            frame = quarantined(conn=conn, run_id=run_id, limit=limit)
+    except DatabaseError as exc:
+        _fail(exc)
+    table = Table(title=f"quarantine of run {run_id}")
+    for column in ("row_number", "source_id", "reason", "message"):
+        table.add_column(column)
+    for row in frame.itertuples():
+        table.add_row(str(row.row_number), str(row.source_id), row.reason, row.message)
+    console.print(table)
+
+
+def _export_command(layer: str):  # type: ignore[no-untyped-def]
+    def command(
+        path: Path = typer.Argument(..., help="Output: .geojson, .gpkg, .csv or .parquet."),  # noqa: B008
+        community: str = typer.Option(None, help="Only this community (12-digit code)."),
+        category: str = typer.Option(None, help="Catalogue code, major (E01) or minor (E0104)."),
+        status: str = typer.Option(None, help="Only this status."),
+        source: str = typer.Option(None, help="Only this source system."),
+        since: datetime = typer.Option(None, help="Cases reported at or after."),  # noqa: B008
+        until: datetime = typer.Option(None, help="Cases reported before."),  # noqa: B008
+        fmt: str = typer.Option(None, "--format", help="geojson, gpkg, csv or parquet."),
+        role: str = typer.Option("viewer", help="Your role (recorded in the audit)."),
+        actor: str = typer.Option("cli", help="Your name (recorded in the audit)."),
+        include_personal_data: bool = typer.Option(
+            False,
+            "--include-personal-data",
+            help="Add reporters' names and phones (roles: "
+            + ", ".join(sorted(PERSONAL_DATA_ROLES))
+            + ").",
+        ),
+    ) -> None:
+        filters = ExportFilter(community, category, status, source, since, until)
+        try:
+            with get_engine().begin() as conn:
+                result = export_layer(
+                    layer,
+                    path,
+                    conn=conn,
+                    filters=filters,
+                    fmt=fmt,
+                    role=role,
+                    actor=actor,
+                    include_personal_data=include_personal_data,
+                )
+        except (IngestError, DatabaseError) as exc:
+            _fail(exc)
+        extra = " with personal data (audited)" if result.personal_data else ""
+        console.print(f"{result.rows:,} {layer} written to {result.path} ({result.format}){extra}.")
+
+    command.__doc__ = f"Export {layer} (optionally filtered)."
+    return command
+
+
+for _layer in ("cases", "parts", "buildings", "communities", "streets", "grids"):
+    export_app.command(_layer)(_export_command(_layer))

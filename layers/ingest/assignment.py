@@ -1,0 +1,144 @@
+"""Assignment on entry: street, community, grid and H3 cells r7–r10 of every point.
+
+The served area is the union of the streets. Polygons are read once per
+import; points are assigned in Python on arrays (fast, and the GiST indexes
+are not touched row by row). A point on a shared boundary goes to the polygon
+listed first (lowest id), the rule of :func:`gis.assign.assign_to_polygons`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gis.assign import H3_RESOLUTIONS, h3_cells
+
+
+@dataclass
+class ServedArea:
+    """Streets, communities and current grids of the database, as shapely arrays."""
+
+    street_code: np.ndarray
+    street_geom: np.ndarray
+    community_id: np.ndarray
+    community_street: np.ndarray
+    community_geom: np.ndarray
+    grid_id: np.ndarray
+    grid_community: np.ndarray
+    grid_geom: np.ndarray
+
+    @property
+    def empty(self) -> bool:
+        """True when no street is loaded (nothing can be in the area)."""
+        return len(self.street_code) == 0
+
+
+@dataclass
+class Assignment:
+    """Where each point is: street code (None outside), community and grid ids (-1: none)."""
+
+    street_code: np.ndarray
+    community_id: np.ndarray
+    grid_id: np.ndarray
+
+    @property
+    def inside(self) -> np.ndarray:
+        """Mask of points inside the served area."""
+        return ~np.equal(self.street_code, None)
+
+
+def served_area(*, conn: Connection) -> ServedArea:
+    """Read the streets, communities and current grids (WGS 84) from the layers."""
+    streets = conn.execute(sa.text("SELECT code, ST_AsBinary(geom) FROM streets ORDER BY id")).all()
+    communities = conn.execute(
+        sa.text("""
+        SELECT c.id, s.code, ST_AsBinary(c.geom) FROM communities c
+        JOIN streets s ON s.id = c.street_id ORDER BY c.id
+    """)
+    ).all()
+    grids = conn.execute(
+        sa.text("SELECT id, community_id, ST_AsBinary(geom) FROM grids_current ORDER BY id")
+    ).all()
+
+    def geoms(rows: list, k: int) -> np.ndarray:
+        return np.asarray(shapely.from_wkb([bytes(r[k]) for r in rows]), dtype=object)
+
+    return ServedArea(
+        street_code=np.array([str(r[0]).strip() for r in streets], dtype=object),
+        street_geom=geoms(streets, 1),
+        community_id=np.array([r[0] for r in communities], dtype=np.int64),
+        community_street=np.array([str(r[1]).strip() for r in communities], dtype=object),
+        community_geom=geoms(communities, 2),
+        grid_id=np.array([r[0] for r in grids], dtype=np.int64),
+        grid_community=np.array([r[1] for r in grids], dtype=np.int64),
+        grid_geom=geoms(grids, 2),
+    )
+
+
+def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignment:
+    """Street, community and grid of each lon/lat (NaN coordinates are outside).
+
+    Grids are tried first (the smallest polygons; a grid names its community),
+    then communities for points in no grid, then streets for the rest.
+    """
+    n = len(lon)
+    grid_idx = polygons_containing(area.grid_geom, lon, lat)
+    community_id = np.full(n, -1, dtype=np.int64)
+    in_grid = grid_idx >= 0
+    grid_id = np.full(n, -1, dtype=np.int64)
+    grid_id[in_grid] = area.grid_id[grid_idx[in_grid]]
+    community_id[in_grid] = area.grid_community[grid_idx[in_grid]]
+    rest = np.flatnonzero(~in_grid)
+    c_idx = polygons_containing(area.community_geom, lon[rest], lat[rest])
+    found = c_idx >= 0
+    community_id[rest[found]] = area.community_id[c_idx[found]]
+    street = np.full(n, None, dtype=object)
+    by_community = pd.Series(area.community_street, index=area.community_id)
+    has = community_id >= 0
+    street[has] = by_community.reindex(community_id[has]).to_numpy()
+    rest = np.flatnonzero(~has)
+    s_idx = polygons_containing(area.street_geom, lon[rest], lat[rest])
+    found = s_idx >= 0
+    street[rest[found]] = area.street_code[s_idx[found]]
+    return Assignment(street, community_id, grid_id)
+
+
+def polygons_containing(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Index of the first polygon that contains (or touches) each point, or -1.
+
+    Same answer as :func:`gis.assign.assign_to_polygons`, about three times
+    faster for a few hundred polygons: a bounding-box filter in numpy, then
+    ``shapely.intersects_xy`` on prepared polygons, without building Points.
+    """
+    result = np.full(len(lon), -1, dtype=np.int64)
+    if len(lon) == 0 or len(polygons) == 0:
+        return result
+    bounds = shapely.bounds(polygons)
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    for k, polygon in enumerate(polygons):
+        x0, y0, x1, y1 = bounds[k]
+        candidates = np.flatnonzero(
+            finite & (result < 0) & (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
+        )
+        if len(candidates) == 0:
+            continue
+        shapely.prepare(polygon)
+        hit = shapely.intersects_xy(polygon, lon[candidates], lat[candidates])
+        result[candidates[hit]] = k
+    return result
+
+
+def h3_columns(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.ndarray]:
+    """H3 cells r7–r10 as int64 columns ``h3_r7`` … ``h3_r10``.
+
+    Each resolution is computed from the coordinates (:func:`gis.assign.h3_cells`),
+    not derived as the parent of the finest cell: H3 cells are not nested, so
+    near an edge a point's r7 cell need not be the parent of its r10 cell, and
+    the rest of GridGov uses the cell that contains the point.
+    """
+    return {f"h3_r{r}": h3_cells(lon, lat, r) for r in H3_RESOLUTIONS}

@@ -1,0 +1,192 @@
+"""Import buildings or address points with household counts.
+
+Points (address registers: CSV with coordinates, GeoJSON points) become the
+building location; polygons (footprints) are kept as ``footprint`` — repaired
+with ``make_valid`` when that is safe, with a note — and located at a point on
+their surface. Each building gets its community on entry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from layers.bulk import ewkb_hex
+from layers.ingest.assignment import served_area
+from layers.ingest.errors import MappingError
+from layers.ingest.mapping import Mapping
+from layers.ingest.points import nullable_ids, prepare_points, stage, take_rows
+from layers.ingest.readers import SourceFrame, read_source
+from layers.ingest.runs import (
+    BatchCounts,
+    ImportAccount,
+    Progress,
+    quarantine_rows,
+    run_import,
+    write_notes,
+)
+from layers.ingest.validation import INVALID_GEOMETRY, Rejections, column_text, repair_polygons
+
+STAGE = "ingest_stage_buildings"
+STAGE_COLUMNS = """
+    row_number bigint, source_id text, community_id integer, address text,
+    households integer, floors integer, x float8, y float8, footprint text
+"""
+INSERT = f"""
+WITH new AS (
+    INSERT INTO buildings (community_id, address, households, floors, source, source_id,
+                           geom, footprint)
+    SELECT s.community_id, s.address, s.households, s.floors, :source, s.source_id,
+           ST_SetSRID(ST_MakePoint(s.x, s.y), 4326),
+           ST_Multi(ST_GeomFromEWKB(decode(s.footprint, 'hex')))
+    FROM {STAGE} s ORDER BY s.row_number
+    ON CONFLICT (source, source_id) DO NOTHING
+    RETURNING id
+)
+SELECT count(*) FROM new
+"""
+
+
+def load_buildings(
+    path: str | Path,
+    mapping: Mapping,
+    *,
+    conn: Connection,
+    batch_rows: int = 100_000,
+    commit: bool = True,
+    progress: Progress | None = None,
+) -> ImportAccount:
+    """Import buildings or address points of ``path`` as ``mapping`` describes.
+
+    Parameters
+    ----------
+    path
+        CSV with coordinates, GeoJSON/GeoPackage of points or footprints, (Geo)Parquet.
+    mapping
+        A ``layer: buildings`` mapping: ``columns.households`` or
+        ``default_households`` (e.g. 1 per address point). Missing or negative
+        counts take the default (0 when there is none).
+    conn, batch_rows, commit, progress
+        As for :func:`layers.ingest.cases.load_cases`.
+
+    Returns
+    -------
+    ImportAccount
+        ``repaired`` counts footprints made valid (noted in ``import_notes``).
+    """
+    if mapping.layer != "buildings":
+        raise MappingError(f"{mapping.name} is a mapping for {mapping.layer}, not buildings")
+    source = read_source(path, mapping)
+    located, footprint, repaired, unsafe = _locate_footprints(source, mapping)
+    rej = Rejections(len(source))
+    rej.reject(
+        unsafe, INVALID_GEOMETRY, lambda i: "footprint is invalid and cannot be repaired safely"
+    )
+    points = prepare_points(located, mapping, served_area(conn=conn), rej=rej)
+    n, cols = len(source), mapping.columns
+    default = mapping.default_households if mapping.default_households is not None else 0
+    households = np.full(n, default, dtype=np.int64)
+    if "households" in cols:
+        counts = pd.to_numeric(source.frame[str(cols["households"])], errors="coerce")
+        good = (counts >= 0).to_numpy(dtype=bool, na_value=False)
+        households[good] = counts[good].round().astype(np.int64)
+    floors = pd.Series([None] * n, dtype="Int64")
+    if "floors" in cols:
+        raw = pd.to_numeric(source.frame[str(cols["floors"])], errors="coerce").round()
+        floors = raw.where(raw > 0).astype("Int64")
+    fields = {
+        "row_number": np.arange(1, n + 1),
+        "source_id": points.ids,
+        "community_id": nullable_ids(points.where.community_id),
+        "address": (
+            column_text(source, cols["address"], sep=" ").to_numpy(dtype=object)
+            if "address" in cols
+            else np.full(n, None, dtype=object)
+        ),
+        "households": households,
+        "floors": floors.to_numpy(dtype=object, na_value=None),
+        "x": points.lon,
+        "y": points.lat,
+        "footprint": footprint,
+    }
+
+    def write(index: np.ndarray, run_id: int) -> BatchCounts:
+        ok = index[points.ok[index]]
+        frame = pd.DataFrame({k: take_rows(v, ok) for k, v in fields.items()})
+        stage(conn, STAGE, STAGE_COLUMNS, frame)
+        loaded = int(conn.execute(sa.text(INSERT), {"source": mapping.source}).scalar_one())
+        q = quarantine_rows(
+            conn=conn,
+            run_id=run_id,
+            layer="buildings",
+            source_name=mapping.source,
+            source=source,
+            ids=points.ids,
+            rej=points.rej,
+            index=index,
+        )
+        fixed = ok[repaired[ok]]
+        write_notes(
+            conn=conn,
+            run_id=run_id,
+            ids=points.ids,
+            index=fixed,
+            code="geometry_repaired",
+            messages=[f"row {i + 1}: invalid footprint made valid (make_valid)" for i in fixed],
+        )
+        return BatchCounts(
+            loaded=loaded, quarantined=q, present=len(ok) - loaded, repaired=len(fixed)
+        )
+
+    return run_import(
+        conn=conn,
+        layer="buildings",
+        source=mapping.source,
+        file=str(path),
+        mapping=mapping.name,
+        n_rows=n,
+        write_batch=write,
+        batch_rows=batch_rows,
+        commit=commit,
+        progress=progress,
+    )
+
+
+def _locate_footprints(
+    source: SourceFrame, mapping: Mapping
+) -> tuple[SourceFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Replace polygon geometry by a point on its surface; footprints as hex EWKB.
+
+    Returns the located source, footprints (None for points), and masks of
+    footprints repaired safely and of footprints that cannot be repaired.
+    """
+    n = len(source)
+    none = np.zeros(n, dtype=bool)
+    footprint = np.full(n, None, dtype=object)
+    if source.geometry is None:
+        return source, footprint, none, none
+    geoms = np.asarray(source.geometry, dtype=object)
+    kinds = shapely.get_type_id(geoms)
+    polygonal = np.isin(kinds, [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON])
+    if not polygonal.any():
+        return source, footprint, none, none
+    fixed, repaired, unsafe = repair_polygons(
+        np.where(polygonal, geoms, None), mapping.max_repair_area_change
+    )
+    usable = polygonal & ~unsafe
+    located = geoms.copy()
+    located[usable] = shapely.point_on_surface(fixed[usable])
+    if (source.epsg or mapping.crs) != 4326:
+        raise MappingError(f"{mapping.name}: footprints must be in EPSG:4326 (reproject first)")
+    footprint[usable] = ewkb_hex(fixed[usable])
+    return (
+        SourceFrame(source.frame, located, source.epsg, source.path),
+        footprint,
+        repaired & usable,
+        unsafe,
+    )
