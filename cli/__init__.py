@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.analyse import analyse_app
+from cli.cases import case_app
 from cli.ingest import export_app, load_app
 from cli.patrol import patrol_app
 from layers import cluster
@@ -37,6 +38,7 @@ app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(analyse_app, name="analyse")
 app.add_typer(patrol_app, name="patrol")
 app.add_typer(load_app, name="load")
+app.add_typer(case_app, name="case")
 app.add_typer(export_app, name="export")
 
 KNOWN_ERRORS = (cluster.ClusterError, DatabaseError)

@@ -2,6 +2,8 @@
 
 Each case follows one path (a list of steps); the time between steps is drawn
 from a log-normal distribution, handling time from the category's time limit.
+Steps follow the legal transitions of the case workflow (migration 0002's
+``case_transitions``; an extension is requested by the handler, then approved).
 Time limits in working hours/days are turned into calendar time with a fixed
 ratio here (8 working hours in 24, 5 working days in 7); the working calendar
 of the case workflow computes real deadlines.
@@ -20,7 +22,8 @@ STEPS: dict[str, tuple[str, str, str, float, float]] = {
     "register": ("register", "registered", "operator", 15, 0.8),
     "dispatch": ("dispatch", "dispatched", "dispatcher", 25, 0.9),
     "start": ("start", "in_handling", "handler", 90, 1.0),
-    "extend": ("extend", "in_handling", "shift_leader", -1, 0.3),
+    "request_extension": ("request_extension", "in_handling", "handler", -1, 0.3),
+    "extend": ("extend", "in_handling", "shift_leader", 60, 0.8),
     "handle": ("handle", "handled", "handler", -1, 0.6),
     "check": ("check", "checked", "grid_worker", 240, 0.9),
     "rework": ("rework", "in_handling", "grid_worker", 240, 0.9),
@@ -35,7 +38,10 @@ PATHS: dict[str, tuple[float, list[str]]] = {
     "rejected": (0.06, ["report", "reject"]),
     "rework": (0.07, [*LOOP[:6], "rework", "handle", "check", "close", "rate", "archive"]),
     "reopen": (0.03, [*LOOP, "reopen", "start", "handle", "check", "close", "rate", "archive"]),
-    "extension": (0.04, [*LOOP[:5], "extend", "handle", "check", "close", "rate", "archive"]),
+    "extension": (
+        0.04,
+        [*LOOP[:5], "request_extension", "extend", "handle", "check", "close", "rate", "archive"],
+    ),
     "stuck": (0.03, [*LOOP, "rate", "archive"]),
     "neglected": (0.005, [*LOOP, "rate", "archive"]),
 }
@@ -44,7 +50,8 @@ REASONS = {
     "reject": ["duplicate", "invalid", "out of area"],
     "rework": ["check failed: not fixed"],
     "reopen": ["re-reported by a resident after closing"],
-    "extend": ["waiting for spare parts", "bad weather", "needs another department"],
+    "request_extension": ["waiting for spare parts", "bad weather", "needs another department"],
+    "extend": ["approved by the shift leader"],
     "close": [""],
 }
 OPERATORS = [f"op-{i:02d}" for i in range(1, 7)]
@@ -109,7 +116,7 @@ def _path_events(
                 "neglected": lambda: rng.uniform(50, 400, idx.size),  # long-standing backlog
             }.get(lateness, lambda: rng.lognormal(np.log(0.45), 0.6, idx.size))()
             delays[:, j] = limit * factor
-        elif step == "extend":
+        elif step == "request_extension":  # the handler asks, the shift leader approves
             delays[:, j] = limit * rng.uniform(0.4, 0.9, idx.size)
         elif median > 0:
             delays[:, j] = rng.lognormal(np.log(median), sigma, idx.size)
