@@ -40,7 +40,12 @@ def server_url(database: str = "postgres") -> str:
 
 
 def recreate_database(name: str) -> Engine:
-    """Drop and create database ``name`` on the test server; return its engine."""
+    """Drop and create database ``name`` on the test server; return its engine.
+
+    ``GRIDGOV_TEST_DB_SUFFIX`` (optional) is appended to the name, so that two
+    test runs on one server (e.g. two checkouts) do not drop each other's databases.
+    """
+    name = name + os.environ.get("GRIDGOV_TEST_DB_SUFFIX", "")
     admin = sa.create_engine(server_url(), isolation_level="AUTOCOMMIT")
     check_connection(admin)
     with admin.connect() as conn:
