@@ -87,11 +87,17 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
     """The Open311 routes on ``engine`` (or a function returning it, called on first use)."""
     router = APIRouter(tags=["Open311 GeoReport v2"])
     keys = _KeyCache()
+    resolved: list[Engine] = [engine] if isinstance(engine, Engine) else []
+
+    def current_engine() -> Engine:
+        # the factory checks the connection: call it once, not on every request
+        if not resolved:
+            resolved.append(engine())  # type: ignore[operator]
+        return resolved[0]
 
     @contextmanager
     def session(api_key: str | None = None, *, keyed: bool = False) -> Iterator[Connection]:
-        eng = engine if isinstance(engine, Engine) else engine()
-        with eng.begin() as conn:
+        with current_engine().begin() as conn:
             if keyed:  # checked before the role switch: api_client cannot read api_keys
                 conn.info["client"] = keys.client(conn, api_key)
             act_as(conn=conn, role="api_client")  # row-level security as the API client
