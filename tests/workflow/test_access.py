@@ -49,6 +49,36 @@ def test_handlers_see_their_departments_cases(conn, area):
         assert case not in _visible(conn)
 
 
+def test_handlers_act_only_on_their_departments_cases(conn, area):
+    case = make_case(conn)["case_id"]
+    version = walk_to(conn, case, "dispatched")
+    dept = conn.execute(
+        sa.text("SELECT department_id FROM cases WHERE id = :id"), {"id": case}
+    ).scalar()
+    other = area["dept_east"] if dept != area["dept_east"] else area["dept_west"]
+    common = {"conn": conn, "case_id": case, "actor": "h", "role": "handler"}
+    with (
+        pytest.raises(errors.OutsideYourArea, match="not assigned to department"),
+        acting_as(conn=conn, role="handler", department_id=other),
+    ):
+        transition(**common, action="start", expected_version=version)
+    with (
+        pytest.raises(errors.OutsideYourArea, match="acts for a department"),
+        acting_as(conn=conn, role="handler"),
+    ):
+        transition(**common, action="start", expected_version=version)
+    history = conn.execute(
+        sa.text("SELECT count(*) FROM case_events WHERE case_id = :id"), {"id": case}
+    ).scalar()
+    with acting_as(conn=conn, role="handler", department_id=dept):
+        result = transition(**common, action="start", expected_version=version)
+    assert result.status == "in_handling"
+    after = conn.execute(
+        sa.text("SELECT count(*) FROM case_events WHERE case_id = :id"), {"id": case}
+    ).scalar()
+    assert after == history + 1  # the refused attempts wrote nothing
+
+
 def test_roles_cannot_write_around_the_workflow(conn, area):
     case = make_case(conn)["case_id"]
     with (
