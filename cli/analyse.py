@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -11,7 +12,8 @@ from layers.db import get_engine
 
 console = Console()
 analyse_app = typer.Typer(
-    help="Recompute derived layers: rollups, patrol coverage.", no_args_is_help=True
+    help="Recompute derived layers: rollups, coverage, hotspots, emerging hotspots, density.",
+    no_args_is_help=True,
 )
 
 
@@ -83,6 +85,65 @@ def hotspots(
     console.print(
         f"hotspot_cells: {n} cells at H3 r{resolution} for {start} – {end}: "
         f"{hot} hot, {cold} cold (Gi*, FDR-corrected)."
+    )
+
+
+@analyse_app.command("density")
+def density(
+    days: int = typer.Option(90, min=1, help="Window: the last DAYS days with cases."),
+    category: Annotated[
+        list[str] | None,
+        typer.Option(help="Service code of a minor or major class (repeatable; default all)."),
+    ] = None,
+    community: str = typer.Option(None, help="12-digit community code (default: the street)."),
+    bandwidth: float = typer.Option(
+        None, min=50, help="Search radius in metres (default: Silverman-style, from the data)."
+    ),
+    levels: int = typer.Option(6, min=1, max=12, help="Number of equal-interval bands."),
+    kernel: str = typer.Option("quartic", help="quartic (as GIS heatmaps) or gaussian."),
+) -> None:
+    """Kernel density of cases (cases per km²) as filled bands, the layer density_bands."""
+    from datetime import timedelta
+
+    from gis.kde import KdeError
+    from layers.density import case_density, store_density
+    from layers.rollups import day_range
+
+    with get_engine().begin() as conn:
+        span = day_range(conn=conn)
+        if span is None:
+            console.print("No cases loaded: nothing to analyse.")
+            return
+        end = span[1]
+        start = max(span[0], end - timedelta(days=days - 1))
+        cats = list(category or []) or None
+        try:
+            bands, surface = case_density(
+                conn=conn,
+                start=start,
+                end=end,
+                categories=cats,
+                community=community,
+                bandwidth=bandwidth,
+                levels=levels,
+                kernel=kernel,
+            )
+        except KdeError as exc:
+            console.print(f"[red]Cannot compute the density:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        n = store_density(
+            conn=conn,
+            bands=bands,
+            surface=surface,
+            start=start,
+            end=end,
+            categories=cats,
+            community=community,
+        )
+    console.print(
+        f"density_bands: {n} bands for {start} – {end}, {surface.kernel} kernel, bandwidth "
+        f"{surface.bandwidth:.0f} m, peak {surface.density.max():.0f} cases/km² "
+        f"({surface.total_weight:.0f} cases)."
     )
 
 

@@ -84,3 +84,26 @@ def test_analyse_recomputes_the_derived_layers(demo_url, demo_engine):
             sa.text("SELECT count(*), max(ST_SRID(geom)) FROM hotspot_cells")
         ).one()
     assert rows > 0 and srid == 4326
+
+
+def test_analyse_density_writes_bands_qgis_can_open(demo_url, demo_engine):
+    import itertools
+
+    import sqlalchemy as sa
+
+    env = {"DATABASE_URL": demo_url}
+    result = _gridgov("analyse", "density", "--levels", "4", "--bandwidth", "300", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert "density_bands: 4 bands" in result.stdout
+    with demo_engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("""
+            SELECT band, lower_per_km2, upper_per_km2, ST_IsValid(geom), ST_SRID(geom),
+                   ST_Area(geom::geography) FROM density_bands ORDER BY band
+        """)
+        ).all()
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    assert all(r[3] and r[4] == 4326 and r[5] > 0 for r in rows)
+    assert all(a[2] == b[1] for a, b in itertools.pairwise(rows))
+    bad = _gridgov("analyse", "density", "--kernel", "box", env_extra=env)
+    assert bad.returncode == 2 and "kernel 'box'" in bad.stdout
