@@ -137,6 +137,38 @@ class RoadNetwork:
         return cls(xy, _shortest_edges(uv, length, len(xy)))
 
     @classmethod
+    def from_lines(
+        cls, lines: Sequence[Any], *, snap_m: float = 0.5, max_segment_m: float = 40.0
+    ) -> RoadNetwork:
+        """Build from road centre lines (shapely LineStrings in metres).
+
+        The lines are noded first (split where they cross, ``shapely.union_all``),
+        so crossing streets connect even when neither has a vertex there; end
+        points closer than ``snap_m`` are one node. Segments longer than
+        ``max_segment_m`` get intermediate nodes, so that a stop joins the road
+        near where it stands rather than at the next crossing.
+        """
+        import shapely
+
+        geoms = [g for g in lines if g is not None and not g.is_empty]
+        if not geoms:
+            raise RoutingInputError("road network has no lines")
+        noded = shapely.get_parts(shapely.union_all(np.array(geoms, dtype=object)))
+        noded = shapely.segmentize(noded, max_segment_m)
+        coords, index = shapely.get_coordinates(noded, return_index=True)
+        key = np.round(coords / snap_m).astype(np.int64)
+        uniq, node_of = np.unique(key, axis=0, return_inverse=True)
+        node_of = node_of.ravel()
+        xy = np.zeros((len(uniq), 2))
+        np.add.at(xy, node_of, coords)
+        xy /= np.bincount(node_of, minlength=len(uniq))[:, None]
+        same_line = index[1:] == index[:-1]
+        uv = np.column_stack([node_of[:-1], node_of[1:]])[same_line]
+        seg = np.hypot(*(coords[1:] - coords[:-1]).T)[same_line]
+        keep = uv[:, 0] != uv[:, 1]
+        return cls.from_edges(xy, uv[keep], seg[keep])
+
+    @classmethod
     def from_networkx(cls, graph: Any, *, weight: str = "length") -> RoadNetwork:
         """Build from a networkx graph whose nodes carry ``x``/``y`` in metres.
 

@@ -74,6 +74,25 @@ def test_a_networkx_graph_keeps_the_shortest_parallel_edge_and_measures_missing_
         RoadNetwork.from_networkx(graph)
 
 
+def test_crossing_lines_are_noded_into_a_connected_network():
+    import shapely
+
+    # a plus sign of two streets without a shared vertex, and a stub ending on the first
+    lines = [
+        shapely.LineString([(0, 100), (200, 100)]),
+        shapely.LineString([(100, 0), (100, 200)]),
+        shapely.LineString([(200, 100), (200, 300)]),
+    ]
+    network = RoadNetwork.from_lines(lines, max_segment_m=1000)
+    assert len(network.node_xy) == 6  # 5 ends + the crossing at (100, 100), no densifying
+    assert len(RoadNetwork.from_lines(lines, max_segment_m=50).node_xy) == 6 + 2 + 2 + 3
+    dist, _, _ = network_matrix(np.array([[0, 100], [100, 0], [200, 300.0]]), network)
+    assert dist[0, 1] == pytest.approx(200)  # through the crossing, not straight × detour
+    assert dist[1, 2] == pytest.approx(100 + 100 + 200)
+    with pytest.raises(RoutingInputError, match="no lines"):
+        RoadNetwork.from_lines([])
+
+
 def test_edges_outside_the_nodes_are_refused():
     with pytest.raises(RoutingInputError, match="outside"):
         RoadNetwork.from_edges(SQUARE, np.array([[0, 4]]))
