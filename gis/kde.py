@@ -258,7 +258,8 @@ def h3_density_bands(
     Each cell's count sits at the cell's centre; the surface is computed in the
     UTM zone of the cells' centre (metres) and the bands come back in WGS 84.
     The cells must be finer than the bandwidth (H3 r9 ≈ 174 m edge suits
-    bandwidths from about 250 m).
+    bandwidths from about 250 m): the default bandwidth is the data's
+    (:func:`default_bandwidth`) but at least 1.5 average cell edges.
     """
     import h3.api.basic_int as h3
 
@@ -270,9 +271,12 @@ def h3_density_bands(
     lat, lon = np.array([h3.cell_to_latlng(int(c)) for c in cells]).T
     epsg = utm_epsg(float(np.median(lon)), float(np.median(lat)))
     x, y = to_metric(lon, lat, epsg)
-    surface = density_surface(
-        x, y, counts.n.to_numpy(dtype=float), bandwidth=bandwidth, kernel=kernel
-    )
+    weights = counts.n.to_numpy(dtype=float)
+    if bandwidth is None:
+        # counts sit at cell centres: a radius under ~1.5 cell edges draws the hexagons
+        edge = h3.average_hexagon_edge_length(h3.get_resolution(int(cells[0])), "m")
+        bandwidth = max(default_bandwidth(x, y, weights), 1.5 * edge)
+    surface = density_surface(x, y, weights, bandwidth=bandwidth, kernel=kernel)
     bands = density_bands(surface, levels)
     if not bands.empty:
 

@@ -101,3 +101,11 @@ def test_points_without_coordinates_are_refused():
         density_surface(np.array([0.0, np.nan]), np.array([0.0, 1.0]), bandwidth=100)
     with pytest.raises(KdeError, match="no cases"):
         h3_density_bands(pd.DataFrame({"cell": [], "n": []}))
+
+
+def test_default_bandwidth_on_h3_counts_is_at_least_one_and_a_half_cell_edges():
+    centre = h3.latlng_to_cell(31.23, 121.47, 9)
+    ring = list(h3.grid_disk(centre, 20))
+    counts = pd.DataFrame({"cell": ring, "n": [1000] * len(ring)})  # many cases: small Silverman
+    _, surface = h3_density_bands(counts)
+    assert surface.bandwidth >= 1.5 * h3.average_hexagon_edge_length(9, "m")
