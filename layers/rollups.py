@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -64,6 +65,49 @@ def counts_by_h3(
         GROUP BY d.h3_r9
     """),
         conn,
+        params={"start": start, "end": end, "cats": categories, "community": community},
+    )
+
+
+def counts_by_grid(
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    categories: list[str] | None = None,
+    community: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Heat per grid: cases reported ``start``–``end`` in each grid, from the rollup.
+
+    Every grid in force in the area is listed, with 0 where nothing was reported
+    (a quiet grid is an answer too), and ``per_1000_households`` so that big and
+    small grids compare. A case keeps the grid it was filed in; grids redrawn
+    since then are counted under the grid version the case names. Columns:
+    ``grid_id, code, community_code, households, n, per_1000_households, geom``.
+    """
+    return gpd.read_postgis(
+        sa.text(f"""
+        WITH counted AS (
+            SELECT d.grid_id, sum(d.n)::bigint AS n
+            FROM case_daily d JOIN categories k ON k.id = d.category_id
+            LEFT JOIN categories m ON m.id = k.parent_id
+            WHERE d.day BETWEEN :start AND :end AND d.grid_id IS NOT NULL
+              AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
+                   OR m.service_code = ANY(:cats))
+            GROUP BY d.grid_id
+        )
+        SELECT g.id AS grid_id, g.code, c.code AS community_code, g.households,
+               coalesce(x.n, 0) AS n,
+               round(1000.0 * coalesce(x.n, 0) / nullif(g.households, 0), 2)
+                   AS per_1000_households,
+               g.geom
+        FROM grids g JOIN communities c ON c.id = g.community_id
+        LEFT JOIN counted x ON x.grid_id = g.id
+        WHERE (g.valid_to IS NULL OR x.n IS NOT NULL) AND {IN_AREA.format(code="c.code")}
+        ORDER BY g.code, g.valid_from
+    """),
+        conn,
+        geom_col="geom",
         params={"start": start, "end": end, "cats": categories, "community": community},
     )
 
