@@ -138,21 +138,30 @@ class RoadNetwork:
 
     @classmethod
     def from_lines(
-        cls, lines: Sequence[Any], *, snap_m: float = 0.5, max_segment_m: float = 40.0
+        cls,
+        lines: Sequence[Any],
+        *,
+        snap_m: float = 0.5,
+        max_segment_m: float = 40.0,
+        join_m: float = 15.0,
     ) -> RoadNetwork:
         """Build from road centre lines (shapely LineStrings in metres).
 
         The lines are noded first (split where they cross, ``shapely.union_all``),
         so crossing streets connect even when neither has a vertex there; end
-        points closer than ``snap_m`` are one node. Segments longer than
-        ``max_segment_m`` get intermediate nodes, so that a stop joins the road
-        near where it stands rather than at the next crossing.
+        points closer than ``snap_m`` are one node. A line end that stops short
+        of another line by at most ``join_m`` is joined to it (side streets drawn
+        up to the kerb of a main road rather than to its centre line — common in
+        survey data and OpenStreetMap). Segments longer than ``max_segment_m`` get
+        intermediate nodes, so that a stop joins the road near where it stands
+        rather than at the next crossing.
         """
         import shapely
 
         geoms = [g for g in lines if g is not None and not g.is_empty]
         if not geoms:
             raise RoutingInputError("road network has no lines")
+        geoms += _joins(geoms, join_m, snap_m)
         noded = shapely.get_parts(shapely.union_all(np.array(geoms, dtype=object)))
         noded = shapely.segmentize(noded, max_segment_m)
         coords, index = shapely.get_coordinates(noded, return_index=True)
@@ -191,6 +200,36 @@ class RoadNetwork:
         return cls.from_edges(xy, uv.reshape(-1, 2), given, directed=False)
 
 
+def _joins(lines: list[Any], join_m: float, snap_m: float) -> list[Any]:
+    """Short connectors from line ends that stop within ``join_m`` of another line.
+
+    Each connector runs from the end to the nearest point of the nearest other
+    line and 0.5 m beyond, so that noding splits that line there.
+    """
+    import shapely
+
+    if join_m <= 0 or len(lines) < 2:
+        return []
+    arr = np.array(lines, dtype=object)
+    tree = shapely.STRtree(arr)
+    out = []
+    for k, line in enumerate(lines):
+        coords = shapely.get_coordinates(line)
+        for end in (coords[0], coords[-1]):
+            point = shapely.Point(end)
+            near = [j for j in tree.query(point, predicate="dwithin", distance=join_m) if j != k]
+            if not near:
+                continue
+            gaps = shapely.distance(arr[near], point)
+            if gaps.min() <= snap_m:
+                continue  # already meets another line
+            target = arr[near[int(np.argmin(gaps))]]
+            to = np.asarray(shapely.get_coordinates(shapely.shortest_line(point, target))[-1])
+            step = to - end
+            out.append(shapely.LineString([end, to + 0.5 * step / np.hypot(*step)]))
+    return out
+
+
 def walking_matrix(
     xy: np.ndarray, detour: float = DETOUR_FACTOR, metric: Metric = "euclidean"
 ) -> np.ndarray:
@@ -217,12 +256,21 @@ def walking_matrix(
 
 
 def network_matrix(
-    xy: np.ndarray, network: RoadNetwork, detour: float = DETOUR_FACTOR
+    xy: np.ndarray,
+    network: RoadNetwork,
+    detour: float = DETOUR_FACTOR,
+    *,
+    direct_walk: bool | np.ndarray = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Walking distances (m) between points over ``network``.
 
     Each point joins the network at its nearest node by a straight walk. Pairs the
-    network does not connect fall back to straight line × ``detour``.
+    network does not connect fall back to straight line × ``detour``. With
+    ``direct_walk`` (True, or a ``k × k`` boolean matrix of the pairs allowed) a
+    pair is also walked directly (straight line × ``detour``) when that is shorter
+    than going by the roads: paths through residential compounds and squares that
+    a street layer does not hold. Pairs a barrier separates (a major road, a river:
+    see :func:`crossing_pairs`) should not be allowed.
 
     Returns
     -------
@@ -239,16 +287,56 @@ def network_matrix(
     unreachable = ~np.isfinite(dist)
     if unreachable.any():
         dist[unreachable] = walking_matrix(xy, detour)[unreachable]
+    if np.any(direct_walk):
+        allowed = np.broadcast_to(np.asarray(direct_walk, dtype=bool), dist.shape)
+        dist = np.where(allowed, np.minimum(dist, walking_matrix(xy, detour)), dist)
     np.fill_diagonal(dist, 0.0)
     return dist, nodes, predecessors
 
 
+def crossing_pairs(xy: np.ndarray, barriers: Sequence[Any]) -> np.ndarray:
+    """``k × k`` booleans: does the straight line between points i and j cross a barrier?
+
+    ``barriers``: shapely lines or polygons in the points' metric CRS (major roads,
+    rivers). The matrix is symmetric with a False diagonal.
+    """
+    import shapely
+
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    k = len(xy)
+    out = np.zeros((k, k), dtype=bool)
+    lines = [b for b in barriers if b is not None and not b.is_empty]
+    if k < 2 or not lines:
+        return out
+    i, j = np.triu_indices(k, 1)
+    segments = shapely.linestrings(np.stack([xy[i], xy[j]], axis=1))
+    hit_segment, _ = shapely.STRtree(np.array(lines, dtype=object)).query(
+        segments, predicate="intersects"
+    )
+    crossed = np.zeros(len(segments), dtype=bool)
+    crossed[hit_segment] = True
+    out[i, j] = crossed
+    out[j, i] = crossed
+    return out
+
+
 def network_path(
-    xy: np.ndarray, nodes: np.ndarray, predecessors: np.ndarray, network: RoadNetwork
+    xy: np.ndarray,
+    nodes: np.ndarray,
+    predecessors: np.ndarray,
+    network: RoadNetwork,
+    direct: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Polyline through points ``xy`` in order, following the network between them."""
+    """Polyline through points ``xy`` in order, following the network between them.
+
+    ``direct[a]`` True draws the leg from point ``a`` to ``a + 1`` as a straight walk
+    (where :func:`network_matrix` with ``direct_walk`` found that shorter).
+    """
     parts = [xy[:1]]
     for a in range(len(xy) - 1):
+        if direct is not None and direct[a]:
+            parts.append(xy[a + 1 : a + 2])
+            continue
         chain, node = [], nodes[a + 1]
         while node >= 0 and node != nodes[a]:
             chain.append(node)

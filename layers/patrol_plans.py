@@ -5,12 +5,14 @@ Stops per grid: the H3 resolution-10 cells with the most cases in the last ``day
 more than a year ago; score 1). Routes start and end at the community office and are
 solved by :func:`gis.patrol_routing.plan_route` on walking distances over the road
 network of the ``roads`` layer (all classes, noded where lines cross; each stop joins
-it at its nearest node), falling back to straight line × detour where no roads are
-loaded or the network does not connect two stops.
+it at its nearest node), or straight line × detour where that is shorter and crosses no
+major road (paths through compounds that a street layer lacks), where no roads are
+loaded, or where the network does not connect two stops.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -26,6 +28,7 @@ from sqlalchemy.engine import Connection
 from gis.crs import to_metric, to_wgs84, utm_epsg
 from gis.patrol_routing import (
     RoadNetwork,
+    crossing_pairs,
     nearest_neighbour_route,
     network_matrix,
     network_path,
@@ -60,11 +63,11 @@ def plan_patrols(
     if grids.empty:
         return pd.DataFrame()
     epsg = utm_epsg(float(grids.lon.mean()), float(grids.lat.mean()))
-    network = road_network(conn=conn, epsg=epsg)
+    network, barriers = road_network(conn=conn, epsg=epsg)
     rows = []
     for k, grid in enumerate(grids.itertuples()):
         mine = stops[stops.grid_id == grid.grid_id]
-        rows.append(_plan_one(grid, mine, epsg, shift_s, time_limit_s, network))
+        rows.append(_plan_one(grid, mine, epsg, shift_s, time_limit_s, network, barriers))
         if progress:
             progress(k + 1, len(grids))
     plans = pd.DataFrame(rows)
@@ -72,12 +75,18 @@ def plan_patrols(
     return plans
 
 
-def road_network(*, conn: Connection, epsg: int) -> RoadNetwork | None:
-    """The walkable network of the ``roads`` layer in metres (``epsg``), or None if empty."""
-    lines = gpd.read_postgis(sa.text("SELECT geom FROM roads"), conn, geom_col="geom")
+def road_network(*, conn: Connection, epsg: int) -> tuple[RoadNetwork | None, list]:
+    """The walkable network of the ``roads`` layer in metres (``epsg``) and its barriers.
+
+    Barriers are the major roads: a walker crosses them only where the network does
+    (at a junction), never straight across. (None, []) when no roads are loaded.
+    """
+    lines = gpd.read_postgis(sa.text("SELECT road_class, geom FROM roads"), conn, geom_col="geom")
     if lines.empty:
-        return None
-    return RoadNetwork.from_lines(list(lines.to_crs(epsg).geometry))
+        return None, []
+    lines = lines.to_crs(epsg)
+    barriers = list(lines.geometry[lines.road_class == "major"])
+    return RoadNetwork.from_lines(list(lines.geometry)), barriers
 
 
 def _stops(conn: Connection, plan_date: date, days: int) -> pd.DataFrame:
@@ -126,6 +135,7 @@ def _plan_one(
     shift_s: float,  # type: ignore[no-untyped-def]
     time_limit_s: float,
     network: RoadNetwork | None = None,
+    network_barriers: list | None = None,
 ) -> dict:
     lon = np.concatenate([[grid.lon], stops.lon.to_numpy()])
     lat = np.concatenate([[grid.lat], stops.lat.to_numpy()])
@@ -134,7 +144,9 @@ def _plan_one(
     if network is None:
         dist = walking_matrix(xy)
     else:
-        dist, net_nodes, predecessors = network_matrix(xy, network)
+        barriers = network_barriers if network_barriers is not None else []
+        allowed = ~crossing_pairs(xy, barriers)
+        dist, net_nodes, predecessors = network_matrix(xy, network, direct_walk=allowed)
     route = plan_route(dist, stops.score.to_numpy(), shift_s, time_limit_s=time_limit_s)
     baseline = nearest_neighbour_route(dist, route.order)
     if baseline.length_m < route.length_m:
@@ -145,7 +157,14 @@ def _plan_one(
     if network is None:
         path = xy[nodes]
     else:  # along the roads: Dijkstra rows are per point, so re-index them in route order
-        path = network_path(xy[nodes], net_nodes[nodes], predecessors[nodes], network)
+        walk = walking_matrix(xy)
+        direct = np.array(
+            [
+                allowed[a, b] and walk[a, b] <= dist[a, b] + 1e-6
+                for a, b in itertools.pairwise(nodes)
+            ]
+        )
+        path = network_path(xy[nodes], net_nodes[nodes], predecessors[nodes], network, direct)
     blon, blat = to_wgs84(path[:, 0], path[:, 1], epsg)
     line = shapely.LineString(np.column_stack([blon, blat])) if len(nodes) > 2 else None
     return {

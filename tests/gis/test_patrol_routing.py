@@ -9,8 +9,10 @@ from gis.patrol_routing import (
     RoutingInputError,
     Shift,
     Stop,
+    crossing_pairs,
     nearest_neighbour_route,
     network_matrix,
+    network_path,
     plan_route,
     plan_routes,
     walking_matrix,
@@ -202,3 +204,46 @@ def test_plans_on_a_network_follow_the_roads():
     assert {(0.0, 200.0), (20.0, 200.0)} <= {tuple(p) for p in plan.path_xy.tolist()}
     (straight,) = plan_routes([shift])
     assert straight.length_m == pytest.approx(2 * 20 * 1.3)
+
+
+def test_a_direct_walk_is_taken_where_the_roads_go_round():
+    # two stops 30 m apart inside a block whose only road runs 200 m round it
+    nodes = np.array([[0, 0], [0, 200], [100, 200], [100, 0]], dtype=float)
+    network = RoadNetwork.from_edges(nodes, np.array([[0, 1], [1, 2], [2, 3]]))
+    points = np.array([[35, 10], [65, 10]], dtype=float)
+    by_road, road_nodes, pred = network_matrix(points, network, detour=1.3)
+    direct, _, _ = network_matrix(points, network, detour=1.3, direct_walk=True)
+    assert by_road[0, 1] > 400 and direct[0, 1] == pytest.approx(30 * 1.3)
+    path = network_path(points, road_nodes, pred, network, np.array([True]))
+    assert len(path) == 2  # a straight leg, not round by the road
+    assert len(network_path(points, road_nodes, pred, network)) > 2
+
+
+def test_no_direct_walk_across_a_barrier():
+    import shapely
+
+    nodes = np.array([[0, 0], [0, 200], [100, 200], [100, 0]], dtype=float)
+    network = RoadNetwork.from_edges(nodes, np.array([[0, 1], [1, 2], [2, 3]]))
+    points = np.array([[35, 10], [65, 10], [36, 12]], dtype=float)
+    wall = [shapely.LineString([(50, -50), (50, 100)])]  # a major road between 0 and 1
+    crossing = crossing_pairs(points, wall)
+    assert (
+        crossing[0, 1] and crossing[1, 0] and not crossing[0, 2] and not crossing.diagonal().any()
+    )
+    dist, _, _ = network_matrix(points, network, detour=1.3, direct_walk=~crossing)
+    assert dist[0, 1] > 400  # round by the roads
+    assert dist[0, 2] == pytest.approx(np.hypot(1, 2) * 1.3)  # same side: straight
+
+
+def test_side_streets_that_stop_short_of_a_main_road_are_joined_to_it():
+    import shapely
+
+    main = shapely.LineString([(0, 0), (300, 0)])
+    side = shapely.LineString([(150, 12), (150, 200)])  # stops 12 m short of the centre line
+    far = shapely.LineString([(0, 60), (40, 60)])  # a dead end 60 m away stays apart
+    network = RoadNetwork.from_lines([main, side, far], max_segment_m=1000)
+    dist, _, _ = network_matrix(np.array([[0, 0], [150, 200.0]]), network)
+    assert dist[0, 1] == pytest.approx(150 + 12 + 188, abs=0.5)  # along the roads, joined
+    unjoined = RoadNetwork.from_lines([main, side, far], max_segment_m=1000, join_m=0)
+    dist, _, _ = network_matrix(np.array([[0, 0], [150, 200.0]]), unjoined)
+    assert dist[0, 1] == pytest.approx(np.hypot(150, 200) * 1.3)  # disconnected: fallback

@@ -1,6 +1,5 @@
 """Rollups answer what a scan of the raw cases answers: per H3 cell, per grid, per class."""
 
-
 import pytest
 import sqlalchemy as sa
 
