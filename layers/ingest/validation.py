@@ -266,7 +266,6 @@ def check_times(
     ``columns`` their source column names (for the messages).
     """
     r_col = columns["reported_at"]
-    rep = reported.to_numpy()
     rej.reject(
         reported.isna().to_numpy(),
         BAD_TIME,
@@ -293,7 +292,7 @@ def check_times(
     rej.reject(
         future,
         IMPOSSIBLE_TIME,
-        lambda i: f"reported_at ({r_col}) {rep[i]} is in the future",
+        lambda i: f"reported_at ({r_col}) {reported.iloc[i]} is in the future",
     )
 
 

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis.assign import assign_to_polygons
+from gis.assign import assign_to_polygons, polygons_containing
 from gis.crs import to_metric
 from gis.datum import gcj02_to_wgs84
 from layers.ingest import load_cases, mapping_from_dict
-from layers.ingest.assignment import h3_columns, polygons_containing
+from layers.ingest.assignment import h3_columns
 from layers.ingest.readers import SourceFrame
 from layers.ingest.validation import Rejections, coordinates, parse_times
 from tests.ingest.conftest import SF_IN, write_cases_csv
