@@ -336,11 +336,14 @@ def map_categories(
 
 def reject_duplicates(ids: np.ndarray, column: str, rej: Rejections) -> None:
     """Reject repeats of a source id among rows still accepted (the first one wins)."""
-    ok = rej.ok
-    seen = pd.Series(ids[ok]).duplicated(keep="first").to_numpy()
+    good = np.flatnonzero(rej.ok)
+    seen = pd.Series(ids[good]).duplicated(keep="first").to_numpy()
+    if not seen.any():
+        return
     dup = np.zeros(len(ids), dtype=bool)
-    dup[np.flatnonzero(ok)[seen]] = True
-    first = pd.Series(np.flatnonzero(ok), index=ids[ok]).groupby(level=0).first()
+    dup[good[seen]] = True
+    repeated = pd.Series(ids[good]).isin(set(ids[good[seen]])).to_numpy()
+    first = pd.Series(good[repeated], index=ids[good[repeated]]).groupby(level=0).first()
     rej.reject(
         dup,
         DUPLICATE_SOURCE_ID,

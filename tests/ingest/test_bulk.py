@@ -1,4 +1,4 @@
-"""The bulk path: COPY straight into cases with indexes and foreign keys rebuilt in one transaction."""
+"""The bulk path: COPY into cases, indexes and foreign keys rebuilt in the same transaction."""
 
 import os
 import signal
