@@ -193,10 +193,10 @@ def deferred_indexes_and_foreign_keys(
     in. The drops take an ``ACCESS EXCLUSIVE`` lock on the tables until the
     transaction ends: readers wait for the load.
     """
+    conn.execute(sa.text(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE"))
     deferred = secondary_indexes_and_foreign_keys(conn, tables)
     conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{maintenance_work_mem}'"))
     conn.execute(sa.text("SET LOCAL max_parallel_maintenance_workers = 2"))
-    conn.execute(sa.text(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE"))
     for table, name, _ in deferred.foreign_keys:
         conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
     for name, _ in deferred.indexes:
