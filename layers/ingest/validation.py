@@ -323,7 +323,7 @@ def map_categories(
         return np.full(n, default, dtype=object)
     text = _as_text(values)
     table = {k: catalogue[v] for k, v in mapping.categories.items()}
-    ids = np.array([table.get(v.strip()) if v is not None else None for v in text], dtype=object)
+    ids = _lookup(text, table, None)
     if default is not None:
         ids = np.where(np.equal(ids, None), default, ids)
     rej.reject(
@@ -353,10 +353,17 @@ def reject_duplicates(ids: np.ndarray, column: str, rej: Rejections) -> None:
 
 def map_values(values: pd.Series, table: dict[str, str], default: str | None) -> np.ndarray:
     """Map source values (statuses, channels) through ``table``; others take ``default``."""
-    text = _as_text(values)
-    return np.array(
-        [table.get(v.strip(), default) if v is not None else default for v in text], dtype=object
-    )
+    return _lookup(_as_text(values), table, default)
+
+
+def _lookup(text: np.ndarray, table: dict, default: object) -> np.ndarray:
+    """``table[value.strip()]`` for each value (object array; None and misses: ``default``).
+
+    Looks up each distinct value once (the values keep their type: ints stay ints).
+    """
+    codes, unique = pd.factorize(pd.Series(text, dtype=object).str.strip())
+    mapped = np.array([table.get(v, default) for v in unique] + [default], dtype=object)
+    return mapped[np.where(codes < 0, len(unique), codes)]
 
 
 def repair_polygons(
