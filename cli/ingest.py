@@ -54,7 +54,9 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
-def _run(layer: str, path: Path, mapping_path: Path, batch_rows: int | None) -> None:
+def _run(
+    layer: str, path: Path, mapping_path: Path, batch_rows: int | None, **extra: object
+) -> None:
     from layers import migrate
 
     try:
@@ -64,6 +66,7 @@ def _run(layer: str, path: Path, mapping_path: Path, batch_rows: int | None) -> 
         engine = get_engine()
         migrate.upgrade(engine)
         options = {} if batch_rows is None else {"batch_rows": batch_rows}
+        options |= extra
         with (
             tqdm(unit=" rows", unit_scale=True, desc=f"{layer} ← {path.name}") as bar,
             engine.connect() as conn,
@@ -94,10 +97,22 @@ def _print_account(account: ImportAccount) -> None:
     )
 
 
+BULK = typer.Option(
+    None,
+    "--bulk/--no-bulk",
+    help=(
+        "Bulk path: one transaction, COPY straight into cases, indexes and foreign keys "
+        "rebuilt (the table is locked meanwhile). Default: automatic for large loads."
+    ),
+)
+
+
 @load_app.command("cases")
-def load_cases_cmd(path: Path = FILE, mapping: Path = MAPPING, batch_rows: int = BATCH) -> None:
+def load_cases_cmd(
+    path: Path = FILE, mapping: Path = MAPPING, batch_rows: int = BATCH, bulk: bool | None = BULK
+) -> None:
     """Load 311 / Open311-style cases (CSV, GeoJSON, Parquet)."""
-    _run("cases", path, mapping, batch_rows)
+    _run("cases", path, mapping, batch_rows, bulk=bulk)
 
 
 @load_app.command("parts")

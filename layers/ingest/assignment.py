@@ -16,7 +16,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis.assign import H3_RESOLUTIONS, h3_cells
+from gis.assign import H3_RESOLUTIONS, h3_cells_multi, polygons_containing
 
 
 @dataclass
@@ -108,37 +108,12 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
     return Assignment(street, community_id, grid_id)
 
 
-def polygons_containing(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Index of the first polygon that contains (or touches) each point, or -1.
-
-    Same answer as :func:`gis.assign.assign_to_polygons`, about three times
-    faster for a few hundred polygons: a bounding-box filter in numpy, then
-    ``shapely.intersects_xy`` on prepared polygons, without building Points.
-    """
-    result = np.full(len(lon), -1, dtype=np.int64)
-    if len(lon) == 0 or len(polygons) == 0:
-        return result
-    bounds = shapely.bounds(polygons)
-    finite = np.isfinite(lon) & np.isfinite(lat)
-    for k, polygon in enumerate(polygons):
-        x0, y0, x1, y1 = bounds[k]
-        candidates = np.flatnonzero(
-            finite & (result < 0) & (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
-        )
-        if len(candidates) == 0:
-            continue
-        shapely.prepare(polygon)
-        hit = shapely.intersects_xy(polygon, lon[candidates], lat[candidates])
-        result[candidates[hit]] = k
-    return result
-
-
 def h3_columns(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.ndarray]:
     """H3 cells r7–r10 as int64 columns ``h3_r7`` … ``h3_r10``.
 
-    Each resolution is computed from the coordinates (:func:`gis.assign.h3_cells`),
+    Each resolution is computed from the coordinates (:func:`gis.assign.h3_cells_multi`),
     not derived as the parent of the finest cell: H3 cells are not nested, so
     near an edge a point's r7 cell need not be the parent of its r10 cell, and
     the rest of GridGov uses the cell that contains the point.
     """
-    return {f"h3_r{r}": h3_cells(lon, lat, r) for r in H3_RESOLUTIONS}
+    return {f"h3_r{r}": cells for r, cells in h3_cells_multi(lon, lat, H3_RESOLUTIONS).items()}

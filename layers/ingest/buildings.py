@@ -13,23 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.bulk import ewkb_hex
 from layers.ingest.assignment import served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
-from layers.ingest.points import nullable_ids, prepare_points, stage, take_rows
+from layers.ingest.points import nullable_ids, point_batches, prepare_points, staged_insert
 from layers.ingest.readers import SourceFrame, read_source
-from layers.ingest.runs import (
-    BatchCounts,
-    ImportAccount,
-    Progress,
-    quarantine_rows,
-    run_import,
-    write_notes,
-)
+from layers.ingest.runs import ImportAccount, Progress, run_import
 from layers.ingest.validation import INVALID_GEOMETRY, Rejections, column_text, repair_polygons
 
 STAGE = "ingest_stage_buildings"
@@ -115,33 +107,22 @@ def load_buildings(
         "footprint": footprint,
     }
 
-    def write(index: np.ndarray, run_id: int) -> BatchCounts:
-        ok = index[points.ok[index]]
-        frame = pd.DataFrame({k: take_rows(v, ok) for k, v in fields.items()})
-        stage(conn, STAGE, STAGE_COLUMNS, frame)
-        loaded = int(conn.execute(sa.text(INSERT), {"source": mapping.source}).scalar_one())
-        q = quarantine_rows(
-            conn=conn,
-            run_id=run_id,
-            layer="buildings",
-            source_name=mapping.source,
-            source=source,
-            ids=points.ids,
-            rej=points.rej,
-            index=index,
-        )
-        fixed = ok[repaired[ok]]
-        write_notes(
-            conn=conn,
-            run_id=run_id,
-            ids=points.ids,
-            index=fixed,
-            code="geometry_repaired",
-            messages=[f"row {i + 1}: invalid footprint made valid (make_valid)" for i in fixed],
-        )
-        return BatchCounts(
-            loaded=loaded, quarantined=q, present=len(ok) - loaded, repaired=len(fixed)
-        )
+    write = point_batches(
+        conn,
+        layer="buildings",
+        source_name=mapping.source,
+        points=points,
+        insert=staged_insert(
+            conn,
+            table=STAGE,
+            columns_ddl=STAGE_COLUMNS,
+            fields=fields,
+            sql=INSERT,
+            params={"source": mapping.source},
+        ),
+        repaired=repaired,
+        repair_message=lambda i: f"row {i + 1}: invalid footprint made valid (make_valid)",
+    )
 
     return run_import(
         conn=conn,

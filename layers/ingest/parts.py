@@ -19,9 +19,9 @@ from layers.catalogue import code_ids
 from layers.ingest.assignment import served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
-from layers.ingest.points import nullable_ids, prepare_points, stage
+from layers.ingest.points import nullable_ids, point_batches, prepare_points, staged_insert
 from layers.ingest.readers import read_source
-from layers.ingest.runs import BatchCounts, ImportAccount, Progress, quarantine_rows, run_import
+from layers.ingest.runs import ImportAccount, Progress, run_import
 from layers.ingest.validation import Rejections, column_text, map_categories, map_values
 
 STAGE = "ingest_stage_parts"
@@ -138,22 +138,24 @@ def load_parts(
         "y": points.lat,
     }
 
-    def write(index: np.ndarray, run_id: int) -> BatchCounts:
-        ok = index[points.ok[index]]
-        stage(conn, STAGE, STAGE_COLUMNS, pd.DataFrame({k: v[ok] for k, v in fields.items()}))
+    def lock_part_codes() -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('gridgov.parts.part_code'))"))
-        loaded = int(conn.execute(sa.text(INSERT), {"source": mapping.source}).scalar_one())
-        q = quarantine_rows(
-            conn=conn,
-            run_id=run_id,
-            layer="parts",
-            source_name=mapping.source,
-            source=source,
-            ids=points.ids,
-            rej=points.rej,
-            index=index,
-        )
-        return BatchCounts(loaded=loaded, quarantined=q, present=len(ok) - loaded)
+
+    write = point_batches(
+        conn,
+        layer="parts",
+        source_name=mapping.source,
+        points=points,
+        insert=staged_insert(
+            conn,
+            table=STAGE,
+            columns_ddl=STAGE_COLUMNS,
+            fields=fields,
+            sql=INSERT,
+            params={"source": mapping.source},
+            before=lock_part_codes,
+        ),
+    )
 
     return run_import(
         conn=conn,

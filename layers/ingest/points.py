@@ -1,9 +1,13 @@
-"""The common path of point layers (cases, parts, buildings): check, assign, stage.
+"""The common path of point layers (cases, parts, buildings): check, assign, stage, account.
 
 One funnel for every point importer: source ids, coordinates, the
 layer's own checks, the served area, duplicates, then H3 cells for the rows
-that survive. Staging tables are session-temporary and truncated per batch;
-rows reach the layers by set-based ``INSERT … SELECT`` from them.
+that survive (:func:`prepare_points`). Then one batch writer
+(:func:`point_batches`): the good rows of a batch go in through the layer's
+``insert`` (by default :func:`staged_insert`: COPY into a session-temporary
+staging table, truncated per batch, then one set-based ``INSERT … SELECT``),
+the bad ones to the quarantine, repairs to the notes, and the batch's counts
+to the run — all in the batch's transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from layers.bulk import copy_frame
 from layers.ingest.assignment import Assignment, ServedArea, assign_points, h3_columns
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
+from layers.ingest.runs import BatchCounts, quarantine_rows, write_notes
 from layers.ingest.validation import (
     OUTSIDE_AREA,
     Rejections,
@@ -103,3 +108,83 @@ def take_rows(values: np.ndarray | pd.Series, index: np.ndarray) -> np.ndarray |
     if isinstance(values, pd.Series):
         return values.iloc[index].reset_index(drop=True)
     return values[index]
+
+
+def staged_insert(
+    conn: Connection,
+    *,
+    table: str,
+    columns_ddl: str,
+    fields: dict,
+    sql: str,
+    params: dict,
+    before: Callable[[], None] | None = None,
+) -> Callable[[np.ndarray], int]:
+    """An ``insert(rows)`` for :func:`point_batches`: stage ``fields`` at ``rows``, run ``sql``.
+
+    ``sql`` reads the staging ``table`` and returns the number of rows it
+    inserted (``SELECT count(*) FROM new``); ``before`` runs between the two
+    (e.g. taking a lock).
+    """
+
+    def insert(rows: np.ndarray) -> int:
+        stage(
+            conn,
+            table,
+            columns_ddl,
+            pd.DataFrame({k: take_rows(v, rows) for k, v in fields.items()}),
+        )
+        if before is not None:
+            before()
+        return int(conn.execute(sa.text(sql), params).scalar_one())
+
+    return insert
+
+
+def point_batches(
+    conn: Connection,
+    *,
+    layer: str,
+    source_name: str,
+    points: PreparedPoints,
+    insert: Callable[[np.ndarray], int],
+    repaired: np.ndarray | None = None,
+    repair_note: str = "geometry_repaired",
+    repair_message: Callable[[int], str] | None = None,
+) -> Callable[[np.ndarray, int], BatchCounts]:
+    """The ``write_batch`` of :func:`layers.ingest.runs.run_import` for a point layer.
+
+    Each batch: ``insert`` the good rows (returns how many were new; the rest
+    were already present), quarantine the bad ones with reason and original
+    row, note the good rows that were ``repaired``. Nothing is committed here.
+    """
+
+    def write(index: np.ndarray, run_id: int) -> BatchCounts:
+        ok = index[points.ok[index]]
+        loaded = insert(ok) if len(ok) else 0
+        q = quarantine_rows(
+            conn=conn,
+            run_id=run_id,
+            layer=layer,
+            source_name=source_name,
+            source=points.source,
+            ids=points.ids,
+            rej=points.rej,
+            index=index,
+        )
+        fixed = ok[repaired[ok]] if repaired is not None else ok[:0]
+        if len(fixed):
+            message = repair_message or (lambda i: f"row {i + 1}: repaired")
+            write_notes(
+                conn=conn,
+                run_id=run_id,
+                ids=points.ids,
+                index=fixed,
+                code=repair_note,
+                messages=[message(int(i)) for i in fixed],
+            )
+        return BatchCounts(
+            loaded=loaded, quarantined=q, present=len(ok) - loaded, repaired=len(fixed)
+        )
+
+    return write

@@ -266,7 +266,6 @@ def check_times(
     ``columns`` their source column names (for the messages).
     """
     r_col = columns["reported_at"]
-    rep = reported.to_numpy()
     rej.reject(
         reported.isna().to_numpy(),
         BAD_TIME,
@@ -293,7 +292,7 @@ def check_times(
     rej.reject(
         future,
         IMPOSSIBLE_TIME,
-        lambda i: f"reported_at ({r_col}) {rep[i]} is in the future",
+        lambda i: f"reported_at ({r_col}) {reported.iloc[i]} is in the future",
     )
 
 
@@ -324,7 +323,7 @@ def map_categories(
         return np.full(n, default, dtype=object)
     text = _as_text(values)
     table = {k: catalogue[v] for k, v in mapping.categories.items()}
-    ids = np.array([table.get(v.strip()) if v is not None else None for v in text], dtype=object)
+    ids = _lookup(text, table, None)
     if default is not None:
         ids = np.where(np.equal(ids, None), default, ids)
     rej.reject(
@@ -337,11 +336,14 @@ def map_categories(
 
 def reject_duplicates(ids: np.ndarray, column: str, rej: Rejections) -> None:
     """Reject repeats of a source id among rows still accepted (the first one wins)."""
-    ok = rej.ok
-    seen = pd.Series(ids[ok]).duplicated(keep="first").to_numpy()
+    good = np.flatnonzero(rej.ok)
+    seen = pd.Series(ids[good]).duplicated(keep="first").to_numpy()
+    if not seen.any():
+        return
     dup = np.zeros(len(ids), dtype=bool)
-    dup[np.flatnonzero(ok)[seen]] = True
-    first = pd.Series(np.flatnonzero(ok), index=ids[ok]).groupby(level=0).first()
+    dup[good[seen]] = True
+    repeated = pd.Series(ids[good]).isin(set(ids[good[seen]])).to_numpy()
+    first = pd.Series(good[repeated], index=ids[good[repeated]]).groupby(level=0).first()
     rej.reject(
         dup,
         DUPLICATE_SOURCE_ID,
@@ -351,10 +353,17 @@ def reject_duplicates(ids: np.ndarray, column: str, rej: Rejections) -> None:
 
 def map_values(values: pd.Series, table: dict[str, str], default: str | None) -> np.ndarray:
     """Map source values (statuses, channels) through ``table``; others take ``default``."""
-    text = _as_text(values)
-    return np.array(
-        [table.get(v.strip(), default) if v is not None else default for v in text], dtype=object
-    )
+    return _lookup(_as_text(values), table, default)
+
+
+def _lookup(text: np.ndarray, table: dict, default: object) -> np.ndarray:
+    """``table[value.strip()]`` for each value (object array; None and misses: ``default``).
+
+    Looks up each distinct value once (the values keep their type: ints stay ints).
+    """
+    codes, unique = pd.factorize(pd.Series(text, dtype=object).str.strip())
+    mapped = np.array([table.get(v, default) for v in unique] + [default], dtype=object)
+    return mapped[np.where(codes < 0, len(unique), codes)]
 
 
 def repair_polygons(

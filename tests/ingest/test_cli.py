@@ -1,5 +1,6 @@
 """`gridgov load …` and `gridgov export …` (mounted here as they will be in cli/__init__.py)."""
 
+import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
@@ -67,3 +68,26 @@ def test_cli_errors_are_one_line_not_a_traceback(clean_engine, tmp_path):
         "viewer",
     )
     assert refused.exit_code == 1 and "may not export personal data" in refused.output
+
+
+def test_load_cases_bulk_flag_takes_the_bulk_path(clean_engine):
+    result = _gridgov(
+        clean_engine,
+        "load",
+        "cases",
+        DATA / "sf311_bigquery_sample.csv",
+        "-m",
+        MAPPINGS / "sf311_bigquery.yaml",
+        "--bulk",
+    )
+    assert result.exit_code == 0, result.output
+    assert "adds up" in result.output
+    with clean_engine.connect() as conn:
+        invalid = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_index "
+                "WHERE indrelid = 'cases'::regclass AND NOT indisvalid"
+            )
+        ).scalar_one()
+        loaded = conn.execute(sa.text("SELECT count(*) FROM cases")).scalar_one()
+    assert invalid == 0 and loaded > 0

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis.assign import assign_to_polygons
+from gis.assign import MANY_POLYGONS, assign_to_polygons, h3_cells_multi, polygons_containing
 from gis.crs import to_metric
 from gis.datum import gcj02_to_wgs84
 from layers.ingest import load_cases, mapping_from_dict
-from layers.ingest.assignment import h3_columns, polygons_containing
+from layers.ingest.assignment import h3_columns
 from layers.ingest.readers import SourceFrame
 from layers.ingest.validation import Rejections, coordinates, parse_times
 from tests.ingest.conftest import SF_IN, write_cases_csv
@@ -109,3 +109,49 @@ def test_h3_cells_and_fast_polygon_assignment_agree_with_the_references():
     assert (
         polygons_containing(boxes, lon, lat) == assign_to_polygons(shapely.points(lon, lat), boxes)
     ).all()
+
+
+def _h3_reference(lon, lat, res):
+    return np.array([h3.latlng_to_cell(a, b, res) for a, b in zip(lat, lon, strict=True)])
+
+
+def test_bulk_h3_equals_h3_py_everywhere_incl_face_edges_and_pentagons():
+    """The lattice-grouped H3 of gis.assign gives h3-py's cell for every point."""
+    rng = np.random.default_rng(11)
+    world_lat = np.degrees(np.arcsin(rng.uniform(-1, 1, 20_000)))
+    world_lon = rng.uniform(-180, 180, 20_000)
+    # dense clusters around the 12 pentagons and along icosahedron edges
+    centres = np.array([h3.cell_to_latlng(c) for c in h3.get_pentagons(0)])
+    near_lat = np.repeat(centres[:, 0], 1_000) + rng.normal(0, 0.05, 12_000)
+    near_lon = np.repeat(centres[:, 1], 1_000) + rng.normal(0, 0.05, 12_000)
+    a, b = np.radians(centres[0]), np.radians(centres[1])
+    t = rng.uniform(0, 1, 8_000)
+    edge_lat = np.degrees(a[0] + t * (b[0] - a[0])) + rng.normal(0, 1e-4, 8_000)
+    edge_lon = np.degrees(a[1] + t * (b[1] - a[1])) + rng.normal(0, 1e-4, 8_000)
+    city_lon = np.round(rng.uniform(-122.52, -122.35, 60_000), 6)
+    city_lat = np.round(rng.uniform(37.70, 37.83, 60_000), 6)
+    for lon, lat in [
+        (world_lon, world_lat),
+        (near_lon, np.clip(near_lat, -89.9, 89.9)),
+        (edge_lon, edge_lat),
+        (city_lon, city_lat),
+    ]:
+        cells = h3_cells_multi(lon, lat, (7, 8, 9, 10))
+        for res in (7, 8, 9, 10):
+            assert cells[res].dtype == np.int64
+            assert (cells[res] == _h3_reference(lon, lat, res)).all(), res
+
+
+def test_many_polygons_take_the_strtree_path_with_the_same_answer():
+    rng = np.random.default_rng(12)
+    boxes = np.array(
+        [shapely.box(x, y, x + 1, y + 1) for x in range(30) for y in range(20)],
+        dtype=object,
+    )  # 600 boxes sharing edges: above MANY_POLYGONS
+    assert len(boxes) > MANY_POLYGONS
+    lon, lat = rng.uniform(-1, 31, 5_000), rng.uniform(-1, 21, 5_000)
+    lon[:50] = 3.0  # on edges shared by two boxes
+    looped = np.full(len(lon), -1)
+    for k in range(len(boxes) - 1, -1, -1):
+        looped[shapely.intersects_xy(boxes[k], lon, lat)] = k
+    assert (polygons_containing(boxes, lon, lat) == looped).all()

@@ -1,0 +1,211 @@
+"""The bulk path: COPY into cases, indexes and foreign keys rebuilt in the same transaction."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from layers.bulk import BulkLoadError, deferred_indexes_and_foreign_keys
+from layers.ingest import load_cases, load_mapping, mapping_from_dict
+from tests.ingest.conftest import MAPPINGS, write_cases_csv
+from tests.ingest.test_crash_safety import _state, synthetic_cases
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = ("cases", "case_events")
+
+
+def _schema(conn) -> dict:
+    """Indexes (definition, valid, ready) and constraints (definition, validated) of the tables."""
+    indexes = conn.execute(
+        sa.text("""
+        SELECT c.relname, pg_get_indexdef(i.indexrelid), i.indisvalid, i.indisready
+        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid IN ('cases'::regclass, 'case_events'::regclass)
+    """)
+    ).all()
+    constraints = conn.execute(
+        sa.text("""
+        SELECT conname, conrelid::regclass::text, pg_get_constraintdef(oid), convalidated
+        FROM pg_constraint WHERE conrelid IN ('cases'::regclass, 'case_events'::regclass)
+    """)
+    ).all()
+    return {
+        "indexes": sorted(tuple(r) for r in indexes),
+        "constraints": sorted(tuple(r) for r in constraints),
+    }
+
+
+def test_bulk_mode_loads_and_leaves_every_index_and_constraint_valid(clean_engine, tmp_path):
+    path = synthetic_cases(tmp_path / "cases.csv", 5_000, seed=4)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    with clean_engine.connect() as conn:
+        before = _schema(conn)
+        conn.rollback()
+        first = load_cases(path, mapping, conn=conn, bulk=True)
+        after = _schema(conn)
+        again = load_cases(path, mapping, conn=conn, bulk=True)
+        cases, distinct, events, loaded = _state(conn)
+        history = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM case_history_violations() "
+                "WHERE problem = 'case without history'"
+            )
+        ).scalar()
+        reporters = conn.execute(sa.text("SELECT count(*) FROM reporters")).scalar()
+        where = conn.execute(
+            sa.text("""
+            SELECT count(*) FILTER (WHERE community_id IS NULL OR h3_r7 IS NULL OR h3_r10 IS NULL),
+                   count(*) FILTER (WHERE case_no <> 'sf311-' || source_id)
+            FROM cases WHERE source_system = 'sf311'
+        """)
+        ).one()
+    assert before == after
+    assert all(valid and ready for _, _, valid, ready in after["indexes"])
+    assert all(validated for *_, validated in after["constraints"])
+    assert len(after["indexes"]) >= 10
+    assert (first.read, first.loaded, first.quarantined, first.already_present) == (
+        5_000,
+        4_900,
+        100,
+        0,
+    )
+    assert (again.loaded, again.quarantined, again.already_present) == (0, 100, 4_900)
+    assert first.adds_up and again.adds_up
+    assert cases == distinct == events == loaded == 4_900
+    assert history == 0 and reporters == 0
+    assert tuple(where) == (0, 0)
+
+
+def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
+    path = synthetic_cases(tmp_path / "cases.csv", 2_000, seed=5)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    columns = (
+        "case_no, category_id, street_code, community_id, grid_id, h3_r7, h3_r8, h3_r9, h3_r10, "
+        "source, description, status, reported_at, registered_at, closed_at, source_id, "
+        "ST_AsEWKB(geom)"
+    )
+    events = "e.street_code, e.at, e.actor, e.role, e.action, e.to_status, e.reason"
+    query = sa.text(f"SELECT {columns} FROM cases ORDER BY source_id")
+    history = sa.text(
+        f"SELECT c.source_id, {events} FROM case_events e JOIN cases c ON c.id = e.case_id "
+        "ORDER BY c.source_id"
+    )
+    with clean_engine.connect() as conn:
+        load_cases(path, mapping, conn=conn, bulk=False, batch_rows=300)
+        batch_rows, batch_events = conn.execute(query).all(), conn.execute(history).all()
+        conn.rollback()
+    with clean_engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE case_events, cases, import_runs, import_quarantine CASCADE"))
+    with clean_engine.connect() as conn:
+        load_cases(path, mapping, conn=conn, bulk=True)
+        bulk_rows, bulk_events = conn.execute(query).all(), conn.execute(history).all()
+    assert len(batch_rows) == 1_960
+    assert bulk_rows == batch_rows
+    assert bulk_events == batch_events
+
+
+def test_bulk_mode_keeps_reporters_apart(iconn, tmp_path):
+    raw = yaml.safe_load((MAPPINGS / "sf311_bigquery.yaml").read_text())
+    raw["columns"] |= {"reporter_name": "complaint_type", "reporter_phone": "descriptor"}
+    mapping = mapping_from_dict(raw)
+    path = write_cases_csv(
+        tmp_path / "c.csv", [{"complaint_type": "Li Lei", "descriptor": "13800000000"}, {}]
+    )
+    account = load_cases(path, mapping, conn=iconn, commit=False, bulk=True)
+    rows = iconn.execute(
+        sa.text("""
+        SELECT c.source_id, r.name, r.phone FROM reporters r JOIN cases c ON c.id = r.case_id
+        WHERE c.source_system = 'sf311'
+    """)
+    ).all()
+    assert account.loaded == 2
+    assert [tuple(r) for r in rows] == [
+        ("1000", "Li Lei", "13800000000"),
+        ("1001", "Graffiti", "on a wall"),
+    ]
+
+
+def test_a_failed_rebuild_rolls_everything_back(clean_engine):
+    """A bad reference found when a foreign key is added back fails the load, old schema intact."""
+    with clean_engine.connect() as conn:
+        before = _schema(conn)
+        conn.rollback()
+        with pytest.raises(sa.exc.IntegrityError):  # noqa: SIM117
+            with conn.begin():
+                with deferred_indexes_and_foreign_keys(conn, list(TABLES)):
+                    conn.execute(
+                        sa.text("""
+                        INSERT INTO cases (case_no, category_id, street_code, source, status,
+                                           reported_at, geom)
+                        VALUES ('x-1', -42, '000000000', 'import', 'registered', now(),
+                                'SRID=4326;POINT(0 0)')
+                    """)
+                    )
+        assert _schema(conn) == before
+        assert conn.execute(sa.text("SELECT count(*) FROM cases")).scalar() == 0
+    assert BulkLoadError  # the COPY error type stays importable for callers
+
+
+def test_a_killed_bulk_import_leaves_the_old_schema_and_the_next_run_loads_all(
+    clean_engine, tmp_path
+):
+    path = synthetic_cases(tmp_path / "cases.csv", 60_000, seed=6)
+    url = clean_engine.url.render_as_string(hide_password=False)
+    script = (
+        "import sys; from layers.ingest import load_cases, load_mapping, mapping_from_dict; "
+        "from layers.db import engine_for; "
+        "eng = engine_for(sys.argv[1]); "
+        f"m = load_mapping({str(MAPPINGS / 'sf311_bigquery.yaml')!r}); "
+        "conn = eng.connect(); load_cases(sys.argv[2], m, conn=conn, bulk=True)"
+    )
+    with clean_engine.connect() as conn:
+        before = _schema(conn)
+        conn.rollback()
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", script, url, str(path)], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 120
+    with clean_engine.connect() as conn:
+        while time.monotonic() < deadline and proc.poll() is None:
+            # wait until the load holds the tables (indexes dropped, rows going in)
+            busy = conn.execute(
+                sa.text("""
+                SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                WHERE l.relation = 'cases'::regclass AND l.mode = 'AccessExclusiveLock'
+                  AND l.granted AND a.pid <> pg_backend_pid()
+            """)
+            ).scalar_one()
+            conn.rollback()
+            if busy:
+                break
+            time.sleep(0.01)
+    assert proc.poll() is None, "the import finished before it could be killed; make it bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    with clean_engine.connect() as conn:
+        # the server notices the dead client and rolls its transaction back
+        for _ in range(300):
+            waiting = conn.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass")
+            ).scalar_one()
+            conn.rollback()
+            if waiting == 0:
+                break
+            time.sleep(0.1)
+        assert _schema(conn) == before
+        cases, _, events, loaded = _state(conn)
+        assert cases == events == loaded == 0
+        conn.rollback()
+        account = load_cases(path, load_mapping(MAPPINGS / "sf311_bigquery.yaml"), conn=conn)
+        cases, distinct, events, _ = _state(conn)
+        statuses = sorted(conn.execute(sa.text("SELECT status FROM import_runs")).scalars())
+        after = _schema(conn)
+    assert account.status == "finished" and account.adds_up
+    assert account.loaded == cases == distinct == events == 58_800
+    assert statuses == ["finished", "interrupted"]
+    assert after == before
