@@ -446,59 +446,81 @@ def _delineate_community(poly, x, y, w, lines, target, low, high):
     """Parts of one community: list of (site positions, polygon, oversized)."""
     if len(x) == 0 or w.sum() < low:
         return [(np.arange(len(x)), poly, False)]
-    blocks, block_of = _blocks(poly, lines, x, y, w, low)
+    blocks, block_of, attached = _blocks(poly, lines, x, y, w, low)
     parts = []
     for b, block in enumerate(blocks):
         members = np.flatnonzero(block_of == b)
+        extra = [(geom, x[sites], y[sites], w[sites], vp) for geom, sites, _, vp in attached[b]]
+        everyone = np.concatenate([members, *(sites for _, sites, _, _ in attached[b])])
         for sub, geom, over in _delineate_block(
-            block, x[members], y[members], w[members], target, low, high
+            block, x[members], y[members], w[members], extra, target, low, high
         ):
-            parts.append((members[sub], geom, over))
+            parts.append((everyone[sub], geom, over))
     return parts
 
 
 def _blocks(poly, lines, x, y, w, low):
-    """Cut ``poly`` along ``lines``; merge blocks under ``low`` households into a neighbour."""
-    pts = shapely.points(x, y)
+    """Cut ``poly`` along ``lines`` into blocks.
+
+    Returns the blocks, the block of each site (-1 for sites of attached blocks) and,
+    per block, the small blocks attached to it as ``(geometry, sites, households,
+    point on the shared edge)``. Small blocks (under ``low`` households) merge with a
+    small neighbour, or attach to a big one, along their longest shared edge.
+    """
+    one = ([poly], np.zeros(len(x), dtype=np.int64), [[]])
     if lines is None or not shapely.intersects(lines, poly):
-        return [poly], np.zeros(len(x), dtype=np.int64)
-    inner = shapely.intersection(lines, poly)
-    noded = shapely.union_all([shapely.boundary(poly), inner])
+        return one
+    # lines clipped to a margin around the community (not to the community itself) so that
+    # they cross its boundary and get noded there; clipped exactly they may end a hair short
+    xmin, ymin, xmax, ymax = poly.bounds
+    near = shapely.clip_by_rect(lines, xmin - 10, ymin - 10, xmax + 10, ymax + 10)
+    noded = shapely.union_all([shapely.boundary(poly), near])
     faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
+    if len(faces):
+        # drop faces that fill the community's holes
+        faces = faces[shapely.contains(poly, shapely.point_on_surface(faces))]
     if len(faces) <= 1:
-        return [poly], np.zeros(len(x), dtype=np.int64)
-    # drop faces that fill the community's holes
-    faces = faces[shapely.contains(poly, shapely.point_on_surface(faces))]
-    block_of = _locate(pts, faces)
-    blocks = list(faces)
-    weight = list(np.bincount(block_of, weights=w, minlength=len(blocks)))
-    alive = [True] * len(blocks)
-    while True:
-        cand = [i for i in range(len(blocks)) if alive[i] and weight[i] < low]
-        if not cand or sum(alive) <= 1:
+        return one
+    block_of = _locate(shapely.points(x, y), faces)
+    geoms = list(faces)
+    weight = np.bincount(block_of, weights=w, minlength=len(geoms))
+    alive = np.ones(len(geoms), dtype=bool)
+    target_of = np.full(len(geoms), -1)
+    vpoint: list = [None] * len(geoms)
+    while alive.sum() > 1:
+        small = np.flatnonzero(alive & (weight < low))
+        if not len(small):
             break
-        s = min(cand, key=lambda i: weight[i])
-        others = [i for i in range(len(blocks)) if alive[i] and i != s]
-        shared = shapely.length(
-            shapely.intersection(
-                shapely.boundary(blocks[s]),
-                shapely.boundary(np.asarray([blocks[i] for i in others])),
-            )
-        )
-        if shared.max() > 0:
-            t = others[int(np.argmax(shared))]
-        else:
-            t = others[
-                int(np.argmin(shapely.distance(blocks[s], np.asarray([blocks[i] for i in others]))))
-            ]
-        blocks[t] = shapely.union_all([blocks[t], blocks[s]])
-        weight[t] += weight[s]
+        s = int(small[np.argmin(weight[small])])
+        others = np.flatnonzero(alive)
+        others = others[others != s]
+        other_geoms = np.asarray([geoms[i] for i in others], dtype=object)
+        shared = shapely.intersection(shapely.boundary(geoms[s]), shapely.boundary(other_geoms))
+        length = shapely.length(shared)
+        if length.max() > 0:
+            j = int(np.argmax(length))
+            edge = max(shapely.get_parts(shared[j]), key=shapely.length)
+            point = shapely.line_interpolate_point(edge, 0.5, normalized=True)
+        else:  # an island: hang it on the nearest block (the grid will be multi-part)
+            j = int(np.argmin(shapely.distance(geoms[s], other_geoms)))
+            point = shapely.get_point(shapely.shortest_line(geoms[s], other_geoms[j]), 1)
+        t = int(others[j])
         alive[s] = False
-        block_of[block_of == s] = t
-    live = [i for i in range(len(blocks)) if alive[i]]
-    remap = np.full(len(blocks), -1, dtype=np.int64)
+        if weight[t] < low:
+            geoms[t] = shapely.union_all([geoms[t], geoms[s]])
+            block_of[block_of == s] = t
+        else:
+            target_of[s] = t
+            vpoint[s] = point
+        weight[t] += weight[s]
+    live = np.flatnonzero(alive)
+    remap = np.full(len(geoms), -1, dtype=np.int64)
     remap[live] = np.arange(len(live))
-    return [blocks[i] for i in live], remap[block_of]
+    attached: list[list] = [[] for _ in live]
+    for s in np.flatnonzero(target_of >= 0):
+        sites = np.flatnonzero(block_of == s)
+        attached[remap[target_of[s]]].append((geoms[s], sites, int(w[sites].sum()), vpoint[s]))
+    return [geoms[i] for i in live], remap[block_of], attached
 
 
 def _locate(pts, polys):
@@ -514,26 +536,60 @@ def _locate(pts, polys):
     return out
 
 
-def _delineate_block(block, x, y, w, target, low, high):
+def _delineate_block(block, x, y, w, extra, target, low, high):
+    """Parts of one block: list of (site positions, polygon, oversized).
+
+    ``extra`` lists small blocks attached to this one as ``(geometry, x, y, w, point on
+    the shared edge)``: each joins the bisection as one virtual site at that point, so
+    it ends up whole in exactly one part. Site positions returned count the block's own
+    sites first, then the attached blocks' sites in order.
+    """
     n = len(x)
-    if n == 0:
+    if n == 0 and not extra:
         return [(np.arange(0), block, False)]
-    oversized = w > high
-    labels = np.full(n, -1, dtype=np.int64)
+    vx = np.array([e[4].x for e in extra])
+    vy = np.array([e[4].y for e in extra])
+    vw = np.array([int(e[3].sum()) for e in extra], dtype=np.int64)
+    bx, by, bw = np.r_[x, vx], np.r_[y, vy], np.r_[w, vw].astype(np.int64)
+    oversized = bw > high
+    labels = np.full(len(bx), -1, dtype=np.int64)
     rest = np.flatnonzero(~oversized)
     k = 0
     if len(rest):
-        k = n_parts(int(w[rest].sum()), target, low, high)
-        labels[rest] = _bisect(x[rest], y[rest], w[rest], k)
+        k = n_parts(int(bw[rest].sum()), target, low, high)
+        labels[rest] = _bisect(bx[rest], by[rest], bw[rest], k)
         k = int(labels[rest].max()) + 1
     big = np.flatnonzero(oversized)
     labels[big] = k + np.arange(len(big))
     n_lab = k + len(big)
-    polys = _part_polygons(block, x, y, labels, n_lab)
-    polys, labels = _mend_fragments(polys, labels, x, y, w)
+    unions, labels = _part_unions(block, bx, by, labels, n_lab)
+    # clip each part to the block plus the small blocks it carries: the edge between them
+    # is then inside both operands, so no sliver seam splits the part
+    carried: list[list] = [[] for _ in range(n_lab)]
+    for j, e in enumerate(extra):
+        carried[labels[n + j]].append(e[0])
+    polys = []
+    for lab in range(n_lab):
+        if unions[lab] is None:
+            polys.append(None)
+        elif carried[lab]:
+            region = shapely.union_all([block, *carried[lab]])
+            polys.append(
+                shapely.intersection(shapely.union_all([unions[lab], *carried[lab]]), region)
+            )
+        else:
+            polys.append(shapely.intersection(unions[lab], block))
+    # sites for mending: the block's own, then the attached blocks' (label of their virtual site)
+    ax = np.concatenate([x, *(e[1] for e in extra)])
+    ay = np.concatenate([y, *(e[2] for e in extra)])
+    aw = np.concatenate([w, *(e[3] for e in extra)]).astype(np.int64)
+    alab = np.concatenate(
+        [labels[:n], *(np.full(len(e[1]), labels[n + j]) for j, e in enumerate(extra))]
+    ).astype(np.int64)
+    polys, alab = _mend_fragments(polys, alab, ax, ay, aw)
     out = []
     for lab in range(n_lab):
-        members = np.flatnonzero(labels == lab)
+        members = np.flatnonzero(alab == lab)
         if len(members) == 0 and (polys[lab] is None or polys[lab].is_empty):
             continue
         out.append((members, polys[lab], bool(lab >= k)))
@@ -575,31 +631,41 @@ def _bisect(x, y, w, k):
     return labels
 
 
-def _part_polygons(block, x, y, labels, n_lab):
-    """Union of the sites' Voronoi cells per label, clipped to the block."""
-    if n_lab == 1:
-        return [block]
-    pts = shapely.points(x, y)
+def _part_unions(block, x, y, labels, n_lab):
+    """Union of the sites' Voronoi cells per label (not yet clipped to the block).
+
+    Returns the unions and the labels (sites that share one cell, i.e. coincide, get
+    the label of the first of them so that no cell lands in two parts).
+    """
     env = shapely.buffer(shapely.envelope(block), 10.0)
-    cells = np.asarray(
-        shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env, ordered=True).geoms
-    )
-    if len(cells) != len(pts):  # GEOS merged near-coincident sites: match by location
-        tree = shapely.STRtree(cells)
-        pi, ci = tree.query(pts, predicate="intersects")
-        got = np.full(len(pts), -1, dtype=np.int64)
-        got[pi] = ci
-        cells = cells[got]
-    order = np.argsort(labels, kind="stable")
-    cuts = np.searchsorted(labels[order], np.arange(1, n_lab))
+    if n_lab == 1:
+        return [env], labels
+    pts = shapely.points(x, y)
+    cell_of = None
+    try:
+        diagram = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env, ordered=True)
+        cells = np.asarray(diagram.geoms)
+        if len(cells) == len(pts):
+            owner = labels
+            cell_of = np.arange(len(pts))
+    except shapely.errors.GEOSException:  # coincident sites
+        pass
+    if cell_of is None:
+        cells = np.asarray(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env).geoms)
+        cell_of = _locate(pts, cells)
+        first = np.full(len(cells), -1, dtype=np.int64)
+        first[cell_of[::-1]] = np.arange(len(pts))[::-1]
+        labels = labels[first[cell_of]]
+        used = first >= 0
+        cells = cells[used]
+        owner = labels[first[used]]
+    order = np.argsort(owner, kind="stable")
+    cuts = np.searchsorted(owner[order], np.arange(1, n_lab))
     unions = [
         shapely.coverage_union_all(group) if len(group) else None
         for group in np.split(cells[order], cuts)
     ]
-    out = []
-    for u in unions:
-        out.append(None if u is None else shapely.intersection(u, block))
-    return out
+    return unions, labels
 
 
 def _mend_fragments(polys, labels, x, y, w):
