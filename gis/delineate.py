@@ -134,7 +134,8 @@ def delineate(
     geoms, keys, notes = _prepare_communities(comm, community_key)
     bld = buildings if work_crs is None else _to_crs_keep_empty(buildings, work_crs)
     geographic = buildings.crs is not None and buildings.crs.is_geographic
-    x, y, hh, comm_of, aside = _prepare_buildings(bld, households, geoms, geographic)
+    zero = _zero_zero(buildings) if geographic else np.zeros(len(buildings), dtype=bool)
+    x, y, hh, comm_of, aside = _prepare_buildings(bld, households, geoms, zero)
     lines = _barrier_lines(barriers, work_crs)
 
     site_of, sx, sy, shh, scomm, s_nb = _sites(x, y, hh, comm_of)
@@ -333,7 +334,7 @@ def _check_overlaps(geoms, keys):
         raise DelineationError(f"communities overlap: {listed}{more}")
 
 
-def _prepare_buildings(bld, households, comm_geoms, geographic):
+def _prepare_buildings(bld, households, comm_geoms, zero):
     """Points, households, community index (-1 = set aside) and the set-aside rows."""
     n = len(bld)
     index = bld.index
@@ -349,13 +350,6 @@ def _prepare_buildings(bld, households, comm_geoms, geographic):
     x[ok] = shapely.get_x(pts[ok])
     y[ok] = shapely.get_y(pts[ok])
     no_xy = ~np.isfinite(x) | ~np.isfinite(y)
-    zero = np.zeros(n, dtype=bool)
-    if geographic:
-        # (0, 0) in a geographic input is the usual "no coordinates" placeholder
-        raw = np.asarray(bld.geometry.to_crs(4326).to_numpy(), dtype=object)
-        zero = ~missing & (shapely.get_type_id(raw) == 0)
-        zero[zero] = (shapely.get_x(raw[zero]) == 0) & (shapely.get_y(raw[zero]) == 0)
-
     raw_hh = bld[households]
     num = pd.to_numeric(raw_hh, errors="coerce").to_numpy(dtype=float)
     hh_bad = ~np.isfinite(num) | (num < 0) | (num != np.round(num))
@@ -392,6 +386,15 @@ def _prepare_buildings(bld, households, comm_geoms, geographic):
             reason, kind = "outside every community", "outside every community"
         aside.append((index[i], reason, kind))
     return x, y, hh, comm_of, aside
+
+
+def _zero_zero(buildings):
+    """Rows at longitude 0, latitude 0: the usual "no coordinates" placeholder."""
+    g = np.asarray(buildings.geometry.to_numpy(), dtype=object)
+    pt = ~shapely.is_missing(g) & (shapely.get_type_id(g) == 0) & ~shapely.is_empty(g)
+    out = np.zeros(len(g), dtype=bool)
+    out[pt] = (shapely.get_x(g[pt]) == 0) & (shapely.get_y(g[pt]) == 0)
+    return out
 
 
 def _barrier_lines(barriers, work_crs):
