@@ -90,6 +90,7 @@ def delineate(
     low: int = 300,
     high: int = 500,
     progress: Callable[[int, int], None] | None = None,
+    overlaps: str = "error",
 ) -> Delineation:
     """Cut every community into contiguous, compact grids of about ``target`` households.
 
@@ -111,6 +112,10 @@ def delineate(
         Households per grid wanted and the allowed range.
     progress
         Called as ``progress(done, total)`` after each community.
+    overlaps
+        ``"error"`` (default): overlapping communities raise :class:`DelineationError`
+        naming them; ``"trim"``: each overlap goes to the community listed first and the
+        report says so. Overlaps up to 1 m² are always trimmed.
 
     Returns
     -------
@@ -127,11 +132,13 @@ def delineate(
     Inputs should be in a projected CRS in metres; geographic input is projected to
     its UTM zone internally and the grids are returned in the input CRS.
     """
-    _check_parameters(buildings, communities, community_key, households, target, low, high)
+    _check_parameters(
+        buildings, communities, community_key, households, target, low, high, overlaps
+    )
     out_crs = buildings.crs if buildings.crs is not None else communities.crs
     work_crs = _working_crs(buildings, communities)
     comm = communities if work_crs is None else communities.to_crs(work_crs)
-    geoms, keys, notes = _prepare_communities(comm, community_key)
+    geoms, keys, notes = _prepare_communities(comm, community_key, overlaps)
     bld = buildings if work_crs is None else _to_crs_keep_empty(buildings, work_crs)
     geographic = buildings.crs is not None and buildings.crs.is_geographic
     zero = _zero_zero(buildings) if geographic else np.zeros(len(buildings), dtype=bool)
@@ -219,7 +226,9 @@ def n_parts(total: int, target: int, low: int, high: int) -> int:
 # --- input checks -------------------------------------------------------------------
 
 
-def _check_parameters(buildings, communities, community_key, households, target, low, high):
+def _check_parameters(
+    buildings, communities, community_key, households, target, low, high, overlaps
+):
     lo_t, hi_t = TARGET_RANGE
     if not lo_t <= target <= hi_t:
         raise DelineationError(
@@ -230,21 +239,14 @@ def _check_parameters(buildings, communities, community_key, households, target,
             f"the allowed range must satisfy 0 < low ≤ target ≤ high, "
             f"got low={low}, target={target}, high={high}"
         )
+    if overlaps not in ("error", "trim"):
+        raise DelineationError(f"overlaps must be 'error' or 'trim', got {overlaps!r}")
     if households not in buildings.columns:
         raise DelineationError(f"buildings have no households column {households!r}")
     if community_key not in communities.columns:
         raise DelineationError(f"communities have no key column {community_key!r}")
     if len(communities) == 0:
         raise DelineationError("no communities given: grids must lie inside a community")
-    if (
-        buildings.crs is not None
-        and communities.crs is not None
-        and not buildings.crs.is_geographic
-        and not communities.crs.is_geographic
-        and buildings.crs != communities.crs
-    ):
-        # different projected CRSs are fine (we convert); only flag missing CRS mixes
-        pass
     if (buildings.crs is None) != (communities.crs is None):
         raise DelineationError(
             "buildings and communities must both have a CRS or both have none "
@@ -268,7 +270,7 @@ def _to_crs_keep_empty(gdf, crs):
     return gdf.set_geometry(gdf.geometry.to_crs(crs))
 
 
-def _prepare_communities(comm: gpd.GeoDataFrame, key: str):
+def _prepare_communities(comm: gpd.GeoDataFrame, key: str, overlaps: str):
     keys = comm[key].to_numpy()
     nulls = pd.isna(comm[key]).to_numpy()
     if nulls.any():
@@ -299,7 +301,7 @@ def _prepare_communities(comm: gpd.GeoDataFrame, key: str):
             f"{fixed.area:.0f} m²"
         )
         geoms[i] = fixed
-    _check_overlaps(geoms, keys)
+    geoms = _resolve_overlaps(geoms, keys, overlaps, notes)
     return geoms, keys, notes
 
 
@@ -316,22 +318,46 @@ def _polygonal(geom):
     return merged if merged.geom_type in ("Polygon", "MultiPolygon") else None
 
 
-def _check_overlaps(geoms, keys):
+def _resolve_overlaps(geoms, keys, overlaps, notes):
+    """Raise on overlaps (``overlaps="error"``) or give each to the community listed first.
+
+    Overlaps up to ``OVERLAP_TOLERANCE_M2`` (digitising noise) are always trimmed so
+    that the grids of neighbouring communities never overlap.
+    """
     tree = shapely.STRtree(geoms)
     a, b = tree.query(geoms, predicate="intersects")
     pairs = a < b
     a, b = a[pairs], b[pairs]
     if not len(a):
-        return
+        return geoms
     area = shapely.area(shapely.intersection(geoms[a], geoms[b]))
     bad = area > OVERLAP_TOLERANCE_M2
-    if bad.any():
+    if bad.any() and overlaps == "error":
         listed = ", ".join(
             f"{keys[i]!r} and {keys[j]!r} ({ar:.0f} m²)"
             for i, j, ar in list(zip(a[bad], b[bad], area[bad], strict=True))[:10]
         )
         more = f" and {bad.sum() - 10} more pairs" if bad.sum() > 10 else ""
-        raise DelineationError(f"communities overlap: {listed}{more}")
+        raise DelineationError(
+            f"communities overlap: {listed}{more}; fix them, or pass overlaps='trim' to give "
+            "each overlap to the community listed first"
+        )
+    geoms = geoms.copy()
+    for i, j, ar in zip(a, b, area, strict=True):
+        if ar <= 0:
+            continue
+        trimmed = _polygonal(shapely.difference(geoms[j], geoms[i]))
+        if trimmed is None:
+            raise DelineationError(
+                f"community {keys[j]!r} lies entirely inside {keys[i]!r}: nothing left to trim"
+            )
+        geoms[j] = trimmed
+        if ar > OVERLAP_TOLERANCE_M2:
+            notes.append(
+                f"communities {keys[i]!r} and {keys[j]!r} overlapped by {ar:.0f} m²; "
+                f"the overlap was given to {keys[i]!r}"
+            )
+    return geoms
 
 
 def _prepare_buildings(bld, households, comm_geoms, zero):

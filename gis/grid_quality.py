@@ -40,6 +40,7 @@ class QualityReport:
     compactness_min: float
     compactness_median: float
     not_contiguous: int
+    not_contiguous_in_multipart_communities: int
     barrier_crossings: int | None
     grids_per_community_min: int
     grids_per_community_median: float
@@ -71,7 +72,13 @@ class QualityReport:
             f"{self.households_assigned} in assigned buildings",
             f"紧凑度 Compactness (Polsby-Popper): min {self.compactness_min:.3f}, "
             f"median {self.compactness_median:.3f}",
-            f"连通 Not contiguous (multi-part grids): {self.not_contiguous}",
+            f"连通 Not contiguous (multi-part grids): {self.not_contiguous}"
+            + (
+                f" (of which {self.not_contiguous_in_multipart_communities} in communities "
+                "that are themselves multi-part, e.g. islands)"
+                if self.not_contiguous_in_multipart_communities
+                else ""
+            ),
             "跨越障碍 Barrier crossings: "
             + (
                 "no barriers given"
@@ -112,7 +119,7 @@ def quality_report(
     low: int,
     high: int,
     *,
-    community_key: str = "community",
+    community_key: str | None = None,
     set_aside: pd.DataFrame | None = None,
     notes: list[str] | None = None,
     n_input: int | None = None,
@@ -127,7 +134,8 @@ def quality_report(
         Kept buildings: point ``geometry``, ``households`` and ``grid`` (row position in
         ``grids``, -1 when none).
     communities
-        Community polygons with ``community_key``; None skips the area check.
+        Community polygons keyed by ``community_key`` (default: a ``community`` or
+        ``code`` column), matching ``grids["community"]``; None skips the area check.
     barriers
         Barrier lines or None.
     low, high
@@ -155,6 +163,7 @@ def quality_report(
     if has.any():
         shapely.prepare(geoms)
         covered[has] = shapely.intersects(geoms[bgrid[has]], bpts[has])
+    multi = shapely.get_num_geometries(geoms) > 1
     counts_by = "kind" if set_aside is not None and "kind" in set_aside else "reason"
     aside = (
         {}
@@ -175,7 +184,10 @@ def quality_report(
         share_in_range=float(in_range.mean()) if len(hh) else 0.0,
         compactness_min=float(pp.min()) if len(pp) else 0.0,
         compactness_median=float(np.median(pp)) if len(pp) else 0.0,
-        not_contiguous=int((shapely.get_num_geometries(geoms) > 1).sum()),
+        not_contiguous=int(multi.sum()),
+        not_contiguous_in_multipart_communities=_in_multipart(
+            grids, multi, communities, community_key
+        ),
         barrier_crossings=None if barriers is None else barrier_crossings(geoms, barriers),
         grids_per_community_min=int(per_comm.min()) if len(per_comm) else 0,
         grids_per_community_median=float(per_comm.median()) if len(per_comm) else 0.0,
@@ -215,6 +227,8 @@ def barrier_crossings(grid_geoms, barriers) -> int:
 
 
 def _max_area_gap(grids, area, communities, key) -> float:
+    if key is None:
+        key = "community" if "community" in communities.columns else "code"
     grid_area = pd.Series(area).groupby(grids["community"].to_numpy()).sum()
     comm_area = pd.Series(
         shapely.area(np.asarray(communities.geometry.to_numpy(), dtype=object)),
@@ -223,6 +237,16 @@ def _max_area_gap(grids, area, communities, key) -> float:
     joined = comm_area.to_frame("c").join(grid_area.rename("g")).fillna(0.0)
     gap = (joined["g"] - joined["c"]).abs() / joined["c"].where(joined["c"] > 0, 1.0)
     return float(gap.max()) if len(gap) else 0.0
+
+
+def _in_multipart(grids, multi, communities, key) -> int:
+    if communities is None or not multi.any():
+        return 0
+    if key is None:
+        key = "community" if "community" in communities.columns else "code"
+    geoms = np.asarray(communities.geometry.to_numpy(), dtype=object)
+    parted = set(communities[key].to_numpy()[shapely.get_num_geometries(geoms) > 1])
+    return int(grids["community"].isin(parted).to_numpy()[multi].sum())
 
 
 def _plain(v):

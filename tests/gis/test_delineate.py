@@ -257,3 +257,18 @@ def test_n_parts_keeps_mean_in_range():
     for total in range(600, 20000, 7):
         k = n_parts(total, 400, 300, 500)
         assert 300 <= total / k <= 500, total
+
+
+def test_overlaps_can_be_trimmed_to_the_first_community_and_are_reported():
+    comms = make_communities({"A": (0, 0, 1000, 1000), "B": (900, 0, 2000, 1000)})
+    bld = make_buildings(3000, (0, 0, 2000, 1000), seed=8)
+    result = delineate(bld, comms, overlaps="trim")
+    assert any("'A' and 'B' overlapped by 100000 m²" in n for n in result.report.notes)
+    b_grids = result.grids[result.grids["community"] == "B"].geometry.union_all()
+    assert b_grids.area == pytest.approx(1_000_000)
+    a, b = shapely.STRtree(result.grids.geometry.to_numpy()).query(
+        result.grids.geometry.to_numpy(), predicate="intersects"
+    )
+    g = result.grids.geometry.to_numpy()
+    assert shapely.area(shapely.intersection(g[a[a < b]], g[b[a < b]])).sum() < 1e-6
+    assert len(result.assignment) == 3000
