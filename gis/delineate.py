@@ -475,7 +475,7 @@ def _delineate_community(poly, x, y, w, lines, target, low, high):
     """Parts of one community: list of (site positions, polygon, oversized)."""
     if len(x) == 0 or w.sum() < low:
         return [(np.arange(len(x)), poly, False)]
-    blocks, block_of, attached = _blocks(poly, lines, x, y, w, low)
+    blocks, block_of, attached = _blocks(poly, lines, x, y, w, target, low, high)
     parts = []
     for b, block in enumerate(blocks):
         members = np.flatnonzero(block_of == b)
@@ -488,7 +488,7 @@ def _delineate_community(poly, x, y, w, lines, target, low, high):
     return parts
 
 
-def _blocks(poly, lines, x, y, w, low):
+def _blocks(poly, lines, x, y, w, target, low, high):
     """Cut ``poly`` along ``lines`` into blocks.
 
     Returns the blocks, the block of each site (-1 for sites of attached blocks) and,
@@ -516,21 +516,32 @@ def _blocks(poly, lines, x, y, w, low):
     alive = np.ones(len(geoms), dtype=bool)
     target_of = np.full(len(geoms), -1)
     vpoint: list = [None] * len(geoms)
+    tree = shapely.STRtree(faces)
+    owner = np.arange(len(geoms))  # face -> live block holding it (-1 once attached)
     while alive.sum() > 1:
         small = np.flatnonzero(alive & (weight < low))
         if not len(small):
             break
         s = int(small[np.argmin(weight[small])])
-        others = np.flatnonzero(alive)
-        others = others[others != s]
-        other_geoms = np.asarray([geoms[i] for i in others], dtype=object)
-        shared = shapely.intersection(shapely.boundary(geoms[s]), shapely.boundary(other_geoms))
-        length = shapely.length(shared)
-        if length.max() > 0:
-            j = int(np.argmax(length))
+        others = np.unique(owner[tree.query(geoms[s], predicate="intersects")])
+        others = others[(others != s) & (others >= 0)]
+        length = np.zeros(0)
+        if len(others):
+            other_geoms = np.asarray([geoms[i] for i in others], dtype=object)
+            shared = shapely.intersection(shapely.boundary(geoms[s]), shapely.boundary(other_geoms))
+            length = shapely.length(shared)
+        if len(length) and length.max() > 0:
+            # the neighbour whose grids come out best balanced with it, then the longest edge
+            miss = np.array([_imbalance(weight[s] + weight[t], target, low, high) for t in others])
+            j = int(np.lexsort((-length, miss))[0])
+            if length[j] <= 0:
+                j = int(np.argmax(length))
             edge = max(shapely.get_parts(shared[j]), key=shapely.length)
             point = shapely.line_interpolate_point(edge, 0.5, normalized=True)
         else:  # an island: hang it on the nearest block (the grid will be multi-part)
+            others = np.flatnonzero(alive)
+            others = others[others != s]
+            other_geoms = np.asarray([geoms[i] for i in others], dtype=object)
             j = int(np.argmin(shapely.distance(geoms[s], other_geoms)))
             point = shapely.get_point(shapely.shortest_line(geoms[s], other_geoms[j]), 1)
         t = int(others[j])
@@ -538,9 +549,11 @@ def _blocks(poly, lines, x, y, w, low):
         if weight[t] < low:
             geoms[t] = shapely.union_all([geoms[t], geoms[s]])
             block_of[block_of == s] = t
+            owner[owner == s] = t
         else:
             target_of[s] = t
             vpoint[s] = point
+            owner[owner == s] = -1
         weight[t] += weight[s]
     live = np.flatnonzero(alive)
     remap = np.full(len(geoms), -1, dtype=np.int64)
@@ -550,6 +563,12 @@ def _blocks(poly, lines, x, y, w, low):
         sites = np.flatnonzero(block_of == s)
         attached[remap[target_of[s]]].append((geoms[s], sites, int(w[sites].sum()), vpoint[s]))
     return [geoms[i] for i in live], remap[block_of], attached
+
+
+def _imbalance(total, target, low, high) -> float:
+    """How far the mean grid of a block with ``total`` households falls outside the range."""
+    mean = total / n_parts(int(total), target, low, high)
+    return max(0.0, low - mean, mean - high)
 
 
 def _locate(pts, polys):
