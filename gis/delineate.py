@@ -241,6 +241,12 @@ def _check_parameters(
         )
     if overlaps not in ("error", "trim"):
         raise DelineationError(f"overlaps must be 'error' or 'trim', got {overlaps!r}")
+    if not buildings.index.is_unique:
+        dup = buildings.index[buildings.index.duplicated()].unique()
+        raise DelineationError(
+            f"building rows must have a unique index (results refer to it); "
+            f"duplicated: {_few(list(dup))}"
+        )
     if households not in buildings.columns:
         raise DelineationError(f"buildings have no households column {households!r}")
     if community_key not in communities.columns:

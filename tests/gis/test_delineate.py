@@ -272,3 +272,14 @@ def test_overlaps_can_be_trimmed_to_the_first_community_and_are_reported():
     g = result.grids.geometry.to_numpy()
     assert shapely.area(shapely.intersection(g[a[a < b]], g[b[a < b]])).sum() < 1e-6
     assert len(result.assignment) == 3000
+
+
+def test_duplicate_building_index_raises_and_no_buildings_gives_one_grid_each():
+    comms = make_communities({"A": (0, 0, 1000, 1000), "B": (1000, 0, 2000, 1000)})
+    bld = make_buildings(10, (0, 0, 10, 10))
+    with pytest.raises(DelineationError, match=r"unique index.*duplicated: 0"):
+        delineate(bld.set_axis([0] * 10), comms)
+    result = delineate(bld.iloc[:0], comms)
+    assert result.grids["households"].tolist() == [0, 0]
+    assert len(result.assignment) == 0 and len(result.set_aside) == 0
+    assert_tiles(result, comms)

@@ -44,12 +44,11 @@ def layouts(draw):
         {"households": hh}, geometry=shapely.points(xy[:, 0], xy[:, 1]), crs=CRS
     )
     barriers = None
-    if draw(st.booleans()):
-        y0, y1 = draw(st.floats(50, 550)), draw(st.floats(50, 550))
-        lines = [shapely.LineString([(-10, y0), (edges[-1] + 10, y1)])]
-        if draw(st.booleans()):
-            x0 = draw(st.floats(10, float(edges[-1]) - 10))
-            lines.append(shapely.LineString([(x0, -10), (x0 + 30, 300)]))  # dead end inside
+    n_lines = draw(st.integers(0, 6))
+    if n_lines:
+        ends = draw(st.lists(st.tuples(*[st.floats(0, 1)] * 4), min_size=n_lines, max_size=n_lines))
+        span = np.array([edges[-1] + 40, 640, edges[-1] + 40, 640])
+        lines = [shapely.LineString(np.reshape(np.array(e) * span - 20, (2, 2))) for e in ends]
         barriers = gpd.GeoSeries(lines, crs=CRS)
     return buildings, communities, barriers
 
