@@ -698,14 +698,14 @@ def _part_unions(block, x, y, labels, n_lab):
     cell_of = None
     try:
         diagram = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env, ordered=True)
-        cells = np.asarray(diagram.geoms)
+        cells = shapely.get_parts(diagram)
         if len(cells) == len(pts):
             owner = labels
             cell_of = np.arange(len(pts))
     except shapely.errors.GEOSException:  # coincident sites
         pass
     if cell_of is None:
-        cells = np.asarray(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env).geoms)
+        cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env))
         cell_of = _locate(pts, cells)
         first = np.full(len(cells), -1, dtype=np.int64)
         first[cell_of[::-1]] = np.arange(len(pts))[::-1]
