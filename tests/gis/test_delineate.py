@@ -283,3 +283,23 @@ def test_duplicate_building_index_raises_and_no_buildings_gives_one_grid_each():
     assert result.grids["households"].tolist() == [0, 0]
     assert len(result.assignment) == 0 and len(result.set_aside) == 0
     assert_tiles(result, comms)
+
+
+def test_holed_and_multipart_communities_are_tiled():
+    lake = shapely.box(300, 300, 700, 700)
+    holed = shapely.box(0, 0, 1000, 1000).difference(lake)
+    islands = shapely.MultiPolygon(
+        [shapely.box(1200, 0, 1800, 1000), shapely.box(2000, 0, 2500, 800)]
+    )
+    comms = gpd.GeoDataFrame({"code": ["H", "I"]}, geometry=[holed, islands], crs=CRS)
+    bld = make_buildings(6000, (0, 0, 2500, 1000), seed=9)
+    result = delineate(bld, comms)
+    assert_tiles(result, comms)
+    outside = ~shapely.intersects(shapely.union_all([holed, islands]), bld.geometry.to_numpy())
+    assert shapely.contains(lake, bld.geometry.to_numpy()).sum() > 0
+    aside = result.set_aside.set_index("row")["reason"]
+    assert set(aside.index) == set(bld.index[outside])
+    assert (aside == "outside every community").all()
+    assert not shapely.intersects(result.grids.geometry.to_numpy(), lake.buffer(-1e-6)).any()
+    # no grid needs to jump between the islands or around the lake in pieces
+    assert result.report.not_contiguous == 0

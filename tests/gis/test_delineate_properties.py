@@ -23,6 +23,9 @@ def layouts(draw):
     polys = [shapely.box(edges[i], 0, edges[i + 1], 600) for i in range(n_comm)]
     if draw(st.booleans()):  # notch one community: concave shape
         polys[0] = polys[0].difference(shapely.box(edges[0] + 50, 200, edges[1] - 50, 600))
+    if draw(st.booleans()):  # a lake in the last community: a holed polygon
+        lx = draw(st.floats(0.1, 0.6)) * (edges[-1] - edges[-2]) + edges[-2]
+        polys[-1] = polys[-1].difference(shapely.box(lx, 150, lx + 60, 400))
     communities = gpd.GeoDataFrame(
         {"code": [f"c{i}" for i in range(n_comm)]}, geometry=polys, crs=CRS
     )
