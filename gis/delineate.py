@@ -646,8 +646,19 @@ def _delineate_block(block, x, y, w, extra, target, low, high):
         members = np.flatnonzero(alab == lab)
         if len(members) == 0 and (polys[lab] is None or polys[lab].is_empty):
             continue
-        out.append((members, polys[lab], bool(lab >= k)))
+        out.append((members, _areal(polys[lab]), bool(lab >= k)))
     return out
+
+
+def _areal(geom):
+    """Polygon or MultiPolygon of the areal parts (clipping can leave stray lines/points)."""
+    if geom is None or geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = shapely.get_parts(geom)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    if len(parts) == 1:
+        return parts[0]
+    return shapely.multipolygons(parts) if len(parts) else shapely.Polygon()
 
 
 def _bisect(x, y, w, k):
@@ -735,7 +746,7 @@ def _mend_fragments(polys, labels, x, y, w):
         return polys, labels
     pts = shapely.points(x, y)
     for lab in multi:
-        pieces = [g for g in shapely.get_parts(polys[lab]) if g.geom_type == "Polygon"]
+        pieces = list(shapely.get_parts(_areal(polys[lab])))
         members = np.flatnonzero(labels == lab)
         if len(pieces) <= 1:
             continue

@@ -96,3 +96,4 @@ def test_every_household_in_exactly_one_grid_and_grids_tile(layout):
         keep = a < b
         assert shapely.area(shapely.intersection(mine[a[keep]], mine[b[keep]])).sum() < 1e-6
         assert shapely.is_valid(mine).all()
+        assert set(shapely.get_type_id(mine)) <= {3, 6}  # Polygon / MultiPolygon only
