@@ -3,9 +3,11 @@
 Method (per community, all in a projected metre CRS):
 
 1. **Blocks.** The community polygon is cut along the barrier lines (major roads,
-   rivers) with ``shapely.polygonize``; blocks whose households fall below ``low``
-   are merged into the neighbour they share the longest edge with (the only way a
-   grid crosses a barrier, and the quality report counts it).
+   rivers) with ``shapely.polygonize``. A block with fewer than ``low`` households
+   merges with a small neighbour, or rides whole on one grid of a big neighbour (as
+   one weighted virtual site on their shared edge), choosing the neighbour that
+   balances best, then the longest shared edge. That is the only way a grid crosses a
+   barrier, and the quality report counts it.
 2. **Sites.** Buildings at one location are one *site* (their households add up),
    so every site owns exactly one Voronoi cell. A site with more than ``high``
    households (a tower block) becomes a grid of its own.
@@ -146,30 +148,9 @@ def delineate(
     lines = _barrier_lines(barriers, work_crs)
 
     site_of, sx, sy, shh, scomm, s_nb = _sites(x, y, hh, comm_of)
-    grid_rows: list[tuple] = []
-    site_grid = np.full(len(sx), -1, dtype=np.int64)
-    order = np.argsort(scomm, kind="stable")
-    bounds = np.searchsorted(scomm[order], np.arange(len(geoms) + 1))
-    for ci, poly in enumerate(geoms):
-        sites = order[bounds[ci] : bounds[ci + 1]]
-        parts = _delineate_community(
-            poly, sx[sites], sy[sites], shh[sites], lines, target, low, high
-        )
-        for p, (members, geom, oversized) in enumerate(parts):
-            site_grid[sites[members]] = len(grid_rows)
-            grid_rows.append(
-                (
-                    keys[ci],
-                    p,
-                    int(shh[sites[members]].sum()),
-                    int(s_nb[sites[members]].sum()),
-                    oversized,
-                    geom,
-                )
-            )
-        if progress is not None:
-            progress(ci + 1, len(geoms))
-
+    grid_rows, site_grid = _delineate_all(
+        geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, high, progress
+    )
     grids = gpd.GeoDataFrame(
         pd.DataFrame(
             grid_rows,
@@ -472,6 +453,34 @@ def _few(values, n=10):
     vals = [repr(v) if isinstance(v, str) else str(v) for v in list(values)[:n]]
     more = f" … ({len(values) - n} more)" if len(values) > n else ""
     return ", ".join(vals) + more
+
+
+def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, high, progress):
+    """Grid rows of every community and the grid (row position) of every site."""
+    grid_rows: list[tuple] = []
+    site_grid = np.full(len(sx), -1, dtype=np.int64)
+    order = np.argsort(scomm, kind="stable")
+    bounds = np.searchsorted(scomm[order], np.arange(len(geoms) + 1))
+    for ci, poly in enumerate(geoms):
+        sites = order[bounds[ci] : bounds[ci + 1]]
+        parts = _delineate_community(
+            poly, sx[sites], sy[sites], shh[sites], lines, target, low, high
+        )
+        for p, (members, geom, oversized) in enumerate(parts):
+            site_grid[sites[members]] = len(grid_rows)
+            grid_rows.append(
+                (
+                    keys[ci],
+                    p,
+                    int(shh[sites[members]].sum()),
+                    int(s_nb[sites[members]].sum()),
+                    oversized,
+                    geom,
+                )
+            )
+        if progress is not None:
+            progress(ci + 1, len(geoms))
+    return grid_rows, site_grid
 
 
 # --- one community ------------------------------------------------------------------
