@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis.crs import WGS84, utm_epsg
+from gis.delineate import delineate
+from gis.grid_quality import QualityReport
+from gis.redraw import Redraw, plan_replacement, propose_redraw, report_current
 from layers.areas import IN_AREA
 from layers.catalogue import code_ids
 
@@ -333,3 +339,154 @@ def _multipolygon(geom: shapely.Geometry) -> shapely.MultiPolygon:
     return shapely.MultiPolygon(
         [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
     )
+
+
+# -- proposing a delineation or a redraw from the layers ---------------------------------------
+
+
+class GridInputError(ValueError):
+    """A buildings file for a delineation cannot be read; the message says why."""
+
+
+@dataclass
+class GridProposal:
+    """A proposed (re)delineation of some communities, ready for :func:`write_grids`."""
+
+    redraw: Redraw
+    source: DelineationInput
+    mode: str  # "delineate" (fresh) or "redraw" (keep what still fits)
+
+
+def propose_grids(
+    *,
+    conn: Connection,
+    communities: list[str] | None = None,
+    redraw: bool = False,
+    target: int = 400,
+    low: int = 300,
+    high: int = 500,
+    buildings: gpd.GeoDataFrame | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> GridProposal:
+    """Propose grids for ``communities`` from the layers (nothing is written).
+
+    Parameters
+    ----------
+    redraw
+        Keep the current grids that still fit and redraw only the others
+        (:func:`gis.redraw.propose_redraw`); otherwise delineate the communities
+        afresh (:func:`gis.delineate.delineate`), still keeping the code of a grid
+        that is drawn again (about) the same.
+    buildings
+        Buildings to use instead of the buildings layer (e.g. from
+        :func:`read_buildings_file`), any CRS, with a ``households`` column.
+    progress
+        ``progress(label, done, total)`` as communities or clusters are done.
+
+    Raises
+    ------
+    GridWriteError
+        Unknown community code, or no communities at all.
+    gis.delineate.DelineationError
+        Parameters out of range or community polygons that cannot be delineated.
+    """
+    source = delineation_input(conn=conn, communities=communities)
+    if buildings is not None:
+        source.buildings = buildings.to_crs(source.epsg) if buildings.crs else buildings
+    if redraw:
+        result = propose_redraw(
+            source.current,
+            source.buildings,
+            source.communities,
+            barriers=source.barriers,
+            target=target,
+            low=low,
+            high=high,
+            highest=source.highest,
+            progress=progress,
+        )
+    else:
+        keys = list(source.communities.code)
+
+        def step(done: int, total: int) -> None:
+            if progress:
+                progress(f"community {keys[done - 1]}", done, total)
+
+        fresh = delineate(
+            source.buildings,
+            source.communities,
+            barriers=source.barriers,
+            target=target,
+            low=low,
+            high=high,
+            progress=step,
+        )
+        result = plan_replacement(source.current, fresh, low=low, high=high, highest=source.highest)
+    return GridProposal(result, source, "redraw" if redraw else "delineate")
+
+
+def current_report(
+    *, conn: Connection, communities: list[str] | None = None, low: int = 300, high: int = 500
+) -> QualityReport:
+    """Quality report of the grids in force, measured against the buildings layer."""
+    source = delineation_input(conn=conn, communities=communities)
+    return report_current(
+        source.current, source.buildings, source.communities, source.barriers, low=low, high=high
+    )
+
+
+def read_buildings_file(path: str | Path, *, households: str = "households") -> gpd.GeoDataFrame:
+    """Buildings with household counts from GeoJSON, GeoPackage or CSV (lon/lat or x/y).
+
+    CSV coordinates are WGS 84 longitude/latitude (columns ``lon``/``lat``,
+    ``longitude``/``latitude`` or ``x``/``y``). Rows keep their file order as
+    index (0-based), so messages name the row; bad rows are set aside later.
+
+    Raises
+    ------
+    GridInputError
+        The file is missing, of an unknown kind, unreadable, or lacks the
+        households or coordinate columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GridInputError(f"buildings file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt"):
+            frame = pd.read_csv(path)
+            cols = {c.lower(): c for c in frame.columns}
+            pair = next(
+                (
+                    p
+                    for p in (("lon", "lat"), ("longitude", "latitude"), ("x", "y"))
+                    if set(p) <= set(cols)
+                ),
+                None,
+            )
+            if pair is None:
+                raise GridInputError(
+                    f"{path}: no coordinate columns; expected lon/lat, longitude/latitude or x/y "
+                    f"(columns: {', '.join(frame.columns)})"
+                )
+            x = pd.to_numeric(frame[cols[pair[0]]], errors="coerce").to_numpy()
+            y = pd.to_numeric(frame[cols[pair[1]]], errors="coerce").to_numpy()
+            geometry = np.where(np.isnan(x) | np.isnan(y), None, shapely.points(x, y))
+            gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs=WGS84))
+        elif suffix in (".geojson", ".json", ".gpkg"):
+            gdf = gpd.read_file(path)
+            if gdf.crs is None:
+                gdf = gdf.set_crs(WGS84)
+        else:
+            raise GridInputError(
+                f"{path}: unknown kind of file {suffix!r}; use .geojson, .gpkg or .csv"
+            )
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        if isinstance(exc, GridInputError):
+            raise
+        raise GridInputError(f"{path}: cannot read: {exc}") from exc
+    if households not in gdf:
+        raise GridInputError(
+            f"{path}: no {households!r} column (columns: {', '.join(map(str, gdf.columns))})"
+        )
+    return gdf.reset_index(drop=True)
