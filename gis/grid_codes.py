@@ -145,7 +145,7 @@ def number_grids(
         height = band_height or float(np.median(side[rows])) or 1.0
         band = np.floor((cy[rows].max() - cy[rows]) / height)
         order = rows[np.lexsort((rows, -cy[rows], cx[rows], band))]
-        first = int(start.get(code, 1))
+        first = int(start.get(str(code), 1))
         if first + len(order) - 1 > MAX_SEQUENCE:
             raise GridCodeError(
                 f"community {code}: {len(order)} grids from sequence {first:03d} would pass "

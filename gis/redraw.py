@@ -102,12 +102,12 @@ class Redraw:
             f"retired 撤销 {c[RETIRED]}, new 新增 {c[NEW]}"
         ]
         moved = self.changes[self.changes.action != KEPT]
-        for row in moved.itertuples():
-            before = "-" if pd.isna(row.households_before) else int(row.households_before)
-            after = "-" if pd.isna(row.households_after) else int(row.households_after)
+        for row in moved.to_dict("records"):
+            before = _count_text(row["households_before"])
+            after = _count_text(row["households_after"])
             lines.append(
-                f"  {row.code}  {row.action:<7} {ACTION_ZH[row.action]}  "
-                f"households {before} → {after}  {row.reason}"
+                f"  {row['code']}  {row['action']:<7} {ACTION_ZH[row['action']]}  "
+                f"households {before} → {after}  {row['reason']}"
             )
         return "\n".join(lines)
 
@@ -191,19 +191,19 @@ def propose_redraw(
     whole = (
         current.community.isin(stale).to_numpy() | ~current.community.isin(comm.index).to_numpy()
     )
-    jobs = [
-        (members, current.community[members[0]], None, np.isin(grid_of, members) & placed)
+    jobs: list[tuple[np.ndarray, str, shapely.Geometry | None]] = [
+        (members, current.community[members[0]], None)
         for members in _clusters(
             [None if w else r for r, w in zip(reasons, whole, strict=True)], neighbours
         )
     ]
     for code in sorted(stale):
         members = np.flatnonzero(current.community.to_numpy() == code)
-        jobs.append((members, code, comm[code], building_comm == code))
+        jobs.append((members, code, comm[code]))
     highest = _highest(current, highest)
     notes: dict[int, str] = {}
     new_grids, delineations = [], []
-    for k, (members, community, polygon, _mask) in enumerate(jobs):
+    for k, (members, community, polygon) in enumerate(jobs):
         if progress:
             what = _seqs(current.code[members]) if polygon is None else "all grids"
             progress(f"community {community}: {what}", k, len(jobs))
@@ -224,6 +224,7 @@ def propose_redraw(
                 high,
             )
 
+        result: Delineation | None
         if polygon is not None:
             result = run(members)
         else:
@@ -617,7 +618,7 @@ def _clusters(
     if broken.size == 0:
         return []
     pos = {int(b): k for k, b in enumerate(broken)}
-    edges = [(pos[i], pos[j]) for i in broken for j in neighbours[int(i)] if j in pos]
+    edges = [(pos[int(i)], pos[j]) for i in broken for j in neighbours[int(i)] if j in pos]
     rows = np.array([e[0] for e in edges], dtype=np.int64)
     cols = np.array([e[1] for e in edges], dtype=np.int64)
     graph = coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(broken.size, broken.size))
@@ -857,8 +858,10 @@ def _assemble(
     if fresh_rows:
         community = pd.Series([b["community"] for _r, _j, b, _c in fresh_rows])
         geoms = np.array([b["geometry"] for _r, _j, b, _c in fresh_rows], dtype=object)
-        codes = number_grids(community, geoms, start={c: highest.get(c, 0) + 1 for c in community})
-        for (result, j, base, cluster_codes), code in zip(fresh_rows, codes, strict=True):
+        new_codes = number_grids(
+            community, geoms, start={c: highest.get(c, 0) + 1 for c in community}
+        )
+        for (result, j, base, cluster_codes), code in zip(fresh_rows, new_codes, strict=True):
             result.grids.loc[j, "_code"] = code
             rows.append(base | {"code": code, "action": NEW, "previous": None})
             why = (
@@ -910,6 +913,10 @@ CHANGE_COLUMNS = (
     "households_after",
     "reason",
 )
+
+
+def _count_text(value: object) -> str:
+    return "-" if pd.isna(value) else str(int(value))  # type: ignore[call-overload]
 
 
 def _kept_reason(row: dict, before: float, low: int) -> str:

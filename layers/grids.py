@@ -286,11 +286,13 @@ def _check_writable(
             "current; propose the redraw again"
         )
     fresh = list(inserted.code[inserted.action == "new"])
-    taken = conn.execute(
-        sa.text("SELECT DISTINCT code FROM grids WHERE code = ANY(:codes) ORDER BY code"),
-        {"codes": fresh},
-    ).scalars()
-    taken = [c.strip() for c in taken]
+    taken = [
+        c.strip()
+        for c in conn.execute(
+            sa.text("SELECT DISTINCT code FROM grids WHERE code = ANY(:codes) ORDER BY code"),
+            {"codes": fresh},
+        ).scalars()
+    ]
     if taken:
         raise GridWriteError(
             f"new grid code(s) {', '.join(taken[:10])} were used before; codes are never reused"
