@@ -166,3 +166,31 @@ def test_inputs_must_be_projected_and_codes_well_formed(area, first):
 )
 def test_feasible_totals(total, ok):
     assert _feasible(total, 300, 500) is ok
+
+
+def test_a_community_without_grids_is_delineated_whole(area, first):
+    buildings, communities, _ = area
+    missing = communities.code.iloc[-1]
+    current = _current(_redraw(area, _current(first)))  # settled
+    redraw = _redraw(area, current[current.code.str[:12] != missing])
+    new = redraw.changes[redraw.changes.action == NEW]
+    assert len(new) and (new.community == missing).all(), redraw.to_text()
+    assert (new.reason == "the community had no grids").all()
+    assert set(redraw.changes.action[redraw.changes.community != missing]) == {KEPT}
+    _check_partition(redraw, buildings, communities)
+
+
+def test_a_changed_community_boundary_redraws_that_community(area, first):
+    buildings, communities, _ = area
+    base = _redraw(area, _current(first))
+    moved = communities.copy()
+    # the first community gives a strip to nobody: its outline shrinks by 5 m
+    code = moved.code.iloc[0]
+    moved.loc[moved.index[0], "geometry"] = moved.geometry.iloc[0].buffer(-5)
+    redraw = propose_redraw(_current(base), buildings, moved)
+    mine = redraw.changes[redraw.changes.community == code]
+    assert KEPT not in set(mine.action)
+    assert mine.reason.str.contains(f"boundary of community {code} changed").any()
+    others = redraw.changes[redraw.changes.community != code]
+    assert set(others.action) == {KEPT}
+    _check_partition(redraw, buildings, moved)
