@@ -208,13 +208,14 @@ def write_grids(
         )
     }
     _check_writable(kept, closing, inserted, before, day, conn)
-    updated = 0
-    for code, households in zip(kept.code, kept.households, strict=True):
-        updated += conn.execute(
-            sa.text("""UPDATE grids SET households = :h
-                       WHERE code = :code AND valid_to IS NULL AND households <> :h"""),
-            {"code": code, "h": int(households)},
-        ).rowcount
+    updated = conn.execute(
+        sa.text("""UPDATE grids g SET households = k.households
+                   FROM unnest(CAST(:codes AS text[]), CAST(:households AS int[]))
+                        AS k(code, households)
+                   WHERE g.code = k.code AND g.valid_to IS NULL
+                     AND g.households <> k.households"""),
+        {"codes": list(kept.code), "households": [int(h) for h in kept.households]},
+    ).rowcount
     closed_ids = [
         r[0]
         for r in conn.execute(

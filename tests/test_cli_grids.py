@@ -82,6 +82,11 @@ def test_delineate_writes_a_new_version_and_redraw_then_keeps_it(grids_engine, s
     pd.testing.assert_frame_equal(
         after[after.id.isin(untouched.id)].reset_index(drop=True), untouched.reset_index(drop=True)
     )
+    # the same delineation again changes nothing
+    same = gridgov(grids_engine, "delineate", "-c", community, "--valid-from", "2026-11-22")
+    assert same.exit_code == 0, same.output
+    assert "changed 调整 0, retired 撤销 0, new 新增 0" in same.output
+    assert len(_grids(grids_engine)) == len(after)
     # a redraw settles what the fresh delineation left out of range; then nothing moves
     settle = gridgov(grids_engine, "delineate", "-c", community, "--redraw", "--valid-from",
                      "2026-11-22")  # fmt: skip
