@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -125,6 +126,7 @@ def propose_redraw(
     high: int = 500,
     highest: Mapping[str, int] | None = None,
     progress: Progress | None = None,
+    rounds: int = 4,
 ) -> Redraw:
     """Propose a redraw of ``current`` for new household data.
 
@@ -146,6 +148,11 @@ def propose_redraw(
         the current codes are always taken into account as well.
     progress
         ``progress(label, done, total)`` before each re-delineated cluster.
+    rounds
+        A round can leave a redrawn cluster better but not yet in range; the
+        redraw is repeated on its own proposal until nothing changes (at most
+        ``rounds`` times) and the rounds are folded into one change list, so
+        that running the redraw again on its result changes nothing.
 
     Returns
     -------
@@ -156,8 +163,117 @@ def propose_redraw(
     RedrawError
         A grid code is malformed or grids/buildings are not in one projected CRS.
     gis.delineate.DelineationError
-        Re-delineating a cluster failed (the message names the cluster).
+        Re-delineating a cluster or community failed.
     """
+    args: dict[str, Any] = {
+        "community_key": community_key,
+        "households": households,
+        "barriers": barriers,
+        "target": target,
+        "low": low,
+        "high": high,
+    }
+    done = [
+        _redraw_once(current, buildings, communities, highest=highest, progress=progress, **args)
+    ]
+    seen = dict(highest or {})
+    while len(done) < rounds and set(done[-1].changes.action) != {KEPT}:
+        for code, seq in highest_sequences(done[-1].changes.code).items():
+            seen[code] = max(seen.get(code, 0), seq)
+        proposal = done[-1].grids[["code", "households", "geometry"]]
+        done.append(
+            _redraw_once(proposal, buildings, communities, highest=seen, progress=None, **args)
+        )
+    if len(done) == 1:
+        return done[0]
+    return _fold(_current_frame(current), done, _highest(_current_frame(current), highest), low)
+
+
+def _fold(
+    current: gpd.GeoDataFrame, rounds: list[Redraw], highest: dict[str, int], low: int
+) -> Redraw:
+    """Several rounds of redrawing as one proposal and change list against ``current``."""
+    final = rounds[-1]
+    grids = final.grids.copy()
+    old = current.set_index("code")
+    reasons: dict[str, list[str]] = {}
+    for r in rounds:
+        for code, reason in r.changes[r.changes.action != KEPT][["code", "reason"]].to_numpy():
+            if reason not in reasons.setdefault(str(code), []):
+                reasons[str(code)].append(str(reason))
+    first_kept = rounds[0].changes.set_index("code").reason
+    actions: list[str] = []
+    previous: list[str | None] = []
+    for code, geom in zip(grids.code, grids.geometry, strict=True):
+        if code not in old.index:
+            actions.append(NEW)
+            previous.append(None)
+            continue
+        before = old.geometry[code]
+        inter = shapely.area(shapely.intersection(geom, before))
+        same = inter / (geom.area + before.area - inter) >= SAME_IOU
+        actions.append(KEPT if same else CHANGED)
+        previous.append(code)
+    grids["action"], grids["previous"] = actions, previous
+    kept = grids.action == KEPT
+    grids.loc[kept, "geometry"] = old.geometry.reindex(grids.code[kept]).to_numpy()
+    new = np.flatnonzero(grids.action == NEW)
+    if new.size:
+        start = {c: highest.get(c, 0) + 1 for c in grids.community.iloc[new]}
+        codes = number_grids(grids.community.iloc[new], grids.geometry.iloc[new], start=start)
+        grids.loc[grids.index[new], "code"] = codes.to_numpy()
+    rows = []
+    touched = old[~old.index.isin(grids.code[kept])]
+    for row in grids.itertuples():
+        if row.action == NEW:
+            over = touched.index[
+                shapely.area(shapely.intersection(touched.geometry.to_numpy(), row.geometry)) > 1.0
+            ]
+            why = (
+                f"drawn in place of {_seqs(pd.Series(over))}"
+                if len(over)
+                else ("the community had no grids")
+            )
+            before = np.nan
+        else:
+            before = old.households[row.code]
+            why = (
+                "; then ".join(reasons[row.code])
+                if row.code in reasons and row.action == CHANGED
+                else str(first_kept.get(row.code, "households in range, unchanged"))
+            )
+        rows.append((row.code, row.community, row.action, before, row.households, why))
+    for code in old.index.difference(grids.code):
+        why = "; then ".join(reasons.get(code, ["retired"]))
+        rows.append((code, old.community[code], RETIRED, old.households[code], np.nan, why))
+    changes = pd.DataFrame(rows, columns=list(CHANGE_COLUMNS))
+    changes["action_zh"] = changes.action.map(ACTION_ZH)
+    changes = changes.sort_values("code", kind="stable").reset_index(drop=True)
+    changes = changes[[*CHANGE_COLUMNS[:3], "action_zh", *CHANGE_COLUMNS[3:]]]
+    order = np.argsort(grids.code.to_numpy(), kind="stable")
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    grids = grids.iloc[order].reset_index(drop=True)
+    assignment = pd.Series(position[final.assignment.to_numpy()], index=final.assignment.index)
+    delineations = [d for r in rounds for d in r.delineations]
+    return Redraw(grids, changes, assignment, final.set_aside, final.report, delineations)
+
+
+def _redraw_once(
+    current: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    *,
+    community_key: str,
+    households: str,
+    barriers: gpd.GeoSeries | None,
+    target: int,
+    low: int,
+    high: int,
+    highest: Mapping[str, int] | None,
+    progress: Progress | None,
+) -> Redraw:
+    """One round of :func:`propose_redraw`."""
     _check_crs(current, buildings, communities)
     current = _current_frame(current)
     comm = communities.set_index(communities[community_key].astype(str)).geometry
@@ -203,6 +319,7 @@ def propose_redraw(
     highest = _highest(current, highest)
     notes: dict[int, str] = {}
     new_grids, delineations = [], []
+    declined: list[tuple[np.ndarray, Callable[[np.ndarray], Delineation]]] = []
     for k, (members, community, polygon) in enumerate(jobs):
         if progress:
             what = _seqs(current.code[members]) if polygon is None else "all grids"
@@ -232,10 +349,34 @@ def propose_redraw(
                 current, members, reasons, notes, after, n_buildings, neighbours, run, low, high
             )
             if result is None:
+                declined.append((members, run))
                 continue
         delineations.append(result)
         set_aside = pd.concat([set_aside, result.set_aside], ignore_index=True)
         new_grids.append((members, result, None))
+    # a cluster declined early may do better now that later declined grids can join it
+    for _pass in range(2):
+        retried: list[tuple[np.ndarray, Callable[[np.ndarray], Delineation]]] = []
+        for held, again in declined:
+            if any(reasons[int(i)] is not None for i in held):
+                continue  # taken into another cluster's redraw meanwhile
+            for i in held:
+                reasons[int(i)] = notes.pop(int(i)).split(HELD)[0]
+            members, result = _improving_redraw(
+                current, held, reasons, notes, after, n_buildings, neighbours, again, low, high
+            )
+            if result is None:
+                retried.append((members, again))
+                continue
+            delineations.append(result)
+            set_aside = pd.concat([set_aside, result.set_aside], ignore_index=True)
+            new_grids.append((members, result, None))
+        if len(retried) == len(declined):
+            break
+        declined = retried
+    for g in range(n):
+        if reasons[g] is not None:
+            notes.pop(g, None)
     if progress:
         progress("done", len(jobs), len(jobs))
     kept = [i for i in range(n) if reasons[i] is None]
@@ -634,6 +775,7 @@ def _seqs(codes: pd.Series) -> str:
 
 
 MAX_JOIN = 2
+HELD = f", but no redraw of it (with up to {MAX_JOIN} neighbours) does better: kept"
 """Neighbours a cluster may take in when redrawing it alone does not bring it into range."""
 
 
@@ -682,10 +824,7 @@ def _improving_redraw(
         tried.append(max(border, key=lambda j: border[j]))
     if best is None:
         for i in members:
-            notes[int(i)] = (
-                f"{reasons[int(i)]}, but no redraw of it (with up to {MAX_JOIN} neighbours) "
-                "does better: kept"
-            )
+            notes[int(i)] = f"{reasons[int(i)]}{HELD}"
             reasons[int(i)] = None
         return members, None
     codes = _seqs(current.code[members])

@@ -194,3 +194,36 @@ def test_a_changed_community_boundary_redraws_that_community(area, first):
     others = redraw.changes[redraw.changes.community != code]
     assert set(others.action) == {KEPT}
     _check_partition(redraw, buildings, moved)
+
+
+def test_one_redraw_reaches_what_a_second_would_not_change():
+    # a larger street where one round of redrawing leaves some clusters better but not in range
+    geo = make_geography(np.random.default_rng(3), 30_000, 6, EPSG, (300_000.0, 3_466_000.0))
+    b = geo.buildings
+    buildings = gpd.GeoDataFrame(
+        {"households": b.households.to_numpy()},
+        geometry=shapely.points(b.x.to_numpy(), b.y.to_numpy()),
+        crs=EPSG,
+    )
+    communities = gpd.GeoDataFrame(
+        {"code": geo.communities.code.to_numpy()},
+        geometry=geo.communities.geometry.to_numpy(),
+        crs=EPSG,
+    )
+    barriers = gpd.GeoSeries(geo.roads.geometry[geo.roads.road_class == "major"], crs=EPSG)
+    none = gpd.GeoDataFrame(
+        {"code": pd.Series([], dtype=object), "households": pd.Series([], dtype=int)},
+        geometry=gpd.GeoSeries([], crs=EPSG),
+    )
+    first = plan_replacement(none, delineate(buildings, communities, barriers=barriers))
+    once = propose_redraw(_current(first), buildings, communities, barriers=barriers)
+    assert once.report.share_in_range >= first.report.share_in_range
+    assert set(once.changes.action) >= {KEPT, NEW}
+    twice = propose_redraw(_current(once), buildings, communities, barriers=barriers)
+    assert set(twice.changes.action) == {KEPT}
+    _check_partition(once, buildings, communities)
+    # new codes continue after the first delineation's, with no gaps
+    for community, group in once.grids.groupby("community"):
+        fresh = sorted(group.code[group.action == NEW].str[12:].astype(int))
+        used = first.grids.code[first.grids.community == community].str[12:].astype(int).max()
+        assert fresh == list(range(used + 1, used + 1 + len(fresh)))
