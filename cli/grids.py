@@ -148,7 +148,8 @@ def delineate_cmd(
             f"\nwritten as the version of {summary.valid_from}: kept {summary.kept} "
             f"(household counts refreshed: {summary.households_updated}), changed "
             f"{summary.changed}, retired {summary.retired}, new {summary.new}; parts moved to "
-            f"their current grid: {summary.parts_moved}.",
+            f"their current grid: {summary.parts_moved}."
+            + (" New grids have no worker yet: assign one." if summary.new else ""),
             highlight=False,
         )
 
