@@ -15,6 +15,7 @@ from rich.table import Table
 
 from cli.analyse import analyse_app
 from cli.cases import case_app
+from cli.grids import grids_app
 from cli.ingest import export_app, load_app
 from cli.patrol import patrol_app
 from layers import cluster
@@ -40,6 +41,7 @@ app.add_typer(patrol_app, name="patrol")
 app.add_typer(load_app, name="load")
 app.add_typer(case_app, name="case")
 app.add_typer(export_app, name="export")
+app.add_typer(grids_app, name="grids")
 
 KNOWN_ERRORS = (cluster.ClusterError, DatabaseError)
 

@@ -23,7 +23,7 @@ from gis.demo.geography import (
     Geography,
     make_geography,
 )
-from gis.demo.grids import simple_grids
+from gis.demo.grids import demo_grids
 from gis.demo.histories import limit_minutes, make_histories
 from gis.demo.names import person_names, phone_numbers
 from gis.demo.parts import make_parts
@@ -99,8 +99,7 @@ def generate_district(
     epsg = utm_epsg(*ORIGIN_LONLAT)
     ox, oy = to_metric(np.array([ORIGIN_LONLAT[0]]), np.array([ORIGIN_LONLAT[1]]), epsg)
     geo = make_geography(rng, households, n_communities, epsg, (float(ox[0]), float(oy[0])))
-    grids, grid_of_building = simple_grids(geo)
-    grids = _number_grids(geo, grids)
+    grids, grid_of_building = demo_grids(geo)
     workers = _workers(rng, grids, spare_workers)
     parts = make_parts(rng, geo, n_parts, as_of.year - 2)
     cases, events, reporters = _cases(rng, geo, grids, workers, parts, categories, n_cases, as_of)
@@ -156,17 +155,6 @@ def _buildings_out(geo: Geography) -> pd.DataFrame:
     b["footprint"] = _to_wgs(geo, geo.buildings, ["footprint"]).footprint.to_numpy()
     b["community_code"] = geo.communities.code.to_numpy()[b.community_idx]
     return b.drop(columns="community_idx")
-
-
-def _number_grids(geo: Geography, grids: pd.DataFrame, band_m: float = 300) -> pd.DataFrame:
-    """15-digit codes, numbered west→east in north→south bands within each community."""
-    c = shapely.centroid(grids.geometry.to_numpy())
-    grids = grids.assign(cx=shapely.get_x(c), band=-np.floor(shapely.get_y(c) / band_m))
-    grids = grids.sort_values(["community_idx", "band", "cx"], kind="stable")
-    grids["seq"] = grids.groupby("community_idx").cumcount() + 1
-    grids["community_code"] = geo.communities.code.to_numpy()[grids.community_idx]
-    grids["code"] = grids.community_code + grids.seq.map("{:03d}".format)
-    return grids.sort_index().drop(columns=["cx", "band"])
 
 
 def _workers(rng: np.random.Generator, grids: pd.DataFrame, spare: int) -> pd.DataFrame:

@@ -1,0 +1,202 @@
+"""`gridgov grids …`: delineate, redraw, report and export the grids (no SQL, no geometry here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.ingest import _export_command
+from gis.delineate import DelineationError
+from gis.grid_codes import GridCodeError
+from gis.redraw import RedrawError
+from layers.db import DatabaseError, get_engine
+from layers.grids import (
+    GridInputError,
+    GridWriteError,
+    current_report,
+    grid_history,
+    propose_grids,
+    read_buildings_file,
+    write_grids,
+)
+
+console = Console()
+err = Console(stderr=True)
+
+grids_app = typer.Typer(
+    help="Grids (网格) of about 400 households that grid workers walk: delineate them, redraw "
+    "them when housing changes (history kept), report their quality, export them.",
+    no_args_is_help=True,
+)
+KNOWN_ERRORS = (
+    DatabaseError,
+    DelineationError,
+    GridCodeError,
+    GridInputError,
+    GridWriteError,
+    RedrawError,
+)
+
+COMMUNITY = typer.Option(
+    None,
+    "--community",
+    "-c",
+    help="12-digit community code; repeat for several. Default: every community.",
+)
+TARGET = typer.Option(400, help="Households per grid to aim at.")
+LOW = typer.Option(300, help="Fewest households a grid may have.")
+HIGH = typer.Option(500, help="Most households a grid may have (a tower block above it "
+                    "gets a grid of its own).")  # fmt: skip
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(1)
+
+
+@grids_app.command("delineate")
+def delineate_cmd(
+    community: list[str] = COMMUNITY,
+    target: int = TARGET,
+    low: int = LOW,
+    high: int = HIGH,
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Only print the quality report (and with --redraw the change list); write nothing.",
+    ),
+    redraw: bool = typer.Option(
+        False,
+        "--redraw",
+        help="Keep every grid that still fits (households in range, inside its community) "
+        "with its code; redraw only the others, with a neighbour when needed.",
+    ),
+    from_file: Path = typer.Option(  # noqa: B008
+        None,
+        "--from-file",
+        help="Buildings with a 'households' column from .gpkg, .geojson or .csv (lon/lat "
+        "columns, WGS 84) instead of the buildings layer.",
+    ),
+    valid_from: datetime = typer.Option(  # noqa: B008
+        None,
+        "--valid-from",
+        formats=["%Y-%m-%d"],
+        help="Day the new grids take effect (default: today); replaced grids end that day.",
+    ),
+) -> None:
+    """Delineate grids of about TARGET households inside communities, not crossing major roads.
+
+    Without --redraw the communities are delineated afresh (a grid drawn again the
+    same keeps its code). The grids are written as a new version: replaced grids
+    get valid_to, new ones valid_from; cases keep the grid they were filed in.
+    """
+    from layers import migrate
+
+    try:
+        buildings = read_buildings_file(from_file) if from_file else None
+        engine = get_engine()
+        if not dry_run:
+            migrate.upgrade(engine)
+        with _bar() as bar, engine.connect() as conn, conn.begin() as transaction:
+            task = bar.add_task("reading the layers", total=None)
+
+            def step(label: str, done: int, total: int) -> None:
+                bar.update(task, description=label, completed=done, total=total)
+
+            proposal = propose_grids(
+                conn=conn,
+                communities=community or None,
+                redraw=redraw,
+                target=target,
+                low=low,
+                high=high,
+                buildings=buildings,
+                progress=step,
+            )
+            summary = None
+            if not dry_run:
+                bar.update(task, description="writing the new version")
+                summary = write_grids(
+                    proposal.redraw.grids,
+                    proposal.redraw.changes,
+                    conn=conn,
+                    valid_from=valid_from.date() if valid_from else None,
+                )
+            else:
+                transaction.rollback()
+    except KNOWN_ERRORS as exc:
+        _fail(exc)
+    result = proposal.redraw
+    console.print(result.report.to_text(), highlight=False)
+    if len(result.set_aside):
+        console.print(f"\n搁置 Set aside ({len(result.set_aside)} rows; first 20):")
+        for row in result.set_aside.head(20).itertuples():
+            console.print(f"  row {row.row}: {row.reason}", highlight=False)
+    console.print()
+    if redraw or len(result.changes[result.changes.action != "new"]):
+        console.print(result.to_text(), highlight=False)
+    else:
+        console.print(f"新增 New grids: {len(result.grids)}", highlight=False)
+    if summary is None:
+        console.print("\n[bold]dry run[/]: nothing was written.")
+    else:
+        console.print(
+            f"\nwritten as the version of {summary.valid_from}: kept {summary.kept} "
+            f"(household counts refreshed: {summary.households_updated}), changed "
+            f"{summary.changed}, retired {summary.retired}, new {summary.new}; parts moved to "
+            f"their current grid: {summary.parts_moved}."
+            + (" New grids have no worker yet: assign one." if summary.new else ""),
+            highlight=False,
+        )
+
+
+@grids_app.command("report")
+def report_cmd(
+    community: list[str] = COMMUNITY,
+    low: int = LOW,
+    high: int = HIGH,
+) -> None:
+    """Print the quality report of the grids in force, with households counted from buildings."""
+    try:
+        with get_engine().connect() as conn:
+            report = current_report(conn=conn, communities=community or None, low=low, high=high)
+    except KNOWN_ERRORS as exc:
+        _fail(exc)
+    console.print(report.to_text(), highlight=False)
+
+
+@grids_app.command("history")
+def history_cmd(code: str = typer.Argument(..., help="15-digit grid code.")) -> None:
+    """Every version of one grid: households, valid from, valid to."""
+    try:
+        with get_engine().connect() as conn:
+            frame = grid_history(conn=conn, code=code)
+    except KNOWN_ERRORS as exc:
+        _fail(exc)
+    if frame.empty:
+        _fail(GridWriteError(f"no grid has the code {code!r}"))
+    for row in frame.itertuples():
+        until = row.valid_to or "now"
+        console.print(
+            f"{row.code.strip()}  v{row.version}  id {row.id}  households {row.households}  "
+            f"{row.valid_from} → {until}",
+            highlight=False,
+        )
+
+
+grids_app.command("export")(_export_command("grids"))
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )

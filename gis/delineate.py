@@ -1,0 +1,788 @@
+"""Delineate grids of about ``target`` households that tile each community.
+
+Method (per community, all in a projected metre CRS):
+
+1. **Blocks.** The community polygon is cut along the barrier lines (major roads,
+   rivers) with ``shapely.polygonize``. A block with fewer than ``low`` households
+   merges with a small neighbour, or rides whole on one grid of a big neighbour (as
+   one weighted virtual site on their shared edge), choosing the neighbour that
+   balances best, then the longest shared edge. That is the only way a grid crosses a
+   barrier, and the quality report counts it.
+2. **Sites.** Buildings at one location are one *site* (their households add up),
+   so every site owns exactly one Voronoi cell. A site with more than ``high``
+   households (a tower block) becomes a grid of its own.
+3. **Recursive weighted bisection.** The remaining sites of a block are split into
+   ``k`` parts, ``k`` chosen so that ``total / k`` lies in ``[low, high]`` (closest to
+   ``target``): the sites are cut across the longer side of their extent at the
+   household-weighted quantile ``k1 / k`` (``k1 = k // 2``) and each side is split
+   again. Every part ends up with ``≈ total / k`` households, compact (near-square).
+4. **Polygons.** The Voronoi cells of the sites (one diagram per block) are unioned
+   per part (``coverage_union``, exact because the cells share their edges) and
+   clipped to the block, so the parts tile the block with no gap and no overlap.
+   A part that came out in several pieces gives each minor piece (and its
+   buildings) to the part it shares the longest edge with.
+
+Why this method: it runs in ``O(n log n log k)`` with vectorised shapely, it cannot
+leave a household out or put it in two grids (each site is in exactly one part and
+its cell in exactly that part's polygon), and balance is by construction rather than
+by search — region growing / max-p heuristics (spopt) spend minutes on thousands of
+areas and still leave many regions outside the range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gis.grid_quality import QualityReport, quality_report
+
+TARGET_RANGE = (50, 5000)
+"""Sane range of the target households per grid."""
+
+OVERLAP_TOLERANCE_M2 = 1.0
+"""Community overlaps smaller than this (digitising noise) are tolerated."""
+
+_SITE_PRECISION_M = 1e-3  # buildings closer than 1 mm are one site
+
+
+class DelineationError(ValueError):
+    """Input that cannot be delineated at all (parameters, community polygons)."""
+
+
+@dataclass
+class Delineation:
+    """Result of :func:`delineate`.
+
+    Attributes
+    ----------
+    grids
+        One row per grid: ``community`` (community key), ``part`` (0.. within the
+        community), ``households``, ``n_buildings``, ``oversized`` (a single site with
+        more than ``high`` households), ``geometry`` (input CRS).
+    assignment
+        Input building index → row position in ``grids``, for every kept building.
+    set_aside
+        Rows that were not used: ``row`` (input index), ``reason`` (readable) and
+        ``kind`` (the reason's category, for counting).
+    report
+        Quality report of the delineation.
+    """
+
+    grids: gpd.GeoDataFrame
+    assignment: pd.Series
+    set_aside: pd.DataFrame
+    report: QualityReport
+    notes: list[str] = field(default_factory=list)
+
+
+def delineate(
+    buildings: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame,
+    *,
+    community_key: str = "code",
+    households: str = "households",
+    barriers: gpd.GeoSeries | None = None,
+    target: int = 400,
+    low: int = 300,
+    high: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+    overlaps: str = "error",
+) -> Delineation:
+    """Cut every community into contiguous, compact grids of about ``target`` households.
+
+    Parameters
+    ----------
+    buildings
+        Points (polygons are replaced by a representative point) with a households
+        column. Rows without coordinates, outside every community or with a count
+        that is not a non-negative integer are set aside with a reason.
+    communities
+        Community polygons with a unique key column ``community_key``. Invalid
+        polygons are repaired (``make_valid``) and the report says so; overlapping
+        ones raise :class:`DelineationError`.
+    community_key, households
+        Column names.
+    barriers
+        Optional lines (major roads, rivers) that grids should not cross.
+    target, low, high
+        Households per grid wanted and the allowed range.
+    progress
+        Called as ``progress(done, total)`` after each community.
+    overlaps
+        ``"error"`` (default): overlapping communities raise :class:`DelineationError`
+        naming them; ``"trim"``: each overlap goes to the community listed first and the
+        report says so. Overlaps up to 1 m² are always trimmed.
+
+    Returns
+    -------
+    Delineation
+
+    Raises
+    ------
+    DelineationError
+        Parameters out of range, missing columns, communities that are empty,
+        not polygons, unrepairable, duplicated or overlapping.
+
+    Notes
+    -----
+    Inputs should be in a projected CRS in metres; geographic input is projected to
+    its UTM zone internally and the grids are returned in the input CRS.
+    """
+    _check_parameters(
+        buildings, communities, community_key, households, target, low, high, overlaps
+    )
+    out_crs = buildings.crs if buildings.crs is not None else communities.crs
+    work_crs = _working_crs(buildings, communities)
+    comm = communities if work_crs is None else communities.to_crs(work_crs)
+    geoms, keys, notes = _prepare_communities(comm, community_key, overlaps)
+    bld = buildings if work_crs is None else _to_crs_keep_empty(buildings, work_crs)
+    geographic = buildings.crs is not None and buildings.crs.is_geographic
+    zero = _zero_zero(buildings) if geographic else np.zeros(len(buildings), dtype=bool)
+    x, y, hh, comm_of, aside = _prepare_buildings(bld, households, geoms, zero)
+    lines = _barrier_lines(barriers, work_crs)
+
+    site_of, sx, sy, shh, scomm, s_nb = _sites(x, y, hh, comm_of)
+    grid_rows, site_grid = _delineate_all(
+        geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, high, progress
+    )
+    grids = gpd.GeoDataFrame(
+        pd.DataFrame(
+            grid_rows,
+            columns=["community", "part", "households", "n_buildings", "oversized", "geometry"],
+        ).astype(
+            {"part": "int64", "households": "int64", "n_buildings": "int64", "oversized": bool}
+        ),
+        geometry="geometry",
+        crs=work_crs if work_crs is not None else out_crs,
+    )
+    kept = np.flatnonzero(comm_of >= 0)
+    assignment = pd.Series(
+        site_grid[site_of[kept]], index=buildings.index[kept], name="grid", dtype="int64"
+    )
+    set_aside = pd.DataFrame(aside, columns=["row", "reason", "kind"])
+    assigned = gpd.GeoDataFrame(
+        {"households": hh[kept], "grid": assignment.to_numpy()},
+        geometry=shapely.points(x[kept], y[kept]),
+        crs=grids.crs,
+    )
+    report = quality_report(
+        grids,
+        assigned,
+        gpd.GeoDataFrame({"community": keys}, geometry=geoms, crs=grids.crs),
+        None if lines is None else gpd.GeoSeries([lines], crs=grids.crs),
+        low,
+        high,
+        set_aside=set_aside,
+        notes=notes,
+        n_input=len(buildings),
+    )
+    if work_crs is not None and out_crs is not None and work_crs != out_crs:
+        grids = grids.to_crs(out_crs)
+    return Delineation(grids, assignment, set_aside, report, notes)
+
+
+def n_parts(total: int, target: int, low: int, high: int) -> int:
+    """Number of grids for ``total`` households: ``total / k`` in ``[low, high]``, near target.
+
+    Examples
+    --------
+    >>> n_parts(4000, 400, 300, 500), n_parts(550, 400, 300, 500), n_parts(120, 400, 300, 500)
+    (10, 1, 1)
+    """
+    if total <= 0:
+        return 1
+    k = max(1, round(total / target))
+    k_min, k_max = math.ceil(total / high), math.floor(total / low)
+    if k_min <= k_max:
+        k = min(max(k, k_min), k_max)
+    return max(1, k)
+
+
+# --- input checks -------------------------------------------------------------------
+
+
+def _check_parameters(
+    buildings, communities, community_key, households, target, low, high, overlaps
+):
+    lo_t, hi_t = TARGET_RANGE
+    if not lo_t <= target <= hi_t:
+        raise DelineationError(
+            f"target {target} households per grid is outside the sane range {lo_t}–{hi_t}"
+        )
+    if not 0 < low <= target <= high:
+        raise DelineationError(
+            f"the allowed range must satisfy 0 < low ≤ target ≤ high, "
+            f"got low={low}, target={target}, high={high}"
+        )
+    if overlaps not in ("error", "trim"):
+        raise DelineationError(f"overlaps must be 'error' or 'trim', got {overlaps!r}")
+    if not buildings.index.is_unique:
+        dup = buildings.index[buildings.index.duplicated()].unique()
+        raise DelineationError(
+            f"building rows must have a unique index (results refer to it); "
+            f"duplicated: {_few(list(dup))}"
+        )
+    if households not in buildings.columns:
+        raise DelineationError(f"buildings have no households column {households!r}")
+    if community_key not in communities.columns:
+        raise DelineationError(f"communities have no key column {community_key!r}")
+    if len(communities) == 0:
+        raise DelineationError("no communities given: grids must lie inside a community")
+    if (buildings.crs is None) != (communities.crs is None):
+        raise DelineationError(
+            "buildings and communities must both have a CRS or both have none "
+            f"(buildings: {buildings.crs}, communities: {communities.crs})"
+        )
+
+
+def _working_crs(buildings, communities):
+    """Metric CRS to work in, or None to work in the input CRS as is."""
+    crs = buildings.crs if buildings.crs is not None else communities.crs
+    if crs is None:
+        return None
+    if crs.is_geographic:
+        return communities.to_crs(crs).estimate_utm_crs()
+    if communities.crs is not None and communities.crs != crs:
+        return crs
+    return None
+
+
+def _to_crs_keep_empty(gdf, crs):
+    return gdf.set_geometry(gdf.geometry.to_crs(crs))
+
+
+def _prepare_communities(comm: gpd.GeoDataFrame, key: str, overlaps: str):
+    keys = comm[key].to_numpy()
+    nulls = pd.isna(comm[key]).to_numpy()
+    if nulls.any():
+        raise DelineationError(
+            f"communities at rows {_few(comm.index[nulls])} have no {key!r} value"
+        )
+    dup = pd.Series(keys).duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise DelineationError(f"community keys are not unique: {_few(sorted(set(keys[dup])))}")
+    geoms = comm.geometry.to_numpy().astype(object)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        raise DelineationError(f"communities {_few(keys[missing])} have no geometry")
+    notes: list[str] = []
+    bad_type = ~np.isin(shapely.get_type_id(geoms), [3, 6])
+    invalid = ~shapely.is_valid(geoms)
+    for i in np.flatnonzero(invalid | bad_type):
+        reason = shapely.is_valid_reason(geoms[i]) if invalid[i] else "not a polygon"
+        fixed = _polygonal(shapely.make_valid(geoms[i]))
+        if fixed is None or fixed.area <= 0:
+            raise DelineationError(
+                f"community {keys[i]!r} is not a usable polygon ({reason}) "
+                "and make_valid cannot repair it"
+            )
+        notes.append(
+            f"community {keys[i]!r}: invalid polygon ({reason}) repaired with make_valid, "
+            f"area {geoms[i].area if geoms[i].geom_type != 'GeometryCollection' else 0:.0f} → "
+            f"{fixed.area:.0f} m²"
+        )
+        geoms[i] = fixed
+    geoms = _resolve_overlaps(geoms, keys, overlaps, notes)
+    return geoms, keys, notes
+
+
+def _polygonal(geom):
+    """The polygonal part of ``geom`` (Polygon/MultiPolygon) or None."""
+    if geom is None or geom.is_empty:
+        return None
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    if not parts:
+        return None
+    merged = shapely.union_all(parts)
+    return merged if merged.geom_type in ("Polygon", "MultiPolygon") else None
+
+
+def _resolve_overlaps(geoms, keys, overlaps, notes):
+    """Raise on overlaps (``overlaps="error"``) or give each to the community listed first.
+
+    Overlaps up to ``OVERLAP_TOLERANCE_M2`` (digitising noise) are always trimmed so
+    that the grids of neighbouring communities never overlap.
+    """
+    tree = shapely.STRtree(geoms)
+    a, b = tree.query(geoms, predicate="intersects")
+    pairs = a < b
+    a, b = a[pairs], b[pairs]
+    if not len(a):
+        return geoms
+    area = shapely.area(shapely.intersection(geoms[a], geoms[b]))
+    bad = area > OVERLAP_TOLERANCE_M2
+    if bad.any() and overlaps == "error":
+        listed = ", ".join(
+            f"{keys[i]!r} and {keys[j]!r} ({ar:.0f} m²)"
+            for i, j, ar in list(zip(a[bad], b[bad], area[bad], strict=True))[:10]
+        )
+        more = f" and {bad.sum() - 10} more pairs" if bad.sum() > 10 else ""
+        raise DelineationError(
+            f"communities overlap: {listed}{more}; fix them, or pass overlaps='trim' to give "
+            "each overlap to the community listed first"
+        )
+    geoms = geoms.copy()
+    for i, j, ar in zip(a, b, area, strict=True):
+        if ar <= 0:
+            continue
+        trimmed = _polygonal(shapely.difference(geoms[j], geoms[i]))
+        if trimmed is None:
+            raise DelineationError(
+                f"community {keys[j]!r} lies entirely inside {keys[i]!r}: nothing left to trim"
+            )
+        geoms[j] = trimmed
+        if ar > OVERLAP_TOLERANCE_M2:
+            notes.append(
+                f"communities {keys[i]!r} and {keys[j]!r} overlapped by {ar:.0f} m²; "
+                f"the overlap was given to {keys[i]!r}"
+            )
+    return geoms
+
+
+def _prepare_buildings(bld, households, comm_geoms, zero):
+    """Points, households, community index (-1 = set aside) and the set-aside rows."""
+    n = len(bld)
+    index = bld.index
+    geom = bld.geometry.to_numpy()
+    pts = np.asarray(geom, dtype=object).copy()
+    nonpoint = ~shapely.is_missing(pts) & (shapely.get_type_id(pts) != 0)
+    if nonpoint.any():
+        pts[nonpoint] = shapely.point_on_surface(pts[nonpoint])
+    missing = shapely.is_missing(pts) | shapely.is_empty(pts)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    ok = ~missing
+    x[ok] = shapely.get_x(pts[ok])
+    y[ok] = shapely.get_y(pts[ok])
+    no_xy = ~np.isfinite(x) | ~np.isfinite(y)
+    raw_hh = bld[households]
+    num = pd.to_numeric(raw_hh, errors="coerce").to_numpy(dtype=float)
+    hh_bad = ~np.isfinite(num) | (num < 0) | (num != np.round(num))
+    hh = np.where(hh_bad, 0, num).astype(np.int64)
+
+    comm_of = np.full(n, -1, dtype=np.int64)
+    usable = ~no_xy & ~zero & ~hh_bad
+    if usable.any():
+        tree = shapely.STRtree(comm_geoms)
+        upts = shapely.points(x[usable], y[usable])
+        pi, ci = tree.query(upts, predicate="intersects")
+        first = np.full(usable.sum(), -1, dtype=np.int64)
+        # a point on a shared boundary goes to the first community listed
+        order = np.lexsort((ci, pi))
+        pi, ci = pi[order], ci[order]
+        keep = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.zeros(0, bool)
+        first[pi[keep]] = ci[keep]
+        comm_of[usable] = first
+
+    aside = []
+    for i in np.flatnonzero(comm_of < 0):
+        if no_xy[i]:
+            reason, kind = "no coordinates", "no coordinates"
+        elif zero[i]:
+            reason, kind = "no coordinates (0, 0)", "no coordinates"
+        elif hh_bad[i]:
+            val = raw_hh.iloc[i]
+            if pd.isna(val):
+                reason = f"households ({households!r}) missing"
+            else:
+                reason = f"households must be a non-negative integer, got {val!r}"
+            kind = "bad households"
+        else:
+            reason, kind = "outside every community", "outside every community"
+        aside.append((index[i], reason, kind))
+    return x, y, hh, comm_of, aside
+
+
+def _zero_zero(buildings):
+    """Rows at longitude 0, latitude 0: the usual "no coordinates" placeholder."""
+    g = np.asarray(buildings.geometry.to_numpy(), dtype=object)
+    pt = ~shapely.is_missing(g) & (shapely.get_type_id(g) == 0) & ~shapely.is_empty(g)
+    out = np.zeros(len(g), dtype=bool)
+    out[pt] = (shapely.get_x(g[pt]) == 0) & (shapely.get_y(g[pt]) == 0)
+    return out
+
+
+def _barrier_lines(barriers, work_crs):
+    if barriers is None or len(barriers) == 0:
+        return None
+    s = barriers if work_crs is None or barriers.crs is None else barriers.to_crs(work_crs)
+    g = np.asarray(s.to_numpy() if hasattr(s, "to_numpy") else s, dtype=object)
+    g = g[~shapely.is_missing(g) & ~shapely.is_empty(g)]
+    if not len(g):
+        return None
+    lines = shapely.union_all(
+        shapely.boundary(g[shapely.get_dimensions(g) == 2]).tolist()
+        + g[shapely.get_dimensions(g) == 1].tolist()
+    )
+    return None if lines.is_empty else lines
+
+
+def _sites(x, y, hh, comm_of):
+    """Group kept buildings at one location (per community) into sites."""
+    kept = np.flatnonzero(comm_of >= 0)
+    rx = np.round(x[kept] / _SITE_PRECISION_M).astype(np.int64)
+    ry = np.round(y[kept] / _SITE_PRECISION_M).astype(np.int64)
+    c = comm_of[kept]
+    order = np.lexsort((ry, rx, c))
+    new = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
+        new[1:] = (np.diff(c[order]) != 0) | (np.diff(rx[order]) != 0) | (np.diff(ry[order]) != 0)
+    sid_sorted = np.cumsum(new) - 1
+    sid = np.empty(len(order), dtype=np.int64)
+    sid[order] = sid_sorted
+    n_sites = int(sid_sorted[-1] + 1) if len(order) else 0
+    first = order[new]
+    site_of = np.full(len(x), -1, dtype=np.int64)
+    site_of[kept] = sid
+    sx = x[kept][first]
+    sy = y[kept][first]
+    shh = np.bincount(sid, weights=hh[kept], minlength=n_sites).astype(np.int64)
+    snb = np.bincount(sid, minlength=n_sites).astype(np.int64)
+    return site_of, sx, sy, shh, c[first], snb
+
+
+def _few(values, n=10):
+    vals = [repr(v) if isinstance(v, str) else str(v) for v in list(values)[:n]]
+    more = f" … ({len(values) - n} more)" if len(values) > n else ""
+    return ", ".join(vals) + more
+
+
+def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, high, progress):
+    """Grid rows of every community and the grid (row position) of every site."""
+    grid_rows: list[tuple] = []
+    site_grid = np.full(len(sx), -1, dtype=np.int64)
+    order = np.argsort(scomm, kind="stable")
+    bounds = np.searchsorted(scomm[order], np.arange(len(geoms) + 1))
+    for ci, poly in enumerate(geoms):
+        sites = order[bounds[ci] : bounds[ci + 1]]
+        parts = _delineate_community(
+            poly, sx[sites], sy[sites], shh[sites], lines, target, low, high
+        )
+        for p, (members, geom, oversized) in enumerate(parts):
+            site_grid[sites[members]] = len(grid_rows)
+            grid_rows.append(
+                (
+                    keys[ci],
+                    p,
+                    int(shh[sites[members]].sum()),
+                    int(s_nb[sites[members]].sum()),
+                    oversized,
+                    geom,
+                )
+            )
+        if progress is not None:
+            progress(ci + 1, len(geoms))
+    return grid_rows, site_grid
+
+
+# --- one community ------------------------------------------------------------------
+
+
+def _delineate_community(poly, x, y, w, lines, target, low, high):
+    """Parts of one community: list of (site positions, polygon, oversized)."""
+    if len(x) == 0 or w.sum() < low:
+        return [(np.arange(len(x)), poly, False)]
+    blocks, block_of, attached = _blocks(poly, lines, x, y, w, target, low, high)
+    parts = []
+    for b, block in enumerate(blocks):
+        members = np.flatnonzero(block_of == b)
+        extra = [(geom, x[sites], y[sites], w[sites], vp) for geom, sites, _, vp in attached[b]]
+        everyone = np.concatenate([members, *(sites for _, sites, _, _ in attached[b])])
+        for sub, geom, over in _delineate_block(
+            block, x[members], y[members], w[members], extra, target, low, high
+        ):
+            parts.append((everyone[sub], geom, over))
+    return parts
+
+
+def _blocks(poly, lines, x, y, w, target, low, high):
+    """Cut ``poly`` along ``lines`` into blocks.
+
+    Returns the blocks, the block of each site (-1 for sites of attached blocks) and,
+    per block, the small blocks attached to it as ``(geometry, sites, households,
+    point on the shared edge)``. Small blocks (under ``low`` households) merge with a
+    small neighbour, or attach to a big one, along their longest shared edge.
+    """
+    one = ([poly], np.zeros(len(x), dtype=np.int64), [[]])
+    if lines is None or not shapely.intersects(lines, poly):
+        return one
+    # lines clipped to a margin around the community (not to the community itself) so that
+    # they cross its boundary and get noded there; clipped exactly they may end a hair short
+    xmin, ymin, xmax, ymax = poly.bounds
+    near = shapely.clip_by_rect(lines, xmin - 10, ymin - 10, xmax + 10, ymax + 10)
+    noded = shapely.union_all([shapely.boundary(poly), near])
+    faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
+    if len(faces):
+        # drop faces that fill the community's holes
+        faces = faces[shapely.contains(poly, shapely.point_on_surface(faces))]
+    if len(faces) <= 1:
+        return one
+    block_of = _locate(shapely.points(x, y), faces)
+    geoms = list(faces)
+    weight = np.bincount(block_of, weights=w, minlength=len(geoms))
+    alive = np.ones(len(geoms), dtype=bool)
+    target_of = np.full(len(geoms), -1)
+    vpoint: list = [None] * len(geoms)
+    tree = shapely.STRtree(faces)
+    owner = np.arange(len(geoms))  # face -> live block holding it (-1 once attached)
+    while alive.sum() > 1:
+        small = np.flatnonzero(alive & (weight < low))
+        if not len(small):
+            break
+        s = int(small[np.argmin(weight[small])])
+        others = np.unique(owner[tree.query(geoms[s], predicate="intersects")])
+        others = others[(others != s) & (others >= 0)]
+        length = np.zeros(0)
+        if len(others):
+            other_geoms = np.asarray([geoms[i] for i in others], dtype=object)
+            shared = shapely.intersection(shapely.boundary(geoms[s]), shapely.boundary(other_geoms))
+            length = shapely.length(shared)
+        if len(length) and length.max() > 0:
+            # the neighbour whose grids come out best balanced with it, then the longest edge
+            miss = np.array([_imbalance(weight[s] + weight[t], target, low, high) for t in others])
+            j = int(np.lexsort((-length, miss))[0])
+            if length[j] <= 0:
+                j = int(np.argmax(length))
+            edge = max(shapely.get_parts(shared[j]), key=shapely.length)
+            point = shapely.line_interpolate_point(edge, 0.5, normalized=True)
+        else:  # an island: hang it on the nearest block (the grid will be multi-part)
+            others = np.flatnonzero(alive)
+            others = others[others != s]
+            other_geoms = np.asarray([geoms[i] for i in others], dtype=object)
+            j = int(np.argmin(shapely.distance(geoms[s], other_geoms)))
+            point = shapely.get_point(shapely.shortest_line(geoms[s], other_geoms[j]), 1)
+        t = int(others[j])
+        alive[s] = False
+        if weight[t] < low:
+            geoms[t] = shapely.union_all([geoms[t], geoms[s]])
+            block_of[block_of == s] = t
+            owner[owner == s] = t
+        else:
+            target_of[s] = t
+            vpoint[s] = point
+            owner[owner == s] = -1
+        weight[t] += weight[s]
+    live = np.flatnonzero(alive)
+    remap = np.full(len(geoms), -1, dtype=np.int64)
+    remap[live] = np.arange(len(live))
+    attached: list[list] = [[] for _ in live]
+    for s in np.flatnonzero(target_of >= 0):
+        sites = np.flatnonzero(block_of == s)
+        attached[remap[target_of[s]]].append((geoms[s], sites, int(w[sites].sum()), vpoint[s]))
+    return [geoms[i] for i in live], remap[block_of], attached
+
+
+def _imbalance(total, target, low, high) -> float:
+    """How far the mean grid of a block with ``total`` households falls outside the range."""
+    mean = total / n_parts(int(total), target, low, high)
+    return max(0.0, low - mean, mean - high)
+
+
+def _locate(pts, polys):
+    """Index of the polygon each point lies in (nearest one if none, e.g. on an edge)."""
+    tree = shapely.STRtree(polys)
+    pi, gi = tree.query(pts, predicate="intersects")
+    out = np.full(len(pts), -1, dtype=np.int64)
+    out[pi[::-1]] = gi[::-1]  # first hit wins
+    lost = np.flatnonzero(out < 0)
+    if len(lost):
+        _, gi = tree.query_nearest(pts[lost], all_matches=False)
+        out[lost] = gi
+    return out
+
+
+def _delineate_block(block, x, y, w, extra, target, low, high):
+    """Parts of one block: list of (site positions, polygon, oversized).
+
+    ``extra`` lists small blocks attached to this one as ``(geometry, x, y, w, point on
+    the shared edge)``: each joins the bisection as one virtual site at that point, so
+    it ends up whole in exactly one part. Site positions returned count the block's own
+    sites first, then the attached blocks' sites in order.
+    """
+    n = len(x)
+    if n == 0 and not extra:
+        return [(np.arange(0), block, False)]
+    vx = np.array([e[4].x for e in extra])
+    vy = np.array([e[4].y for e in extra])
+    vw = np.array([int(e[3].sum()) for e in extra], dtype=np.int64)
+    bx, by, bw = np.r_[x, vx], np.r_[y, vy], np.r_[w, vw].astype(np.int64)
+    oversized = bw > high
+    labels = np.full(len(bx), -1, dtype=np.int64)
+    rest = np.flatnonzero(~oversized)
+    k = 0
+    if len(rest):
+        k = n_parts(int(bw[rest].sum()), target, low, high)
+        labels[rest] = _bisect(bx[rest], by[rest], bw[rest], k)
+        k = int(labels[rest].max()) + 1
+    big = np.flatnonzero(oversized)
+    labels[big] = k + np.arange(len(big))
+    n_lab = k + len(big)
+    unions, labels = _part_unions(block, bx, by, labels, n_lab)
+    # clip each part to the block plus the small blocks it carries: the edge between them
+    # is then inside both operands, so no sliver seam splits the part
+    carried: list[list] = [[] for _ in range(n_lab)]
+    for j, e in enumerate(extra):
+        carried[labels[n + j]].append(e[0])
+    polys = []
+    for lab in range(n_lab):
+        if unions[lab] is None:
+            polys.append(None)
+        elif carried[lab]:
+            region = shapely.union_all([block, *carried[lab]])
+            polys.append(
+                shapely.intersection(shapely.union_all([unions[lab], *carried[lab]]), region)
+            )
+        else:
+            polys.append(shapely.intersection(unions[lab], block))
+    # sites for mending: the block's own, then the attached blocks' (label of their virtual site)
+    ax = np.concatenate([x, *(e[1] for e in extra)])
+    ay = np.concatenate([y, *(e[2] for e in extra)])
+    aw = np.concatenate([w, *(e[3] for e in extra)]).astype(np.int64)
+    alab = np.concatenate(
+        [labels[:n], *(np.full(len(e[1]), labels[n + j]) for j, e in enumerate(extra))]
+    ).astype(np.int64)
+    polys, alab = _mend_fragments(polys, alab, ax, ay, aw)
+    out = []
+    for lab in range(n_lab):
+        members = np.flatnonzero(alab == lab)
+        if len(members) == 0 and (polys[lab] is None or polys[lab].is_empty):
+            continue
+        out.append((members, _areal(polys[lab]), bool(lab >= k)))
+    return out
+
+
+def _areal(geom):
+    """Polygon or MultiPolygon of the areal parts (clipping can leave stray lines/points)."""
+    if geom is None or geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = shapely.get_parts(geom)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    if len(parts) == 1:
+        return parts[0]
+    return shapely.multipolygons(parts) if len(parts) else shapely.Polygon()
+
+
+def _bisect(x, y, w, k):
+    """Labels 0..k-1 from recursive household-weighted coordinate bisection."""
+    labels = np.zeros(len(x), dtype=np.int64)
+    stack = [(np.arange(len(x)), k, 0)]
+    next_label = 0
+    while stack:
+        idx, kk, _ = stack.pop()
+        kk = min(kk, len(idx))
+        if kk <= 1:
+            labels[idx] = next_label
+            next_label += 1
+            continue
+        k1 = kk // 2
+        xs, ys = x[idx], y[idx]
+        coord = xs if np.ptp(xs) >= np.ptp(ys) else ys
+        order = np.argsort(coord, kind="stable")
+        cum = np.cumsum(w[idx][order])
+        total = cum[-1]
+        c = int(np.searchsorted(cum, total * k1 / kk))
+        # choose the cut (c or c+1 sites on the left) whose per-part averages match best
+        best, best_err = None, None
+        for cut in (c, c + 1):
+            if not k1 <= cut <= len(idx) - (kk - k1):
+                continue
+            left = cum[cut - 1]
+            err = abs(left / k1 - (total - left) / (kk - k1))
+            if best_err is None or err < best_err:
+                best, best_err = cut, err
+        if best is None:
+            best = min(max(c, k1), len(idx) - (kk - k1))
+        stack.append((idx[order[best:]], kk - k1, 0))
+        stack.append((idx[order[:best]], k1, 0))
+    return labels
+
+
+def _part_unions(block, x, y, labels, n_lab):
+    """Union of the sites' Voronoi cells per label (not yet clipped to the block).
+
+    Returns the unions and the labels (sites that share one cell, i.e. coincide, get
+    the label of the first of them so that no cell lands in two parts).
+    """
+    env = shapely.buffer(shapely.envelope(block), 10.0)
+    if n_lab == 1:
+        return [env], labels
+    pts = shapely.points(x, y)
+    cell_of = None
+    try:
+        diagram = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env, ordered=True)
+        cells = shapely.get_parts(diagram)
+        if len(cells) == len(pts):
+            owner = labels
+            cell_of = np.arange(len(pts))
+    except shapely.errors.GEOSException:  # coincident sites
+        pass
+    if cell_of is None:
+        cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=env))
+        cell_of = _locate(pts, cells)
+        first = np.full(len(cells), -1, dtype=np.int64)
+        first[cell_of[::-1]] = np.arange(len(pts))[::-1]
+        labels = labels[first[cell_of]]
+        used = first >= 0
+        cells = cells[used]
+        owner = labels[first[used]]
+    order = np.argsort(owner, kind="stable")
+    cuts = np.searchsorted(owner[order], np.arange(1, n_lab))
+    unions = [
+        shapely.coverage_union_all(group) if len(group) else None
+        for group in np.split(cells[order], cuts)
+    ]
+    return unions, labels
+
+
+def _mend_fragments(polys, labels, x, y, w):
+    """Give minor pieces of multi-piece parts (and their sites) to the longest-edge neighbour."""
+    polys = list(polys)
+    n_pieces = np.array([0 if p is None else shapely.get_num_geometries(p) for p in polys])
+    multi = [
+        i
+        for i, p in enumerate(polys)
+        if p is not None and p.geom_type != "Polygon" and n_pieces[i] > 1
+    ]
+    if not multi:
+        return polys, labels
+    pts = shapely.points(x, y)
+    for lab in multi:
+        pieces = list(shapely.get_parts(_areal(polys[lab])))
+        members = np.flatnonzero(labels == lab)
+        if len(pieces) <= 1:
+            continue
+        hits = [shapely.intersects(p, pts[members]) for p in pieces]
+        weight = [w[members][h].sum() + 1e-9 * p.area for h, p in zip(hits, pieces, strict=True)]
+        main = int(np.argmax(weight))
+        keep = [pieces[main]]
+        for j, piece in enumerate(pieces):
+            if j == main:
+                continue
+            others = [i for i in range(len(polys)) if i != lab and polys[i] is not None]
+            if not others:
+                keep.append(piece)
+                continue
+            shared = shapely.length(
+                shapely.intersection(
+                    shapely.boundary(piece),
+                    shapely.boundary(np.asarray([polys[i] for i in others])),
+                )
+            )
+            if shared.max() <= 0:
+                keep.append(piece)
+                continue
+            t = others[int(np.argmax(shared))]
+            polys[t] = shapely.union_all([polys[t], piece])
+            moved = members[hits[j] & ~hits[main]]
+            moved = moved[labels[moved] == lab]
+            labels[moved] = t
+        polys[lab] = keep[0] if len(keep) == 1 else shapely.multipolygons(keep)
+    return polys, labels
