@@ -41,7 +41,13 @@ from tests.workflow.factories import X0, X1, Y0, Y1, served_database  # noqa: E4
 DB = "gridgov_bench_open311"
 
 
-def _client(args: tuple[str, str, str, int, int, str]) -> tuple[list[float], dict[int, int], float]:
+def _ready(_: int) -> int:
+    return os.getpid()
+
+
+def _client(
+    args: tuple[str, str, str, int, int, str],
+) -> tuple[list[float], dict[int, int], float, float, float]:
     """One client: keep-alive HTTP/1.1 with the standard library's http.client.
 
     The load generator shares the 2 cores with the server, so it is kept light
@@ -58,6 +64,7 @@ def _client(args: tuple[str, str, str, int, int, str]) -> tuple[list[float], dic
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    first = time.time()
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     for _ in range(n):
         t = time.perf_counter()
@@ -80,7 +87,7 @@ def _client(args: tuple[str, str, str, int, int, str]) -> tuple[list[float], dic
         latencies.append(time.perf_counter() - t)
         statuses[r.status] = statuses.get(r.status, 0) + 1
     conn.close()
-    return latencies, statuses, time.process_time() - cpu0
+    return latencies, statuses, time.process_time() - cpu0, first, time.time()
 
 
 def _cpu_seconds(roots: list[int]) -> float:
@@ -123,15 +130,19 @@ def run_load(
     server_pid, pg_pid = watch
     cpu_api = _cpu_seconds([server_pid]) if server_pid else 0.0
     cpu_pg = _cpu_seconds([pg_pid]) if pg_pid else 0.0
-    start = time.perf_counter()
     with mp.get_context("spawn").Pool(clients) as pool:
-        results = pool.map(_client, [(base, key, code, per, i, mode) for i in range(clients)])
-    wall = time.perf_counter() - start
+        # start and import every client process before the clock runs
+        pool.map(_ready, range(clients * 4), chunksize=1)
+        results = pool.map(
+            _client, [(base, key, code, per, i, mode) for i in range(clients)], chunksize=1
+        )
+    # from the first request sent to the last answer read, over all clients
+    wall = max(r[4] for r in results) - min(r[3] for r in results)
     cpu_api = _cpu_seconds([server_pid]) - cpu_api if server_pid else float("nan")
     cpu_pg = _cpu_seconds([pg_pid]) - cpu_pg if pg_pid else float("nan")
     lat = np.array([x for r in results for x in r[0]]) * 1000
     statuses: dict[int, int] = {}
-    for _, s, _ in results:
+    for _, s, *_ in results:
         for k, v in s.items():
             statuses[k] = statuses.get(k, 0) + v
     return {
