@@ -6,12 +6,14 @@ The operations are driven by hand with ``@given`` because schemathesis's
 pytest plugin (``from_fixture``) does not run on this pytest version.
 """
 
+import os
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-EXAMPLES = 60
+EXAMPLES = int(os.environ.get("GRIDGOV_SCHEMATHESIS_EXAMPLES", "60"))
 STATUSES: set[int] = set()
 
 
