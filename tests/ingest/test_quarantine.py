@@ -168,3 +168,44 @@ def test_invalid_polygons_are_repaired_when_safe_and_quarantined_when_not(iconn,
         sa.text("SELECT bool_and(ST_IsValid(geom)) FROM communities WHERE code LIKE '999000001%'")
     ).scalar_one()
     assert valid
+
+
+def test_imported_cases_have_a_consistent_history(iconn, tmp_path):
+    path = write_cases_csv(
+        tmp_path / "cases.csv", [{"unique_key": "11"}, {"unique_key": "12", "closed_date": ""}]
+    )
+    account = _load(iconn, path)
+    assert account.loaded == 2
+    problems = (
+        iconn.execute(
+            sa.text("""
+        SELECT v.problem FROM case_history_violations(1000) v JOIN cases c ON c.id = v.case_id
+        WHERE c.source_system = 'sf311' AND c.source_id IN ('11', '12')
+    """)
+        )
+        .scalars()
+        .all()
+    )
+    assert problems == []
+    # an import row after the first is still a violation
+    case_id = iconn.execute(
+        sa.text("SELECT id FROM cases WHERE source_system = 'sf311' AND source_id = '11'")
+    ).scalar_one()
+    iconn.execute(
+        sa.text("""
+        INSERT INTO case_events (case_id, street_code, at, actor, role, action, from_status,
+                                 to_status)
+        SELECT id, street_code, now(), 'x', 'system', 'import', NULL, status FROM cases
+        WHERE id = :id
+    """),
+        {"id": case_id},
+    )
+    problems = (
+        iconn.execute(
+            sa.text("SELECT problem FROM case_history_violations(1000) WHERE case_id = :id"),
+            {"id": case_id},
+        )
+        .scalars()
+        .all()
+    )
+    assert any("illegal step ∅ -[import by system]" in p for p in problems)
