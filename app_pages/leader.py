@@ -7,10 +7,11 @@ from datetime import date, datetime, timedelta, timezone
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.resources import engine
+from app_pages.resources import base, engine, scope
 from dashboard import maps
 from dashboard.export import excel_workbook
 from dashboard.labels import localized, pick, t
+from layers.auth import Scope
 from layers.views import leader_heat, leader_hotspots, performance
 
 lang = st.session_state.get("lang", "zh")
@@ -19,10 +20,15 @@ st.title(t("leader", lang))
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
 def load(
-    start: date | None, end: date | None, categories: tuple[str, ...] | None, area: str | None
+    start: date | None,
+    end: date | None,
+    categories: tuple[str, ...] | None,
+    area: str | None,
+    scope: Scope,
 ):  # type: ignore[no-untyped-def]
     return leader_heat(
         engine(),
+        scope=scope,
         start=start,
         end=end,
         categories=list(categories) if categories else None,
@@ -31,7 +37,7 @@ def load(
 
 
 area = st.session_state.get("area")
-whole = load(None, None, None, area)
+whole = load(None, None, None, area, scope())
 if whole.days is None:
     st.info(t("no_data", lang))
     st.stop()
@@ -50,10 +56,16 @@ with st.sidebar:
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
 def load_hotspots(
-    start: date, end: date, resolution: int, categories: tuple[str, ...] | None, area: str | None
+    start: date,
+    end: date,
+    resolution: int,
+    categories: tuple[str, ...] | None,
+    area: str | None,
+    scope: Scope,
 ):  # type: ignore[no-untyped-def]
     return leader_hotspots(
         engine(),
+        scope=scope,
         start=start,
         end=end,
         resolution=resolution,
@@ -62,12 +74,12 @@ def load_hotspots(
     )
 
 
-data = load(window[0], window[1], tuple(chosen) or None, area)
+data = load(window[0], window[1], tuple(chosen) or None, area, scope())
 total = int(data.cells.n.sum()) if not data.cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")
-m = maps.new_map(data.extent)
+m = maps.new_map(data.extent, base())
 if show_hotspots:
-    spots = load_hotspots(window[0], window[1], resolution, tuple(chosen) or None, area)
+    spots = load_hotspots(window[0], window[1], resolution, tuple(chosen) or None, area, scope())
     maps.add_hotspot_cells(m, spots.cells, resolution, lang)
 else:
     maps.add_heat_cells(m, data.cells, resolution, lang)
@@ -82,9 +94,16 @@ if not data.daily.empty:
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner=False)
-def load_performance(start: date, end: date, now_hour: datetime, recurrence_days: int):  # type: ignore[no-untyped-def]
+def load_performance(
+    start: date, end: date, now_hour: datetime, recurrence_days: int, scope: Scope
+):  # type: ignore[no-untyped-def]
     return performance(
-        engine(), start=start, end=end, now=now_hour, recurrence_days=recurrence_days
+        engine(),
+        scope=scope,
+        start=start,
+        end=end,
+        now=now_hour,
+        recurrence_days=recurrence_days,
     )
 
 
@@ -96,7 +115,7 @@ if st.toggle(t("show_performance", lang), value=False, key="show_performance"):
         t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
     )
     now_hour = datetime.now(timezone(timedelta(hours=8))).replace(minute=0, second=0, microsecond=0)
-    tables = load_performance(window[0], window[1], now_hour, int(recurrence_days))
+    tables = load_performance(window[0], window[1], now_hour, int(recurrence_days), scope())
     departments = tables["departments"].drop(columns=["name_en" if lang == "zh" else "name_zh"])
     st.dataframe(localized(departments, lang), hide_index=True)
     with st.expander(t("grids", lang)):
