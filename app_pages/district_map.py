@@ -13,8 +13,9 @@ from dashboard.labels import t
 from layers.auth import Scope
 from layers.views import district_map
 
+# open cases drawn at most (overdue first): more would not read, and would weigh megabytes
+# (a comment, not a docstring: Streamlit's magic would print a bare string on the page)
 CASE_LIMIT = 1_500
-"""Open cases drawn at most (overdue first): more would not read, and would weigh megabytes."""
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("district_map", lang))

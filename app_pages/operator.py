@@ -86,7 +86,10 @@ with left:
         key="operator_map",
     )
 with right:
-    table = shown[
+    # new reports waiting to be accepted first, then overdue, then the least time left
+    table = shown.assign(_new=shown.status == "reported").sort_values(
+        ["_new", "overdue", "hours_left", "age_hours"], ascending=[False, False, True, True]
+    )[
         [
             "case_no",
             "category",
@@ -97,14 +100,16 @@ with right:
             "hours_left",
             "overdue",
         ]
-    ].sort_values(["overdue", "hours_left"], ascending=[False, True])
+    ]
     picked = st.dataframe(
         localized(table, lang),
         hide_index=True,
         height=520,
         on_select="rerun",
         selection_mode="single-row",
-        key="op_queue",
+        # a new key after each action: the queue reorders, so an old row selection
+        # would point at another case
+        key=f"op_queue_{st.session_state.get('op_acted', 0)}",
     )
 
 selected_no = maps.case_no_from_tooltip((clicked or {}).get("last_object_clicked_tooltip"))
@@ -229,8 +234,9 @@ def show_case_file(case_id: int) -> None:
                     st.error(f"{exc.code}: {exc}")
                 else:
                     load.clear()
+                    st.session_state["op_acted"] = st.session_state.get("op_acted", 0) + 1
                     st.session_state["op_done"] = t("action_done", lang).format(
-                        action=t(f"act_{action}", lang), status=done.status
+                        action=t(f"act_{action}", lang), status=t(f"st_{done.status}", lang)
                     )
                     st.rerun()
     if st.session_state.get("op_done"):
