@@ -7,47 +7,59 @@ from datetime import date, datetime, timedelta, timezone
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.resources import base, engine, scope
+from app_pages.resources import base, day_range, engine, scope
 from dashboard import maps
 from dashboard.export import excel_workbook
 from dashboard.labels import localized, pick, t
 from layers.auth import Scope
-from layers.views import leader_heat, leader_hotspots, performance
+from layers.views import (
+    area_extents,
+    leader_heat_by_area,
+    leader_hotspots,
+    major_choices,
+    narrow_heat,
+    performance,
+)
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("leader", lang))
 
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
-def load(
-    start: date | None,
-    end: date | None,
-    categories: tuple[str, ...] | None,
-    area: str | None,
-    scope: Scope,
-):  # type: ignore[no-untyped-def]
-    return leader_heat(
+def load(start: date, end: date, categories: tuple[str, ...] | None, scope: Scope):  # type: ignore[no-untyped-def]
+    """The window's rollups for the user's whole area, per community: an area change
+    is then a pandas filter of this (no query)."""
+    return leader_heat_by_area(
         engine(),
         scope=scope,
         start=start,
         end=end,
         categories=list(categories) if categories else None,
-        community=area,
     )
 
 
+@st.cache_data(ttl=600, show_spinner=False)
+def load_majors():  # type: ignore[no-untyped-def]
+    return major_choices(engine())
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def load_extents(scope: Scope):  # type: ignore[no-untyped-def]
+    return area_extents(engine(), scope=scope)
+
+
 area = st.session_state.get("area")
-whole = load(None, None, None, area, scope())
-if whole.days is None:
+days = day_range(scope())
+if days is None:
     st.info(t("no_data", lang))
     st.stop()
-window = st.session_state.get("window", whole.days)
+window = st.session_state.get("window", days)
 
 with st.sidebar:
     resolution = st.select_slider(
         t("h3_resolution", lang), options=[7, 8, 9], value=8, key="h3_resolution"
     )
-    labels = {r.service_code: pick(r.name_zh, r.name_en, lang) for r in whole.majors.itertuples()}
+    labels = {r.service_code: pick(r.name_zh, r.name_en, lang) for r in load_majors().itertuples()}
     chosen = st.multiselect(
         t("category", lang), list(labels), format_func=labels.get, key="leader_categories"
     )
@@ -74,22 +86,22 @@ def load_hotspots(
     )
 
 
-data = load(window[0], window[1], tuple(chosen) or None, area, scope())
-total = int(data.cells.n.sum()) if not data.cells.empty else 0
+cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, scope()), area)
+total = int(cells.n.sum()) if not cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")
-m = maps.new_map(data.extent, base())
+m = maps.new_map(load_extents(scope()).get(area), base())
 if show_hotspots:
     spots = load_hotspots(window[0], window[1], resolution, tuple(chosen) or None, area, scope())
     maps.add_hotspot_cells(m, spots.cells, resolution, lang)
 else:
-    maps.add_heat_cells(m, data.cells, resolution, lang)
+    maps.add_heat_cells(m, cells, resolution, lang)
 st_folium(
     maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="leader_map"
 )
 
-if not data.daily.empty:
+if not daily.empty:
     st.subheader(t("trend", lang))
-    weekly = maps.weekly_trend(data.daily, lang)
+    weekly = maps.weekly_trend(daily, lang)
     st.line_chart(weekly)
 
 

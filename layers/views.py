@@ -429,3 +429,115 @@ def leader_hotspots(
         )
         extent = areas.extent(conn=conn, community=community)
     return Hotspots(extent, resolution, cells)
+
+
+# Filter changes without a database round trip --------------------------------------------
+# A page loads its data once for the user's whole area (cached on the scope and the window);
+# narrowing to one community is then a pandas filter (no SQL) on what was loaded.
+
+
+def area_extents(
+    engine: Engine, *, scope: Scope | None = None
+) -> dict[str | None, tuple[float, float, float, float]]:
+    """Bounding boxes of the scope's whole area (key None) and of each community it sees."""
+    with scoped(engine, scope) as conn:
+        rows = conn.execute(
+            sa.text("""
+            SELECT code, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)
+            FROM communities ORDER BY code""")
+        ).all()
+        whole = areas.extent(conn=conn, community=scope.community if scope else None)
+    out: dict[str | None, tuple[float, float, float, float]] = {
+        str(r[0]): (r[1], r[2], r[3], r[4]) for r in rows
+    }
+    if whole:
+        out[None] = whole
+    return out
+
+
+def narrow_coverage(data: Coverage, community: str | None, extent=None) -> Coverage:  # type: ignore[no-untyped-def]
+    """``data`` narrowed to one community (None: unchanged); no database work."""
+    if community is None or data.days is None:
+        return data
+    grids_here = data.grids[data.grids.community_code == community]
+    tracks = data.tracks
+    if not tracks.empty:
+        tracks = tracks[tracks.worker_code.isin(grids_here.worker_code)]
+    plans = data.plans
+    if plans is not None and not plans.empty:
+        plans = plans[plans.grid_code.fillna("").str.startswith(community)]
+    return Coverage(
+        extent or data.extent,
+        data.days,
+        grids_here,
+        tracks,
+        data.workload[data.workload.grid_code.fillna("").str.startswith(community)],
+        plans,
+    )
+
+
+@dataclass
+class AreaHeat:
+    """Case counts per H3 r9 cell and community, and per day, major class and community."""
+
+    cells: pd.DataFrame  # cell, community, n
+    daily: pd.DataFrame  # day, major, name_zh, name_en, community, n
+
+
+def leader_heat_by_area(
+    engine: Engine,
+    *,
+    scope: Scope | None = None,
+    start: date,
+    end: date,
+    categories: list[str] | None = None,
+) -> AreaHeat:
+    """The rollups of [start, end] for the scope's whole area, kept per community, so that
+    :func:`narrow_heat` answers an area change without another query."""
+    community = _community(scope, None)
+    with scoped(engine, scope) as conn:
+        cells = pd.read_sql(
+            sa.text(f"""
+            SELECT d.h3_r9 AS cell, a.code AS community, sum(d.n)::bigint AS n
+            FROM case_daily d JOIN categories k ON k.id = d.category_id
+            LEFT JOIN categories m ON m.id = k.parent_id
+            LEFT JOIN communities a ON a.id = d.community_id
+            WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
+              AND {areas.IN_AREA.format(code="a.code")}
+              AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
+                   OR m.service_code = ANY(:cats))
+            GROUP BY 1, 2"""),
+            conn,
+            params={"start": start, "end": end, "cats": categories, "community": community},
+        )
+        daily = pd.read_sql(
+            sa.text(f"""
+            SELECT d.day, m.service_code AS major, m.name_zh, m.name_en,
+                   a.code AS community, sum(d.n)::bigint AS n
+            FROM case_daily_major d JOIN categories m ON m.id = d.major_id
+            LEFT JOIN communities a ON a.id = d.community_id
+            WHERE d.day BETWEEN :start AND :end AND {areas.IN_AREA.format(code="a.code")}
+            GROUP BY 1, 2, 3, 4, 5 ORDER BY 1"""),
+            conn,
+            params={"start": start, "end": end, "community": community},
+        )
+    return AreaHeat(cells, daily)
+
+
+def narrow_heat(heat: AreaHeat, community: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cells: cell, n) and (daily: day, major, name_zh, name_en, n) of one community or all."""
+    cells, daily = heat.cells, heat.daily
+    if community is not None:
+        cells = cells[cells.community == community]
+        daily = daily[daily.community == community]
+    cells = cells.groupby("cell", as_index=False)["n"].sum()
+    daily = daily.groupby(["day", "major", "name_zh", "name_en"], as_index=False, dropna=False)[
+        "n"
+    ].sum()
+    return cells, daily
+
+
+def major_choices(engine: Engine) -> pd.DataFrame:
+    """Major classes of the catalogue (service_code, kind, names), for the category filter."""
+    with engine.connect() as conn:
+        return catalogue.major_categories(conn=conn)
