@@ -10,16 +10,16 @@
   ``grids_current`` becomes a ``security_invoker`` view so the policy applies through it.
 
 Revision ID: 0007
-Revises: 0002 (depends on 0004)
+Revises: 0002, 0004 (a merge: roles and RLS of 0002, rollup tables of 0004)
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
 revision = "0007"
-down_revision = "0002"
+down_revision = ("0002", "0004")  # the workflow roles, and the rollup tables it grants on
 branch_labels = None
-depends_on = ("0004",)  # grants on the rollup tables it creates
+depends_on = None
 
 PG_ROLES = [
     "gridgov_api_client",
