@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from dashboard import maps  # noqa: E402
 from gis.demo import generate_district  # noqa: E402
 from layers import migrate, views  # noqa: E402
-from layers.auth import DEMO_PASSWORD, demo_users, list_users  # noqa: E402
+from layers.auth import DEMO_PASSWORD, Scope, demo_users, list_users  # noqa: E402
 from layers.catalogue import read_categories  # noqa: E402
 from layers.db import database_url  # noqa: E402
 from layers.demo import load_demo, loaded_demo  # noqa: E402
@@ -54,6 +54,7 @@ TITLES = {
     "leader": "热点与趋势",
 }
 USER = "leader"  # every page is open to the leader, over the whole street
+LEADER = Scope("leader")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -134,7 +135,7 @@ def _render(m) -> int:  # type: ignore[no-untyped-def]
 
 
 def _district(engine, now):  # type: ignore[no-untyped-def]
-    d = views.district_map(engine, now=now, case_limit=1_500)
+    d = views.district_map(engine, scope=LEADER, now=now, case_limit=1_500)
     m = maps.new_map(d.extent)
     maps.add_communities(m, d.communities, "zh")
     maps.add_grids(m, d.grids, "zh")
@@ -143,7 +144,7 @@ def _district(engine, now):  # type: ignore[no-untyped-def]
 
 
 def _operator(engine, now):  # type: ignore[no-untyped-def]
-    d = views.operator_desk(engine, now=now)
+    d = views.operator_desk(engine, scope=LEADER, now=now)
     m = maps.new_map(d.extent)
     maps.add_communities(m, d.communities, "zh")
     maps.add_open_cases(m, d.queue, "zh")
@@ -151,17 +152,20 @@ def _operator(engine, now):  # type: ignore[no-untyped-def]
 
 
 def _supervisor(engine):  # type: ignore[no-untyped-def]
-    d = views.supervisor_coverage(engine)
+    d = views.supervisor_coverage(engine, scope=LEADER)
     m = maps.new_map(d.extent)
     maps.add_coverage(m, d.grids, "zh")
     return _render(m)
 
 
 def _leader(engine):  # type: ignore[no-untyped-def]
-    d = views.leader_heat(engine)
-    m = maps.new_map(d.extent)
-    maps.add_heat_cells(m, d.cells, 8, "zh")
-    maps.weekly_trend(d.daily, "zh")
+    # as the page does it: the window's rollups for the whole area, narrowed in pandas
+    days = views.rollup_days(engine, scope=LEADER)
+    loaded = views.leader_heat_by_area(engine, scope=LEADER, start=days[0], end=days[1])
+    cells, daily = views.narrow_heat(loaded, None)
+    m = maps.new_map(views.area_extents(engine, scope=LEADER)[None])
+    maps.add_heat_cells(m, cells, 8, "zh")
+    maps.weekly_trend(daily, "zh")
     return _render(m)
 
 
