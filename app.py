@@ -68,7 +68,7 @@ page = st.navigation(
 )
 
 with st.sidebar:
-    st.caption(f"{user.display_name} · {t('role_' + user.role, lang)}")
+    st.caption(f"{user.username} · {t('role_' + user.role, lang)}")
     if st.button(t("logout", lang), key="logout"):
         for key in list(st.session_state):
             if key != "lang":
