@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -102,7 +103,26 @@ st_folium(
 if not daily.empty:
     st.subheader(t("trend", lang))
     weekly = maps.weekly_trend(daily, lang)
-    st.line_chart(weekly)
+    # one row per class with its weekly sparkline: the data grid draws on a canvas, far
+    # lighter for the browser than a Vega chart (which doubled the time of an area change)
+    trend = pd.DataFrame(
+        {
+            t("category", lang): weekly.columns,
+            t("cases", lang): weekly.sum().astype(int).to_numpy(),
+            t("weekly", lang): [weekly[c].astype(int).tolist() for c in weekly.columns],
+        }
+    ).sort_values(t("cases", lang), ascending=False)
+    st.dataframe(
+        trend,
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            t("weekly", lang): st.column_config.LineChartColumn(
+                t("weekly", lang), width="large", y_min=0
+            )
+        },
+        key="leader_trend",
+    )
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner=False)

@@ -92,6 +92,7 @@ TEXT: dict[str, dict[str, str]] = {
     "area": {"zh": "区域", "en": "Area"},
     "whole_street": {"zh": "全街道", "en": "Whole street"},
     "my_area": {"zh": "本辖区", "en": "My area"},
+    "weekly": {"zh": "每周案件", "en": "Cases per week"},
     "show_performance": {"zh": "计算绩效表", "en": "Compute the performance tables"},
     "hotspots": {"zh": "热点分析", "en": "Hotspots"},
     "show_hotspots": {"zh": "热点分析 (Gi*)", "en": "Hotspot analysis (Gi*)"},

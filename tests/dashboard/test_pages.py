@@ -63,6 +63,10 @@ def test_leader_page_heat_and_trend(app, small_district):
     at = app.run()
     at.switch_page("app_pages/leader.py").run()
     assert not at.exception
+    # the trend: one row per major class with its weekly sparkline, adding up to the total
+    trend = at.dataframe[0].value  # the only table before the performance toggle
+    assert trend["案件数"].sum() == len(small_district.cases)
+    assert all(sum(w) == n for w, n in zip(trend["每周案件"], trend["案件数"], strict=True))
     total = {m.label: m.value for m in at.metric}["时段内案件"]
     assert int(total.replace(",", "")) == len(small_district.cases)
     # narrowing the window narrows the count
@@ -115,10 +119,8 @@ def test_leader_performance_tables_and_excel_export(app, small_district):
     assert not at.exception
     at.toggle(key="show_performance").set_value(True).run()
     assert not at.exception
-    departments = at.dataframe[0].value
-    assert "复发率" in departments.columns and departments["案件数"].sum() == len(
-        small_district.cases
-    )
+    departments = next(d.value for d in at.dataframe if "复发率" in d.value.columns)
+    assert departments["案件数"].sum() == len(small_district.cases)
     from dashboard.export import excel_workbook
 
     book = pd.read_excel(io.BytesIO(excel_workbook({"departments": departments})), sheet_name=None)
