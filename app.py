@@ -1,6 +1,8 @@
 """GridGov dashboard: the entry script is a router (pages live in app_pages/).
 
-It also draws what every page shares in the sidebar — language, area and time window —
+It asks for a login first; the user's role decides which pages exist and every query
+then runs under that role and its area (PostgreSQL row-level security). It also draws
+what every page shares in the sidebar — language, area, time window and base map —
 so that these choices persist from page to page.
 """
 
@@ -8,8 +10,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.resources import area_choices, day_range
+from app_pages.resources import area_choices, day_range, engine
+from dashboard.access import pages_for
 from dashboard.labels import LANGUAGES, t
+from dashboard.maps import available_base_maps
+from layers.views import login
 
 # an emoji favicon: a :material: icon here would be fetched from Google Fonts
 st.set_page_config(page_title="GridGov", page_icon="🗺️", layout="wide")
@@ -20,46 +25,76 @@ with st.sidebar:
     st.selectbox("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
 lang = st.session_state["lang"]
 
-pages = [
-    st.Page(
-        "app_pages/district_map.py",
-        title=t("district_map", lang),
-        icon=":material/map:",
-        url_path="district",
-        default=True,
-    ),
-    st.Page(
-        "app_pages/operator.py",
-        title=t("operator", lang),
-        icon=":material/support_agent:",
-        url_path="operator",
-    ),
-    st.Page(
-        "app_pages/supervisor.py",
-        title=t("supervisor", lang),
-        icon=":material/directions_walk:",
-        url_path="supervisor",
-    ),
-    st.Page(
-        "app_pages/leader.py",
-        title=t("leader", lang),
-        icon=":material/local_fire_department:",
-        url_path="leader",
-    ),
-]
-page = st.navigation(pages)
+
+def login_form() -> None:
+    st.title(t("app_title", lang))
+    st.caption(t("login_note", lang))
+    with st.form("login"):
+        username = st.text_input(t("username", lang), key="login_username")
+        password = st.text_input(t("password", lang), type="password", key="login_password")
+        if st.form_submit_button(t("login", lang)):
+            user = login(engine(), username=username.strip(), password=password)
+            if user is None:
+                st.error(t("login_failed", lang))
+            else:
+                st.session_state["user"] = user
+                st.rerun()
+
+
+PAGES = {
+    "district": ("app_pages/district_map.py", ":material/map:", "district"),
+    "operator": ("app_pages/operator.py", ":material/support_agent:", "operator"),
+    "supervisor": ("app_pages/supervisor.py", ":material/directions_walk:", "supervisor"),
+    "leader": ("app_pages/leader.py", ":material/local_fire_department:", "leader"),
+}
+user = st.session_state.get("user")
+if user is None:
+    page = st.navigation([st.Page(login_form, title=t("login", lang), url_path="login")])
+    page.run()
+    st.stop()
+
+allowed = pages_for(user.role)
+page = st.navigation(
+    [
+        st.Page(
+            PAGES[name][0],
+            title=t("district_map" if name == "district" else name, lang),
+            icon=PAGES[name][1],
+            url_path=PAGES[name][2],
+            default=i == 0,
+        )
+        for i, name in enumerate(allowed)
+    ]
+)
 
 with st.sidebar:
-    names = {code: (zh if lang == "zh" else en) for code, zh, en in area_choices()}
+    st.caption(f"{user.username} · {t('role_' + user.role, lang)}")
+    if st.button(t("logout", lang), key="logout"):
+        for key in list(st.session_state):
+            if key != "lang":
+                del st.session_state[key]
+        st.rerun()
+    names = {code: (zh if lang == "zh" else en) for code, zh, en in area_choices(user.scope)}
+    # an area-scoped user's "whole" is its own area (row-level security), never more
     st.selectbox(
         t("area", lang),
         [None, *names],
         key="area",
-        format_func=lambda code: t("whole_street", lang) if code is None else names[code],
+        format_func=lambda code: (
+            t("my_area" if user.scope.area else "whole_street", lang)
+            if code is None
+            else names[code]
+        ),
     )
-    days = day_range()
+    days = day_range(user.scope)
     if days:
         st.slider(
             t("time_window", lang), min_value=days[0], max_value=days[1], value=days, key="window"
         )
+    st.selectbox(
+        t("base_map", lang),
+        available_base_maps(),
+        key="base_map",
+        format_func=lambda choice: t(f"base_{choice}", lang),
+    )
 page.run()

@@ -7,25 +7,29 @@ from datetime import datetime, timedelta, timezone
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.resources import engine
+from app_pages.resources import base, engine, scope
 from dashboard import maps
 from dashboard.labels import t
+from layers.auth import Scope
 from layers.views import district_map
 
+# open cases drawn at most (overdue first): more would not read, and would weigh megabytes
+# (a comment, not a docstring: Streamlit's magic would print a bare string on the page)
 CASE_LIMIT = 1_500
-"""Open cases drawn at most (overdue first): more would not read, and would weigh megabytes."""
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("district_map", lang))
 
 
 @st.cache_data(ttl=60, max_entries=4, show_spinner=False)
-def load(now_minute: datetime, area: str | None):  # type: ignore[no-untyped-def]
-    return district_map(engine(), now=now_minute, community=area, case_limit=CASE_LIMIT)
+def load(now_minute: datetime, area: str | None, scope: Scope):  # type: ignore[no-untyped-def]
+    return district_map(
+        engine(), scope=scope, now=now_minute, community=area, case_limit=CASE_LIMIT
+    )
 
 
 now = datetime.now(timezone(timedelta(hours=8))).replace(second=0, microsecond=0)
-data = load(now, st.session_state.get("area"))
+data = load(now, st.session_state.get("area"), scope())
 if data.extent is None:
     st.info(t("no_data", lang))
     st.stop()
@@ -37,9 +41,8 @@ with st.sidebar:
         key: st.checkbox(t(key, lang), value=key != "parts", key=f"layer_{key}")
         for key in ("communities", "grids", "parts", "open_cases")
     }
-    base = st.selectbox(t("base_map", lang), maps.available_base_maps(), key="base_map")
 
-m = maps.new_map(data.extent, base)
+m = maps.new_map(data.extent, base())
 counts = {}
 if show["communities"]:
     maps.add_communities(m, data.communities, lang)

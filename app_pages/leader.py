@@ -4,44 +4,63 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.resources import engine
+from app_pages.resources import base, day_range, engine, scope
 from dashboard import maps
 from dashboard.export import excel_workbook
 from dashboard.labels import localized, pick, t
-from layers.views import leader_heat, leader_hotspots, performance
+from layers.auth import Scope
+from layers.views import (
+    area_extents,
+    leader_heat_by_area,
+    leader_hotspots,
+    major_choices,
+    narrow_heat,
+    performance,
+)
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("leader", lang))
 
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
-def load(
-    start: date | None, end: date | None, categories: tuple[str, ...] | None, area: str | None
-):  # type: ignore[no-untyped-def]
-    return leader_heat(
+def load(start: date, end: date, categories: tuple[str, ...] | None, scope: Scope):  # type: ignore[no-untyped-def]
+    """The window's rollups for the user's whole area, per community: an area change
+    is then a pandas filter of this (no query)."""
+    return leader_heat_by_area(
         engine(),
+        scope=scope,
         start=start,
         end=end,
         categories=list(categories) if categories else None,
-        community=area,
     )
 
 
+@st.cache_data(ttl=600, show_spinner=False)
+def load_majors():  # type: ignore[no-untyped-def]
+    return major_choices(engine())
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def load_extents(scope: Scope):  # type: ignore[no-untyped-def]
+    return area_extents(engine(), scope=scope)
+
+
 area = st.session_state.get("area")
-whole = load(None, None, None, area)
-if whole.days is None:
+days = day_range(scope())
+if days is None:
     st.info(t("no_data", lang))
     st.stop()
-window = st.session_state.get("window", whole.days)
+window = st.session_state.get("window", days)
 
 with st.sidebar:
     resolution = st.select_slider(
         t("h3_resolution", lang), options=[7, 8, 9], value=8, key="h3_resolution"
     )
-    labels = {r.service_code: pick(r.name_zh, r.name_en, lang) for r in whole.majors.itertuples()}
+    labels = {r.service_code: pick(r.name_zh, r.name_en, lang) for r in load_majors().itertuples()}
     chosen = st.multiselect(
         t("category", lang), list(labels), format_func=labels.get, key="leader_categories"
     )
@@ -50,10 +69,16 @@ with st.sidebar:
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
 def load_hotspots(
-    start: date, end: date, resolution: int, categories: tuple[str, ...] | None, area: str | None
+    start: date,
+    end: date,
+    resolution: int,
+    categories: tuple[str, ...] | None,
+    area: str | None,
+    scope: Scope,
 ):  # type: ignore[no-untyped-def]
     return leader_hotspots(
         engine(),
+        scope=scope,
         start=start,
         end=end,
         resolution=resolution,
@@ -62,29 +87,55 @@ def load_hotspots(
     )
 
 
-data = load(window[0], window[1], tuple(chosen) or None, area)
-total = int(data.cells.n.sum()) if not data.cells.empty else 0
+cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, scope()), area)
+total = int(cells.n.sum()) if not cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")
-m = maps.new_map(data.extent)
+m = maps.new_map(load_extents(scope()).get(area), base())
 if show_hotspots:
-    spots = load_hotspots(window[0], window[1], resolution, tuple(chosen) or None, area)
+    spots = load_hotspots(window[0], window[1], resolution, tuple(chosen) or None, area, scope())
     maps.add_hotspot_cells(m, spots.cells, resolution, lang)
 else:
-    maps.add_heat_cells(m, data.cells, resolution, lang)
+    maps.add_heat_cells(m, cells, resolution, lang)
 st_folium(
     maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="leader_map"
 )
 
-if not data.daily.empty:
+if not daily.empty:
     st.subheader(t("trend", lang))
-    weekly = maps.weekly_trend(data.daily, lang)
-    st.line_chart(weekly)
+    weekly = maps.weekly_trend(daily, lang)
+    # one row per class with its weekly sparkline: the data grid draws on a canvas, far
+    # lighter for the browser than a Vega chart (which doubled the time of an area change)
+    trend = pd.DataFrame(
+        {
+            t("category", lang): weekly.columns,
+            t("cases", lang): weekly.sum().astype(int).to_numpy(),
+            t("weekly", lang): [weekly[c].astype(int).tolist() for c in weekly.columns],
+        }
+    ).sort_values(t("cases", lang), ascending=False)
+    st.dataframe(
+        trend,
+        hide_index=True,
+        use_container_width=True,
+        column_config={
+            t("weekly", lang): st.column_config.LineChartColumn(
+                t("weekly", lang), width="large", y_min=0
+            )
+        },
+        key="leader_trend",
+    )
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner=False)
-def load_performance(start: date, end: date, now_hour: datetime, recurrence_days: int):  # type: ignore[no-untyped-def]
+def load_performance(
+    start: date, end: date, now_hour: datetime, recurrence_days: int, scope: Scope
+):  # type: ignore[no-untyped-def]
     return performance(
-        engine(), start=start, end=end, now=now_hour, recurrence_days=recurrence_days
+        engine(),
+        scope=scope,
+        start=start,
+        end=end,
+        now=now_hour,
+        recurrence_days=recurrence_days,
     )
 
 
@@ -96,7 +147,7 @@ if st.toggle(t("show_performance", lang), value=False, key="show_performance"):
         t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
     )
     now_hour = datetime.now(timezone(timedelta(hours=8))).replace(minute=0, second=0, microsecond=0)
-    tables = load_performance(window[0], window[1], now_hour, int(recurrence_days))
+    tables = load_performance(window[0], window[1], now_hour, int(recurrence_days), scope())
     departments = tables["departments"].drop(columns=["name_en" if lang == "zh" else "name_zh"])
     st.dataframe(localized(departments, lang), hide_index=True)
     with st.expander(t("grids", lang)):

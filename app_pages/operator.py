@@ -8,22 +8,24 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.resources import engine
+from app_pages.resources import base, engine, scope, user
 from dashboard import maps
 from dashboard.labels import LOCAL_TZ, localized, pick, t
-from layers.views import case_file, operator_desk
+from layers.auth import Scope
+from layers.views import case_action, case_file, operator_desk, reporter_contacts
+from layers.workflow.errors import WorkflowError
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("operator", lang))
 
 
 @st.cache_data(ttl=30, max_entries=4, show_spinner=False)
-def load(now_minute: datetime, area: str | None):  # type: ignore[no-untyped-def]
-    return operator_desk(engine(), now=now_minute, community=area)
+def load(now_minute: datetime, area: str | None, scope: Scope):  # type: ignore[no-untyped-def]
+    return operator_desk(engine(), scope=scope, now=now_minute, community=area)
 
 
 now = datetime.now(timezone(timedelta(hours=8))).replace(second=0, microsecond=0)
-desk = load(now, st.session_state.get("area"))
+desk = load(now, st.session_state.get("area"), scope())
 queue = desk.queue
 if queue.empty:
     st.info(t("no_open_cases", lang))
@@ -68,7 +70,7 @@ cols[2].metric(t("overdue", lang), f"{int(shown.overdue.sum()):,}")
 
 left, right = st.columns([3, 2])
 with left:
-    m = maps.new_map(desk.extent)
+    m = maps.new_map(desk.extent, base())
     maps.add_communities(m, desk.communities, lang)
     maps.add_open_cases(m, shown, lang)
     maps.legend(
@@ -84,7 +86,10 @@ with left:
         key="operator_map",
     )
 with right:
-    table = shown[
+    # new reports waiting to be accepted first, then overdue, then the least time left
+    table = shown.assign(_new=shown.status == "reported").sort_values(
+        ["_new", "overdue", "hours_left", "age_hours"], ascending=[False, False, True, True]
+    )[
         [
             "case_no",
             "category",
@@ -95,14 +100,16 @@ with right:
             "hours_left",
             "overdue",
         ]
-    ].sort_values(["overdue", "hours_left"], ascending=[False, True])
+    ]
     picked = st.dataframe(
         localized(table, lang),
         hide_index=True,
         height=520,
         on_select="rerun",
         selection_mode="single-row",
-        key="op_queue",
+        # a new key after each action: the queue reorders, so an old row selection
+        # would point at another case
+        key=f"op_queue_{st.session_state.get('op_acted', 0)}",
     )
 
 selected_no = maps.case_no_from_tooltip((clicked or {}).get("last_object_clicked_tooltip"))
@@ -110,31 +117,135 @@ rows = picked.selection.rows if picked else []
 if rows:
     selected_no = table.iloc[rows[0]].case_no
 if selected_no:
-    case_id = int(queue.loc[queue.case_no == selected_no, "id"].iloc[0])
-    detail, history = case_file(engine(), case_id=case_id)
-    if detail:
-        st.subheader(
-            f"{t('case_no', lang)} {detail['case_no']} · "
-            f"{pick(detail['category_zh'], detail['category_en'], lang)}"
+    st.session_state["op_case"] = int(queue.loc[queue.case_no == selected_no, "id"].iloc[0])
+case_id = st.session_state.get("op_case")
+
+
+def show_case_file(case_id: int) -> None:
+    """The case file and the actions the user's role may take, each one call into layers."""
+    me = user()
+    file = case_file(engine(), scope=me.scope, case_id=case_id, now=datetime.now(now.tzinfo))
+    if file is None:
+        return
+    detail = file.detail
+    st.subheader(
+        f"{t('case_no', lang)} {detail['case_no']} · "
+        f"{pick(detail['category_zh'], detail['category_en'], lang)}"
+    )
+    info = st.columns(5)
+    info[0].metric(t("status", lang), pick(detail["status_zh"], detail["status_en"], lang))
+    left_h = file.deadline["remaining_hours"]
+    info[1].metric(
+        t("deadline_countdown", lang),
+        "—" if left_h is None else f"{left_h:,.1f}",
+        delta=None if left_h is None or left_h >= 0 else t("overdue", lang),
+        delta_color="inverse",
+    )
+    info[2].metric(
+        t("department", lang),
+        pick(detail["department_zh"] or "—", detail["department_en"] or "—", lang),
+    )
+    info[3].metric(t("source", lang), detail["source"])
+    info[4].metric(t("escalation_level", lang), file.deadline["escalation_level"])
+    st.write(detail["description"])
+    st.caption(
+        f"{t('grids', lang)} {detail['grid_code'] or '—'} · "
+        f"{pick(detail['community_zh'] or '', detail['community_en'] or '', lang)}"
+        + (
+            f" · {t('pending_request', lang)}: {detail['pending_request']}"
+            if detail["pending_request"]
+            else ""
         )
-        info = st.columns(4)
-        info[0].metric(t("status", lang), pick(detail["status_zh"], detail["status_en"], lang))
-        left_h = (
-            (detail["deadline_at"] - now).total_seconds() / 3600 if detail["deadline_at"] else None
+    )
+    if detail["dispatch_rule"] or detail["dispatch_reason"]:
+        st.markdown(
+            f"**{t('routing_reason', lang)}** ({detail['dispatch_rule'] or '—'}): "
+            f"{detail['dispatch_reason'] or '—'}"
         )
-        info[1].metric(t("hours_left", lang), "—" if left_h is None else f"{left_h:,.1f}")
-        info[2].metric(
-            t("department", lang),
-            pick(detail["department_zh"] or "—", detail["department_en"] or "—", lang),
+    if file.assignments:
+        st.dataframe(
+            localized(
+                pd.DataFrame(file.assignments)[
+                    ["department_code", "role", "rule", "reason", "assigned_at", "deadline_at"]
+                ],
+                lang,
+            ),
+            hide_index=True,
         )
-        info[3].metric(t("source", lang), detail["source"])
-        st.write(detail["description"])
-        st.caption(
-            f"{t('grids', lang)} {detail['grid_code'] or '—'} · "
-            f"{pick(detail['community_zh'] or '', detail['community_en'] or '', lang)}"
-        )
-        if detail["reporters"]:
-            st.caption(t("reporters_masked", lang))
-            st.dataframe(localized(pd.DataFrame(detail["reporters"]), lang), hide_index=True)
-        history["at"] = history["at"].dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%d %H:%M")
-        st.dataframe(localized(history, lang), hide_index=True)
+    media = [m for m in (detail["media"] or []) if isinstance(m, dict) and m.get("url")]
+    photos = media + [
+        a for row in file.history.get("attachments", []) for a in (row or []) if isinstance(a, dict)
+    ]
+    if photos:
+        st.markdown(f"**{t('photos', lang)}**")
+        for item in photos:
+            url = str(item.get("url") or item.get("path") or "")
+            # only the app's own files are shown inline: nothing is fetched from outside
+            if url.startswith("/app/static/"):
+                st.image(url, width=240)
+            else:
+                st.caption(url or str(item))
+    if detail["reporters"]:
+        st.caption(t("reporters_masked", lang))
+        st.dataframe(localized(pd.DataFrame(detail["reporters"]), lang), hide_index=True)
+        if me.scope.sees_personal_data and st.button(
+            t("show_contacts", lang), key=f"contacts_{case_id}"
+        ):
+            contacts = reporter_contacts(
+                engine(), scope=me.scope, actor=me.username, case_id=case_id
+            )
+            st.dataframe(localized(pd.DataFrame(contacts), lang), hide_index=True)
+
+    st.markdown(f"**{t('case_actions', lang)}**")
+    if not file.actions:
+        st.caption(t("no_actions", lang))
+    else:
+        with st.form(f"act_{case_id}_{detail['version']}"):
+            action = st.radio(
+                t("action", lang),
+                file.actions,
+                format_func=lambda a: t(f"act_{a}", lang),
+                horizontal=True,
+                key="op_action",
+            )
+            department = None
+            if "dispatch" in file.actions:
+                names = {c: pick(z, e, lang) for c, z, e in file.departments}
+                department = st.selectbox(
+                    t("dispatch_to", lang),
+                    [None, *names],
+                    format_func=lambda c: t("route_by_rules", lang) if c is None else names[c],
+                    key="op_department",
+                )
+            reason = st.text_input(t("reason", lang), key="op_reason")
+            if st.form_submit_button(t("do_action", lang)):
+                try:
+                    done = case_action(
+                        engine(),
+                        scope=me.scope,
+                        actor=me.username,
+                        case_id=case_id,
+                        action=action,
+                        expected_version=int(detail["version"]),
+                        reason=reason.strip() or None,
+                        department_code=department if action == "dispatch" else None,
+                    )
+                except WorkflowError as exc:
+                    st.error(f"{exc.code}: {exc}")
+                else:
+                    load.clear()
+                    st.session_state["op_acted"] = st.session_state.get("op_acted", 0) + 1
+                    st.session_state["op_done"] = t("action_done", lang).format(
+                        action=t(f"act_{action}", lang), status=t(f"st_{done.status}", lang)
+                    )
+                    st.rerun()
+    if st.session_state.get("op_done"):
+        st.success(st.session_state.pop("op_done"))
+    st.markdown(f"**{t('history', lang)}**")
+    history = file.history.drop(columns=["attachments"], errors="ignore")
+    history["at"] = history["at"].dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%d %H:%M")
+    st.dataframe(localized(history, lang), hide_index=True, key="op_history")
+
+
+if case_id is not None:
+    show_case_file(case_id)

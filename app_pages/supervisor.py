@@ -5,23 +5,31 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.resources import engine
+from app_pages.resources import base, engine, scope
 from dashboard import maps
 from dashboard.labels import localized, t
-from layers.views import supervisor_coverage
+from layers.auth import Scope
+from layers.views import area_extents, narrow_coverage, supervisor_coverage
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("supervisor", lang))
 
 
 @st.cache_data(ttl=300, max_entries=4, show_spinner=False)
-def load(area: str | None, with_tracks: bool):  # type: ignore[no-untyped-def]
-    return supervisor_coverage(engine(), community=area, with_tracks=with_tracks)
+def load(with_tracks: bool, scope: Scope):  # type: ignore[no-untyped-def]
+    """The week for the user's whole area: an area change narrows it in pandas (no query)."""
+    return supervisor_coverage(engine(), scope=scope, with_tracks=with_tracks)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def load_extents(scope: Scope):  # type: ignore[no-untyped-def]
+    return area_extents(engine(), scope=scope)
 
 
 # a week of tracks weighs megabytes: read and sent only when asked for
 show_tracks = st.sidebar.checkbox(t("tracks", lang), value=False, key="show_tracks")
-data = load(st.session_state.get("area"), show_tracks)
+area = st.session_state.get("area")
+data = narrow_coverage(load(show_tracks, scope()), area, load_extents(scope()).get(area))
 if data.days is None:
     st.info(t("no_patrols", lang))
     st.stop()
@@ -32,7 +40,7 @@ cols[0].metric(t("week", lang), f"{data.days[0]:%m-%d} – {data.days[1]:%m-%d}"
 cols[1].metric(t("mean_coverage", lang), f"{data.grids.covered_share.mean():.0%}")
 cols[2].metric(t("unvisited_grids", lang), f"{len(unvisited):,}")
 
-m = maps.new_map(data.extent)
+m = maps.new_map(data.extent, base())
 maps.add_coverage(m, data.grids, lang)
 if show_tracks:
     maps.add_tracks(m, data.tracks, lang)

@@ -18,6 +18,7 @@ from cli.cases import case_app
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
 from cli.patrol import patrol_app
+from cli.users import users_app
 from layers import cluster
 from layers.db import DatabaseError, database_url, get_engine, uses_managed_cluster
 
@@ -42,6 +43,7 @@ app.add_typer(load_app, name="load")
 app.add_typer(case_app, name="case")
 app.add_typer(export_app, name="export")
 app.add_typer(grids_app, name="grids")
+app.add_typer(users_app, name="users")
 
 KNOWN_ERRORS = (cluster.ClusterError, DatabaseError)
 

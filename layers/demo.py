@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis.demo import DemoDistrict
+from layers.auth import demo_users
 from layers.bulk import copy_frame, ewkb_hex, point_ewkb
 from layers.catalogue import code_ids, load_catalogue
 from layers.patrols import derive_patrols, latest_patrol_week, refresh_coverage
@@ -103,6 +104,8 @@ def load_demo(
     week = latest_patrol_week(conn=conn)
     if week:
         refresh_coverage(conn=conn, week_start=week[0], week_end=week[1])
+    step("demo users")
+    counts["users"] = len(demo_users(conn=conn))
     for table in DATA_TABLES:
         conn.execute(
             sa.text(

@@ -61,7 +61,10 @@ def worker_workload(*, conn: Connection, start: date, end: date) -> pd.DataFrame
         WITH reports AS (
             SELECT actor, count(*) AS n FROM case_events
             WHERE action = 'report' AND role = 'grid_worker'
-              AND at >= :start AND at < CAST(:end AS date) + 1
+              -- timestamptz bounds: a leakproof comparison, so that under row-level
+              -- security the partial index on reports still narrows the rows first
+              AND at >= CAST(CAST(:start AS date) AS timestamptz)
+              AND at < CAST(CAST(:end AS date) + 1 AS timestamptz)
             GROUP BY actor
         ), open_cases AS (
             SELECT c.grid_id, count(*) AS n FROM cases c

@@ -5,13 +5,42 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from layers.auth import DEMO_PASSWORD
+
 APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 @pytest.fixture
-def app(demo_url, monkeypatch):
+def anonymous(demo_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", demo_url)
     return AppTest.from_file(str(APP), default_timeout=60)
+
+
+def log_in(at: AppTest, username: str, password: str = DEMO_PASSWORD) -> AppTest:
+    """Fill in the login form and submit it (the way a user does)."""
+    at.run()
+    at.text_input(key="login_username").input(username)
+    at.text_input(key="login_password").input(password)
+    at.button[0].click().run()
+    return at
+
+
+class _LoggedIn:
+    """An AppTest whose ``run()`` logs in as the leader first (every page is open to it)."""
+
+    def __init__(self, at: AppTest, username: str = "leader") -> None:
+        self._at, self._username, self._in = at, username, False
+
+    def run(self) -> AppTest:
+        if not self._in:
+            self._in = True
+            return log_in(self._at, self._username)
+        return self._at.run()
+
+
+@pytest.fixture
+def app(anonymous):
+    return _LoggedIn(anonymous)
 
 
 def test_district_map_page_renders_counts(app, small_district):
@@ -34,6 +63,10 @@ def test_leader_page_heat_and_trend(app, small_district):
     at = app.run()
     at.switch_page("app_pages/leader.py").run()
     assert not at.exception
+    # the trend: one row per major class with its weekly sparkline, adding up to the total
+    trend = at.dataframe[0].value  # the only table before the performance toggle
+    assert trend["案件数"].sum() == len(small_district.cases)
+    assert all(sum(w) == n for w, n in zip(trend["每周案件"], trend["案件数"], strict=True))
     total = {m.label: m.value for m in at.metric}["时段内案件"]
     assert int(total.replace(",", "")) == len(small_district.cases)
     # narrowing the window narrows the count
@@ -55,7 +88,7 @@ def test_supervisor_page_coverage_and_workload(app, small_district):
     assert workload.km_walked.sum() > 0
 
 
-def test_operator_page_queue_filters_and_case_file(app, demo_engine):
+def test_operator_page_queue_filters_and_case_file(anonymous, demo_engine):
     import sqlalchemy as sa
 
     with demo_engine.connect() as conn:
@@ -65,7 +98,7 @@ def test_operator_page_queue_filters_and_case_file(app, demo_engine):
                 "WHERE s.is_open"
             )
         ).scalar_one()
-    at = app.run()
+    at = _LoggedIn(anonymous, "operator").run()
     at.switch_page("app_pages/operator.py").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -86,10 +119,8 @@ def test_leader_performance_tables_and_excel_export(app, small_district):
     assert not at.exception
     at.toggle(key="show_performance").set_value(True).run()
     assert not at.exception
-    departments = at.dataframe[0].value
-    assert "复发率" in departments.columns and departments["案件数"].sum() == len(
-        small_district.cases
-    )
+    departments = next(d.value for d in at.dataframe if "复发率" in d.value.columns)
+    assert departments["案件数"].sum() == len(small_district.cases)
     from dashboard.export import excel_workbook
 
     book = pd.read_excel(io.BytesIO(excel_workbook({"departments": departments})), sheet_name=None)
@@ -122,3 +153,101 @@ def test_leader_hotspots_toggle(app):
     at.switch_page("app_pages/leader.py").run()
     at.sidebar.toggle(key="show_hotspots").set_value(True).run()
     assert not at.exception
+
+
+def test_the_login_form_comes_first_and_refuses_a_wrong_password(anonymous):
+    at = anonymous.run()
+    assert not at.exception
+    assert not at.metric  # nothing of the district before a login
+    assert [b.label for b in at.button] == ["登录"]
+    log_in(anonymous, "leader", "not the password")
+    assert at.error and "不正确" in at.error[0].value
+    assert not at.metric
+
+
+def test_a_community_supervisor_sees_only_its_community(anonymous, demo_engine, small_district):
+    import sqlalchemy as sa
+
+    with demo_engine.connect() as conn:
+        own = conn.execute(
+            sa.text("SELECT area FROM app_users WHERE username = 'supervisor'")
+        ).scalar_one()
+        open_here = conn.execute(
+            sa.text("""SELECT count(*) FROM cases c JOIN case_statuses s ON s.code = c.status
+                       JOIN communities m ON m.id = c.community_id
+                       WHERE s.is_open AND m.code = :c"""),
+            {"c": own},
+        ).scalar_one()
+    at = log_in(anonymous, "supervisor")
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["社区"] == "1"
+    assert metrics["网格"] == str((small_district.grids.community_code == own).sum())
+    assert metrics["在办案件"] == f"{open_here:,}"
+    # the area picker offers only its own community
+    assert len(at.sidebar.selectbox(key="area").options) == 2  # "my area" and its community
+    # the supervisor page: only its community's grids and workers
+    at.switch_page("app_pages/supervisor.py").run()
+    assert not at.exception
+    assert len(at.dataframe[1].value) == (small_district.grids.community_code == own).sum()
+    # no operator page for a supervisor
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("app_pages/operator.py")
+
+
+def test_a_dispatcher_dispatches_a_registered_case(scratch_app, scratch_engine):
+    import sqlalchemy as sa
+
+    from tests.dashboard.scratch import new_case
+
+    case_id, case_no = new_case(scratch_engine, upto="registered")
+    at = _LoggedIn(scratch_app, "dispatcher").run()
+    at.switch_page("app_pages/operator.py").run()
+    assert not at.exception
+    at.session_state["op_case"] = case_id
+    at.run()
+    assert not at.exception
+    assert any(case_no in s.value for s in at.subheader)
+    assert at.radio(key="op_action").options == ["派遣"]  # a dispatcher may only dispatch it
+    at.radio(key="op_action").set_value("dispatch")
+    at.text_input(key="op_reason").input("按派遣规则")
+    next(b for b in at.button if b.label == "执行").click().run()
+    assert not at.exception
+    assert at.success, [e.value for e in at.error]
+    with scratch_engine.connect() as conn:
+        status = conn.execute(
+            sa.text("SELECT status FROM cases WHERE id = :i"), {"i": case_id}
+        ).scalar_one()
+        last = conn.execute(
+            sa.text(
+                "SELECT actor, role, action, to_status FROM case_events WHERE case_id = :i "
+                "ORDER BY id DESC LIMIT 1"
+            ),
+            {"i": case_id},
+        ).one()
+    assert status == "dispatched"
+    assert tuple(last) == ("dispatcher", "dispatcher", "dispatch", "dispatched")
+    # the file now shows the routing reason and the deadline countdown
+    assert any("派遣依据" in m.value for m in at.markdown)
+    assert {m.label: m.value for m in at.metric}["剩余工作时间(小时)"] != "—"
+
+
+def test_a_reject_without_reason_is_refused_and_nothing_written(scratch_app, scratch_engine):
+    import sqlalchemy as sa
+
+    from tests.dashboard.scratch import new_case
+
+    case_id, _ = new_case(scratch_engine, upto="reported")
+    at = _LoggedIn(scratch_app, "operator").run()
+    at.switch_page("app_pages/operator.py").run()
+    at.session_state["op_case"] = case_id
+    at.run()
+    assert set(at.radio(key="op_action").options) >= {"受理", "不予受理"}
+    at.radio(key="op_action").set_value("reject")
+    next(b for b in at.button if b.label == "执行").click().run()
+    assert at.error and "reason" in at.error[0].value.lower()
+    with scratch_engine.connect() as conn:
+        status = conn.execute(
+            sa.text("SELECT status FROM cases WHERE id = :i"), {"i": case_id}
+        ).scalar_one()
+    assert status == "reported"

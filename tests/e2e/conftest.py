@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,51 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def dashboard(demo_url: str) -> Iterator[str]:
     """The dashboard served on a free loopback port, against the demo database."""
+    with serve(demo_url, "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def scratch_engine(small_district):  # type: ignore[no-untyped-def]
+    """A writable copy of the demo district, for tests that act on cases."""
+    from tests.dashboard.scratch import scratch_district
+
+    engine = scratch_district(small_district, "gridgov_test_scratch_e2e")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def scratch_dashboard(scratch_engine) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The dashboard against the writable copy."""
+    with serve(
+        scratch_engine.url.render_as_string(hide_password=False), "streamlit-scratch.log"
+    ) as url:
+        yield url
+
+
+def log_in(page, base: str, username: str = "leader") -> None:  # type: ignore[no-untyped-def]
+    """Open the dashboard and log in through the form (a page reload logs out again)."""
+    from layers.auth import DEMO_PASSWORD
+
+    page.goto(base)
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.get_by_text("退出登录").wait_for(timeout=30_000)
+
+
+def open_page(page, title: str) -> None:  # type: ignore[no-untyped-def]
+    """Go to another page the way a user does: the sidebar menu (keeps the session)."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=30_000)
+
+
+@contextmanager
+def serve(database_url: str, log_name: str) -> Iterator[str]:
+    """Run the dashboard on a free loopback port against ``database_url``."""
     port = _free_port()
-    log = ARTIFACTS / "streamlit.log"
+    log = ARTIFACTS / log_name
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -57,7 +101,7 @@ def dashboard(demo_url: str) -> Iterator[str]:
                 "false",
             ],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": demo_url},
+            env={**os.environ, "DATABASE_URL": database_url},
             stdout=out,
             stderr=out,
         )

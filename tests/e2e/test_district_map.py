@@ -4,7 +4,7 @@ import time
 
 import sqlalchemy as sa
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, log_in
 
 COUNT_FEATURES = """() => {
   const key = Object.keys(window).find(k => { try { return window[k] instanceof L.Map; }
@@ -49,7 +49,7 @@ def _expected(demo_engine, parts=True) -> int:
 
 
 def test_the_map_draws_every_layer_offline(dashboard, page, demo_engine):
-    page.goto(dashboard)
+    log_in(page, dashboard, "leader")
     frame = _map_frame(page)
     expected = _expected(demo_engine, parts=False)  # parts are drawn on request
     assert _features_when_settled(frame, expected) == expected
@@ -62,7 +62,7 @@ def test_the_map_draws_every_layer_offline(dashboard, page, demo_engine):
 
 
 def test_switching_a_layer_on_draws_it(dashboard, page, demo_engine):
-    page.goto(dashboard)
+    log_in(page, dashboard, "leader")
     _map_frame(page)
     page.locator('[data-testid="stCheckbox"]', has_text="部件").click()
     page.wait_for_timeout(1000)

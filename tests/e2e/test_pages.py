@@ -2,20 +2,21 @@
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, log_in, open_page
 from tests.e2e.test_district_map import COUNT_FEATURES, _map_frame
 
 
 @pytest.mark.parametrize(
-    "path, min_features",
+    "path, title, min_features",
     [
-        ("operator", 1),  # open cases
-        ("supervisor", 10),  # grids coloured by coverage
-        ("leader", 3),  # H3 cells of the heat map
+        ("operator", "指挥调度", 1),  # open cases
+        ("supervisor", "网格员巡查覆盖", 10),  # grids coloured by coverage
+        ("leader", "热点与趋势", 3),  # H3 cells of the heat map
     ],
 )
-def test_page_map_draws_offline(dashboard, page, path, min_features):
-    page.goto(f"{dashboard}/{path}")
+def test_page_map_draws_offline(dashboard, page, path, title, min_features):
+    log_in(page, dashboard, "leader")
+    open_page(page, title)
     frame = _map_frame(page)
     deadline = 30_000
     drawn = frame.evaluate(COUNT_FEATURES)
@@ -30,7 +31,8 @@ def test_page_map_draws_offline(dashboard, page, path, min_features):
 
 
 def test_operator_opens_a_case_file_from_the_queue(dashboard, page):
-    page.goto(f"{dashboard}/operator")
+    log_in(page, dashboard, "operator")
+    open_page(page, "指挥调度")
     _map_frame(page)
     grid = page.locator('[data-testid="stDataFrame"]').first
     box = grid.bounding_box()

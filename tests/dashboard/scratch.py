@@ -1,0 +1,59 @@
+"""A writable copy of the small demo district for tests that act on cases."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from layers import migrate
+from layers.demo import load_demo
+from layers.workflow.access import acting_as
+from layers.workflow.cases_api import report_case, validate_report
+from layers.workflow.transitions import transition
+from tests.conftest import recreate_database
+
+
+def scratch_district(small_district, name: str) -> Engine:  # type: ignore[no-untyped-def]
+    """A fresh database ``name`` holding the small demo district (with its demo users)."""
+    engine = recreate_database(name)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        load_demo(conn, small_district)
+    return engine
+
+
+def new_case(engine: Engine, *, upto: str = "reported") -> tuple[int, str]:
+    """Report a case in the first community (as an operator), and take it on to ``upto``
+    (``reported``, ``accepted`` or ``registered``); returns (id, case_no)."""
+    with engine.begin() as conn:
+        service, lon, lat = conn.execute(
+            sa.text("""
+            SELECT k.service_code, ST_X(p), ST_Y(p)
+            FROM (SELECT ST_PointOnSurface(geom) AS p FROM communities ORDER BY code LIMIT 1) c,
+                 categories k WHERE k.kind = 'event' AND k.level = 2
+                 ORDER BY k.service_code LIMIT 1""")
+        ).one()
+        with acting_as(conn=conn, role="operator"):
+            case = report_case(
+                conn=conn,
+                report=validate_report(
+                    service_code=service, lon=lon, lat=lat, description="test case / 测试案件"
+                ),
+                actor="test",
+                role="operator",
+                reporter_name="张三",
+                reporter_phone="13800001234",
+            )
+            version = case["version"]
+            for action in {"reported": [], "accepted": ["accept"]}.get(
+                upto, ["accept", "register"]
+            ):
+                version = transition(
+                    conn=conn,
+                    case_id=case["case_id"],
+                    action=action,
+                    actor="test",
+                    role="operator",
+                    expected_version=version,
+                ).version
+    return int(case["case_id"]), str(case["case_no"])
