@@ -1,4 +1,5 @@
-"""Leader: where cases concentrate (H3 heat) and how they trend, for any time window."""
+"""Leader: where cases concentrate (H3 heat, heat per grid, kernel density, Gi* hotspots)
+and how they trend, for any time window."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from dashboard.labels import localized, pick, t
 from layers.auth import Scope
 from layers.views import (
     area_extents,
+    leader_density,
+    leader_grid_heat,
     leader_heat_by_area,
     leader_hotspots,
     major_choices,
@@ -64,7 +67,41 @@ with st.sidebar:
     chosen = st.multiselect(
         t("category", lang), list(labels), format_func=labels.get, key="leader_categories"
     )
-    show_hotspots = st.toggle(t("show_hotspots", lang), value=False, key="show_hotspots")
+    views_of_map = ["heat_h3", "heat_grid", "density", "hotspots"]
+    shows = st.radio(
+        t("map_shows", lang),
+        views_of_map,
+        format_func=lambda v: t(v, lang),
+        key="leader_map_shows",
+    )
+
+
+@st.cache_data(ttl=300, max_entries=32, show_spinner=False)
+def load_grid_heat(
+    start: date, end: date, categories: tuple[str, ...] | None, area: str | None, scope: Scope
+):  # type: ignore[no-untyped-def]
+    return leader_grid_heat(
+        engine(),
+        scope=scope,
+        start=start,
+        end=end,
+        categories=list(categories) if categories else None,
+        community=area,
+    )
+
+
+@st.cache_data(ttl=300, max_entries=32, show_spinner=False)
+def load_density(
+    start: date, end: date, categories: tuple[str, ...] | None, area: str | None, scope: Scope
+):  # type: ignore[no-untyped-def]
+    return leader_density(
+        engine(),
+        scope=scope,
+        start=start,
+        end=end,
+        categories=list(categories) if categories else None,
+        community=area,
+    )
 
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
@@ -91,9 +128,15 @@ cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, sco
 total = int(cells.n.sum()) if not cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")
 m = maps.new_map(load_extents(scope()).get(area), base())
-if show_hotspots:
-    spots = load_hotspots(window[0], window[1], resolution, tuple(chosen) or None, area, scope())
+cats = tuple(chosen) or None
+if shows == "hotspots":
+    spots = load_hotspots(window[0], window[1], resolution, cats, area, scope())
     maps.add_hotspot_cells(m, spots.cells, resolution, lang)
+elif shows == "heat_grid":
+    maps.add_grid_heat(m, load_grid_heat(window[0], window[1], cats, area, scope()), lang)
+elif shows == "density":
+    smooth = load_density(window[0], window[1], cats, area, scope())
+    maps.add_density(m, smooth.bands, smooth.bandwidth_m, lang)
 else:
     maps.add_heat_cells(m, cells, resolution, lang)
 st_folium(

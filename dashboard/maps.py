@@ -285,6 +285,74 @@ def add_heat_cells(m: folium.Map, counts: pd.DataFrame, resolution: int, lang: s
     ).add_to(m)
 
 
+def add_grid_heat(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
+    """Grids coloured by cases per 1,000 households (so big and small grids compare)."""
+    if grids.empty:
+        return
+    if grids.geometry.name != "geometry":
+        grids = grids.rename_geometry("geometry")
+    shown = grids.assign(rate=grids.per_1000_households.astype(float).fillna(0.0))
+    shown["fill"] = [heat.HEAT_COLOURS[k] for k in heat.heat_classes(shown.rate.to_numpy())]
+    folium.GeoJson(
+        _rounded(shown, ["code", "n", "households", "rate", "fill", "geometry"]),
+        name=t("heat_grid", lang),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["fill"],
+            "fillOpacity": 0.7,
+            "color": "#555555",
+            "weight": 0.6,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            ["code", "n", "households", "rate"],
+            aliases=[t("grid", lang), t("cases", lang), t("households", lang), t("per_1000", lang)],
+        ),
+    ).add_to(m)
+    swatches = "".join(
+        f'<span style="display:inline-block;width:16px;height:10px;background:{c}"></span>'
+        for c in heat.HEAT_COLOURS
+    )
+    Legend(
+        f"<b>{escape(t('per_1000', lang))}</b><div>{swatches}</div>"
+        f"<div>{shown.rate.min():,.0f} … {shown.rate.max():,.0f}</div>"
+    ).add_to(m)
+
+
+def add_density(
+    m: folium.Map, bands: gpd.GeoDataFrame, bandwidth_m: float | None, lang: str
+) -> None:
+    """Kernel density bands (cases per km²), lowest band lightest."""
+    if bands.empty:
+        return
+    colours = heat.HEAT_COLOURS[-len(bands) :] if len(bands) <= len(heat.HEAT_COLOURS) else None
+    shown = bands.assign(
+        fill=colours
+        if colours
+        else [heat.HEAT_COLOURS[k] for k in heat.heat_classes(bands.band.to_numpy())],
+        lower=bands.lower.round(0),
+        upper=bands.upper.round(0),
+    )
+    folium.GeoJson(
+        _rounded(shown, ["band", "lower", "upper", "fill", "geometry"]),
+        name=t("density", lang),
+        style_function=lambda f: {
+            "fillColor": f["properties"]["fill"],
+            "fillOpacity": 0.6,
+            "color": f["properties"]["fill"],
+            "weight": 0.5,
+        },
+        tooltip=folium.GeoJsonTooltip(["lower", "upper"], aliases=[t("from", lang), t("to", lang)]),
+    ).add_to(m)
+    rows = [f"<b>{escape(t('cases_per_km2', lang))}</b>"]
+    for row in shown.itertuples():
+        rows.append(
+            f'<div><span style="display:inline-block;width:12px;height:10px;'
+            f'background:{row.fill}"></span> {row.lower:,.0f} – {row.upper:,.0f}</div>'
+        )
+    if bandwidth_m:
+        rows.append(f"<div>{escape(t('bandwidth', lang))}: {bandwidth_m:,.0f} m</div>")
+    Legend("\n".join(rows)).add_to(m)
+
+
 def weekly_trend(daily: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Cases per week (rows) and major class (columns, labelled in ``lang``)."""
     kind = daily.major.str[0].map({"P": t("parts", lang), "E": t("events", lang)})

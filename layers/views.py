@@ -14,10 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gis.coverage import grid_coverage
+from gis.kde import KdeError
 from layers import (
     areas,
     cases,
     catalogue,
+    density,
     grids,
     hotspots,
     measures,
@@ -429,6 +431,62 @@ def leader_hotspots(
         )
         extent = areas.extent(conn=conn, community=community)
     return Hotspots(extent, resolution, cells)
+
+
+def leader_grid_heat(
+    engine: Engine,
+    *,
+    scope: Scope | None = None,
+    start: date,
+    end: date,
+    categories: list[str] | None = None,
+    community: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Heat per grid from the rollup: cases and cases per 1,000 households in each grid."""
+    community = _community(scope, community)
+    with scoped(engine, scope) as conn:
+        return rollups.counts_by_grid(
+            conn=conn, start=start, end=end, categories=categories, community=community
+        )
+
+
+@dataclass(frozen=True)
+class Density:
+    """Kernel density bands of cases (EPSG:4326) and how they were made."""
+
+    bands: gpd.GeoDataFrame  # band, lower, upper (cases per km²), geometry
+    bandwidth_m: float | None
+    peak_per_km2: float
+
+
+def leader_density(
+    engine: Engine,
+    *,
+    scope: Scope | None = None,
+    start: date,
+    end: date,
+    categories: list[str] | None = None,
+    community: str | None = None,
+    levels: int = 6,
+) -> Density:
+    """Kernel density of cases in the window (from the H3 r9 rollup); empty when no cases."""
+    community = _community(scope, community)
+    with scoped(engine, scope) as conn:
+        try:
+            bands, surface = density.case_density(
+                conn=conn,
+                start=start,
+                end=end,
+                categories=categories,
+                community=community,
+                levels=levels,
+            )
+        except KdeError:
+            empty = gpd.GeoDataFrame(
+                {"band": [], "lower": [], "upper": []}, geometry=[], crs="EPSG:4326"
+            )
+            return Density(empty, None, 0.0)
+    return Density(bands, surface.bandwidth, float(surface.density.max()))
 
 
 # Filter changes without a database round trip --------------------------------------------

@@ -112,3 +112,9 @@ def test_every_view_runs_under_every_role(demo_engine, small_district, role):
     views.rollup_days(demo_engine, scope=scope)
     views.leader_hotspots(demo_engine, scope=scope, start=heat.days[0], end=heat.days[1])
     views.performance(demo_engine, scope=scope, start=heat.days[0], end=heat.days[1], now=NOW)
+    window = {"start": heat.days[0], "end": heat.days[1]}
+    grid_heat = views.leader_grid_heat(demo_engine, scope=scope, **window)
+    smooth = views.leader_density(demo_engine, scope=scope, **window)
+    if role in ("supervisor", "grid_worker"):  # their community only
+        assert set(grid_heat.community_code) == {scope.area}
+    assert not grid_heat.empty and not smooth.bands.empty

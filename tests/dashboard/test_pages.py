@@ -148,10 +148,11 @@ def test_supervisor_tracks_on_request(app):
     assert not at.exception
 
 
-def test_leader_hotspots_toggle(app):
+@pytest.mark.parametrize("shows", ["hotspots", "heat_grid", "density"])
+def test_leader_map_views(app, shows):
     at = app.run()
     at.switch_page("app_pages/leader.py").run()
-    at.sidebar.toggle(key="show_hotspots").set_value(True).run()
+    at.sidebar.radio(key="leader_map_shows").set_value(shows).run()
     assert not at.exception
 
 

@@ -1,14 +1,14 @@
 """Kernel density bands of cases, a layer for the leader's map and QGIS.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0007
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0007"  # the dashboard roles it grants to
 branch_labels = None
 depends_on = None
 
@@ -34,6 +34,12 @@ def upgrade() -> None:
             '(gridgov analyse density); band 1 = lowest.';
         CREATE INDEX density_bands_geom_gix ON density_bands USING gist (geom);
         CREATE INDEX density_bands_window_idx ON density_bands (window_start, window_end);
+    """)
+    # every dashboard role reads the layer (as 0007 grants the other derived layers)
+    op.execute("""
+        GRANT SELECT ON density_bands TO gridgov_api_client, gridgov_dispatcher,
+            gridgov_grid_worker, gridgov_handler, gridgov_leader, gridgov_operator,
+            gridgov_shift_leader, gridgov_supervisor, gridgov_system
     """)
 
 
