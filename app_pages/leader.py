@@ -13,6 +13,7 @@ from app_pages.resources import base, day_range, engine, scope
 from dashboard import maps
 from dashboard.export import excel_workbook
 from dashboard.labels import localized, pick, t
+from gis import heat
 from layers.auth import Scope
 from layers.views import (
     area_extents,
@@ -60,8 +61,12 @@ if days is None:
 window = st.session_state.get("window", days)
 
 with st.sidebar:
-    resolution = st.select_slider(
-        t("h3_resolution", lang), options=[7, 8, 9], value=8, key="h3_resolution"
+    picked = st.select_slider(
+        t("h3_resolution", lang),
+        options=["auto", 7, 8, 9],
+        value="auto",
+        format_func=lambda r: t("auto", lang) if r == "auto" else f"r{r}",
+        key="h3_resolution",
     )
     labels = {r.service_code: pick(r.name_zh, r.name_en, lang) for r in load_majors().itertuples()}
     chosen = st.multiselect(
@@ -124,10 +129,14 @@ def load_hotspots(
     )
 
 
+extent = load_extents(scope()).get(area)
+# "auto": the finest resolution that keeps the area at most ~1,500 cells (fine for a
+# community, coarser for a whole street or city)
+resolution = heat.resolution_for_extent(extent) if picked == "auto" else int(picked)
 cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, scope()), area)
 total = int(cells.n.sum()) if not cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")
-m = maps.new_map(load_extents(scope()).get(area), base())
+m = maps.new_map(extent, base())
 cats = tuple(chosen) or None
 if shows == "hotspots":
     spots = load_hotspots(window[0], window[1], resolution, cats, area, scope())

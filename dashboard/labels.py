@@ -97,6 +97,7 @@ TEXT: dict[str, dict[str, str]] = {
     "hotspots": {"zh": "热点分析", "en": "Hotspots"},
     "show_hotspots": {"zh": "热点分析 (Gi*)", "en": "Hotspot analysis (Gi*)"},
     "map_shows": {"zh": "地图显示", "en": "Map shows"},
+    "auto": {"zh": "自动", "en": "Auto"},
     "heat_h3": {"zh": "六边形热力", "en": "Hexagon heat"},
     "heat_grid": {"zh": "网格热力", "en": "Heat per grid"},
     "density": {"zh": "核密度", "en": "Kernel density"},

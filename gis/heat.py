@@ -70,3 +70,23 @@ def with_zeros(counts: pd.DataFrame, cells: np.ndarray) -> pd.DataFrame:
     full = pd.DataFrame({"cell": np.union1d(cells, counts.cell.to_numpy(dtype=np.int64))})
     merged = full.merge(counts, on="cell", how="left")
     return merged.fillna({"n": 0}).astype({"n": "int64"})
+
+
+def resolution_for_extent(
+    extent: tuple[float, float, float, float] | None,
+    resolutions: tuple[int, ...] = (7, 8, 9),
+    max_cells: int = 1_500,
+) -> int:
+    """The finest H3 resolution at which a lon/lat box holds at most ``max_cells`` cells.
+
+    So a community is drawn in fine hexagons and a whole city in coarser ones: a
+    map that reads at the zoom it is shown at, and a page that stays light.
+    """
+    if not extent:
+        return min(resolutions)
+    minx, miny, maxx, maxy = extent
+    km_per_deg = 111.32
+    width = abs(maxx - minx) * km_per_deg * np.cos(np.radians((miny + maxy) / 2))
+    area_km2 = max(width * abs(maxy - miny) * km_per_deg, 1e-6)
+    fitting = [r for r in resolutions if area_km2 / h3.average_hexagon_area(r, "km^2") <= max_cells]
+    return max(fitting) if fitting else min(resolutions)
