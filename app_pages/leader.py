@@ -204,6 +204,10 @@ if st.toggle(t("show_performance", lang), value=False, key="show_performance"):
     st.dataframe(localized(departments, lang), hide_index=True)
     with st.expander(t("grids", lang)):
         st.dataframe(localized(tables["grids"], lang), hide_index=True)
+    for level in ("communities", "streets"):
+        with st.expander(t(level, lang)):
+            named = tables[level].drop(columns=["name_en" if lang == "zh" else "name_zh"])
+            st.dataframe(localized(named, lang), hide_index=True)
     st.download_button(
         t("export_excel", lang),
         excel_workbook(tables),

@@ -14,6 +14,7 @@ TEXT: dict[str, dict[str, str]] = {
     "layers": {"zh": "图层", "en": "Layers"},
     "communities": {"zh": "社区", "en": "Communities"},
     "grids": {"zh": "网格", "en": "Grids"},
+    "streets": {"zh": "街道", "en": "Streets"},
     "parts": {"zh": "部件", "en": "Parts"},
     "events": {"zh": "事件", "en": "Events"},
     "open_cases": {"zh": "在办案件", "en": "Open cases"},

@@ -125,6 +125,35 @@ def department_performance(
     return with_index(out)
 
 
+def area_performance(
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    now: datetime,
+    recurrence_days: int = 30,
+    level: str = "community",
+) -> pd.DataFrame:
+    """The measures per community or per street (``level``) where the cases happened."""
+    if level == "community":
+        unit, names_sql = (
+            "c.community_id",
+            "SELECT id AS unit, code, name_zh, name_en FROM communities",
+        )
+    elif level == "street":
+        unit, names_sql = (
+            "c.street_code",
+            "SELECT code AS unit, code, name_zh, name_en FROM streets",
+        )
+    else:
+        raise ValueError(f"level must be 'community' or 'street', got {level!r}")
+    frame = pd.read_sql(
+        sa.text(_MEASURES.format(unit=unit)), conn, params=_params(start, end, now, recurrence_days)
+    )
+    names = pd.read_sql(sa.text(names_sql), conn)
+    return with_index(names.merge(frame, on="unit").drop(columns="unit"))
+
+
 def with_index(frame: pd.DataFrame) -> pd.DataFrame:
     """Add the composite ``index`` (0-100) and ``rank`` (1 = best) described above."""
     parts = pd.concat(

@@ -375,7 +375,7 @@ def performance(
     now: datetime,
     recurrence_days: int = 30,
 ) -> dict[str, pd.DataFrame]:
-    """Measures per handling unit and per grid for reports in [start, end]."""
+    """Measures per handling unit, grid, community and street for reports in [start, end]."""
     with scoped(engine, scope) as conn:
         return {
             "departments": measures.department_performance(
@@ -383,6 +383,17 @@ def performance(
             ),
             "grids": measures.grid_performance(
                 conn=conn, start=start, end=end, now=now, recurrence_days=recurrence_days
+            ),
+            "communities": measures.area_performance(
+                conn=conn, start=start, end=end, now=now, recurrence_days=recurrence_days
+            ),
+            "streets": measures.area_performance(
+                conn=conn,
+                start=start,
+                end=end,
+                now=now,
+                recurrence_days=recurrence_days,
+                level="street",
             ),
         }
 

@@ -6,7 +6,7 @@ import h3.api.basic_int as h3
 import pytest
 import sqlalchemy as sa
 
-from layers.measures import department_performance
+from layers.measures import area_performance, department_performance
 
 TZ = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)
@@ -182,3 +182,36 @@ def test_missed_reports_per_grid(conn):
     row = grids.loc["320508098001001"]
     assert row.missed_reports == 2
     assert row.cases_per_100_households == pytest.approx(100 * 4 / 200)
+
+
+def test_measures_per_community_and_street_add_up_to_the_same_cases(conn):
+    h = timedelta(hours=1)
+    conn.execute(
+        sa.text("""
+        INSERT INTO streets (code, name_zh, name_en, geom)
+        VALUES ('320508001', '测试街道', 'Test street',
+                ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(120.63, 31.31), 4326), 0.1)))
+        ON CONFLICT (code) DO NOTHING
+    """)
+    )
+    make_case(
+        conn,
+        31,
+        status="closed",
+        reported=T0,
+        handled=T0 + h,
+        closed=T0 + 2 * h,
+        deadline=T0 + 3 * h,
+    )
+    make_case(conn, 32, status="dispatched", reported=T0, deadline=T0 + h)
+    window = {"start": date(2026, 3, 1), "end": date(2026, 3, 31), "now": T0 + timedelta(days=1)}
+    street = area_performance(conn=conn, level="street", **window).set_index("code")
+    row = street.loc["320508001"]
+    assert row.cases == 2 and row.closed == 1 and row.overdue_open == 1
+    assert row.closure_rate == pytest.approx(1 / 2, abs=1e-3)
+    department = department_performance(conn=conn, **window).set_index("code").loc["JJDD"]
+    assert row.cases == department.cases  # the same cases, grouped by place instead of unit
+    # cases without a community are in no community's row
+    assert area_performance(conn=conn, **window).cases.sum() == 0
+    with pytest.raises(ValueError, match="level"):
+        area_performance(conn=conn, level="city", **window)
