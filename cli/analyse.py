@@ -17,6 +17,19 @@ analyse_app = typer.Typer(
 )
 
 
+def _last_days(conn, days: int) -> tuple[date, date] | None:  # type: ignore[no-untyped-def]
+    """The window of the last ``days`` days with cases (from the rollup), or None (said so)."""
+    from datetime import timedelta
+
+    from layers.rollups import day_range
+
+    span = day_range(conn=conn)
+    if span is None:
+        console.print("No cases loaded: nothing to analyse.")
+        return None
+    return max(span[0], span[1] - timedelta(days=days - 1)), span[1]
+
+
 @analyse_app.command("rollups")
 def rollups() -> None:
     """Rebuild the daily case rollups (case_daily) from cases."""
@@ -62,18 +75,13 @@ def hotspots(
     community: str = typer.Option(None, help="12-digit community code (default: the street)."),
 ) -> None:
     """Getis-Ord Gi* hotspots (FDR) of cases on H3 cells, as the layer hotspot_cells."""
-    from datetime import timedelta
-
     from layers.hotspots import hotspot_cells, store_hotspots
-    from layers.rollups import day_range
 
     with get_engine().begin() as conn:
-        span = day_range(conn=conn)
-        if span is None:
-            console.print("No cases loaded: nothing to analyse.")
+        window = _last_days(conn, days)
+        if window is None:
             return
-        end = span[1]
-        start = max(span[0], end - timedelta(days=days - 1))
+        start, end = window
         cells = hotspot_cells(
             conn=conn, start=start, end=end, resolution=resolution, community=community
         )
@@ -103,19 +111,14 @@ def density(
     kernel: str = typer.Option("quartic", help="quartic (as GIS heatmaps) or gaussian."),
 ) -> None:
     """Kernel density of cases (cases per km²) as filled bands, the layer density_bands."""
-    from datetime import timedelta
-
     from gis.kde import KdeError
     from layers.density import case_density, store_density
-    from layers.rollups import day_range
 
     with get_engine().begin() as conn:
-        span = day_range(conn=conn)
-        if span is None:
-            console.print("No cases loaded: nothing to analyse.")
+        window = _last_days(conn, days)
+        if window is None:
             return
-        end = span[1]
-        start = max(span[0], end - timedelta(days=days - 1))
+        start, end = window
         cats = list(category or []) or None
         try:
             bands, surface = case_density(
@@ -158,14 +161,12 @@ def emerging(
     from datetime import timedelta
 
     from layers.hotspots import emerging_cells, store_emerging
-    from layers.rollups import day_range
 
     with get_engine().begin() as conn:
-        span = day_range(conn=conn)
-        if span is None:
-            console.print("No cases loaded: nothing to analyse.")
+        window = _last_days(conn, 1)
+        if window is None:
             return
-        end = span[1]
+        end = window[1]
         cells = emerging_cells(conn=conn, end=end, weeks=weeks, resolution=resolution)
         start = end - timedelta(days=7 * weeks - 1)
         n = store_emerging(conn=conn, cells=cells, resolution=resolution, start=start, end=end)
