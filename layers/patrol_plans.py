@@ -149,7 +149,8 @@ def _plan_one(
         dist, net_nodes, predecessors = network_matrix(xy, network, direct_walk=allowed)
     route = plan_route(dist, stops.score.to_numpy(), shift_s, time_limit_s=time_limit_s)
     baseline = nearest_neighbour_route(dist, route.order)
-    if baseline.length_m < route.length_m:
+    greedy_won = baseline.length_m < route.length_m
+    if greedy_won:
         # a short solver time can leave a route the greedy order beats (it happens on road
         # distances): walk the same stops in the shorter order; it fits the shift too
         route = baseline
@@ -174,6 +175,7 @@ def _plan_one(
         "length_m": route.length_m,
         "duration_s": route.duration_s,
         "baseline_m": baseline.length_m,
+        "greedy_order_used": greedy_won,
         "geom": line,
     }
 
