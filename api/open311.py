@@ -14,6 +14,7 @@ Open/closed comes from ``case_statuses.open311``, the one place internal statuse
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -87,13 +88,11 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
     """The Open311 routes on ``engine`` (or a function returning it, called on first use)."""
     router = APIRouter(tags=["Open311 GeoReport v2"])
     keys = _KeyCache()
-    resolved: list[Engine] = [engine] if isinstance(engine, Engine) else []
 
+    @functools.cache
     def current_engine() -> Engine:
         # the factory checks the connection: call it once, not on every request
-        if not resolved:
-            resolved.append(engine())  # type: ignore[operator]
-        return resolved[0]
+        return engine if isinstance(engine, Engine) else engine()
 
     @contextmanager
     def session(api_key: str | None = None, *, keyed: bool = False) -> Iterator[Connection]:

@@ -13,7 +13,6 @@ from app_pages.resources import base, day_range, engine, scope
 from dashboard import maps
 from dashboard.export import excel_workbook
 from dashboard.labels import localized, pick, t
-from gis import heat
 from layers.auth import Scope
 from layers.views import (
     area_extents,
@@ -81,70 +80,46 @@ with st.sidebar:
     )
 
 
-@st.cache_data(ttl=300, max_entries=32, show_spinner=False)
-def load_grid_heat(
-    start: date, end: date, categories: tuple[str, ...] | None, area: str | None, scope: Scope
-):  # type: ignore[no-untyped-def]
-    return leader_grid_heat(
-        engine(),
-        scope=scope,
-        start=start,
-        end=end,
-        categories=list(categories) if categories else None,
-        community=area,
-    )
+MAP_VIEWS = {"heat_grid": leader_grid_heat, "density": leader_density, "hotspots": leader_hotspots}
 
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
-def load_density(
-    start: date, end: date, categories: tuple[str, ...] | None, area: str | None, scope: Scope
-):  # type: ignore[no-untyped-def]
-    return leader_density(
-        engine(),
-        scope=scope,
-        start=start,
-        end=end,
-        categories=list(categories) if categories else None,
-        community=area,
-    )
-
-
-@st.cache_data(ttl=300, max_entries=32, show_spinner=False)
-def load_hotspots(
+def load_map_view(
+    shows: str,
     start: date,
     end: date,
-    resolution: int,
     categories: tuple[str, ...] | None,
     area: str | None,
     scope: Scope,
+    resolution: int | None = None,
 ):  # type: ignore[no-untyped-def]
-    return leader_hotspots(
+    """Heat per grid, density bands or Gi* hotspots (only these take a resolution)."""
+    extra = {} if resolution is None else {"resolution": resolution}
+    return MAP_VIEWS[shows](
         engine(),
         scope=scope,
         start=start,
         end=end,
-        resolution=resolution,
         categories=list(categories) if categories else None,
         community=area,
+        **extra,
     )
 
 
 extent = load_extents(scope()).get(area)
-# "auto": the finest resolution that keeps the area at most ~1,500 cells (fine for a
-# community, coarser for a whole street or city)
-resolution = heat.resolution_for_extent(extent) if picked == "auto" else int(picked)
+resolution = maps.heat_resolution(extent, picked)
 cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, scope()), area)
 total = int(cells.n.sum()) if not cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")
 m = maps.new_map(extent, base())
 cats = tuple(chosen) or None
 if shows == "hotspots":
-    spots = load_hotspots(window[0], window[1], resolution, cats, area, scope())
+    spots = load_map_view(shows, window[0], window[1], cats, area, scope(), resolution)
     maps.add_hotspot_cells(m, spots.cells, resolution, lang)
 elif shows == "heat_grid":
-    maps.add_grid_heat(m, load_grid_heat(window[0], window[1], cats, area, scope()), lang)
+    maps.add_grid_heat(m, load_map_view(shows, window[0], window[1], cats, area, scope()), lang)
 elif shows == "density":
-    smooth = load_density(window[0], window[1], cats, area, scope())
+    smooth = load_map_view(shows, window[0], window[1], cats, area, scope())
     maps.add_density(m, smooth.bands, smooth.bandwidth_m, lang)
 else:
     maps.add_heat_cells(m, cells, resolution, lang)

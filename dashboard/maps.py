@@ -256,6 +256,21 @@ def finish(m: folium.Map) -> folium.Map:
     return localize_assets(m)
 
 
+def _ramp_legend(m: folium.Map, title: str, lo: float, hi: float) -> None:
+    """Legend of the heat colour ramp: title, swatches, lowest … highest value."""
+    swatches = "".join(
+        f'<span style="display:inline-block;width:16px;height:10px;background:{c}"></span>'
+        for c in heat.HEAT_COLOURS
+    )
+    Legend(f"<b>{escape(title)}</b><div>{swatches}</div><div>{lo:,.0f} … {hi:,.0f}</div>").add_to(m)
+
+
+def heat_resolution(extent: tuple[float, float, float, float] | None, picked: int | str) -> int:
+    """The H3 resolution to draw: as picked, or for "auto" the finest that keeps the
+    area shown at most ~1,500 cells (fine for a community, coarser for a city)."""
+    return heat.resolution_for_extent(extent) if picked == "auto" else int(picked)
+
+
 def add_heat_cells(m: folium.Map, counts: pd.DataFrame, resolution: int, lang: str) -> None:
     """Choropleth of case counts on H3 cells at ``resolution`` (from r9 rollups)."""
     cells = heat.to_resolution(counts, resolution)
@@ -274,15 +289,7 @@ def add_heat_cells(m: folium.Map, counts: pd.DataFrame, resolution: int, lang: s
         },
         tooltip=folium.GeoJsonTooltip(["n", "cell"], aliases=[t("cases", lang), "H3"]),
     ).add_to(m)
-    lo, hi = int(hexes.n.min()), int(hexes.n.max())
-    swatches = "".join(
-        f'<span style="display:inline-block;width:16px;height:10px;background:{c}"></span>'
-        for c in heat.HEAT_COLOURS
-    )
-    Legend(
-        f"<b>{escape(t('cases', lang))} / H3 r{resolution}</b><div>{swatches}</div>"
-        f"<div>{lo:,} … {hi:,}</div>"
-    ).add_to(m)
+    _ramp_legend(m, f"{t('cases', lang)} / H3 r{resolution}", hexes.n.min(), hexes.n.max())
 
 
 def add_grid_heat(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
@@ -307,14 +314,7 @@ def add_grid_heat(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
             aliases=[t("grid", lang), t("cases", lang), t("households", lang), t("per_1000", lang)],
         ),
     ).add_to(m)
-    swatches = "".join(
-        f'<span style="display:inline-block;width:16px;height:10px;background:{c}"></span>'
-        for c in heat.HEAT_COLOURS
-    )
-    Legend(
-        f"<b>{escape(t('per_1000', lang))}</b><div>{swatches}</div>"
-        f"<div>{shown.rate.min():,.0f} … {shown.rate.max():,.0f}</div>"
-    ).add_to(m)
+    _ramp_legend(m, t("per_1000", lang), shown.rate.min(), shown.rate.max())
 
 
 def add_density(

@@ -24,9 +24,12 @@ from typing import TYPE_CHECKING
 
 import contourpy
 import geopandas as gpd
+import h3.api.basic_int as h3
 import numpy as np
 import shapely
 from scipy.signal import fftconvolve
+
+from gis.crs import WGS84, to_metric, to_wgs84, utm_epsg
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -261,10 +264,6 @@ def h3_density_bands(
     bandwidths from about 250 m): the default bandwidth is the data's
     (:func:`default_bandwidth`) but at least 1.5 average cell edges.
     """
-    import h3.api.basic_int as h3
-
-    from gis.crs import WGS84, to_metric, to_wgs84, utm_epsg
-
     if counts.empty:
         raise KdeError("no cases in the window: nothing to smooth")
     cells = counts.cell.to_numpy(dtype=np.int64)

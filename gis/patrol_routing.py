@@ -22,6 +22,7 @@ from multiprocessing import get_context
 from typing import Any, Literal
 
 import numpy as np
+import shapely
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
@@ -156,8 +157,6 @@ class RoadNetwork:
         intermediate nodes, so that a stop joins the road near where it stands
         rather than at the next crossing.
         """
-        import shapely
-
         geoms = [g for g in lines if g is not None and not g.is_empty]
         if not geoms:
             raise RoutingInputError("road network has no lines")
@@ -206,8 +205,6 @@ def _joins(lines: list[Any], join_m: float, snap_m: float) -> list[Any]:
     Each connector runs from the end to the nearest point of the nearest other
     line and 0.5 m beyond, so that noding splits that line there.
     """
-    import shapely
-
     if join_m <= 0 or len(lines) < 2:
         return []
     arr = np.array(lines, dtype=object)
@@ -300,8 +297,6 @@ def crossing_pairs(xy: np.ndarray, barriers: Sequence[Any]) -> np.ndarray:
     ``barriers``: shapely lines or polygons in the points' metric CRS (major roads,
     rivers). The matrix is symmetric with a False diagonal.
     """
-    import shapely
-
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     k = len(xy)
     out = np.zeros((k, k), dtype=bool)
