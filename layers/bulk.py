@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 import sqlalchemy as sa
@@ -39,12 +40,15 @@ def point_ewkb(lon: np.ndarray | pd.Series, lat: np.ndarray | pd.Series) -> np.n
     return point_ewkb_arrow(lon, lat).to_numpy(zero_copy_only=False)
 
 
-def point_ewkb_arrow(lon: np.ndarray | pd.Series, lat: np.ndarray | pd.Series) -> pa.Array:
-    """Hex EWKB points (SRID 4326) from lon/lat arrays, as an Arrow string array.
+def point_ewkb_arrow(
+    lon: np.ndarray | pd.Series, lat: np.ndarray | pd.Series, *, hex: bool = True
+) -> pa.Array:
+    """EWKB points (SRID 4326) from lon/lat arrays: hex text, or raw bytes with ``hex=False``.
 
     Built in numpy (header, then the two little-endian doubles, then hex
     digits): ten times faster than ``shapely.to_wkb`` for a million points,
-    and the same text (PostGIS reads it as geometry input).
+    and the same bytes (PostGIS reads the text as geometry input, and the
+    raw bytes in a binary COPY).
     """
     x = np.ascontiguousarray(lon, dtype="<f8")
     y = np.ascontiguousarray(lat, dtype="<f8")
@@ -53,13 +57,12 @@ def point_ewkb_arrow(lon: np.ndarray | pd.Series, lat: np.ndarray | pd.Series) -
     raw[:, :9] = _EWKB_POINT_4326
     raw[:, 9:17] = x.view(np.uint8).reshape(n, 8)
     raw[:, 17:25] = y.view(np.uint8).reshape(n, 8)
+    if not hex:
+        return _as_binary(raw.reshape(-1), 25)
     text = np.empty((n, 50), dtype=np.uint8)
     text[:, 0::2] = _HEX_DIGITS[raw >> 4]
     text[:, 1::2] = _HEX_DIGITS[raw & 15]
-    fixed = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(50), n, [None, pa.py_buffer(text.tobytes())]
-    )
-    return fixed.cast(pa.binary()).cast(pa.string())
+    return _as_binary(text.reshape(-1), 50).cast(pa.string())
 
 
 def copy_frame(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows: int = 250_000) -> int:
@@ -96,29 +99,113 @@ def copy_frame(conn: Connection, table: str, frame: pd.DataFrame, chunk_rows: in
     return len(frame)
 
 
-def copy_arrow(conn: Connection, table: str, data: pa.Table, chunk_rows: int = 100_000) -> int:
-    """COPY an Arrow table into ``table`` (columns named as in the table); return rows written.
+PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+"""Binary COPY signature, flags (0) and header extension length (0)."""
+PGCOPY_TRAILER = b"\xff\xff"
+_PG_EPOCH_US = 946_684_800_000_000
+"""2000-01-01 UTC in microseconds since 1970: binary timestamptz counts from there."""
 
-    Chunks are written as CSV by Arrow and handed to a background writer
-    (psycopg's ``QueuedLibpqWriter``), so the next chunk is formatted while
-    the server parses the last one. Runs inside the caller's transaction.
+
+def _as_binary(raw: np.ndarray, width: int) -> pa.Array:
+    """Consecutive ``width``-byte values of ``raw`` (uint8) as an Arrow binary array."""
+    n = len(raw) // width
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), n, [None, pa.py_buffer(raw)])
+    return fixed.cast(pa.binary())
+
+
+def _field(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(length words, payloads) of one column in COPY's binary format (NULL: length -1)."""
+    n = len(values)
+    null = values.is_null().to_numpy(zero_copy_only=False) if values.null_count else None
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind):
+        payload = values if pa.types.is_binary(kind) else values.cast(pa.binary())
+        if values.null_count:
+            payload = payload.fill_null(b"")
+        lengths = pc.binary_length(payload).to_numpy(zero_copy_only=False).astype(np.int32)
+    else:
+        if pa.types.is_timestamp(kind):
+            micros = values.cast(pa.timestamp("us", tz=kind.tz)).cast(pa.int64())
+            big = (micros.fill_null(0).to_numpy() - _PG_EPOCH_US).astype(">i8")
+        elif kind in _BIG_ENDIAN:
+            big = values.fill_null(0).to_numpy().astype(_BIG_ENDIAN[kind])
+        else:
+            raise TypeError(f"no binary COPY encoding for Arrow type {kind}")
+        width = big.dtype.itemsize
+        raw = big.view(np.uint8).reshape(n, width)
+        if null is None:
+            payload = _as_binary(raw.reshape(-1), width)
+        else:
+            offsets = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(np.where(null, 0, width), out=offsets[1:])
+            payload = pa.Array.from_buffers(
+                pa.binary(),
+                n,
+                [None, pa.py_buffer(offsets), pa.py_buffer(raw[~null].reshape(-1).copy())],
+            )
+        lengths = np.full(n, width, dtype=np.int32)
+    if null is not None:
+        lengths[null] = -1
+    return _as_binary(lengths.astype(">i4").view(np.uint8), 4), payload
+
+
+_BIG_ENDIAN = {pa.int16(): ">i2", pa.int32(): ">i4", pa.int64(): ">i8", pa.float64(): ">f8"}
+
+
+def pgcopy_rows(batch: pa.RecordBatch) -> memoryview:
+    """The rows of ``batch`` in PostgreSQL's binary COPY format (no header or trailer).
+
+    Each Arrow type is sent as the binary form of its PostgreSQL column:
+    int16/32/64 → smallint/integer/bigint, float64 → double precision,
+    timestamp (with a zone) → timestamptz, string → text (also ``char(n)``),
+    binary → handed as is to the column's receive function (EWKB for a
+    PostGIS ``geometry`` column, see :func:`point_ewkb_arrow`). Encoded with
+    Arrow kernels: ``binary_join_element_wise`` lays out each row's field
+    count, then length word and payload per column, in one pass.
+    """
+    n = batch.num_rows
+    count = np.tile(np.array([batch.num_columns], dtype=">i2").view(np.uint8), n)
+    parts = [_as_binary(count, 2)]
+    for column in batch.columns:
+        parts.extend(_field(column))
+    rows = pc.binary_join_element_wise(*parts, b"")
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=n + 1, offset=rows.offset * 4)
+    return memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]
+
+
+def copy_binary(
+    conn: Connection,
+    table: str,
+    data: pa.Table,
+    *,
+    freeze: bool = False,
+    chunk_rows: int = 100_000,
+) -> int:
+    """COPY an Arrow table into ``table`` in binary format; return rows written.
+
+    Columns are named as in the table and typed as :func:`pgcopy_rows` says.
+    Binary COPY spares the server from parsing text (times, numbers, hex
+    geometry); chunks are encoded while a background writer (psycopg's
+    ``QueuedLibpqWriter``) sends the previous one. ``freeze``: ``COPY …
+    FREEZE``, for a table created or truncated earlier in this transaction
+    (rows are written frozen, so no later pass has to set hint bits or
+    freeze them). Runs inside the caller's transaction.
     """
     if data.num_rows == 0:
         return 0
     columns = ", ".join(f'"{c}"' for c in data.column_names)
+    options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
     raw = conn.connection.driver_connection
     assert raw is not None
-    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     try:
         with raw.cursor() as cur:
             writer = QueuedLibpqWriter(cur)
-            with cur.copy(
-                f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)", writer=writer
-            ) as copy:
+            statement = f"COPY {table} ({columns}) FROM STDIN ({options})"
+            with cur.copy(statement, writer=writer) as copy:
+                copy.write(PGCOPY_HEADER)
                 for batch in data.to_batches(max_chunksize=chunk_rows):
-                    buf = io.BytesIO()
-                    pacsv.write_csv(batch, buf, options)
-                    copy.write(buf.getvalue())
+                    copy.write(pgcopy_rows(batch))
+                copy.write(PGCOPY_TRAILER)
     except psycopg.Error as exc:
         detail = exc.diag.message_detail or ""
         raise BulkLoadError(
@@ -139,19 +226,27 @@ def _integer_ids(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Deferred:
-    """Secondary indexes and foreign keys dropped for a bulk load, to be rebuilt."""
+    """Indexes and constraints dropped for a bulk load, to be rebuilt."""
 
     indexes: list[tuple[str, str]]
     """(name, CREATE INDEX statement) of indexes that back no constraint."""
     foreign_keys: list[tuple[str, str, str]]
     """(table, constraint name, definition) of foreign keys on the loaded tables."""
+    keys: list[tuple[str, str, str]] = field(default_factory=list)
+    """(table, constraint name, definition) of primary keys and unique constraints:
+    dropped only when the tables were empty and truncated (a fresh load)."""
+    fresh: bool = False
+    """The tables were empty and truncated in this transaction: rows written now
+    skip the WAL at ``wal_level = minimal`` and may be COPYed ``FREEZE``."""
 
 
-def secondary_indexes_and_foreign_keys(conn: Connection, tables: list[str]) -> Deferred:
+def secondary_indexes_and_foreign_keys(
+    conn: Connection, tables: list[str], *, keys: bool = False
+) -> Deferred:
     """What :func:`deferred_indexes_and_foreign_keys` would drop and rebuild, from the catalogue.
 
-    Indexes that back a constraint (primary key, unique, exclusion) are kept:
-    they guard the natural key while rows go in.
+    Indexes that back a constraint (primary key, unique, exclusion) are kept
+    unless ``keys``: they guard the natural key while rows go in.
     """
     indexes = conn.execute(
         sa.text("""
@@ -163,21 +258,47 @@ def secondary_indexes_and_foreign_keys(conn: Connection, tables: list[str]) -> D
     """),
         {"tables": tables},
     ).all()
-    fks = conn.execute(
+    constraints = conn.execute(
         sa.text("""
-        SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+        SELECT c.contype, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
         FROM pg_constraint c
-        WHERE c.contype = 'f' AND c.conrelid = ANY(CAST(:tables AS regclass[]))
-        ORDER BY c.conrelid, c.conname
+        WHERE c.contype IN ('f', 'p', 'u') AND c.conrelid = ANY(CAST(:tables AS regclass[]))
+        ORDER BY c.conrelid, c.contype, c.conname
     """),
         {"tables": tables},
     ).all()
-    return Deferred([(r[0], r[1]) for r in indexes], [(r[0], r[1], r[2]) for r in fks])
+    return Deferred(
+        [(r[0], r[1]) for r in indexes],
+        [(r[1], r[2], r[3]) for r in constraints if r[0] == "f"],
+        [(r[1], r[2], r[3]) for r in constraints if r[0] != "f"] if keys else [],
+        fresh=keys,
+    )
+
+
+def referencing_closure(conn: Connection, tables: list[str]) -> list[str]:
+    """``tables`` and every table whose foreign keys reach them, directly or not."""
+    closure = conn.execute(
+        sa.text("""
+        WITH RECURSIVE t(rel) AS (
+            SELECT unnest(CAST(:tables AS regclass[]))::oid
+            UNION
+            SELECT c.conrelid FROM pg_constraint c JOIN t ON c.confrelid = t.rel
+            WHERE c.contype = 'f'
+        )
+        SELECT rel::regclass::text FROM t
+    """),
+        {"tables": tables},
+    ).scalars()
+    return list(dict.fromkeys([*tables, *closure]))
 
 
 @contextmanager
 def deferred_indexes_and_foreign_keys(
-    conn: Connection, tables: list[str], *, maintenance_work_mem: str = "512MB"
+    conn: Connection,
+    tables: list[str],
+    *,
+    maintenance_work_mem: str = "512MB",
+    truncate_if_empty: bool = False,
 ) -> Iterator[Deferred]:
     """Drop the secondary indexes and foreign keys of ``tables``; rebuild them on exit.
 
@@ -186,6 +307,13 @@ def deferred_indexes_and_foreign_keys(
     indexes once (sorted, parallel btree builds) and validating each foreign
     key with one anti-join when it is added back.
 
+    ``truncate_if_empty``: when ``tables`` and every table referencing them
+    are empty (checked under the lock), truncate them all and drop the primary
+    keys and unique constraints too — a fresh load. The truncated tables get
+    new files, so at ``wal_level = minimal`` nothing written to them before the
+    commit goes through the WAL, and their keys are built once at the end
+    (adding a unique constraint back checks every row).
+
     Must run inside the caller's transaction; everything (the drops, the rows,
     the rebuilds) commits or rolls back together, so a crash or ``kill -9``
     leaves the old indexes and constraints in place. Adding a foreign key back
@@ -193,15 +321,28 @@ def deferred_indexes_and_foreign_keys(
     in. The drops take an ``ACCESS EXCLUSIVE`` lock on the tables until the
     transaction ends: readers wait for the load.
     """
-    conn.execute(sa.text(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE"))
-    deferred = secondary_indexes_and_foreign_keys(conn, tables)
+    locked = referencing_closure(conn, tables) if truncate_if_empty else tables
+    conn.execute(sa.text(f"LOCK TABLE {', '.join(locked)} IN ACCESS EXCLUSIVE MODE"))
+    fresh = (
+        truncate_if_empty
+        and not conn.execute(
+            sa.text(" OR ".join(f"EXISTS (SELECT FROM {t})" for t in locked).join(["SELECT ", ""]))
+        ).scalar_one()
+    )
+    if fresh:
+        conn.execute(sa.text(f"TRUNCATE {', '.join(locked)}"))
+    deferred = secondary_indexes_and_foreign_keys(conn, locked if fresh else tables, keys=fresh)
     conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{maintenance_work_mem}'"))
     conn.execute(sa.text("SET LOCAL max_parallel_maintenance_workers = 2"))
     for table, name, _ in deferred.foreign_keys:
         conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    for table, name, _ in deferred.keys:
+        conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
     for name, _ in deferred.indexes:
         conn.execute(sa.text(f"DROP INDEX {name}"))
     yield deferred
+    for table, name, definition in deferred.keys:
+        conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
     for _, definition in deferred.indexes:
         conn.execute(sa.text(definition))
     for table, name, definition in deferred.foreign_keys:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis.assign import H3_RESOLUTIONS
-from layers.bulk import copy_arrow, copy_frame, deferred_indexes_and_foreign_keys, point_ewkb_arrow
+from layers.bulk import copy_binary, copy_frame, deferred_indexes_and_foreign_keys, point_ewkb_arrow
 from layers.catalogue import code_ids
 from layers.ingest.assignment import served_area
 from layers.ingest.errors import MappingError
@@ -186,18 +186,25 @@ def bulk_insert(
     In the caller's transaction: lock ``cases`` and ``case_events``, drop their
     secondary indexes and foreign keys (:func:`layers.bulk.deferred_indexes_and_foreign_keys`),
     leave out the source ids already loaded (one read of this source's natural
-    keys: they count as already present), COPY the rest into ``cases``, write
-    each new case's ``import`` event with one ``INSERT … SELECT`` over the new
-    ids, add reporters, then rebuild the indexes and add the foreign keys back
-    (which validates every row). A crash before the commit rolls all of it back.
+    keys: they count as already present), COPY the rest into ``cases`` in
+    binary, write each new case's ``import`` event with one ``INSERT … SELECT``
+    over the new ids, add reporters, then rebuild the indexes and add the
+    foreign keys back (which validates every row). When ``cases`` and the
+    tables referring to it are empty (a first load), they are truncated in the
+    transaction and their keys rebuilt too: the rows skip the WAL and are
+    COPYed ``FREEZE``. A crash before the commit rolls all of it back.
     """
 
     def insert(rows: np.ndarray) -> int:
         conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
-        with deferred_indexes_and_foreign_keys(conn, ["cases", "case_events"]):
+        with deferred_indexes_and_foreign_keys(
+            conn, ["cases", "case_events"], truncate_if_empty=True
+        ) as deferred:
             last_id = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one()
             present = (
-                conn.execute(
+                []
+                if deferred.fresh
+                else conn.execute(
                     sa.text("SELECT source_id FROM cases WHERE source_system = :s"), {"s": source}
                 )
                 .scalars()
@@ -205,8 +212,7 @@ def bulk_insert(
             )
             ids = fields["source_id"][rows]
             new = rows[~pd.Index(ids).isin(present)] if present else rows
-            table = _cases_table(fields, new, source)
-            copy_arrow(conn, "cases", table)
+            copy_binary(conn, "cases", _cases_table(fields, new, source), freeze=deferred.fresh)
             conn.execute(
                 sa.text(BULK_HISTORY), {"source": source, "reason": reason, "last": last_id}
             )
@@ -226,7 +232,7 @@ ORDER BY id
 
 
 def _cases_table(fields: dict, rows: np.ndarray, source: str) -> pa.Table:
-    """The ``cases`` columns of ``rows`` as an Arrow table (geometry as hex EWKB)."""
+    """The ``cases`` columns of ``rows`` as an Arrow table (geometry as EWKB bytes)."""
 
     def text(key: str) -> pa.Array:
         return pa.array(take_rows(fields[key], rows), type=pa.string(), from_pandas=True)
@@ -252,7 +258,7 @@ def _cases_table(fields: dict, rows: np.ndarray, source: str) -> pa.Table:
             "closed_at": pa.array(take_rows(fields["closed_at"], rows)),
             "source_system": pa.array(np.full(len(rows), source, dtype=object), type=pa.string()),
             "source_id": source_id,
-            "geom": point_ewkb_arrow(fields["x"][rows], fields["y"][rows]),
+            "geom": point_ewkb_arrow(fields["x"][rows], fields["y"][rows], hex=False),
         }
     )
 

@@ -82,6 +82,47 @@ def test_bulk_mode_loads_and_leaves_every_index_and_constraint_valid(clean_engin
     assert tuple(where) == (0, 0)
 
 
+def _files(conn) -> dict[str, int]:
+    """The data file of each loaded table (TRUNCATE gives a table a new one)."""
+    return dict(
+        conn.execute(
+            sa.text(
+                "SELECT relname, relfilenode FROM pg_class "
+                "WHERE relname IN ('cases', 'case_events', 'cases_pkey')"
+            )
+        ).all()
+    )
+
+
+def test_a_fresh_load_rebuilds_the_keys_and_a_later_one_appends(clean_engine, tmp_path):
+    """Into empty tables: truncated (new files, no WAL), keys rebuilt; into filled ones: kept."""
+    path = synthetic_cases(tmp_path / "cases.csv", 5_000, seed=8)
+    head = tmp_path / "head.csv"
+    head.write_text("".join(path.read_text().splitlines(keepends=True)[:3_001]))
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    with clean_engine.connect() as conn:
+        before, files = _schema(conn), _files(conn)
+        conn.rollback()
+        first = load_cases(head, mapping, conn=conn, bulk=True)
+        between, files_between = _schema(conn), _files(conn)
+        conn.rollback()
+        second = load_cases(path, mapping, conn=conn, bulk=True)
+        after, files_after = _schema(conn), _files(conn)
+        cases, distinct, events, loaded = _state(conn)
+        bad_history = conn.execute(
+            sa.text("SELECT count(*) FROM case_history_violations()")
+        ).scalar()
+    assert before == between == after
+    assert all(validated for *_, validated in after["constraints"])
+    assert files_between["cases"] != files["cases"]  # truncated: a new file
+    assert files_after["cases"] == files_between["cases"]  # appended in place
+    assert files_after["cases_pkey"] == files_between["cases_pkey"]  # key kept, not rebuilt
+    assert (first.loaded, first.quarantined, first.already_present) == (2_940, 60, 0)
+    assert (second.loaded, second.quarantined, second.already_present) == (1_960, 100, 2_940)
+    assert cases == distinct == events == loaded == 4_900
+    assert bad_history == 0
+
+
 def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
     path = synthetic_cases(tmp_path / "cases.csv", 2_000, seed=5)
     mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
