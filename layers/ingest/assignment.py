@@ -97,6 +97,7 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
     c_idx = polygons_containing(area.community_geom, lon[rest], lat[rest])
     found = c_idx >= 0
     community_id[rest[found]] = area.community_id[c_idx[found]]
+    _grid_across_seam(area, lon, lat, rest[found], community_id, grid_id)
     street = np.full(n, None, dtype=object)
     by_community = pd.Series(area.community_street, index=area.community_id)
     has = community_id >= 0
@@ -106,6 +107,38 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
     found = s_idx >= 0
     street[rest[found]] = area.street_code[s_idx[found]]
     return Assignment(street, community_id, grid_id)
+
+
+SEAM_TOLERANCE = 1e-5
+"""Degrees (about 1 m): how far outside its community's grids a point may lie and still
+get the nearest one (see :func:`_grid_across_seam`)."""
+
+
+def _grid_across_seam(
+    area: ServedArea,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    rows: np.ndarray,
+    community_id: np.ndarray,
+    grid_id: np.ndarray,
+) -> None:
+    """Give ``rows`` (in a community, in none of its grids) the nearest grid of that community.
+
+    Grids are computed in a metric CRS and stored in WGS 84, the community
+    boundary was drawn by someone else: their edges can miss each other by
+    micro-degrees, and a point in that seam would be in its community but in
+    no grid. Only a grid of the same community within :data:`SEAM_TOLERANCE`
+    counts; a community without grids (not delineated yet) keeps its points
+    grid-less.
+    """
+    if len(rows) == 0 or len(area.grid_geom) == 0:
+        return
+    tree = shapely.STRtree(area.grid_geom)
+    point_idx, grid_idx = tree.query_nearest(
+        shapely.points(lon[rows], lat[rows]), max_distance=SEAM_TOLERANCE, all_matches=False
+    )
+    same = area.grid_community[grid_idx] == community_id[rows[point_idx]]
+    grid_id[rows[point_idx[same]]] = area.grid_id[grid_idx[same]]
 
 
 def h3_columns(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.ndarray]:

@@ -359,10 +359,12 @@ def map_values(values: pd.Series, table: dict[str, str], default: str | None) ->
 def _lookup(text: np.ndarray, table: dict, default: object) -> np.ndarray:
     """``table[value.strip()]`` for each value (object array; None and misses: ``default``).
 
-    Looks up each distinct value once (the values keep their type: ints stay ints).
+    Strips and looks up each distinct value once (the values keep their type:
+    ints stay ints).
     """
-    codes, unique = pd.factorize(pd.Series(text, dtype=object).str.strip())
-    mapped = np.array([table.get(v, default) for v in unique] + [default], dtype=object)
+    codes, unique = pd.factorize(np.asarray(text, dtype=object))
+    keys = [v.strip() if isinstance(v, str) else v for v in unique]
+    mapped = np.array([table.get(k, default) for k in keys] + [default], dtype=object)
     return mapped[np.where(codes < 0, len(unique), codes)]
 
 
