@@ -84,7 +84,8 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
     """Street, community and grid of each lon/lat (NaN coordinates are outside).
 
     Grids are tried first (the smallest polygons; a grid names its community),
-    then communities for points in no grid, then streets for the rest.
+    then communities for points in no grid (a point of a community within
+    :data:`SEAM_TOLERANCE` of a grid takes that grid), then streets for the rest.
     """
     n = len(lon)
     grid_idx = polygons_containing(area.grid_geom, lon, lat)
@@ -110,8 +111,8 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
 
 
 SEAM_TOLERANCE = 1e-5
-"""Degrees (about 1 m): how far outside its community's grids a point may lie and still
-get the nearest one (see :func:`_grid_across_seam`)."""
+"""Degrees (about 1 m): how far outside every grid a point of a community may lie and
+still get the nearest one (see :func:`_grid_across_seam`)."""
 
 
 def _grid_across_seam(
@@ -122,14 +123,15 @@ def _grid_across_seam(
     community_id: np.ndarray,
     grid_id: np.ndarray,
 ) -> None:
-    """Give ``rows`` (in a community, in none of its grids) the nearest grid of that community.
+    """Give ``rows`` (in a community, in no grid) the nearest grid within the tolerance.
 
     Grids are computed in a metric CRS and stored in WGS 84, the community
-    boundary was drawn by someone else: their edges can miss each other by
-    micro-degrees, and a point in that seam would be in its community but in
-    no grid. Only a grid of the same community within :data:`SEAM_TOLERANCE`
-    counts; a community without grids (not delineated yet) keeps its points
-    grid-less.
+    boundaries were drawn by someone else: their edges can miss each other by
+    micro-degrees, and a point in that seam would be in a community but in no
+    grid. The nearest grid within :data:`SEAM_TOLERANCE` takes it, and names
+    its community as every grid does (a point that close to a grid is on the
+    boundary of the grid's community too, within what the boundaries are worth).
+    Points farther from every grid — in a community not delineated yet — keep no grid.
     """
     if len(rows) == 0 or len(area.grid_geom) == 0:
         return
@@ -137,8 +139,8 @@ def _grid_across_seam(
     point_idx, grid_idx = tree.query_nearest(
         shapely.points(lon[rows], lat[rows]), max_distance=SEAM_TOLERANCE, all_matches=False
     )
-    same = area.grid_community[grid_idx] == community_id[rows[point_idx]]
-    grid_id[rows[point_idx[same]]] = area.grid_id[grid_idx[same]]
+    grid_id[rows[point_idx]] = area.grid_id[grid_idx]
+    community_id[rows[point_idx]] = area.grid_community[grid_idx]
 
 
 def h3_columns(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.ndarray]:

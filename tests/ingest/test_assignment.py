@@ -1,4 +1,4 @@
-"""Assignment on entry: a point in the seam between a community's edge and its grids."""
+"""Assignment on entry: a point in the seam between community edges and grids."""
 
 import numpy as np
 import shapely
@@ -24,19 +24,19 @@ def _area() -> ServedArea:
     )
 
 
-def test_a_point_in_the_seam_gets_the_nearest_grid_of_its_community():
-    lon = np.array([0.25, 1e-6, 0.75, 0.25, 1.0 + 1e-6, 0.5 + SEAM_TOLERANCE, 3.0])
-    lat = np.array([0.3, 0.3, 1e-6, 0.9, 0.3, 0.6 + 2 * SEAM_TOLERANCE, 0.5])
+def test_a_point_in_the_seam_gets_the_nearest_grid_and_its_community():
+    lon = np.array([0.25, 1e-6, 0.75, 0.25, 1.0 + 1e-6, 0.5 + SEAM_TOLERANCE, 3.0, 1.5])
+    lat = np.array([0.3, 0.3, 1e-6, 0.9, 0.3, 0.6 + 2 * SEAM_TOLERANCE, 0.5, 0.5])
     where = assign_points(_area(), lon, lat)
-    assert where.community_id.tolist() == [10, 10, 10, 10, 20, 10, -1]
+    assert where.community_id.tolist() == [10, 10, 10, 10, 10, 10, -1, 20]
     assert where.grid_id.tolist() == [
         101,  # inside a grid
         101,  # in the seam on the west edge
         102,  # in the seam on the south edge
         -1,  # in the ungridded north of the community, far from any grid
-        -1,  # 1e-6 from grid 102 but in the other community
+        102,  # 1e-6 over the boundary of a community without grids: on the boundary
         -1,  # just beyond the tolerance
         -1,  # outside the street
+        -1,  # inside the community without grids
     ]
-    assert where.street_code.tolist()[:6] == ["110101001"] * 6
-    assert where.street_code[6] is None
+    assert where.street_code.tolist() == ["110101001"] * 6 + [None, "110101001"]
