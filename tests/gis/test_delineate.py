@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.delineate import DelineationError, delineate, n_parts
+from gis.delineate import DelineationError, delineate
+from gis.partition import n_parts
 
 CRS = 32650
 
