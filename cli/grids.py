@@ -148,10 +148,24 @@ def delineate_cmd(
             f"\nwritten as the version of {summary.valid_from}: kept {summary.kept} "
             f"(household counts refreshed: {summary.households_updated}), changed "
             f"{summary.changed}, retired {summary.retired}, new {summary.new}; parts moved to "
-            f"their current grid: {summary.parts_moved}."
-            + (" New grids have no worker yet: assign one." if summary.new else ""),
+            f"their current grid: {summary.parts_moved}.",
             highlight=False,
         )
+        for worker, old, new in summary.handed_over:
+            console.print(
+                f"  网格员 worker {worker}: {old} (撤销 retired) → {new}", highlight=False
+            )
+        if summary.without_worker:
+            console.print(
+                f"[bold]待分配网格员 No worker yet[/] ({len(summary.without_worker)}): "
+                f"{', '.join(summary.without_worker)} — assign one.",
+                highlight=False,
+            )
+        if summary.freed:
+            console.print(
+                f"空闲网格员 Workers without a grid now: {', '.join(summary.freed)}",
+                highlight=False,
+            )
 
 
 @grids_app.command("report")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -86,6 +86,13 @@ class WriteSummary:
     retired: int
     new: int
     parts_moved: int
+    handed_over: list[tuple[str, str, str]] = field(default_factory=list)
+    """(worker code, retired grid, grid taken over): a retired grid's worker goes to the
+    new or changed grid without a worker that overlaps the old grid most."""
+    without_worker: list[str] = field(default_factory=list)
+    """New or changed grids still without a worker: a supervisor has to assign one."""
+    freed: list[str] = field(default_factory=list)
+    """Workers of retired grids whose old grid overlaps no grid left without a worker."""
 
 
 def delineation_input(
@@ -208,6 +215,8 @@ def write_grids(
         )
     }
     _check_writable(kept, closing, inserted, before, day, conn)
+    retired = sorted(action.index[action == "retired"])
+    handover = _hand_over(conn, inserted, retired, before)
     updated = conn.execute(
         sa.text("""UPDATE grids g SET households = k.households
                    FROM unnest(CAST(:codes AS text[]), CAST(:households AS int[]))
@@ -224,7 +233,7 @@ def write_grids(
             {"day": day, "codes": closing},
         )
     ]
-    _insert(conn, inserted, before, day)
+    _insert(conn, inserted, before, day, {to: worker for worker, _, to in handover.moves})
     moved = 0
     if closed_ids:
         moved = conn.execute(
@@ -242,6 +251,66 @@ def write_grids(
         retired=int((action == "retired").sum()),
         new=int((inserted.action == "new").sum()),
         parts_moved=moved,
+        handed_over=handover.named_moves,
+        without_worker=handover.without_worker,
+        freed=handover.freed,
+    )
+
+
+@dataclass
+class _Handover:
+    moves: list[tuple[int, str, str]]
+    named_moves: list[tuple[str, str, str]]
+    without_worker: list[str]
+    freed: list[str]
+
+
+def _hand_over(
+    conn: Connection, inserted: gpd.GeoDataFrame, retired: list[str], before: dict
+) -> _Handover:
+    """Match the workers of retired grids to new or changed grids left without a worker.
+
+    Greedy by overlap area (the largest overlap first), one worker per grid,
+    within a community: a worker keeps walking the streets they know.
+    """
+    needs = [
+        i
+        for i, row in enumerate(inserted.itertuples())
+        if not (row.action == "changed" and before[row.code].worker_id is not None)
+    ]
+    rows = conn.execute(
+        sa.text("""SELECT g.code, g.worker_id, w.code, ST_AsBinary(g.geom) FROM grids_current g
+                   JOIN workers w ON w.id = g.worker_id
+                   WHERE g.code = ANY(:codes) AND w.active ORDER BY g.code"""),
+        {"codes": retired},
+    ).all()
+    old = [(r[0].strip(), r[1], r[2], shapely.from_wkb(bytes(r[3]))) for r in rows]
+    geoms = inserted.geometry.to_crs(WGS84) if inserted.crs else inserted.geometry
+    pairs = sorted(
+        (
+            (shapely.area(shapely.intersection(geoms.iloc[i], geom)), i, k)
+            for i in needs
+            for k, (code, _, _, geom) in enumerate(old)
+            if code[:12] == inserted.iloc[i].community
+        ),
+        key=lambda p: (-p[0], p[1], p[2]),
+    )
+    taken_grid: set[int] = set()
+    taken_worker: set[int] = set()
+    moves, named = [], []
+    for overlap, i, k in pairs:
+        if overlap <= 0 or i in taken_grid or k in taken_worker:
+            continue
+        taken_grid.add(i)
+        taken_worker.add(k)
+        code, worker_id, worker_code, _ = old[k]
+        moves.append((worker_id, code, inserted.iloc[i].code))
+        named.append((worker_code, code, inserted.iloc[i].code))
+    return _Handover(
+        moves=moves,
+        named_moves=named,
+        without_worker=[inserted.iloc[i].code for i in needs if i not in taken_grid],
+        freed=[old[k][2] for k in range(len(old)) if k not in taken_worker],
     )
 
 
@@ -307,7 +376,13 @@ def _check_writable(
         )
 
 
-def _insert(conn: Connection, inserted: gpd.GeoDataFrame, before: dict, day: date) -> None:
+def _insert(
+    conn: Connection,
+    inserted: gpd.GeoDataFrame,
+    before: dict,
+    day: date,
+    handed_over: dict[str, int],
+) -> None:
     if inserted.empty:
         return
     communities = code_ids(conn, "communities", "code")
@@ -320,7 +395,11 @@ def _insert(conn: Connection, inserted: gpd.GeoDataFrame, before: dict, day: dat
                 "code": row.code,
                 "community_id": communities[row.community],
                 "households": int(row.households),
-                "worker_id": old.worker_id if old else None,
+                "worker_id": (
+                    old.worker_id
+                    if old and old.worker_id is not None
+                    else handed_over.get(row.code)
+                ),
                 "version": old.version + 1 if old else 1,
                 "valid_from": day,
                 "wkb": shapely.to_wkb(_multipolygon(geom)),

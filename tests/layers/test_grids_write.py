@@ -158,6 +158,32 @@ def test_a_changed_grid_keeps_its_worker(conn):
     assert row.worker_id == 950 and row.version == 2 and row.id != ids[f"{c}001"]
 
 
+def test_a_retired_grids_worker_takes_over_the_new_grid_it_overlaps_most(conn):
+    ids = make_area(conn)
+    c = COMMUNITY
+    conn.execute(
+        sa.text("""INSERT INTO workers (id, code, name_zh, community_id)
+                   VALUES (951, 'W951', '李四', 950), (952, 'W952', '王五', 950)""")
+    )
+    conn.execute(sa.text("UPDATE grids SET worker_id = 951 WHERE id = :g"), {"g": ids[f"{c}003"]})
+    conn.execute(sa.text("UPDATE grids SET worker_id = 952 WHERE id = :g"), {"g": ids[f"{c}004"]})
+    grids, changes = proposal(
+        [
+            (f"{c}005", "new", 330, _strip(1.9, 0.4)),  # overlaps 003 by 0.3 strip
+            (f"{c}006", "new", 330, _strip(2.3, 0.7)),  # overlaps 003 by 0.7 strip: wins
+            (f"{c}002", "changed", 380, _strip(1, 0.9)),  # had no worker, overlaps no old grid
+        ],
+        retired=[f"{c}003", f"{c}004"],
+    )
+    summary = write_grids(grids, changes, conn=conn, valid_from=REDRAW)
+    workers = _current(conn).set_index("code").worker_id
+    assert summary.handed_over == [("W951", f"{c}003", f"{c}006")]
+    assert workers[f"{c}006"] == 951
+    assert pd.isna(workers[f"{c}005"]) and pd.isna(workers[f"{c}002"])
+    assert summary.without_worker == [f"{c}005", f"{c}002"]
+    assert summary.freed == ["W952"]  # 004 overlaps none of the grids left without a worker
+
+
 def test_cases_keep_their_grid_and_parts_follow_the_current_grids(conn):
     ids = make_area(conn)
     lon, lat = WEST + 2.2 * STRIP, 31.305  # in old 003, in new 002 (strips 1.0-2.5)
