@@ -157,7 +157,8 @@ def pgcopy_rows(batch: pa.RecordBatch) -> memoryview:
 
     Each Arrow type is sent as the binary form of its PostgreSQL column:
     int16/32/64 → smallint/integer/bigint, float64 → double precision,
-    timestamp (with a zone) → timestamptz, string → text (also ``char(n)``),
+    timestamp → timestamptz (an instant; a naive timestamp is taken as UTC,
+    which is also what a ``timestamp`` column stores), string → text (also ``char(n)``),
     binary → handed as is to the column's receive function (EWKB for a
     PostGIS ``geometry`` column, see :func:`point_ewkb_arrow`). Encoded with
     Arrow kernels: ``binary_join_element_wise`` lays out each row's field
@@ -323,12 +324,8 @@ def deferred_indexes_and_foreign_keys(
     """
     locked = referencing_closure(conn, tables) if truncate_if_empty else tables
     conn.execute(sa.text(f"LOCK TABLE {', '.join(locked)} IN ACCESS EXCLUSIVE MODE"))
-    fresh = (
-        truncate_if_empty
-        and not conn.execute(
-            sa.text(" OR ".join(f"EXISTS (SELECT FROM {t})" for t in locked).join(["SELECT ", ""]))
-        ).scalar_one()
-    )
+    any_rows = "SELECT " + " OR ".join(f"EXISTS (SELECT FROM {t})" for t in locked)
+    fresh = truncate_if_empty and not conn.execute(sa.text(any_rows)).scalar_one()
     if fresh:
         conn.execute(sa.text(f"TRUNCATE {', '.join(locked)}"))
     deferred = secondary_indexes_and_foreign_keys(conn, locked if fresh else tables, keys=fresh)

@@ -233,7 +233,7 @@ def write_grids(
             {"day": day, "codes": closing},
         )
     ]
-    _insert(conn, inserted, before, day, {to: worker for worker, _, to in handover.moves})
+    _insert(conn, inserted, before, day, {new: wid for wid, _, _, new in handover.moves})
     moved = 0
     if closed_ids:
         moved = conn.execute(
@@ -251,7 +251,7 @@ def write_grids(
         retired=int((action == "retired").sum()),
         new=int((inserted.action == "new").sum()),
         parts_moved=moved,
-        handed_over=handover.named_moves,
+        handed_over=[(worker, old, new) for _, worker, old, new in handover.moves],
         without_worker=handover.without_worker,
         freed=handover.freed,
     )
@@ -259,8 +259,8 @@ def write_grids(
 
 @dataclass
 class _Handover:
-    moves: list[tuple[int, str, str]]
-    named_moves: list[tuple[str, str, str]]
+    moves: list[tuple[int, str, str, str]]
+    """(worker id, worker code, retired grid, grid taken over)."""
     without_worker: list[str]
     freed: list[str]
 
@@ -297,18 +297,16 @@ def _hand_over(
     )
     taken_grid: set[int] = set()
     taken_worker: set[int] = set()
-    moves, named = [], []
+    moves = []
     for overlap, i, k in pairs:
         if overlap <= 0 or i in taken_grid or k in taken_worker:
             continue
         taken_grid.add(i)
         taken_worker.add(k)
         code, worker_id, worker_code, _ = old[k]
-        moves.append((worker_id, code, inserted.iloc[i].code))
-        named.append((worker_code, code, inserted.iloc[i].code))
+        moves.append((worker_id, worker_code, code, inserted.iloc[i].code))
     return _Handover(
         moves=moves,
-        named_moves=named,
         without_worker=[inserted.iloc[i].code for i in needs if i not in taken_grid],
         freed=[old[k][2] for k in range(len(old)) if k not in taken_worker],
     )
