@@ -12,7 +12,8 @@ from app_pages.resources import base, engine, scope, user
 from dashboard import maps
 from dashboard.labels import LOCAL_TZ, localized, pick, t
 from layers.auth import Scope
-from layers.views import case_action, case_file, operator_desk, reporter_contacts
+from layers.media import PhotoError, read_photo, store_photo
+from layers.views import case_action, case_file, find_case, operator_desk, reporter_contacts
 from layers.workflow.errors import WorkflowError
 
 lang = st.session_state.get("lang", "zh")
@@ -40,6 +41,7 @@ queue = queue.assign(
     ],
 )
 with st.sidebar:
+    wanted = st.text_input(t("find_case_no", lang), key="op_find").strip()
     st.subheader(t("filters", lang))
     chosen_categories = st.multiselect(
         t("category", lang), sorted(queue.category.unique()), key="op_categories"
@@ -118,6 +120,14 @@ if rows:
     selected_no = table.iloc[rows[0]].case_no
 if selected_no:
     st.session_state["op_case"] = int(queue.loc[queue.case_no == selected_no, "id"].iloc[0])
+elif wanted and wanted != st.session_state.get("op_found"):
+    # a case number typed in (e.g. a caller asking after their case): open or closed
+    found = find_case(engine(), scope=scope(), case_no=wanted)
+    st.session_state["op_found"] = wanted
+    if found is None:
+        st.sidebar.warning(t("case_not_found", lang).format(case_no=wanted))
+    else:
+        st.session_state["op_case"] = found
 case_id = st.session_state.get("op_case")
 
 
@@ -179,9 +189,14 @@ def show_case_file(case_id: int) -> None:
     if photos:
         st.markdown(f"**{t('photos', lang)}**")
         for item in photos:
-            url = str(item.get("url") or item.get("path") or "")
+            url = str(item.get("url") or "")
+            if item.get("path"):  # uploaded here: read by the server for this user only
+                try:
+                    st.image(read_photo(str(item["path"])), width=240, caption=item.get("name"))
+                except PhotoError as exc:
+                    st.caption(str(exc))
             # only the app's own files are shown inline: nothing is fetched from outside
-            if url.startswith("/app/static/"):
+            elif url.startswith("/app/static/"):
                 st.image(url, width=240)
             else:
                 st.caption(url or str(item))
@@ -218,8 +233,26 @@ def show_case_file(case_id: int) -> None:
                     key="op_department",
                 )
             reason = st.text_input(t("reason", lang), key="op_reason")
+            photo = (
+                st.file_uploader(
+                    t("photo_for", lang).format(
+                        actions=", ".join(t(f"act_{a}", lang) for a in file.photo_actions)
+                    ),
+                    type=["jpg", "jpeg", "png", "webp"],
+                    key=f"op_photo_{case_id}",
+                )
+                if file.photo_actions
+                else None
+            )
             if st.form_submit_button(t("do_action", lang)):
                 try:
+                    attachments = None
+                    if action in file.photo_actions:
+                        if photo is None:
+                            raise PhotoError(t("photo_needed", lang))
+                        attachments = [
+                            store_photo(photo.getvalue(), case_id=case_id, name=photo.name)
+                        ]
                     done = case_action(
                         engine(),
                         scope=me.scope,
@@ -229,7 +262,10 @@ def show_case_file(case_id: int) -> None:
                         expected_version=int(detail["version"]),
                         reason=reason.strip() or None,
                         department_code=department if action == "dispatch" else None,
+                        attachments=attachments,
                     )
+                except PhotoError as exc:
+                    st.error(str(exc))
                 except WorkflowError as exc:
                     st.error(f"{exc.code}: {exc}")
                 else:

@@ -110,10 +110,10 @@ def case_detail(*, conn: Connection, case_id: int) -> dict | None:
 
 
 def case_history(*, conn: Connection, case_id: int) -> pd.DataFrame:
-    """Every recorded step of a case, oldest first."""
+    """Every recorded step of a case, oldest first, with its attachments (photo records)."""
     return pd.read_sql(
         sa.text("""
-        SELECT at, action, from_status, to_status, actor, role, reason
+        SELECT at, action, from_status, to_status, actor, role, reason, attachments
         FROM case_events WHERE case_id = :id ORDER BY at, id
     """),
         conn,

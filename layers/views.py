@@ -5,7 +5,7 @@ Pages hold no SQL: they call these with the engine and get plain tables back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import geopandas as gpd
@@ -231,6 +231,8 @@ class CaseFile:
     assignments: list[dict]
     actions: list[str]
     departments: list[tuple[str, str, str]]
+    photo_actions: list[str] = field(default_factory=list)
+    """Those of ``actions`` that need a photo (a handler's feedback)."""
 
 
 def case_file(
@@ -254,14 +256,14 @@ def case_file(
         routed = dispatch.assignments(conn=conn, case_id=case_id)
         history = cases.case_history(conn=conn, case_id=case_id)
         departments = _departments(conn)
-    actions = []
+    actions, photo_actions = [], []
     if scope is not None:
         pending = detail["pending_request"]
         for t in TRANSITIONS:
             if t.from_status != detail["status"] or t.role != scope.role or t.action in actions:
                 continue
-            if t.needs_attachment or t.action in ("merge", "report"):
-                continue  # feedback with a photo and merging are done in their own tools
+            if t.action in ("merge", "report"):
+                continue  # merging and new reports are done in their own tools
             if t.requires_request and (
                 pending is None or (t.requires_request != "any" and pending != t.requires_request)
             ):
@@ -269,7 +271,17 @@ def case_file(
             if t.sets_request and pending is not None:
                 continue
             actions.append(t.action)
-    return CaseFile(detail, history, deadline, routed, actions, departments)
+            if t.needs_attachment:
+                photo_actions.append(t.action)
+    return CaseFile(detail, history, deadline, routed, actions, departments, photo_actions)
+
+
+def find_case(engine: Engine, *, scope: Scope | None, case_no: str) -> int | None:
+    """The id of the case numbered ``case_no`` (spaces ignored) if ``scope`` may see it."""
+    with scoped(engine, scope) as conn:
+        return conn.execute(
+            sa.text("SELECT id FROM cases WHERE case_no = :n"), {"n": "".join(case_no.split())}
+        ).scalar()
 
 
 def case_action(
@@ -282,13 +294,15 @@ def case_action(
     expected_version: int,
     reason: str | None = None,
     department_code: str | None = None,
+    attachments: list[dict] | None = None,
     now: datetime | None = None,
 ) -> transitions.TransitionResult:
     """Take ``action`` on a case as ``actor`` in ``scope`` and commit (one workflow call).
 
     ``dispatch`` routes by the rules, or — with ``department_code`` — to that department
     as a designated override (``reason`` required); ``extend`` approves a pending
-    extension by the case's time limit again.
+    extension by the case's time limit again; ``attachments`` (e.g. the photo record
+    of :func:`layers.media.store_photo`) go into the history row.
 
     Raises
     ------
@@ -330,6 +344,7 @@ def case_action(
             role=scope.role,
             expected_version=expected_version,
             reason=reason or None,
+            attachments=attachments,
             at=at,
         )
 

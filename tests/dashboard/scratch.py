@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -9,6 +11,7 @@ from layers import migrate
 from layers.demo import load_demo
 from layers.workflow.access import acting_as
 from layers.workflow.cases_api import report_case, validate_report
+from layers.workflow.dispatch import dispatch_case
 from layers.workflow.transitions import transition
 from tests.conftest import recreate_database
 
@@ -24,7 +27,8 @@ def scratch_district(small_district, name: str) -> Engine:  # type: ignore[no-un
 
 def new_case(engine: Engine, *, upto: str = "reported") -> tuple[int, str]:
     """Report a case in the first community (as an operator), and take it on to ``upto``
-    (``reported``, ``accepted`` or ``registered``); returns (id, case_no)."""
+    (``reported``, ``accepted``, ``registered``, or ``in_handling`` — dispatched to the
+    demo handler's department, which started it); returns (id, case_no)."""
     with engine.begin() as conn:
         service, lon, lat = conn.execute(
             sa.text("""
@@ -56,4 +60,31 @@ def new_case(engine: Engine, *, upto: str = "reported") -> tuple[int, str]:
                     role="operator",
                     expected_version=version,
                 ).version
+        if upto == "in_handling":
+            department, department_id = conn.execute(
+                sa.text("""SELECT d.code, d.id FROM app_users u
+                           JOIN departments d ON d.code = u.department_code
+                           WHERE u.username = 'handler'""")
+            ).one()
+            with acting_as(conn=conn, role="shift_leader"):  # designates the department
+                version = dispatch_case(
+                    conn=conn,
+                    case_id=case["case_id"],
+                    actor="test",
+                    role="shift_leader",
+                    expected_version=version,
+                    at=datetime.now(UTC),
+                    department_code=department,
+                    rule="designated",
+                    reason="test: the demo handler's department",
+                ).version
+            with acting_as(conn=conn, role="handler", department_id=department_id):
+                transition(
+                    conn=conn,
+                    case_id=case["case_id"],
+                    action="start",
+                    actor="test",
+                    role="handler",
+                    expected_version=version,
+                )
     return int(case["case_id"]), str(case["case_no"])

@@ -109,6 +109,22 @@ def test_operator_page_queue_filters_and_case_file(anonymous, demo_engine):
     assert shown == overdue
 
 
+def test_operator_finds_any_case_by_its_number(anonymous, demo_engine):
+    import sqlalchemy as sa
+
+    with demo_engine.connect() as conn:
+        closed = conn.execute(
+            sa.text("SELECT case_no FROM cases WHERE status = 'closed' ORDER BY id LIMIT 1")
+        ).scalar_one()
+    at = _LoggedIn(anonymous, "operator").run()
+    at.switch_page("app_pages/operator.py").run()
+    at.sidebar.text_input(key="op_find").set_value(f" {closed} ").run()
+    assert not at.exception
+    assert any(closed in h.value for h in at.subheader)  # a closed case is not in the queue
+    at.sidebar.text_input(key="op_find").set_value("R0000").run()
+    assert any("R0000" in w.value for w in at.sidebar.warning)
+
+
 def test_leader_performance_tables_and_excel_export(app, small_district):
     import io
 

@@ -16,6 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
+MEDIA = ARTIFACTS / "media"
+"""Where the dashboards under test keep uploaded photos."""
 CHROMIUM = os.environ.get("GRIDGOV_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -101,7 +103,7 @@ def serve(database_url: str, log_name: str) -> Iterator[str]:
                 "false",
             ],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": database_url},
+            env={**os.environ, "DATABASE_URL": database_url, "GRIDGOV_MEDIA_DIR": str(MEDIA)},
             stdout=out,
             stderr=out,
         )

@@ -1,9 +1,14 @@
 """In a real browser: the login, a community supervisor's narrowed map, an operator's
-action written to PostGIS, and the base-map choice shared by every page."""
+action written to PostGIS, a handler's feedback with a photo, and the base-map choice
+shared by every page."""
+
+import struct
+import zlib
 
 import sqlalchemy as sa
 
-from tests.e2e.conftest import ARTIFACTS, log_in, open_page
+from layers.media import read_photo
+from tests.e2e.conftest import ARTIFACTS, MEDIA, log_in, open_page
 from tests.e2e.test_district_map import _features_when_settled, _map_frame
 
 
@@ -78,6 +83,62 @@ def test_an_operator_accepts_a_case_and_postgis_records_it(scratch_dashboard, pa
         ).one()
     assert status == "accepted"
     assert tuple(last) == ("operator", "operator", "reported", "accepted")
+    assert page.external_requests == []
+
+
+def _png(width: int = 16, height: int = 12) -> bytes:
+    """A small, valid, orange PNG (what a photo upload needs to be decodable)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xf0\x80\x20" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_handler_finds_a_case_and_sends_feedback_with_a_photo(
+    scratch_dashboard, page, scratch_engine, tmp_path
+):
+    from tests.dashboard.scratch import new_case
+
+    case_id, case_no = new_case(scratch_engine, upto="in_handling")
+    photo = tmp_path / "现场.png"
+    photo.write_bytes(_png())
+    log_in(page, scratch_dashboard, "handler")
+    open_page(page, "指挥调度")
+    search = page.get_by_label("按案件编号查找")
+    search.fill(case_no)
+    search.press("Enter")
+    page.locator("h3", has_text=case_no).first.wait_for(timeout=30_000)
+    page.locator('[data-testid="stRadio"] label', has_text="处置完毕").first.click()
+    page.get_by_label("原因").fill("已清理 / cleared")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
+    page.get_by_text("现场.png").wait_for(timeout=30_000)
+    page.get_by_role("button", name="执行").click()
+    page.get_by_text("已完成").wait_for(timeout=30_000)
+    status = page.locator('[data-testid="stMetric"]', has_text="状态").first.inner_text()
+    assert "已处置" in status
+    # the photo is shown in the case file, read by the server (not a public static file)
+    page.locator('[data-testid="stImage"] img').first.wait_for(timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "handler_feedback_photo.png"), full_page=True)
+    with scratch_engine.connect() as conn:
+        row = conn.execute(
+            sa.text("""SELECT c.status, e.actor, e.role, e.reason, e.attachments
+                       FROM cases c JOIN case_events e ON e.case_id = c.id
+                       WHERE c.id = :i ORDER BY e.id DESC LIMIT 1"""),
+            {"i": case_id},
+        ).one()
+    assert row[:4] == ("handled", "handler", "handler", "已清理 / cleared")
+    (attachment,) = row.attachments
+    assert attachment["name"] == "现场.png" and attachment["mime"] == "image/png"
+    assert read_photo(attachment["path"], root=MEDIA) == photo.read_bytes()
     assert page.external_requests == []
 
 

@@ -1,0 +1,102 @@
+"""Photos attached to cases (a handler's feedback): checked on entry, kept on disk.
+
+A photo is stored once under the media directory as ``<case id>/<sha256>.<ext>``
+(content-addressed: uploading the same photo twice keeps one file) and the
+case history records ``{"type": "photo", "path", "sha256", "bytes", "mime",
+"name"}`` in the event's ``attachments``. Photos are read back by the dashboard
+for a logged-in user who may see the case — they are never served as public
+static files, since they can show residents and their homes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+"""The largest photo accepted (10 MB: a phone photo at full resolution)."""
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+)
+_STORED = re.compile(r"^[0-9]{1,19}/[0-9a-f]{64}\.(jpg|png|webp)$")
+
+
+class PhotoError(ValueError):
+    """A photo that cannot be accepted (empty, too big, not an image, unknown path)."""
+
+
+def media_dir() -> Path:
+    """Where photos are kept: ``GRIDGOV_MEDIA_DIR``, else ``media/`` in GridGov's home."""
+    if env := os.environ.get("GRIDGOV_MEDIA_DIR"):
+        return Path(env).resolve()
+    from layers.cluster import default_home
+
+    return default_home() / "media"
+
+
+def photo_kind(data: bytes) -> tuple[str, str]:
+    """(MIME type, file suffix) of a JPEG, PNG or WebP photo, from its first bytes."""
+    for signature, mime, suffix in _SIGNATURES:
+        if data.startswith(signature):
+            return mime, suffix
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    raise PhotoError("the file is not a JPEG, PNG or WebP photo")
+
+
+def store_photo(data: bytes, *, case_id: int, name: str, root: Path | None = None) -> dict:
+    """Check and keep a photo of case ``case_id``; return its attachment record.
+
+    Raises
+    ------
+    PhotoError
+        Empty, larger than :data:`MAX_PHOTO_BYTES`, or not a JPEG/PNG/WebP image
+        (judged by its content, not its name). Nothing is written then.
+    """
+    if not data:
+        raise PhotoError(f"{name}: the file is empty")
+    if len(data) > MAX_PHOTO_BYTES:
+        raise PhotoError(
+            f"{name}: {len(data) / 1e6:.1f} MB is more than the "
+            f"{MAX_PHOTO_BYTES / 1e6:.0f} MB a photo may have"
+        )
+    try:
+        mime, suffix = photo_kind(data)
+    except PhotoError as exc:
+        raise PhotoError(f"{name}: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    relative = f"{int(case_id)}/{digest}.{suffix}"
+    target = (root or media_dir()) / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        partial.replace(target)  # atomic: a reader never sees half a photo
+    return {
+        "type": "photo",
+        "path": relative,
+        "sha256": digest,
+        "bytes": len(data),
+        "mime": mime,
+        "name": Path(name).name[:200],
+    }
+
+
+def read_photo(path: str, *, root: Path | None = None) -> bytes:
+    """The bytes of a stored photo (``path`` as recorded in the attachment).
+
+    Raises
+    ------
+    PhotoError
+        ``path`` is not a stored photo's path (e.g. ``../``), or the file is gone.
+    """
+    if not _STORED.match(path):
+        raise PhotoError(f"{path!r} is not the path of a stored photo")
+    file = (root or media_dir()) / path
+    if not file.is_file():
+        raise PhotoError(f"photo {path} is missing from {file.parent.parent}")
+    return file.read_bytes()
