@@ -232,6 +232,19 @@ def show_case_file(case_id: int) -> None:
                     format_func=lambda c: t("route_by_rules", lang) if c is None else names[c],
                     key="op_department",
                 )
+            target = None
+            if file.duplicates:
+                twins = {d["id"]: d for d in file.duplicates}
+                target = st.selectbox(
+                    t("merge_into", lang),
+                    list(twins),
+                    format_func=lambda i: t("duplicate_choice", lang).format(
+                        case_no=twins[i]["case_no"],
+                        metres=float(twins[i]["distance_m"]),
+                        status=t(f"st_{twins[i]['status']}", lang),
+                    ),
+                    key="op_merge_into",
+                )
             reason = st.text_input(t("reason", lang), key="op_reason")
             photo = (
                 st.file_uploader(
@@ -263,6 +276,7 @@ def show_case_file(case_id: int) -> None:
                         reason=reason.strip() or None,
                         department_code=department if action == "dispatch" else None,
                         attachments=attachments,
+                        merge_into=target if action == "merge" else None,
                     )
                 except PhotoError as exc:
                     st.error(str(exc))

@@ -214,6 +214,15 @@ TEXT: dict[str, dict[str, str]] = {
     "act_resume": {"zh": "恢复处置", "en": "Resume"},
     "act_start": {"zh": "开始处置", "en": "Start handling"},
     "act_handle": {"zh": "处置完毕（反馈）", "en": "Handled (feedback)"},
+    "act_merge": {"zh": "合并为重复案件", "en": "Merge as a duplicate"},
+    "merge_into": {
+        "zh": "合并到（同类、附近、同期的在办案件）",
+        "en": "Merge into (open case of the same kind, nearby, same days)",
+    },
+    "duplicate_choice": {
+        "zh": "{case_no} · {metres:.0f} 米 · {status}",
+        "en": "{case_no} · {metres:.0f} m · {status}",
+    },
     "act_request_return": {"zh": "申请退回", "en": "Request return"},
     "act_request_extension": {"zh": "申请延期", "en": "Request extension"},
     "act_request_suspension": {"zh": "申请挂起", "en": "Request suspension"},

@@ -233,6 +233,9 @@ class CaseFile:
     departments: list[tuple[str, str, str]]
     photo_actions: list[str] = field(default_factory=list)
     """Those of ``actions`` that need a photo (a handler's feedback)."""
+    duplicates: list[dict] = field(default_factory=list)
+    """Open cases this one may duplicate (same category, near, reported about the same
+    time; nearest first): the targets of ``merge``, offered only when the role may merge."""
 
 
 def case_file(
@@ -240,9 +243,14 @@ def case_file(
 ) -> CaseFile | None:
     """A case's detail (reporters masked), history, deadline countdown, routing, and the
     actions ``scope``'s role may take on it now; None when the case is hidden or gone."""
-    from layers.workflow import dispatch
+    from layers.workflow import dispatch, duplicates
     from layers.workflow.states import TRANSITIONS
 
+    merge_from = {
+        t.from_status
+        for t in TRANSITIONS
+        if scope is not None and t.action == "merge" and t.role == scope.role
+    }
     with scoped(engine, scope) as conn:
         detail = cases.case_detail(conn=conn, case_id=case_id)
         if detail is None:
@@ -256,14 +264,19 @@ def case_file(
         routed = dispatch.assignments(conn=conn, case_id=case_id)
         history = cases.case_history(conn=conn, case_id=case_id)
         departments = _departments(conn)
+        twins = (
+            duplicates.find_duplicates(conn=conn, case_id=case_id)
+            if detail["status"] in merge_from
+            else []
+        )
     actions, photo_actions = [], []
     if scope is not None:
         pending = detail["pending_request"]
         for t in TRANSITIONS:
             if t.from_status != detail["status"] or t.role != scope.role or t.action in actions:
                 continue
-            if t.action in ("merge", "report"):
-                continue  # merging and new reports are done in their own tools
+            if t.action == "report" or (t.action == "merge" and not twins):
+                continue  # new reports come in elsewhere; merging needs a case to merge into
             if t.requires_request and (
                 pending is None or (t.requires_request != "any" and pending != t.requires_request)
             ):
@@ -273,7 +286,16 @@ def case_file(
             actions.append(t.action)
             if t.needs_attachment:
                 photo_actions.append(t.action)
-    return CaseFile(detail, history, deadline, routed, actions, departments, photo_actions)
+    return CaseFile(
+        detail,
+        history,
+        deadline,
+        routed,
+        actions,
+        departments,
+        photo_actions,
+        twins if "merge" in actions else [],
+    )
 
 
 def find_case(engine: Engine, *, scope: Scope | None, case_no: str) -> int | None:
@@ -295,6 +317,7 @@ def case_action(
     reason: str | None = None,
     department_code: str | None = None,
     attachments: list[dict] | None = None,
+    merge_into: int | None = None,
     now: datetime | None = None,
 ) -> transitions.TransitionResult:
     """Take ``action`` on a case as ``actor`` in ``scope`` and commit (one workflow call).
@@ -302,7 +325,8 @@ def case_action(
     ``dispatch`` routes by the rules, or — with ``department_code`` — to that department
     as a designated override (``reason`` required); ``extend`` approves a pending
     extension by the case's time limit again; ``attachments`` (e.g. the photo record
-    of :func:`layers.media.store_photo`) go into the history row.
+    of :func:`layers.media.store_photo`) go into the history row; ``merge`` rejects the
+    case as a duplicate of the open case ``merge_into``, whose reporters it joins.
 
     Raises
     ------
@@ -310,10 +334,22 @@ def case_action(
         Whatever the lifecycle refuses (stale version, wrong state, role, missing reason);
         nothing is written then.
     """
-    from layers.workflow import dispatch
+    from layers.workflow import dispatch, duplicates
 
     at = now or datetime.now().astimezone()
     with scoped(engine, scope, write=True) as conn:
+        if action == "merge":
+            if merge_into is None:
+                raise ValueError("merge needs the case to merge into (merge_into)")
+            return duplicates.merge_duplicate(
+                conn=conn,
+                duplicate_id=case_id,
+                target_id=merge_into,
+                actor=actor,
+                role=scope.role,
+                expected_version=expected_version,
+                reason=reason or "duplicate",
+            )
         if action == "dispatch":
             return dispatch.dispatch_case(
                 conn=conn,

@@ -268,3 +268,30 @@ def test_a_reject_without_reason_is_refused_and_nothing_written(scratch_app, scr
             sa.text("SELECT status FROM cases WHERE id = :i"), {"i": case_id}
         ).scalar_one()
     assert status == "reported"
+
+
+def test_an_operator_merges_a_duplicate_from_the_case_file(scratch_app, scratch_engine):
+    import sqlalchemy as sa
+
+    from tests.dashboard.scratch import new_case
+
+    first, first_no = new_case(scratch_engine, upto="accepted")
+    second, _ = new_case(scratch_engine, upto="reported")
+    at = _LoggedIn(scratch_app, "operator").run()
+    at.switch_page("app_pages/operator.py").run()
+    at.session_state["op_case"] = second
+    at.run()
+    assert not at.exception
+    assert "合并为重复案件" in at.radio(key="op_action").options
+    assert first_no in at.selectbox(key="op_merge_into").format_func(first)
+    at.radio(key="op_action").set_value("merge")
+    at.selectbox(key="op_merge_into").set_value(first)
+    at.text_input(key="op_reason").input("同一处垃圾满溢")
+    next(b for b in at.button if b.label == "执行").click().run()
+    assert not at.exception
+    assert at.success, [e.value for e in at.error]
+    with scratch_engine.connect() as conn:
+        status, merged_into = conn.execute(
+            sa.text("SELECT status, merged_into FROM cases WHERE id = :i"), {"i": second}
+        ).one()
+    assert (status, merged_into) == ("rejected", first)

@@ -1,4 +1,5 @@
-"""A handler's feedback with a photo, through the calls the operator page makes."""
+"""A handler's feedback with a photo and an operator's merge of a duplicate, through the
+calls the operator page makes."""
 
 import pytest
 import sqlalchemy as sa
@@ -62,3 +63,50 @@ def test_a_handler_sends_feedback_with_a_photo(scratch_engine, tmp_path, monkeyp
 def authenticate_scope(engine, username):  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         return authenticate(conn=conn, username=username, password=DEMO_PASSWORD).scope
+
+
+def test_an_operator_merges_a_duplicate_report_and_keeps_its_reporter(scratch_engine):
+    first, _ = new_case(scratch_engine, upto="reported")
+    second, _ = new_case(scratch_engine, upto="reported")  # same place, kind and time
+    operator = authenticate_scope(scratch_engine, "operator")
+    file = case_file(scratch_engine, scope=operator, case_id=second)
+    assert "merge" in file.actions
+    assert first in [d["id"] for d in file.duplicates]
+    assert all(d["distance_m"] <= 50 for d in file.duplicates)
+    # a grid worker may not merge: neither the action nor the candidates are offered
+    worker = authenticate_scope(scratch_engine, "grid_worker")
+    assert case_file(scratch_engine, scope=worker, case_id=second).duplicates == []
+
+    def reporters(case_id: int) -> int:
+        with scratch_engine.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT count(*) FROM reporters WHERE case_id = :c"), {"c": case_id}
+            ).scalar_one()
+
+    before = reporters(first)
+    done = case_action(
+        scratch_engine,
+        scope=operator,
+        actor="operator",
+        case_id=second,
+        action="merge",
+        expected_version=int(file.detail["version"]),
+        reason="same overflowing bin",
+        merge_into=first,
+    )
+    assert done.status == "rejected"
+    with scratch_engine.connect() as conn:
+        merged_into = conn.execute(
+            sa.text("SELECT merged_into FROM cases WHERE id = :c"), {"c": second}
+        ).scalar_one()
+    assert merged_into == first
+    assert reporters(first) == before + 1
+    with pytest.raises(ValueError, match="merge_into"):
+        case_action(
+            scratch_engine,
+            scope=operator,
+            actor="operator",
+            case_id=first,
+            action="merge",
+            expected_version=1,
+        )
