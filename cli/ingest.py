@@ -71,6 +71,8 @@ def _run(
             tqdm(unit=" rows", unit_scale=True, desc=f"{layer} ← {path.name}") as bar,
             engine.connect() as conn,
         ):
+            if layer == "cases":  # a bulk load is one batch: say what it is doing meanwhile
+                options["stage"] = bar.set_postfix_str
             account = LOADERS[layer](path, mapping, conn=conn, progress=bar.update, **options)
     except (IngestError, DatabaseError) as exc:
         _fail(exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -300,6 +300,7 @@ def deferred_indexes_and_foreign_keys(
     *,
     maintenance_work_mem: str = "512MB",
     truncate_if_empty: bool = False,
+    stage: Callable[[str], None] | None = None,
 ) -> Iterator[Deferred]:
     """Drop the secondary indexes and foreign keys of ``tables``; rebuild them on exit.
 
@@ -313,7 +314,8 @@ def deferred_indexes_and_foreign_keys(
     keys and unique constraints too — a fresh load. The truncated tables get
     new files, so at ``wal_level = minimal`` nothing written to them before the
     commit goes through the WAL, and their keys are built once at the end
-    (adding a unique constraint back checks every row).
+    (adding a unique constraint back checks every row). ``stage`` is told when
+    the rebuild begins and when the foreign keys are checked.
 
     Must run inside the caller's transaction; everything (the drops, the rows,
     the rebuilds) commits or rolls back together, so a crash or ``kill -9``
@@ -338,9 +340,13 @@ def deferred_indexes_and_foreign_keys(
     for name, _ in deferred.indexes:
         conn.execute(sa.text(f"DROP INDEX {name}"))
     yield deferred
+    if stage is not None:
+        stage(f"rebuilding {len(deferred.keys) + len(deferred.indexes)} indexes")
     for table, name, definition in deferred.keys:
         conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
     for _, definition in deferred.indexes:
         conn.execute(sa.text(definition))
+    if stage is not None:
+        stage(f"checking {len(deferred.foreign_keys)} foreign keys")
     for table, name, definition in deferred.foreign_keys:
         conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))

@@ -31,7 +31,7 @@ from layers.ingest.points import (
     take_rows,
 )
 from layers.ingest.readers import SourceFrame, read_source
-from layers.ingest.runs import ImportAccount, Progress, run_import
+from layers.ingest.runs import ImportAccount, Progress, Stage, run_import
 from layers.ingest.validation import (
     Rejections,
     check_times,
@@ -88,6 +88,7 @@ def load_cases(
     progress: Progress | None = None,
     now: pd.Timestamp | None = None,
     bulk: bool | None = None,
+    stage: Stage | None = None,
 ) -> ImportAccount:
     """Import the cases of ``path`` as ``mapping`` describes.
 
@@ -106,6 +107,10 @@ def load_cases(
         to the caller's transaction.
     progress
         Called with the rows of each finished batch.
+    stage
+        Called with what the import is doing now ("checking and assigning",
+        "copying into cases", "rebuilding indexes" …), for a progress display: a
+        bulk load is one batch, so ``progress`` only moves at its end.
     now
         The present, for "reported in the future" (default: now).
     bulk
@@ -125,16 +130,21 @@ def load_cases(
     """
     if mapping.layer != "cases":
         raise MappingError(f"{mapping.name} is a mapping for {mapping.layer}, not cases")
+    say = stage or (lambda _: None)
+    say("reading")
     source = read_source(path, mapping)
     catalogue = code_ids(conn, "categories", "service_code")
     _check_catalogue(mapping, catalogue)
+    say("checking and assigning")
     fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now)
     points = fields.pop("_points")
     reason = f"imported from {mapping.source} ({Path(path).name})"
     if bulk is None:
         bulk = wants_bulk(conn, int(points.ok.sum()))
+    if not bulk:
+        say(f"writing in batches of {batch_rows:,}")
     insert = (
-        bulk_insert(conn, fields, mapping.source, reason)
+        bulk_insert(conn, fields, mapping.source, reason, say)
         if bulk
         else staged_insert(
             conn,
@@ -145,7 +155,7 @@ def load_cases(
             params={"source": mapping.source, "reason": reason},
         )
     )
-    return run_import(
+    account = run_import(
         conn=conn,
         layer="cases",
         source=mapping.source,
@@ -159,6 +169,8 @@ def load_cases(
         commit=commit,
         progress=progress,
     )
+    say("done")
+    return account
 
 
 BULK_MIN_ROWS = 100_000
@@ -179,7 +191,7 @@ def wants_bulk(conn: Connection, good_rows: int) -> bool:
 
 
 def bulk_insert(
-    conn: Connection, fields: dict, source: str, reason: str
+    conn: Connection, fields: dict, source: str, reason: str, stage: Stage | None = None
 ) -> Callable[[np.ndarray], int]:
     """An ``insert(rows)`` that COPYs new cases straight into ``cases`` (the bulk path).
 
@@ -197,8 +209,10 @@ def bulk_insert(
 
     def insert(rows: np.ndarray) -> int:
         conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+        say = stage or (lambda _: None)
+        say("locking cases")
         with deferred_indexes_and_foreign_keys(
-            conn, ["cases", "case_events"], truncate_if_empty=True
+            conn, ["cases", "case_events"], truncate_if_empty=True, stage=say
         ) as deferred:
             last_id = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one()
             present = (
@@ -212,7 +226,9 @@ def bulk_insert(
             )
             ids = fields["source_id"][rows]
             new = rows[~pd.Index(ids).isin(present)] if present else rows
+            say("copying into cases")
             copy_binary(conn, "cases", _cases_table(fields, new, source), freeze=deferred.fresh)
+            say("writing case history")
             conn.execute(
                 sa.text(BULK_HISTORY), {"source": source, "reason": reason, "last": last_id}
             )

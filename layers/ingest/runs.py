@@ -57,6 +57,8 @@ class ImportAccount:
 
 Progress = Callable[[int], None]
 """Called with the number of rows just processed (e.g. to advance a progress bar)."""
+Stage = Callable[[str], None]
+"""Called with what a long import is doing now (e.g. to label a progress bar)."""
 
 
 def start_run(

@@ -123,6 +123,28 @@ def test_a_fresh_load_rebuilds_the_keys_and_a_later_one_appends(clean_engine, tm
     assert bad_history == 0
 
 
+def test_a_bulk_load_says_what_it_is_doing(clean_engine, tmp_path):
+    path = synthetic_cases(tmp_path / "cases.csv", 500, seed=9)
+    stages: list[str] = []
+    with clean_engine.connect() as conn:
+        load_cases(
+            path,
+            load_mapping(MAPPINGS / "sf311_bigquery.yaml"),
+            conn=conn,
+            bulk=True,
+            stage=stages.append,
+        )
+    assert stages[:5] == [
+        "reading",
+        "checking and assigning",
+        "locking cases",
+        "copying into cases",
+        "writing case history",
+    ]
+    assert stages[5].startswith("rebuilding ") and stages[5].endswith(" indexes")
+    assert stages[6].startswith("checking ") and stages[6].endswith(" foreign keys")
+
+
 def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
     path = synthetic_cases(tmp_path / "cases.csv", 2_000, seed=5)
     mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
