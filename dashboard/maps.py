@@ -111,25 +111,57 @@ def _rounded(gdf: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
     return out
 
 
+def _filled_layer(
+    m: folium.Map,
+    data: gpd.GeoDataFrame,
+    columns: list[str],
+    *,
+    name: str,
+    tooltip: list[str],
+    aliases: list[str],
+    opacity: float,
+    edge: str | None,
+    weight: float,
+) -> None:
+    """Polygons filled with their ``fill`` column (edges ``edge``, or the fill when None);
+    ``columns`` (with ``fill``) go to the browser, ``tooltip`` ones under ``aliases``."""
+
+    def style(feature: dict) -> dict:
+        fill = feature["properties"]["fill"]
+        return {"fillColor": fill, "fillOpacity": opacity, "color": edge or fill, "weight": weight}
+
+    folium.GeoJson(
+        _rounded(data, [*columns, data.geometry.name]),
+        name=name,
+        style_function=style,
+        tooltip=folium.GeoJsonTooltip(tooltip, aliases=aliases),
+    ).add_to(m)
+
+
+def _swatch(colour: str, label: str) -> str:
+    """One legend row: a colour box and its (already escaped) label."""
+    return (
+        f'<div><span style="display:inline-block;width:12px;height:10px;'
+        f'background:{colour}"></span> {label}</div>'
+    )
+
+
 def add_communities(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> None:
     data = gdf.assign(
         name=[pick(z, e, lang) for z, e in zip(gdf.name_zh, gdf.name_en, strict=True)],
         fill=[COMMUNITY_PALETTE[i % len(COMMUNITY_PALETTE)] for i in range(len(gdf))],
     )
-    folium.GeoJson(
-        _rounded(data, ["code", "name", "households", "fill", "geom"]),
+    _filled_layer(
+        m,
+        data,
+        ["code", "name", "households", "fill"],
         name=t("communities", lang),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.9,
-            "color": "#37474f",
-            "weight": 3,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            ["name", "code", "households"],
-            aliases=[t("community", lang), t("code", lang), t("households", lang)],
-        ),
-    ).add_to(m)
+        tooltip=["name", "code", "households"],
+        aliases=[t("community", lang), t("code", lang), t("households", lang)],
+        opacity=0.9,
+        edge="#37474f",
+        weight=3,
+    )
 
 
 def add_grids(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> None:
@@ -278,17 +310,17 @@ def add_heat_cells(m: folium.Map, counts: pd.DataFrame, resolution: int, lang: s
         return
     hexes = heat.cell_polygons(cells)
     hexes["fill"] = [heat.HEAT_COLOURS[k] for k in heat.heat_classes(hexes.n.to_numpy())]
-    folium.GeoJson(
-        _rounded(hexes, ["cell", "n", "fill", "geometry"]),
+    _filled_layer(
+        m,
+        hexes,
+        ["cell", "n", "fill"],
         name=t("heat", lang),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.75,
-            "color": "#ffffff",
-            "weight": 0.5,
-        },
-        tooltip=folium.GeoJsonTooltip(["n", "cell"], aliases=[t("cases", lang), "H3"]),
-    ).add_to(m)
+        tooltip=["n", "cell"],
+        aliases=[t("cases", lang), "H3"],
+        opacity=0.75,
+        edge="#ffffff",
+        weight=0.5,
+    )
     _ramp_legend(m, f"{t('cases', lang)} / H3 r{resolution}", hexes.n.min(), hexes.n.max())
 
 
@@ -300,20 +332,17 @@ def add_grid_heat(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
         grids = grids.rename_geometry("geometry")
     shown = grids.assign(rate=grids.per_1000_households.astype(float).fillna(0.0))
     shown["fill"] = [heat.HEAT_COLOURS[k] for k in heat.heat_classes(shown.rate.to_numpy())]
-    folium.GeoJson(
-        _rounded(shown, ["code", "n", "households", "rate", "fill", "geometry"]),
+    _filled_layer(
+        m,
+        shown,
+        ["code", "n", "households", "rate", "fill"],
         name=t("heat_grid", lang),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.7,
-            "color": "#555555",
-            "weight": 0.6,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            ["code", "n", "households", "rate"],
-            aliases=[t("grid", lang), t("cases", lang), t("households", lang), t("per_1000", lang)],
-        ),
-    ).add_to(m)
+        tooltip=["code", "n", "households", "rate"],
+        aliases=[t("grid", lang), t("cases", lang), t("households", lang), t("per_1000", lang)],
+        opacity=0.7,
+        edge="#555555",
+        weight=0.6,
+    )
     _ramp_legend(m, t("per_1000", lang), shown.rate.min(), shown.rate.max())
 
 
@@ -331,23 +360,19 @@ def add_density(
         lower=bands.lower.round(0),
         upper=bands.upper.round(0),
     )
-    folium.GeoJson(
-        _rounded(shown, ["band", "lower", "upper", "fill", "geometry"]),
+    _filled_layer(
+        m,
+        shown,
+        ["band", "lower", "upper", "fill"],
         name=t("density", lang),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.6,
-            "color": f["properties"]["fill"],
-            "weight": 0.5,
-        },
-        tooltip=folium.GeoJsonTooltip(["lower", "upper"], aliases=[t("from", lang), t("to", lang)]),
-    ).add_to(m)
+        tooltip=["lower", "upper"],
+        aliases=[t("from", lang), t("to", lang)],
+        opacity=0.6,
+        edge=None,
+        weight=0.5,
+    )
     rows = [f"<b>{escape(t('cases_per_km2', lang))}</b>"]
-    for row in shown.itertuples():
-        rows.append(
-            f'<div><span style="display:inline-block;width:12px;height:10px;'
-            f'background:{row.fill}"></span> {row.lower:,.0f} – {row.upper:,.0f}</div>'
-        )
+    rows += [_swatch(r.fill, f"{r.lower:,.0f} – {r.upper:,.0f}") for r in shown.itertuples()]
     if bandwidth_m:
         rows.append(f"<div>{escape(t('bandwidth', lang))}: {bandwidth_m:,.0f} m</div>")
     Legend("\n".join(rows)).add_to(m)
@@ -381,40 +406,29 @@ def add_coverage(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
         walked_km=(grids.walked_m / 1000).round(1),
         hours=grids.get("time_spent_h", pd.Series(0.0, index=grids.index)).round(1),
     )
-    folium.GeoJson(
-        _rounded(
-            data,
-            ["code", "worker_code", "households", "coverage", "walked_km", "hours", "fill", "geom"],
-        ),
+    _filled_layer(
+        m,
+        data,
+        ["code", "worker_code", "households", "coverage", "walked_km", "hours", "fill"],
         name=t("coverage", lang),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.45,
-            "color": "#37474f",
-            "weight": 1,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            ["code", "worker_code", "coverage", "walked_km", "hours"],
-            aliases=[
-                t("grids", lang),
-                t("worker", lang),
-                t("coverage", lang),
-                t("walked_km", lang),
-                t("hours_in_grid", lang),
-            ],
-        ),
-    ).add_to(m)
+        tooltip=["code", "worker_code", "coverage", "walked_km", "hours"],
+        aliases=[
+            t("grids", lang),
+            t("worker", lang),
+            t("coverage", lang),
+            t("walked_km", lang),
+            t("hours_in_grid", lang),
+        ],
+        opacity=0.45,
+        edge="#37474f",
+        weight=1,
+    )
     rows = [f"<b>{escape(t('coverage', lang))}</b>"]
     labels = ["< 50%", "50–80%", "≥ 80%"]
-    for (_, colour), label in zip(COVERAGE_COLOURS, labels, strict=True):
-        rows.append(
-            f'<div><span style="display:inline-block;width:12px;height:10px;'
-            f'background:{colour}"></span> {label}</div>'
-        )
-    rows.append(
-        '<div><span style="display:inline-block;width:12px;height:10px;'
-        f'background:#6d6d6d"></span> {escape(t("unvisited_grids", lang))}</div>'
-    )
+    rows += [
+        _swatch(colour, label) for (_, colour), label in zip(COVERAGE_COLOURS, labels, strict=True)
+    ]
+    rows.append(_swatch("#6d6d6d", escape(t("unvisited_grids", lang))))
     Legend("\n".join(rows)).add_to(m)
 
 
@@ -460,19 +474,17 @@ def add_hotspot_cells(m: folium.Map, cells: pd.DataFrame, resolution: int, lang:
         return
     hexes = heat.cell_polygons(cells.assign(z=cells.z.round(2), p=cells.p.round(4)))
     hexes["fill"] = hexes["bin"].map(HOTSPOT_COLOURS)
-    folium.GeoJson(
-        _rounded(hexes, ["cell", "n", "z", "p", "bin", "fill", "geometry"]),
+    _filled_layer(
+        m,
+        hexes,
+        ["cell", "n", "z", "p", "bin", "fill"],
         name=t("hotspots", lang),
-        style_function=lambda f: {
-            "fillColor": f["properties"]["fill"],
-            "fillOpacity": 0.75,
-            "color": "#ffffff",
-            "weight": 0.5,
-        },
-        tooltip=folium.GeoJsonTooltip(
-            ["n", "z", "p", "bin"], aliases=[t("cases", lang), "Gi* z", "p", t("bin", lang)]
-        ),
-    ).add_to(m)
+        tooltip=["n", "z", "p", "bin"],
+        aliases=[t("cases", lang), "Gi* z", "p", t("bin", lang)],
+        opacity=0.75,
+        edge="#ffffff",
+        weight=0.5,
+    )
     rows = [f"<b>{escape(t('hotspots', lang))} (Gi*, FDR) · H3 r{resolution}</b>"]
     for level, label in [
         (3, "99%"),
@@ -490,10 +502,7 @@ def add_hotspot_cells(m: folium.Map, cells: pd.DataFrame, resolution: int, lang:
             if level < 0
             else t("not_significant", lang)
         )
-        rows.append(
-            f'<div><span style="display:inline-block;width:12px;height:10px;'
-            f'background:{HOTSPOT_COLOURS[level]}"></span> {escape(kind)} {label}</div>'
-        )
+        rows.append(_swatch(HOTSPOT_COLOURS[level], f"{escape(kind)} {label}"))
     Legend("\n".join(rows)).add_to(m)
 
 
