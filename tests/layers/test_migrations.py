@@ -82,3 +82,8 @@ def test_every_layer_has_an_integer_primary_key_for_qgis(conn):
         assert pk == ["id"], table
         id_type = next(c["type"] for c in inspector.get_columns(table) if c["name"] == "id")
         assert isinstance(id_type, sa.Integer), table
+
+
+def test_one_migration_head():
+    # later migrations chain from one another: several heads mean an upgrade order by chance
+    assert "+" not in migrate.head_revision()
