@@ -60,10 +60,11 @@ def coverage(
             start = date.fromisoformat(week_start)
             week = (start, start + timedelta(days=6))
         else:
-            week = latest_patrol_week(conn=conn)
-            if week is None:
+            latest = latest_patrol_week(conn=conn)
+            if latest is None:
                 console.print("No patrol tracks loaded: nothing to measure.")
                 return
+            week = latest
         n = refresh_coverage(conn=conn, week_start=week[0], week_end=week[1], reach_m=reach_m)
     console.print(f"grid_coverage: {n} grids for {week[0]} – {week[1]} (reach {reach_m:g} m).")
 

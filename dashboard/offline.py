@@ -59,8 +59,9 @@ def localize_assets(fig: folium.Map, base_url: str = VENDOR_URL) -> folium.Map:
             "(scripts/build_assets.sh)."
         )
     for element in _walk(fig):
-        element.default_js = _local(element, "default_js", LOCAL_JS, base_url)
-        element.default_css = _local(element, "default_css", LOCAL_CSS, base_url)
+        # folium's JSCSSMixin elements carry these lists; plain branca Elements have none
+        for attribute, table in (("default_js", LOCAL_JS), ("default_css", LOCAL_CSS)):
+            setattr(element, attribute, _local(element, attribute, table, base_url))
     return fig
 
 

@@ -23,8 +23,8 @@ def to_resolution(counts: pd.DataFrame, resolution: int) -> pd.DataFrame:
     )
     return (
         pd.DataFrame({"cell": parents, "n": counts.n.to_numpy()})
-        .groupby("cell", as_index=False)
-        .n.sum()
+        .groupby("cell", as_index=False)[["n"]]
+        .sum()
     )
 
 

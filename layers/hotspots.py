@@ -149,15 +149,15 @@ def store_emerging(
                 "r": resolution,
                 "s": start,
                 "e": end,
-                "cell": int(c.cell),
-                "cat": c.category,
-                "z": float(c.trend_z),
-                "p": float(c.trend_p),
-                "share": float(c.hot_share),
-                "bin": int(c.final_bin),
+                "cell": int(c["cell"]),
+                "cat": c["category"],
+                "z": float(c["trend_z"]),
+                "p": float(c["trend_p"]),
+                "share": float(c["hot_share"]),
+                "bin": int(c["final_bin"]),
                 "wkt": geom.wkt,
             }
-            for c, geom in zip(cells.itertuples(), hexes.geometry, strict=True)
+            for c, geom in zip(cells.to_dict("records"), hexes.geometry, strict=True)
         ],
     )
     return len(cells)

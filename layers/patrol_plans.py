@@ -184,18 +184,18 @@ def _store(conn: Connection, plans: pd.DataFrame, plan_date: date) -> None:
     conn.execute(sa.text("DELETE FROM patrol_plans WHERE plan_date = :d"), {"d": plan_date})
     rows = [
         {
-            "w": int(p.worker_id),
-            "g": int(p.grid_id),
+            "w": int(p["worker_id"]),
+            "g": int(p["grid_id"]),
             "d": plan_date,
-            "stops": json.dumps(p.stops, ensure_ascii=False),
-            "n": len(p.stops),
-            "len": float(p.length_m),
-            "dur": float(p.duration_s),
-            "base": float(p.baseline_m),
-            "wkt": p.geom.wkt,
+            "stops": json.dumps(p["stops"], ensure_ascii=False),
+            "n": len(p["stops"]),
+            "len": float(p["length_m"]),
+            "dur": float(p["duration_s"]),
+            "base": float(p["baseline_m"]),
+            "wkt": p["geom"].wkt,
         }
-        for p in plans.itertuples()
-        if p.geom is not None
+        for p in plans.to_dict("records")
+        if p["geom"] is not None
     ]
     if rows:
         conn.execute(

@@ -177,10 +177,9 @@ def _locate(geo: Geography, grids: pd.DataFrame, frame: pd.DataFrame) -> pd.Data
     pts = shapely.points(frame.x.to_numpy(), frame.y.to_numpy())
     gi = assign_to_polygons(pts, grids.geometry.to_numpy())
     ci = assign_to_polygons(pts, geo.communities.geometry.to_numpy())
-    return frame.assign(
-        grid_code=np.where(gi >= 0, grids.code.to_numpy()[gi], None),
-        community_code=np.where(ci >= 0, geo.communities.code.to_numpy()[ci], None),
-    )
+    grid_codes = pd.Series(grids.code.to_numpy()[gi], index=frame.index).where(gi >= 0, None)
+    community_codes = pd.Series(geo.communities.code.to_numpy()[ci], index=frame.index)
+    return frame.assign(grid_code=grid_codes, community_code=community_codes.where(ci >= 0, None))
 
 
 def _cases(
@@ -227,9 +226,8 @@ def _cases(
         reported_at.strftime("%Y%m%d").to_numpy()
         + pd.Series(np.arange(1, len(cases) + 1)).map("{:07d}".format).to_numpy()
     )
-    cases["part_code"] = np.where(
-        cases.part_idx >= 0, parts.part_code.to_numpy()[cases.part_idx.clip(lower=0)], None
-    )
+    part_codes = parts.part_code.to_numpy()[cases.part_idx.clip(lower=0).to_numpy()]
+    cases["part_code"] = pd.Series(part_codes, index=cases.index).where(cases.part_idx >= 0, None)
     names = cat.name_zh.reindex(cases.service_code).to_numpy()
     cases["description"] = names + "，位于" + cases.grid_code.fillna("街面").to_numpy() + "网格"
     cases = _lonlat(geo, cases)
