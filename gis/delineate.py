@@ -42,8 +42,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis import partition
 from gis.grid_quality import QualityReport, quality_report
 from gis.partition import partition_community
+from gis.settle import settle_grids
 
 TARGET_RANGE = (50, 5000)
 """Sane range of the target households per grid."""
@@ -449,8 +451,8 @@ def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, hi
     bounds = np.searchsorted(scomm[order], np.arange(len(geoms) + 1))
     for ci, poly in enumerate(geoms):
         sites = order[bounds[ci] : bounds[ci + 1]]
-        parts = partition_community(
-            poly, sx[sites], sy[sites], shh[sites], lines, target, low, high
+        parts = _community_parts(
+            poly, sx[sites], sy[sites], shh[sites], s_nb[sites], lines, target, low, high
         )
         for p, (members, geom, oversized) in enumerate(parts):
             site_grid[sites[members]] = len(grid_rows)
@@ -467,3 +469,20 @@ def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, hi
         if progress is not None:
             progress(ci + 1, len(geoms))
     return grid_rows, site_grid
+
+
+def _community_parts(poly, x, y, w, n_b, lines, target, low, high):
+    """Parts of one community: construction, refinement, then settled for the redraw.
+
+    A redraw re-delineates clusters of grids with :func:`delineate`, which reaches this
+    function; :func:`gis.settle.settle_grids` re-delineates them the same way here, so
+    that a redraw right after a delineation finds nothing to improve.
+    """
+    parts = partition_community(poly, x, y, w, lines, target, low, high)
+    if not partition.REFINE:
+        return parts
+
+    def again(union, idx):
+        return _community_parts(union, x[idx], y[idx], w[idx], n_b[idx], lines, target, low, high)
+
+    return settle_grids(parts, w, n_b, low, high, again)
