@@ -4,7 +4,8 @@ Steps 1, 3 and 4 of :mod:`gis.delineate` (which prepares the input, calls
 :func:`partition_community` once per community and reports on the result):
 cut the community into blocks along the barrier lines and attach small blocks
 to a neighbour, split each block's sites by recursive household-weighted
-bisection, and assemble each part's polygon from the sites' Voronoi cells,
+bisection, refine the blocks whose parts miss the range (:func:`gis.refine.refine_grids`),
+and assemble each part's polygon from the sites' Voronoi cells,
 clipped to the block, mending parts that came out in pieces.
 """
 
@@ -15,7 +16,7 @@ import math
 import numpy as np
 import shapely
 
-from gis.refine import refine_grids, site_graph
+from gis.refine import near_out_of_range, refine_grids, site_graph
 
 REFINE = True
 """Run the refinement step (:mod:`gis.refine`) after the construction; False gives the
@@ -231,7 +232,9 @@ def _refine(block, extra, bx, by, bw, rest, labels, low, high):
     if len(rest) < 2 or ((sums >= low) & (sums <= high)).all():
         return labels
     region = shapely.union_all([block, *(e[0] for e in extra)]) if extra else block
-    graph = site_graph(bx, by, region)[rest][:, rest]
+    active = np.zeros(len(bx), dtype=bool)
+    active[rest] = near_out_of_range(bx[rest], by[rest], bw[rest], labels, low, high)
+    graph = site_graph(bx, by, region, active)[rest][:, rest]
     return refine_grids(bx[rest], by[rest], bw[rest], labels, low, high, graph=graph)
 
 

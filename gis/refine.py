@@ -40,6 +40,9 @@ ANGLES = np.linspace(0.0, np.pi, 8, endpoint=False)
 MAX_REGION = 12
 """At most this many grids are re-split together (a grid, its neighbours and theirs)."""
 
+RINGS = 4
+"""Grids this many steps from a grid out of range get the exact (clipped) site graph."""
+
 MAX_STEPS_PER_GRID = 12
 """Work bound: attempts per grid of the block (each accepted step lowers the badness)."""
 
@@ -321,38 +324,64 @@ def _miss(total: np.ndarray, k: int, low: int, high: int) -> np.ndarray:
     return np.maximum(k * low - total, 0) + np.maximum(total - k * high, 0)
 
 
-def site_graph(x: np.ndarray, y: np.ndarray, region=None) -> csr_matrix:
+def site_graph(x: np.ndarray, y: np.ndarray, region=None, active=None) -> csr_matrix:
     """Symmetric adjacency of sites whose Voronoi cells, clipped to ``region``, share an edge.
 
     The candidates are the Delaunay edges (the unclipped cells' neighbours); with a
     ``region`` (the block, shapely polygon) an edge is kept only where the two cells'
     common side runs inside it, so that sites connected in the graph have cells that
-    are connected in the block. Fewer than three sites, or sites on one line, are
-    chained in order along the line.
+    are connected in the block. ``active`` (boolean per site) limits that check, the
+    costly part, to edges between active sites; the others stay as Delaunay gives them.
+    Fewer than three sites, or sites on one line, are chained in order along the line.
     """
     n = len(x)
     pts = np.c_[x, y]
-    edges = None
-    if n >= 3:
-        try:
-            tri = Delaunay(pts, qhull_options="QJ")
-            s = tri.simplices
-            edges = np.vstack([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
-            edges = edges[(edges < n).all(axis=1)]
-            edges = np.unique(np.sort(edges, axis=1), axis=0)
-        except (QhullError, ValueError):
-            edges = None
-    if edges is None:
-        axis = 0 if np.ptp(x) >= np.ptp(y) else 1
-        order = np.argsort(pts[:, axis], kind="stable")
-        edges = np.c_[order[:-1], order[1:]]
-    elif region is not None and len(edges):
-        edges = edges[_sides_inside(pts, edges, region)]
+    edges = delaunay_edges(x, y)
+    if region is not None and n >= 3 and len(edges):
+        check = np.ones(len(edges), dtype=bool)
+        if active is not None:
+            check = active[edges[:, 0]] & active[edges[:, 1]]
+        if check.any():
+            keep = np.ones(len(edges), dtype=bool)
+            keep[check] = _sides_inside(pts, edges[check], region)
+            edges = edges[keep]
     a = np.r_[edges[:, 0], edges[:, 1]]
     b = np.r_[edges[:, 1], edges[:, 0]]
     g = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)).tocsr()
     g.data[:] = 1.0
     return g
+
+
+def delaunay_edges(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Unique Delaunay edges ``(i, j)``, ``i < j``; a chain along the line for degenerate input."""
+    n = len(x)
+    pts = np.c_[x, y]
+    if n >= 3:
+        try:
+            s = Delaunay(pts, qhull_options="QJ").simplices
+            edges = np.vstack([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
+            edges = edges[(edges < n).all(axis=1)]
+            return np.unique(np.sort(edges, axis=1), axis=0)
+        except (QhullError, ValueError):
+            pass
+    axis = 0 if np.ptp(x) >= np.ptp(y) else 1
+    order = np.argsort(pts[:, axis], kind="stable")
+    return np.sort(np.c_[order[:-1], order[1:]], axis=1)
+
+
+def near_out_of_range(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, labels: np.ndarray, low: int, high: int
+) -> np.ndarray:
+    """Sites of grids out of range and of the grids up to :data:`RINGS` steps from them."""
+    edges = delaunay_edges(x, y)
+    sums = np.bincount(labels, weights=w)
+    hot = (sums < low) | (sums > high)
+    la, lb = labels[edges[:, 0]], labels[edges[:, 1]]
+    for _ in range(RINGS):
+        touch = hot[la] | hot[lb]
+        hot[la[touch]] = True
+        hot[lb[touch]] = True
+    return hot[labels]
 
 
 def _sides_inside(pts: np.ndarray, edges: np.ndarray, region) -> np.ndarray:

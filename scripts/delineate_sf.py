@@ -22,6 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gis import partition
 from gis.delineate import delineate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,14 @@ def load(data: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     return buildings, hoods.to_crs(4326)
 
 
+def _share_without_towers(grids, low: int, high: int) -> tuple[float, int]:
+    """Share of grids in range, leaving out single buildings over ``high`` (own grid)."""
+    hh = grids["households"].to_numpy()
+    lone = (grids["n_buildings"].to_numpy() == 1) & (hh > high)
+    ok = (hh >= low) & (hh <= high)
+    return float(ok[~lone].mean()), int(lone.sum())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -55,11 +64,25 @@ def main() -> None:
         f"SF: {int(buildings['households'].sum()):,} address rows at {len(buildings):,} "
         f"locations, {len(hoods)} analysis neighbourhoods (loaded in {load_s:.1f} s)"
     )
-    t0 = time.perf_counter()
     # the published neighbourhoods overlap in places (up to ~3,000 m²): trim and report
+    partition.REFINE = False
+    t0 = time.perf_counter()
+    before = delineate(buildings, hoods, community_key="nhood", overlaps="trim")
+    before_s = time.perf_counter() - t0
+    partition.REFINE = True
+    t0 = time.perf_counter()
     result = delineate(buildings, hoods, community_key="nhood", overlaps="trim")
     print(f"delineate: {time.perf_counter() - t0:.1f} s")
     print(result.report.to_text())
+    for name, d, s in (
+        ("construction only (before the refinement)", before, before_s),
+        ("delineate (refined)", result, time.perf_counter() - t0),
+    ):
+        share, n_towers = _share_without_towers(d.grids, d.report.low, d.report.high)
+        print(
+            f"{name}: {s:.1f} s, {len(d.grids)} grids, {share:.1%} of the grids that are not "
+            f"single-building towers ({n_towers}) in {d.report.low}–{d.report.high}"
+        )
     if len(result.set_aside):
         sample = result.set_aside.head(5)
         print("set aside, first rows:")

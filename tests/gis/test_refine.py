@@ -22,7 +22,7 @@ from gis.refine import badness, refine_grids, site_graph, split_sites
 from tests.gis.test_delineate_properties import layouts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from bench_delineate_towers import make_tower_city  # noqa: E402
+from bench_delineate_towers import make_tower_city
 
 CRS = 32650
 
