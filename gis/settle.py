@@ -62,10 +62,11 @@ def settle_grids(
         still tile the community.
     """
     parts = list(parts)
+    cache: dict[tuple[int, ...], tuple[list, list[Part]]] = {}
     for _round in range(MAX_ROUNDS):
         if len(parts) < 2:
             return parts
-        grids = _Grids(parts, w, n_buildings, low, high)
+        grids = _Grids(parts, w, n_buildings, low, high, cache)
         if not any(r is not None for r in grids.reasons):
             return parts
         replaced = grids.search(redelineate)
@@ -78,7 +79,8 @@ def settle_grids(
 class _Grids:
     """The redraw's view of a community's grids: order, counts, reasons, neighbours."""
 
-    def __init__(self, parts, w, n_buildings, low, high):
+    def __init__(self, parts, w, n_buildings, low, high, cache):
+        self.cache = cache
         order = _code_order([p[1] for p in parts])
         self.parts = [parts[i] for i in order]
         self.low, self.high = low, high
@@ -204,9 +206,17 @@ class _Grids:
         return best[0], best[1]
 
     def _redraw(self, tried, redelineate) -> list[Part]:
+        """The grids ``tried`` re-delineated as one area (the same grids, in the same order,
+        are re-delineated once per settling: the declined ones come back in later passes)."""
+        geoms = [self.parts[i][1] for i in tried]
+        key = tuple(id(g) for g in geoms)
+        if key in self.cache:
+            return self.cache[key][1]
         sites = np.sort(np.concatenate([self.parts[i][0] for i in tried]))
-        union = shapely.make_valid(shapely.union_all([self.parts[i][1] for i in tried]))
-        return [(sites[m], geom, over) for m, geom, over in redelineate(union, sites)]
+        union = shapely.make_valid(shapely.union_all(geoms))
+        result = [(sites[m], geom, over) for m, geom, over in redelineate(union, sites)]
+        self.cache[key] = (geoms, result)  # the geometries stay alive: their ids stay unique
+        return result
 
     def rebuild(self, replaced) -> list[Part]:
         gone = {i for tried, _ in replaced for i in tried}
