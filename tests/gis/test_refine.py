@@ -189,3 +189,23 @@ def test_lumpy_random_layouts_keep_every_household_once(seed):
     assert len(d.assignment) == n and d.report.buildings_not_covered == 0
     assert d.report.not_contiguous == 0
     assert d.report.barrier_crossings == 0
+
+
+@st.composite
+def lumpy_layouts(draw):
+    """The property tests' layouts with tower-block weights: 50–450 households a building."""
+    buildings, communities, barriers = draw(layouts())
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    buildings = buildings.iloc[: draw(st.integers(1, 150))].copy()
+    buildings["households"] = rng.integers(50, 451, len(buildings))
+    return buildings, communities, barriers
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lumpy_layouts())
+def test_a_redraw_right_after_a_lumpy_delineation_changes_nothing(layout):
+    buildings, communities, barriers = layout
+    communities = communities.assign(
+        code=[f"320508001{i + 1:03d}" for i in range(len(communities))]
+    )
+    _assert_fixed_point(buildings, communities, barriers)
