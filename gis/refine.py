@@ -88,8 +88,9 @@ def refine_grids(
     -------
     numpy.ndarray
         New labels ``0 .. k'-1`` (``k'`` may differ from ``k`` by merges and splits).
-        The households outside the range never go up; labels are returned unchanged when
-        every grid is in range.
+        The search never raises the households outside the range (only the mending of
+        a grid in pieces, which the polygons would need anyway, may); without a
+        ``graph``, labels are returned unchanged when every grid is in range.
     """
     labels = np.asarray(labels, dtype=np.int64).copy()
     w = np.asarray(w, dtype=np.int64)

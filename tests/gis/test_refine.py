@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from scipy.sparse.csgraph import connected_components
 
 from gis import partition
 from gis.crs import to_metric, utm_epsg
@@ -28,10 +29,7 @@ CRS = 32650
 
 
 def _connected(graph, members) -> bool:
-    sub = graph[members][:, members]
-    from scipy.sparse.csgraph import connected_components
-
-    return connected_components(sub, directed=False)[0] == 1
+    return connected_components(graph[members][:, members], directed=False)[0] == 1
 
 
 def test_lumpy_sites_come_into_range():
@@ -70,12 +68,14 @@ def test_refinement_never_makes_balance_worse_and_keeps_parts_connected(n, seed,
     k = min(k, n)
     labels = split_sites(x, y, w, k, 300, 500)
     graph = site_graph(x, y)
+    assume(all(_connected(graph, np.flatnonzero(labels == g)) for g in range(labels.max() + 1)))
     out = refine_grids(x, y, w, labels, 300, 500, graph=graph)
     before = badness(np.bincount(labels, weights=w), 300, 500)
     after = badness(np.bincount(out, weights=w), 300, 500)
     assert after[0] <= before[0]
     assert len(out) == n and set(out) == set(range(out.max() + 1))
     assert np.bincount(out, weights=w).sum() == w.sum()
+    assert all(_connected(graph, np.flatnonzero(out == g)) for g in range(out.max() + 1))
 
 
 def _towers(n=1_500, n_comm=6, seed=5):
