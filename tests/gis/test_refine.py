@@ -209,3 +209,11 @@ def test_a_redraw_right_after_a_lumpy_delineation_changes_nothing(layout):
         code=[f"320508001{i + 1:03d}" for i in range(len(communities))]
     )
     _assert_fixed_point(buildings, communities, barriers)
+
+
+def test_settling_searches_as_the_redraw_does():
+    # gis.settle mirrors the redraw's search; its constants must be the redraw's
+    from gis import redraw, settle
+
+    assert settle.MAX_JOIN == redraw.MAX_JOIN
+    assert settle.BORDER_M == redraw.BORDER_M
