@@ -330,21 +330,24 @@ def site_graph(x: np.ndarray, y: np.ndarray, region=None, active=None) -> csr_ma
 
     The candidates are the Delaunay edges (the unclipped cells' neighbours); with a
     ``region`` (the block, shapely polygon) an edge is kept only where the two cells'
-    common side runs inside it, so that sites connected in the graph have cells that
-    are connected in the block. ``active`` (boolean per site) limits that check, the
-    costly part, to edges between active sites; the others stay as Delaunay gives them.
-    Fewer than three sites, or sites on one line, are chained in order along the line.
+    common side (the segment between the circumcentres of the edge's two triangles, or a
+    ray for an edge of the hull) has a length and meets the region, so that sites
+    connected in the graph have cells that are connected in the block. ``active``
+    (boolean per site) limits that check to edges between active sites; the others stay
+    as Delaunay gives them. Fewer than three sites, or sites on one line, are chained in
+    order along the line.
     """
     n = len(x)
-    pts = np.c_[x, y]
-    edges = delaunay_edges(x, y)
-    if region is not None and n >= 3 and len(edges):
+    edges, sides = _triangulation(x, y, region)
+    if sides is not None and len(edges):
         check = np.ones(len(edges), dtype=bool)
         if active is not None:
             check = active[edges[:, 0]] & active[edges[:, 1]]
         if check.any():
+            shapely.prepare(region)
             keep = np.ones(len(edges), dtype=bool)
-            keep[check] = _sides_inside(pts, edges[check], region)
+            sub = sides[check]
+            keep[check] = (shapely.length(sub) > 1e-6) & shapely.intersects(region, sub)
             edges = edges[keep]
     a = np.r_[edges[:, 0], edges[:, 1]]
     b = np.r_[edges[:, 1], edges[:, 0]]
@@ -355,19 +358,61 @@ def site_graph(x: np.ndarray, y: np.ndarray, region=None, active=None) -> csr_ma
 
 def delaunay_edges(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Unique Delaunay edges ``(i, j)``, ``i < j``; a chain along the line for degenerate input."""
+    return _triangulation(x, y, None)[0]
+
+
+def _triangulation(x, y, region):
+    """Delaunay edges and, with a ``region``, each edge's Voronoi side as a line."""
     n = len(x)
-    pts = np.c_[x, y]
+    pts = np.c_[x, y] - (np.c_[x, y].mean(axis=0) if n else 0.0)
     if n >= 3:
         try:
-            s = Delaunay(pts, qhull_options="QJ").simplices
-            edges = np.vstack([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
-            edges = edges[(edges < n).all(axis=1)]
-            return np.unique(np.sort(edges, axis=1), axis=0)
+            tri = Delaunay(pts, qhull_options="QJ")
         except (QhullError, ValueError):
-            pass
+            tri = None
+        if tri is not None:
+            return _edges_and_sides(tri, pts, region, np.c_[x, y].mean(axis=0))
     axis = 0 if np.ptp(x) >= np.ptp(y) else 1
     order = np.argsort(pts[:, axis], kind="stable")
-    return np.sort(np.c_[order[:-1], order[1:]], axis=1)
+    return np.sort(np.c_[order[:-1], order[1:]], axis=1), None
+
+
+def _edges_and_sides(tri, pts, region, origin):
+    s, nb = tri.simplices, tri.neighbors
+    a, b, c = pts[s[:, 0]], pts[s[:, 1]], pts[s[:, 2]]
+    d = 2 * (a[:, 0] * (b[:, 1] - c[:, 1]) + b[:, 0] * (c[:, 1] - a[:, 1]))
+    d += 2 * c[:, 0] * (a[:, 1] - b[:, 1])
+    d = np.where(np.abs(d) < 1e-12, 1e-12, d)
+    na, nb2, nc = (a**2).sum(1), (b**2).sum(1), (c**2).sum(1)
+    ux = (na * (b[:, 1] - c[:, 1]) + nb2 * (c[:, 1] - a[:, 1]) + nc * (a[:, 1] - b[:, 1])) / d
+    uy = (na * (c[:, 0] - b[:, 0]) + nb2 * (a[:, 0] - c[:, 0]) + nc * (b[:, 0] - a[:, 0])) / d
+    cc = np.c_[ux, uy]
+    span = 4.0 * float(np.ptp(pts, axis=0).max() + 1.0)
+    if region is not None:
+        xmin, ymin, xmax, ymax = region.bounds
+        span += 4.0 * max(xmax - xmin, ymax - ymin)
+    edges, starts, ends = [], [], []
+    for k in range(3):
+        e = s[:, [(k + 1) % 3, (k + 2) % 3]]
+        other = nb[:, k]
+        end = cc[np.maximum(other, 0)].copy()
+        hull = other < 0
+        if hull.any():
+            p0, p1, opp = pts[e[hull, 0]], pts[e[hull, 1]], pts[s[hull, k]]
+            normal = np.c_[-(p1 - p0)[:, 1], (p1 - p0)[:, 0]]
+            away = np.sign(((p0 - opp) * normal).sum(1, keepdims=True))
+            normal *= np.where(away == 0, 1.0, away)
+            normal /= np.maximum(np.hypot(normal[:, 0], normal[:, 1]), 1e-12)[:, None]
+            end[hull] = cc[hull] + normal * span
+        edges.append(np.sort(e, axis=1))
+        starts.append(cc)
+        ends.append(end)
+    edges_all = np.vstack(edges)
+    uniq, first = np.unique(edges_all, axis=0, return_index=True)
+    if region is None:
+        return uniq, None
+    seg = np.stack([np.vstack(starts)[first], np.vstack(ends)[first]], axis=1) + origin
+    return uniq, shapely.linestrings(seg)
 
 
 def near_out_of_range(
@@ -383,28 +428,6 @@ def near_out_of_range(
         hot[la[touch]] = True
         hot[lb[touch]] = True
     return hot[labels]
-
-
-def _sides_inside(pts: np.ndarray, edges: np.ndarray, region) -> np.ndarray:
-    """Which Delaunay edges have their Voronoi side (partly) inside ``region``."""
-    env = shapely.buffer(shapely.envelope(region), 10.0)
-    try:
-        diagram = shapely.voronoi_polygons(
-            shapely.multipoints(shapely.points(pts)), extend_to=env, ordered=True
-        )
-        cells = shapely.get_parts(diagram)
-    except shapely.errors.GEOSException:
-        return np.ones(len(edges), dtype=bool)
-    if len(cells) != len(pts):
-        return np.ones(len(edges), dtype=bool)
-    side = shapely.intersection(cells[edges[:, 0]], cells[edges[:, 1]])
-    shapely.prepare(region)
-    keep = shapely.intersects(region, side)
-    cand = np.flatnonzero(keep)
-    if len(cand):
-        inner = shapely.length(shapely.intersection(side[cand], region))
-        keep[cand] = inner > 1e-6
-    return keep
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:
