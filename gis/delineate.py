@@ -22,14 +22,31 @@ Method (per community, all in a projected metre CRS):
    A part that came out in several pieces gives each minor piece (and its
    buildings) to the part it shares the longest edge with.
 
+5. **Refinement** (:mod:`gis.refine`, per block, before the polygons of step 4). With lumpy
+   weights (tower blocks of 50–450 households) a cut cannot fall inside a building, so
+   halving leaves parts out of range. Grids out of range are re-split together with
+   their neighbours (a grid and one neighbour, all its neighbours, then their neighbours
+   too) into one grid fewer, as many or one more, on the contiguity graph of the sites'
+   Voronoi cells clipped to the block; a re-split is kept when every part is contiguous
+   and fewer households fall outside the range. Sites never leave their block, so no
+   grid crosses a barrier by it; a small block riding on a grid moves as a whole.
+6. **Settling** (:mod:`gis.settle`, per community): the redraw's own search
+   (:func:`gis.redraw.propose_redraw`: clusters of grids out of range re-delineated with
+   up to two neighbours) is run on the result until it finds nothing better, so a redraw
+   right after a delineation changes nothing.
+
 This module checks and prepares the input (CRS, overlaps, sites, barriers) and
-reports on the result; steps 1, 3 and 4 for one community are :mod:`gis.partition`.
+reports on the result; steps 1, 3, 4 and 5 for one community are :mod:`gis.partition`.
+``gis.partition.REFINE = False`` turns steps 5 and 6 off (the construction alone, kept as
+the benchmarks' baseline).
 
 Why this method: it runs in ``O(n log n log k)`` with vectorised shapely, it cannot
 leave a household out or put it in two grids (each site is in exactly one part and
 its cell in exactly that part's polygon), and balance is by construction rather than
 by search — region growing / max-p heuristics (spopt) spend minutes on thousands of
-areas and still leave many regions outside the range.
+areas and still leave many regions outside the range. Search is kept for what
+construction cannot do (steps 5 and 6): it only touches grids out of range and their
+neighbours, so it costs little where halving already fits.
 """
 
 from __future__ import annotations
@@ -42,8 +59,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis import partition
 from gis.grid_quality import QualityReport, quality_report
 from gis.partition import partition_community
+from gis.settle import settle_grids
 
 TARGET_RANGE = (50, 5000)
 """Sane range of the target households per grid."""
@@ -449,8 +468,8 @@ def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, hi
     bounds = np.searchsorted(scomm[order], np.arange(len(geoms) + 1))
     for ci, poly in enumerate(geoms):
         sites = order[bounds[ci] : bounds[ci + 1]]
-        parts = partition_community(
-            poly, sx[sites], sy[sites], shh[sites], lines, target, low, high
+        parts = _community_parts(
+            poly, sx[sites], sy[sites], shh[sites], s_nb[sites], lines, target, low, high
         )
         for p, (members, geom, oversized) in enumerate(parts):
             site_grid[sites[members]] = len(grid_rows)
@@ -467,3 +486,20 @@ def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, hi
         if progress is not None:
             progress(ci + 1, len(geoms))
     return grid_rows, site_grid
+
+
+def _community_parts(poly, x, y, w, n_b, lines, target, low, high):
+    """Parts of one community: construction, refinement, then settled for the redraw.
+
+    A redraw re-delineates clusters of grids with :func:`delineate`, which reaches this
+    function; :func:`gis.settle.settle_grids` re-delineates them the same way here, so
+    that a redraw right after a delineation finds nothing to improve.
+    """
+    parts = partition_community(poly, x, y, w, lines, target, low, high)
+    if not partition.REFINE:
+        return parts
+
+    def again(union, idx):
+        return _community_parts(union, x[idx], y[idx], w[idx], n_b[idx], lines, target, low, high)
+
+    return settle_grids(parts, w, n_b, low, high, again)
