@@ -47,19 +47,21 @@ STAGE_COLUMNS = """
     community_id integer, grid_id integer, h3_r7 bigint, h3_r8 bigint, h3_r9 bigint,
     h3_r10 bigint, channel text, description text, status text,
     reported_at timestamptz, closed_at timestamptz, x float8, y float8,
-    reporter_name text, reporter_phone text
+    reporter_name text, reporter_phone text, address text
 """
 MAX_DESCRIPTION = 4000
+MAX_ADDRESS = 500
 
 INSERT = f"""
 WITH new AS (
     INSERT INTO cases (case_no, category_id, street_code, community_id, grid_id,
                        h3_r7, h3_r8, h3_r9, h3_r10, source, description, status,
-                       reported_at, registered_at, closed_at, source_system, source_id, geom)
+                       reported_at, registered_at, closed_at, source_system, source_id, geom,
+                       address)
     SELECT :source || '-' || s.source_id, s.category_id, s.street_code, s.community_id,
            s.grid_id, s.h3_r7, s.h3_r8, s.h3_r9, s.h3_r10, s.channel, s.description, s.status,
            s.reported_at, s.reported_at, s.closed_at, :source, s.source_id,
-           ST_SetSRID(ST_MakePoint(s.x, s.y), 4326)
+           ST_SetSRID(ST_MakePoint(s.x, s.y), 4326), s.address
     FROM {STAGE} s ORDER BY s.row_number
     ON CONFLICT (source_system, source_id) DO NOTHING
     RETURNING id, source_id, street_code, status, reported_at, closed_at
@@ -275,6 +277,7 @@ def _cases_table(fields: dict, rows: np.ndarray, source: str) -> pa.Table:
             "source_system": pa.array(np.full(len(rows), source, dtype=object), type=pa.string()),
             "source_id": source_id,
             "geom": point_ewkb_arrow(fields["x"][rows], fields["y"][rows], hex=False),
+            "address": text("address"),
         }
     )
 
@@ -376,6 +379,7 @@ def prepare_cases(
         "y": points.lat,
         "reporter_name": _text(source, mapping, "reporter_name"),
         "reporter_phone": _text(source, mapping, "reporter_phone"),
+        "address": _text(source, mapping, "address", MAX_ADDRESS),
         "_points": points,
     }
 

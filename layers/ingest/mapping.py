@@ -128,6 +128,7 @@ class Mapping:
     channels: dict[str, str] = field(default_factory=dict)
     default_channel: str = "import"
     default_households: int | None = None
+    round_households: bool = False
     street: dict[str, str] = field(default_factory=dict)
     max_repair_area_change: float = 0.01
 
@@ -191,6 +192,7 @@ def mapping_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Mappi
         "channels",
         "default_channel",
         "default_households",
+        "round_households",
         "street",
         "max_repair_area_change",
     }
@@ -226,6 +228,7 @@ def mapping_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Mappi
         channels={str(k): str(v) for k, v in (raw.get("channels") or {}).items()},
         default_channel=str(raw.get("default_channel", "import")),
         default_households=raw.get("default_households"),
+        round_households=bool(raw.get("round_households", False)),
         street={str(k): str(v) for k, v in (raw.get("street") or {}).items()},
         max_repair_area_change=float(raw.get("max_repair_area_change", 0.01)),
     )

@@ -141,6 +141,25 @@ def staged_insert(
     return insert
 
 
+@dataclass(frozen=True)
+class RowNote:
+    """Good rows loaded with a change worth a line in ``import_notes``.
+
+    Attributes
+    ----------
+    mask
+        Rows (aligned with the file) that get the note.
+    code
+        Note code (``import_notes.code``), counted in the run's account.
+    message
+        Text for row index ``i`` (0-based; "row N: " is put in front).
+    """
+
+    mask: np.ndarray
+    code: str
+    message: Callable[[int], str]
+
+
 def point_batches(
     conn: Connection,
     *,
@@ -151,12 +170,15 @@ def point_batches(
     repaired: np.ndarray | None = None,
     repair_note: str = "geometry_repaired",
     repair_message: Callable[[int], str] | None = None,
+    notes: list[RowNote] | None = None,
 ) -> Callable[[np.ndarray, int], BatchCounts]:
     """The ``write_batch`` of :func:`layers.ingest.runs.run_import` for a point layer.
 
     Each batch: ``insert`` the good rows (returns how many were new; the rest
     were already present), quarantine the bad ones with reason and original
-    row, note the good rows that were ``repaired``. Nothing is committed here.
+    row, note the good rows that were ``repaired`` and those of each of ``notes``
+    (e.g. a household count rounded, a position within the tolerance of the
+    served area). Nothing is committed here.
     """
 
     def write(index: np.ndarray, run_id: int) -> BatchCounts:
@@ -183,6 +205,17 @@ def point_batches(
                 code=repair_note,
                 messages=[message(int(i)) for i in fixed],
             )
+        for note in notes or ():
+            marked = ok[note.mask[ok]]
+            if len(marked):
+                write_notes(
+                    conn=conn,
+                    run_id=run_id,
+                    ids=points.ids,
+                    index=marked,
+                    code=note.code,
+                    messages=[f"row {i + 1}: {note.message(int(i))}" for i in marked],
+                )
         return BatchCounts(
             loaded=loaded, quarantined=q, present=len(ok) - loaded, repaired=len(fixed)
         )

@@ -36,6 +36,8 @@ class ImportAccount:
     repaired: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
     status: str = "running"
+    notes: dict[str, int] = field(default_factory=dict)
+    """Rows loaded with a note (``import_notes.code``: repairs, rounding, tolerances)."""
 
     @property
     def adds_up(self) -> bool:
@@ -52,7 +54,10 @@ class ImportAccount:
         )
         if self.repaired:
             text += f"; repaired {self.repaired}"
-        return text + (f" [{reasons}]" if reasons else "")
+        text += f" [{reasons}]" if reasons else ""
+        if self.notes:
+            text += "; noted " + ", ".join(f"{k} {v}" for k, v in sorted(self.notes.items()))
+        return text
 
 
 Progress = Callable[[int], None]
@@ -258,6 +263,10 @@ def run_account(*, conn: Connection, run_id: int) -> ImportAccount:
     """),
         {"id": run_id},
     ).all()
+    notes = conn.execute(
+        sa.text("SELECT code, count(*) FROM import_notes WHERE run_id = :id GROUP BY code"),
+        {"id": run_id},
+    ).all()
     return ImportAccount(
         run_id=run_id,
         layer=row[0],
@@ -269,6 +278,7 @@ def run_account(*, conn: Connection, run_id: int) -> ImportAccount:
         repaired=int(row[6]),
         by_reason={r: int(n) for r, n in reasons},
         status=row[7],
+        notes={c: int(n) for c, n in notes},
     )
 
 

@@ -28,6 +28,7 @@ IMPOSSIBLE_TIME = "impossible_time"
 UNKNOWN_CATEGORY = "unknown_category"
 INVALID_GEOMETRY = "invalid_geometry"
 DUPLICATE_SOURCE_ID = "duplicate_source_id"
+BAD_HOUSEHOLDS = "bad_households"
 REASONS = (
     MISSING_SOURCE_ID,
     MISSING_COORDINATES,
@@ -39,6 +40,7 @@ REASONS = (
     UNKNOWN_CATEGORY,
     INVALID_GEOMETRY,
     DUPLICATE_SOURCE_ID,
+    BAD_HOUSEHOLDS,
 )
 """Quarantine reason codes (the CHECK constraint of ``import_quarantine.reason``)."""
 
