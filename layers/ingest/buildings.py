@@ -140,10 +140,7 @@ def load_buildings(
             RowNote(
                 rounded,
                 "households_rounded",
-                lambda i: (
-                    f"households ({cols.get('households')}) "
-                    f"{source.frame[str(cols.get('households'))].iloc[i]} rounded to {households[i]}"
-                ),
+                lambda i: _rounded_message(source, mapping, households, i),
             )
         ],
     )
@@ -160,6 +157,11 @@ def load_buildings(
         commit=commit,
         progress=progress,
     )
+
+
+def _rounded_message(source: SourceFrame, mapping: Mapping, households: np.ndarray, i: int) -> str:
+    column = str(mapping.column("households"))
+    return f"households ({column}) {source.frame[column].iloc[i]} rounded to {households[i]}"
 
 
 def household_counts(

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from layers.ingest import load_buildings, load_cases, load_mapping, mapping_from_dict
-from tests.ingest.conftest import MAPPINGS, SF_IN, write_cases_csv
+from layers.ingest import load_buildings, load_cases, mapping_from_dict
+from tests.ingest.conftest import SF_IN, write_cases_csv
 
 NOW = pd.Timestamp("2026-11-20 12:00", tz="UTC")
 
@@ -28,9 +28,7 @@ def test_a_mapped_case_address_is_stored(iconn, tmp_path, bulk):
         },
         "categories": {"Graffiti": "E0202"},
     }
-    account = load_cases(
-        path, mapping_from_dict(raw), conn=iconn, commit=False, now=NOW, bulk=bulk
-    )
+    account = load_cases(path, mapping_from_dict(raw), conn=iconn, commit=False, now=NOW, bulk=bulk)
     assert account.loaded == 1
     stored = iconn.execute(
         sa.text("SELECT address FROM cases WHERE source_system = 'addr-test'")
