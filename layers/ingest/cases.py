@@ -24,6 +24,7 @@ from layers.ingest.assignment import served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
 from layers.ingest.points import (
+    RowNote,
     nullable_ids,
     point_batches,
     prepare_points,
@@ -140,6 +141,7 @@ def load_cases(
     say("checking and assigning")
     fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now)
     points = fields.pop("_points")
+    notes = fields.pop("_notes")
     reason = f"imported from {mapping.source} ({Path(path).name})"
     if bulk is None:
         bulk = wants_bulk(conn, int(points.ok.sum()))
@@ -165,7 +167,12 @@ def load_cases(
         mapping=mapping.name,
         n_rows=len(source),
         write_batch=point_batches(
-            conn, layer="cases", source_name=mapping.source, points=points, insert=insert
+            conn,
+            layer="cases",
+            source_name=mapping.source,
+            points=points,
+            insert=insert,
+            notes=notes,
         ),
         batch_rows=len(source) if bulk else batch_rows,
         commit=commit,
@@ -341,11 +348,14 @@ def prepare_cases(
     reported = parse_times(frame[str(cols["reported_at"])], mapping)
     closed = parse_times(frame[str(cols["closed_at"])], mapping) if "closed_at" in cols else None
     category_ids: np.ndarray = np.empty(0)
+    skewed = np.zeros(len(source), dtype=bool)
+    skew = pd.Timedelta(seconds=mapping.clock_skew_s)
 
     def checks(rej: Rejections) -> None:
-        nonlocal category_ids
+        nonlocal category_ids, skewed
         raw = {k: frame[str(cols[k])] for k in ("reported_at", "closed_at") if k in cols}
-        check_times(reported, closed, raw, {k: str(v) for k, v in cols.items()}, rej, now)
+        names = {k: str(v) for k, v in cols.items()}
+        skewed = check_times(reported, closed, raw, names, rej, now, skew)
         column = str(cols["category"]) if "category" in cols else None
         values = frame[column] if column else None
         category_ids = map_categories(values, mapping, catalogue, column, rej)
@@ -358,6 +368,18 @@ def prepare_cases(
         else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
     )
     status = _statuses(frame, mapping, closed_values)
+    as_read = closed_values
+    skew_note = RowNote(
+        skewed,
+        "clock_skew",
+        lambda i: (
+            f"closed_at {as_read.iloc[i]} is {reported.iloc[i] - as_read.iloc[i]}"
+            f" before reported_at (within clock_skew_s {mapping.clock_skew_s:g} s): "
+            "closed_at set to reported_at"
+        ),
+    )
+    if skewed.any():
+        closed_values = closed_values.mask(pd.Series(skewed, index=closed_values.index), reported)
     return {
         "row_number": np.arange(1, n + 1),
         "source_id": points.ids,
@@ -381,6 +403,7 @@ def prepare_cases(
         "reporter_phone": _text(source, mapping, "reporter_phone"),
         "address": _text(source, mapping, "address", MAX_ADDRESS),
         "_points": points,
+        "_notes": [skew_note],
     }
 
 

@@ -21,7 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.bulk import copy_frame
-from layers.ingest.assignment import Assignment, ServedArea, assign_points, h3_columns
+from layers.ingest.assignment import (
+    Assignment,
+    ServedArea,
+    assign_near,
+    assign_points,
+    h3_columns,
+)
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
 from layers.ingest.runs import BatchCounts, quarantine_rows, write_notes
@@ -45,6 +51,8 @@ class PreparedPoints:
     lat: np.ndarray
     where: Assignment
     h3: dict[str, np.ndarray]
+    near_m: np.ndarray | None = None
+    """Metres outside the served area of rows taken in by the tolerance (NaN: inside)."""
 
     @property
     def ok(self) -> np.ndarray:
@@ -72,13 +80,16 @@ def prepare_points(
     if layer_checks:
         layer_checks(rej)
     ok = rej.ok
-    where = assign_points(area, np.where(ok, lon, np.nan), np.where(ok, lat, np.nan))
+    x, y = np.where(ok, lon, np.nan), np.where(ok, lat, np.nan)
+    where = assign_points(area, x, y)
+    near_m = assign_near(area, x, y, where, mapping.area_tolerance_m)
     rej.reject(
         ~where.inside,
         OUTSIDE_AREA,
         lambda i: (
             f"position {lon[i]:.6f}, {lat[i]:.6f} is outside the served area "
-            "(no street contains it)"
+            f"(no street contains it or is within {mapping.area_tolerance_m:g} m: "
+            "area_tolerance_m in the mapping)"
         ),
     )
     reject_duplicates(ids, str(mapping.columns["source_id"]), rej)
@@ -87,7 +98,7 @@ def prepare_points(
     if ok.any():
         for key, cells in h3_columns(lon[ok], lat[ok]).items():
             h3[key][ok] = cells
-    return PreparedPoints(source, ids, rej, lon, lat, where, h3)
+    return PreparedPoints(source, ids, rej, lon, lat, where, h3, near_m)
 
 
 def nullable_ids(values: np.ndarray) -> pd.Series:
@@ -160,6 +171,19 @@ class RowNote:
     message: Callable[[int], str]
 
 
+def _near_note(points: PreparedPoints) -> list[RowNote]:
+    near = points.near_m
+    if near is None or not np.isfinite(near).any():
+        return []
+    return [
+        RowNote(
+            np.isfinite(near),
+            "near_area",
+            lambda i: f"{near[i]:.1f} m outside the served area, within the tolerance: kept",
+        )
+    ]
+
+
 def point_batches(
     conn: Connection,
     *,
@@ -205,7 +229,7 @@ def point_batches(
                 code=repair_note,
                 messages=[message(int(i)) for i in fixed],
             )
-        for note in notes or ():
+        for note in [*_near_note(points), *(notes or ())]:
             marked = ok[note.mask[ok]]
             if len(marked):
                 write_notes(

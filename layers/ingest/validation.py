@@ -261,12 +261,21 @@ def check_times(
     columns: dict[str, str],
     rej: Rejections,
     now: pd.Timestamp,
-) -> None:
+    skew: pd.Timedelta = pd.Timedelta(0),
+) -> np.ndarray:
     """Reject unparseable (``bad_time``) and impossible (``impossible_time``) times.
 
     ``raw`` holds the source values of ``reported_at`` and ``closed_at``;
-    ``columns`` their source column names (for the messages).
+    ``columns`` their source column names (for the messages). A close time at
+    most ``skew`` before the report time is clock skew between two systems,
+    not an impossible case.
+
+    Returns
+    -------
+    numpy.ndarray
+        Mask of rows closed before they were reported by no more than ``skew``.
     """
+    skewed = np.zeros(len(reported), dtype=bool)
     r_col = columns["reported_at"]
     rej.reject(
         reported.isna().to_numpy(),
@@ -281,13 +290,16 @@ def check_times(
             BAD_TIME,
             lambda i: f"closed_at ({c_col}) {_shown(raw['closed_at'], i)} is not a time",
         )
-        before = (closed < reported).to_numpy(dtype=bool, na_value=False)
+        early = (closed < reported).to_numpy(dtype=bool, na_value=False)
+        before = (closed < reported - skew).to_numpy(dtype=bool, na_value=False)
+        skewed = early & ~before
         rej.reject(
             before,
             IMPOSSIBLE_TIME,
             lambda i: (
                 f"closed_at ({c_col}) {closed.iloc[i]} is before reported_at "
-                f"({r_col}) {reported.iloc[i]}"
+                f"({r_col}) {reported.iloc[i]} by more than the clock skew allowed "
+                f"({skew.total_seconds():g} s: clock_skew_s in the mapping)"
             ),
         )
     future = (reported > now + FUTURE_TOLERANCE).to_numpy(dtype=bool, na_value=False)
@@ -296,6 +308,7 @@ def check_times(
         IMPOSSIBLE_TIME,
         lambda i: f"reported_at ({r_col}) {reported.iloc[i]} is in the future",
     )
+    return skewed
 
 
 def _shown(values: pd.Series, i: int) -> str:

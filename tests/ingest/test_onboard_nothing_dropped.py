@@ -1,13 +1,15 @@
-"""Issue 14 item 6: a mapped address is stored; bad household counts are never silently changed."""
+"""Issue 14 items 6 and 7: nothing mapped is dropped or silently changed; tolerances counted."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from layers.ingest import load_buildings, load_cases, mapping_from_dict
-from tests.ingest.conftest import SF_IN, write_cases_csv
+from tests.ingest.conftest import MAPPINGS, SF_IN, write_cases_csv
 
 NOW = pd.Timestamp("2026-11-20 12:00", tz="UTC")
 
@@ -83,3 +85,75 @@ def test_rounding_when_asked_is_noted_in_the_account(iconn, tmp_path):
         sa.text("SELECT message FROM import_notes WHERE code = 'households_rounded'")
     ).all()
     assert message == "row 1: households (hh) 2.6 rounded to 3"
+
+
+# -- issue 14 item 7: tolerances, configurable and counted -------------------------------------
+
+
+def _ocean_beach(iconn) -> tuple[float, float, float]:
+    """A point ``d`` metres west of the westernmost vertex of the SF neighborhoods (in the sea)."""
+    lon, lat = iconn.execute(
+        sa.text("""SELECT ST_X(p), ST_Y(p) FROM (SELECT (ST_DumpPoints(geom)).geom AS p
+                   FROM communities) v ORDER BY ST_X(p) LIMIT 1""")
+    ).one()
+    return lon, lat, float(np.cos(np.radians(lat)) * 111_320.0)
+
+
+@pytest.mark.parametrize(
+    ("metres", "tolerance", "loaded"),
+    [(0.4, None, True), (3.0, None, True), (8.0, None, False), (8.0, 10, True), (0.4, 0, False)],
+)
+def test_a_point_just_outside_the_area_is_kept_within_the_tolerance(
+    iconn, tmp_path, metres, tolerance, loaded
+):
+    lon, lat, per_degree = _ocean_beach(iconn)
+    row = {"longitude": str(lon - metres / per_degree), "latitude": str(lat)}
+    path = write_cases_csv(tmp_path / "c.csv", [row])
+    raw = yaml.safe_load((MAPPINGS / "sf311_bigquery.yaml").read_text())
+    if tolerance is not None:
+        raw["area_tolerance_m"] = tolerance
+    account = load_cases(path, mapping_from_dict(raw), conn=iconn, commit=False, now=NOW)
+    if loaded:
+        assert (account.loaded, account.notes) == (1, {"near_area": 1})
+        assert iconn.execute(
+            sa.text("SELECT community_id IS NOT NULL FROM cases WHERE source_id = '1000'")
+        ).scalar_one()
+    else:
+        assert account.by_reason == {"outside_area": 1}
+
+
+@pytest.mark.parametrize(
+    ("closed", "skew", "outcome"),
+    [
+        ("2019-10-06 00:05:54 UTC", None, "clock_skew"),
+        ("2019-10-06 00:04:56 UTC", None, "clock_skew"),
+        ("2019-10-06 00:04:54 UTC", None, "impossible_time"),
+        ("2019-10-06 00:05:54 UTC", 0, "impossible_time"),
+        ("2019-10-06 00:00:55 UTC", 600, "clock_skew"),
+    ],
+)
+def test_a_close_time_seconds_before_the_report_is_clock_skew(
+    iconn, tmp_path, closed, skew, outcome
+):
+    path = write_cases_csv(tmp_path / "c.csv", [{"closed_date": closed}])
+    raw = yaml.safe_load((MAPPINGS / "sf311_bigquery.yaml").read_text())
+    if skew is not None:
+        raw["clock_skew_s"] = skew
+    account = load_cases(path, mapping_from_dict(raw), conn=iconn, commit=False, now=NOW)
+    if outcome == "clock_skew":
+        assert (account.loaded, account.notes) == (1, {"clock_skew": 1})
+        reported, closed_at = iconn.execute(
+            sa.text("SELECT reported_at, closed_at FROM cases WHERE source_id = '1000'")
+        ).one()
+        assert closed_at == reported
+    else:
+        assert account.by_reason == {"impossible_time": 1}
+
+
+def test_tolerances_must_be_numbers_of_zero_or_more():
+    from layers.ingest import MappingError
+
+    raw = yaml.safe_load((MAPPINGS / "sf311_bigquery.yaml").read_text())
+    for key, bad in (("area_tolerance_m", -1), ("clock_skew_s", "a minute")):
+        with pytest.raises(MappingError, match=key):
+            mapping_from_dict(raw | {key: bad})
