@@ -44,6 +44,7 @@ REASONS = (
 )
 """Quarantine reason codes (the CHECK constraint of ``import_quarantine.reason``)."""
 
+NO_SKEW = pd.Timedelta(0)
 FUTURE_TOLERANCE = pd.Timedelta(days=1)
 """A time later than now by more than this is impossible (clock or time-zone error)."""
 
@@ -261,7 +262,7 @@ def check_times(
     columns: dict[str, str],
     rej: Rejections,
     now: pd.Timestamp,
-    skew: pd.Timedelta = pd.Timedelta(0),
+    skew: pd.Timedelta = NO_SKEW,
 ) -> np.ndarray:
     """Reject unparseable (``bad_time``) and impossible (``impossible_time``) times.
 

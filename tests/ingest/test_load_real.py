@@ -85,15 +85,12 @@ def test_sf311_bigquery_sample_loads_with_an_exact_account(iconn):
         )
         == loaded
     )
-    assert (
-        _count(
-            iconn,
-            """
+    assert _count(
+        iconn,
+        """
         SELECT count(*) FROM cases c JOIN communities co ON co.id = c.community_id
         WHERE c.source_system = 'sf311' AND NOT ST_Intersects(co.geom, c.geom)""",
-        )
-        == account.notes.get("near_area", 0)
-    )
+    ) == account.notes.get("near_area", 0)
     # a case outside its community is one the 5 m tolerance took in (issue 14 item 7)
     assert (
         _count(
