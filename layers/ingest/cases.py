@@ -40,6 +40,7 @@ from layers.ingest.validation import (
     map_categories,
     map_values,
     parse_times,
+    require_catalogue,
 )
 
 STAGE = "ingest_stage_cases"
@@ -137,6 +138,7 @@ def load_cases(
     say("reading")
     source = read_source(path, mapping)
     catalogue = code_ids(conn, "categories", "service_code")
+    require_catalogue(catalogue)
     _check_catalogue(mapping, catalogue)
     say("checking and assigning")
     fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now)

@@ -28,6 +28,7 @@ from layers.ingest.assignment import (
     assign_points,
     h3_columns,
 )
+from layers.ingest.errors import NotReadyError
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
 from layers.ingest.runs import BatchCounts, quarantine_rows, write_notes
@@ -74,6 +75,12 @@ def prepare_points(
     category), outside the served area, duplicate source id. ``rej`` may carry
     reasons found before (e.g. footprints that cannot be repaired).
     """
+    if area.empty:
+        raise NotReadyError(
+            "no streets are loaded yet, so every row would be outside the served area: "
+            "load the city's boundaries first (gridgov load boundaries FILE -m MAPPING.yaml; "
+            "gridgov city status lists what is missing)"
+        )
     rej = rej if rej is not None else Rejections(len(source))
     ids = source_ids(source, mapping, rej)
     lon, lat = coordinates(source, mapping, rej)

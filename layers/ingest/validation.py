@@ -15,6 +15,7 @@ import shapely
 
 from gis import crs as gis_crs
 from gis import datum as gis_datum
+from layers.ingest.errors import NotReadyError
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
 
@@ -47,6 +48,21 @@ REASONS = (
 NO_SKEW = pd.Timedelta(0)
 FUTURE_TOLERANCE = pd.Timedelta(days=1)
 """A time later than now by more than this is impossible (clock or time-zone error)."""
+
+
+def require_catalogue(catalogue: dict[str, int]) -> None:
+    """Refuse to import against an empty category catalogue, saying how to load it.
+
+    Raises
+    ------
+    NotReadyError
+        No category is loaded (a fresh database).
+    """
+    if not catalogue:
+        raise NotReadyError(
+            "the category catalogue is empty (a fresh database): run gridgov city init "
+            "(or gridgov catalogue load) first; gridgov city status lists what is missing"
+        )
 
 
 class Rejections:
