@@ -91,6 +91,8 @@ def _print_account(account: ImportAccount) -> None:
     table.add_row("already present", f"{account.already_present:,}")
     if account.repaired:
         table.add_row("repaired on entry (noted)", f"{account.repaired:,}")
+    for code, n in sorted(account.notes.items()):
+        table.add_row(f"noted: {code}", f"{n:,}")
     console.print(table)
     verdict = "adds up" if account.adds_up else "DOES NOT ADD UP"
     console.print(
@@ -133,6 +135,26 @@ def load_buildings_cmd(path: Path = FILE, mapping: Path = MAPPING, batch_rows: i
 def load_boundaries_cmd(path: Path = FILE, mapping: Path = MAPPING) -> None:
     """Load a street and its communities from a polygon file."""
     _run("boundaries", path, mapping, None)
+
+
+@load_app.command("roads")
+def load_roads_cmd(
+    path: Path = FILE,
+    source: str = typer.Option(None, help="Source name of the natural key (default: file name)."),
+    class_column: str = typer.Option("highway", help="Column with the source's road class."),
+) -> None:
+    """Load road centre lines (.osm.pbf, GeoPackage, GeoJSON): major roads become grid barriers."""
+    from layers import migrate
+    from layers.ingest.roads import load_roads
+
+    try:
+        engine = get_engine()
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            account = load_roads(path, conn=conn, source=source, class_column=class_column)
+    except (IngestError, DatabaseError, ValueError) as exc:
+        _fail(exc)
+    console.print(account.summary(), highlight=False, soft_wrap=True)
 
 
 @load_app.command("runs")

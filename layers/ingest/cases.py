@@ -32,6 +32,7 @@ from layers.ingest.points import (
     take_rows,
 )
 from layers.ingest.readers import SourceFrame, read_source
+from layers.ingest.routing import route_imported_cases
 from layers.ingest.runs import ImportAccount, Progress, Stage, run_import
 from layers.ingest.validation import (
     Rejections,
@@ -180,6 +181,11 @@ def load_cases(
         commit=commit,
         progress=progress,
     )
+    say("routing open cases")
+    routed = route_imported_cases(conn=conn, run_id=account.run_id, source=mapping.source)
+    if commit:
+        conn.commit()
+    account.notes = {**account.notes, **routed}
     say("done")
     return account
 
