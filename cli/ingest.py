@@ -195,7 +195,7 @@ def runs_cmd(limit: int = typer.Option(20, min=1, help="How many runs.")) -> Non
                 )
             )
         )
-    console.print(table)
+    Console(width=max(console.width, 160)).print(table)  # not cut at 80 columns
 
 
 @load_app.command("quarantine")

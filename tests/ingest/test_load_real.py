@@ -203,7 +203,8 @@ def test_full_sf311_samples_account(clean_engine):
     # Issue 14 item 7: 12 of the 22 rows once refused as outside_area lie within 5 m of the
     # shoreline-clipped neighbourhoods (area_tolerance_m) and are loaded with a note.
     assert (bq.read, bq.loaded, bq.quarantined, bq.already_present) == (10_000, 6612, 3388, 0)
-    assert bq.notes == {"near_area": 12}
+    # ... and its 218 open cases are routed to a unit with a deadline (issue 14 item 5)
+    assert bq.notes == {"near_area": 12, "routed": 218}
     assert bq.by_reason == {
         "impossible_time": 48,
         "outside_area": 10,
@@ -216,5 +217,6 @@ def test_full_sf311_samples_account(clean_engine):
         1137,
         22,
     )
-    assert datasf.notes == {"near_area": 17}  # all 17 once outside_area are within 5 m
+    assert datasf.notes["near_area"] == 17  # all 17 once outside_area are within 5 m
+    assert datasf.notes == {"near_area": 17, "routed": 127}
     assert datasf.by_reason == {"impossible_time": 55, "unknown_category": 1082}
