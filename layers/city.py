@@ -131,6 +131,8 @@ _STEPS = (
      "gridgov load boundaries FILE -m MAPPING.yaml"),
     ("communities", "社区", "communities", "SELECT count(*) FROM communities", True,
      "gridgov load boundaries FILE -m MAPPING.yaml"),
+    ("roads", "道路", "roads (major roads are grid barriers)", "SELECT count(*) FROM roads",
+     False, "gridgov load roads FILE.osm.pbf (or .gpkg, .geojson)"),
     ("buildings", "建筑/门牌", "buildings or address points", "SELECT count(*) FROM buildings",
      True, "gridgov load buildings FILE -m MAPPING.yaml"),
     ("grids", "网格", "grids", "SELECT count(*) FROM grids_current", True,

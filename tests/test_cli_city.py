@@ -48,6 +48,10 @@ def test_city_init_stores_the_profile_loads_the_catalogue_and_lists_what_is_next
     assert "93 categories" in result.output
     assert "✗ 街道 streets: 0  ->  gridgov load boundaries" in result.output
     assert "下一步 Next: gridgov load boundaries" in result.output
+    assert (
+        "· 道路 roads (major roads are grid barriers) (可选 optional): 0  ->  gridgov load roads"
+        in (result.output)
+    )
     again = gridgov(empty_engine, "city", "init", *SF, "--code", "060750")
     assert again.exit_code == 0, again.output
     with empty_engine.connect() as conn:
