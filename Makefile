@@ -3,6 +3,7 @@
 #               serve the dashboard on http://127.0.0.1:8501
 #   make test   install what is missing and run every check and test
 SHELL := /bin/bash
+CALLER_PATH := $(PATH)
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV ?= uv
 PORT ?= 8501
@@ -13,7 +14,7 @@ help:
 	@sed -n '2,5p' Makefile
 
 setup:
-	@scripts/setup.sh
+	@GRIDGOV_CALLER_PATH="$(CALLER_PATH)" scripts/setup.sh
 
 demo: setup
 	$(UV) run gridgov db up

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from cli.analyse import analyse_app
 from cli.cases import case_app
+from cli.city import city_app
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
 from cli.patrol import patrol_app
@@ -44,6 +45,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(export_app, name="export")
 app.add_typer(grids_app, name="grids")
 app.add_typer(users_app, name="users")
+app.add_typer(city_app, name="city")
 
 KNOWN_ERRORS = (cluster.ClusterError, DatabaseError)
 

@@ -157,8 +157,8 @@ def delineate_cmd(
             )
         if summary.without_worker:
             console.print(
-                f"[bold]待分配网格员 No worker yet[/] ({len(summary.without_worker)}): "
-                f"{', '.join(summary.without_worker)} — assign one.",
+                f"[bold]待分配网格员 No worker yet[/] ({len(summary.without_worker):,}): "
+                f"{_some(summary.without_worker)} — assign one.",
                 highlight=False,
             )
         if summary.freed:
@@ -203,6 +203,21 @@ def history_cmd(code: str = typer.Argument(..., help="15-digit grid code.")) -> 
 
 
 grids_app.command("export")(_export_command("grids"))
+
+
+SHOWN_CODES = 12
+"""Grid codes listed by name in a summary line; the rest are counted (a city has thousands)."""
+
+
+def _some(codes: list[str]) -> str:
+    """The first :data:`SHOWN_CODES` codes, then how many more (``grids export`` has all)."""
+    if len(codes) <= SHOWN_CODES:
+        return ", ".join(codes)
+    rest = len(codes) - SHOWN_CODES
+    return (
+        f"{', '.join(codes[:SHOWN_CODES])} … and {rest:,} more 另有 {rest:,} 个 "
+        "(gridgov grids export lists them all)"
+    )
 
 
 def _bar() -> Progress:

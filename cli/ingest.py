@@ -91,6 +91,8 @@ def _print_account(account: ImportAccount) -> None:
     table.add_row("already present", f"{account.already_present:,}")
     if account.repaired:
         table.add_row("repaired on entry (noted)", f"{account.repaired:,}")
+    for code, n in sorted(account.notes.items()):
+        table.add_row(f"noted: {code}", f"{n:,}")
     console.print(table)
     verdict = "adds up" if account.adds_up else "DOES NOT ADD UP"
     console.print(
@@ -135,6 +137,26 @@ def load_boundaries_cmd(path: Path = FILE, mapping: Path = MAPPING) -> None:
     _run("boundaries", path, mapping, None)
 
 
+@load_app.command("roads")
+def load_roads_cmd(
+    path: Path = FILE,
+    source: str = typer.Option(None, help="Source name of the natural key (default: file name)."),
+    class_column: str = typer.Option("highway", help="Column with the source's road class."),
+) -> None:
+    """Load road centre lines (.osm.pbf, GeoPackage, GeoJSON): major roads become grid barriers."""
+    from layers import migrate
+    from layers.ingest.roads import load_roads
+
+    try:
+        engine = get_engine()
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            account = load_roads(path, conn=conn, source=source, class_column=class_column)
+    except (IngestError, DatabaseError, ValueError) as exc:
+        _fail(exc)
+    console.print(account.summary(), highlight=False, soft_wrap=True)
+
+
 @load_app.command("runs")
 def runs_cmd(limit: int = typer.Option(20, min=1, help="How many runs.")) -> None:
     """List the latest import runs and their account."""
@@ -173,7 +195,7 @@ def runs_cmd(limit: int = typer.Option(20, min=1, help="How many runs.")) -> Non
                 )
             )
         )
-    console.print(table)
+    Console(width=max(console.width, 160)).print(table)  # not cut at 80 columns
 
 
 @load_app.command("quarantine")

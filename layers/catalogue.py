@@ -15,22 +15,42 @@ class CatalogueError(ValueError):
     """The catalogue files are inconsistent; the message names the row."""
 
 
-def read_categories(directory: Path = CATALOGUE_DIR) -> pd.DataFrame:
-    """Read and check ``categories.csv`` (codes as text, booleans parsed)."""
+def read_categories(
+    directory: Path = CATALOGUE_DIR, *, known_parents: frozenset[str] = frozenset()
+) -> pd.DataFrame:
+    """Read and check ``categories.csv`` (codes as text, booleans parsed).
+
+    ``known_parents``: major classes already loaded, which a minor class may
+    name as parent without the file listing them (a city's local classes).
+    """
     path = directory / "categories.csv"
+    if not path.exists():
+        raise CatalogueError(f"{path} does not exist (a catalogue folder holds categories.csv)")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"service_code", "kind", "level", "parent", "name_zh", "name_en"} - set(frame)
+    if missing:
+        raise CatalogueError(f"{path.name}: missing column(s) {sorted(missing)}")
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = ""
     for column in ("time_limit", "urgent_time_limit"):
         frame[column] = pd.to_numeric(frame[column].replace("", None))
     frame["level"] = frame.level.astype(int)
     frame["full_loop"] = frame.full_loop.str.lower().map({"true": True, "false": False})
     for column in ("parent", "code_old", "code_new", "time_unit", "default_department"):
         frame[column] = frame[column].replace("", None)
-    _check_categories(frame, path)
+    _check_categories(frame, path, known_parents)
     return frame
 
 
-def _check_categories(frame: pd.DataFrame, path: Path) -> None:
-    codes = set(frame.service_code)
+COLUMNS = (
+    "service_code", "kind", "level", "parent", "code_old", "code_new", "name_zh", "name_en",
+    "time_limit", "time_unit", "urgent_time_limit", "default_department", "full_loop",
+)  # fmt: skip
+
+
+def _check_categories(frame: pd.DataFrame, path: Path, known: frozenset[str]) -> None:
+    codes = set(frame.service_code[frame.level == 1]) | known
     for i, row in frame.iterrows():
         line = f"{path.name} line {int(i) + 2} ({row.service_code})"
         if row.kind not in ("part", "event"):
@@ -52,10 +72,11 @@ def _check_categories(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_departments(directory: Path = CATALOGUE_DIR) -> pd.DataFrame:
-    """Read ``departments.csv``."""
-    return pd.read_csv(directory / "departments.csv", dtype=str, keep_default_na=False).replace(
-        "", None
-    )
+    """Read ``departments.csv`` (none in the folder: no departments)."""
+    path = directory / "departments.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=["code", "kind", "name_zh", "name_en", "phone"])
+    return pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
 
 
 def load_catalogue(conn: Connection, directory: Path = CATALOGUE_DIR) -> dict[str, int]:
@@ -68,17 +89,67 @@ def load_catalogue(conn: Connection, directory: Path = CATALOGUE_DIR) -> dict[st
     unknown = set(categories.default_department.dropna()) - set(departments.code)
     if unknown:
         raise CatalogueError(f"categories.csv names unknown departments: {sorted(unknown)}.")
-    conn.execute(
-        sa.text("""
-        INSERT INTO departments (code, kind, name_zh, name_en, phone)
-        VALUES (:code, :kind, :name_zh, :name_en, :phone)
-        ON CONFLICT (code) DO UPDATE SET kind = EXCLUDED.kind, name_zh = EXCLUDED.name_zh,
-            name_en = EXCLUDED.name_en, phone = EXCLUDED.phone
-    """),
-        departments.to_dict("records"),
-    )
+    return _upsert(conn, departments, categories)
+
+
+def load_local_categories(conn: Connection, directory: Path) -> dict[str, int]:
+    """Add a city's own minor classes (and departments) under the national major classes.
+
+    ``directory`` holds ``categories.csv`` (the columns of ``data/catalogue``; only
+    level-2 classes whose parent is a loaded major class, each with its zh/en
+    names, time limit and default department) and optionally ``departments.csv``
+    (the city's own departments). Upserted by code: re-running changes nothing.
+
+    Raises
+    ------
+    CatalogueError
+        The national catalogue is not loaded, a row is a major class or reuses
+        a national code, names an unknown parent or department, or lacks a time limit.
+    """
+    national = frozenset(read_categories(CATALOGUE_DIR).service_code)
+    loaded = {
+        str(code): int(level)
+        for code, level in conn.execute(sa.text("SELECT service_code, level FROM categories"))
+    }
+    if not national <= set(loaded):
+        raise CatalogueError(
+            "the national catalogue is not loaded: run gridgov city init (or gridgov "
+            "catalogue load) before adding local classes"
+        )
+    majors = frozenset(c for c, level in loaded.items() if level == 1)
+    categories = read_categories(directory, known_parents=majors)
+    path = directory / "categories.csv"
+    for i, row in enumerate(categories.itertuples(index=False)):
+        line = f"{path.name} line {i + 2} ({row.service_code})"
+        if row.level != 2:
+            raise CatalogueError(f"{line}: a local class is a minor class (level 2)")
+        if row.service_code in national:
+            raise CatalogueError(f"{line}: is a national class; give the local class its own code")
+    departments = read_departments(directory)
+    known = set(departments.code) | set(code_ids(conn, "departments", "code"))
+    unknown = set(categories.default_department.dropna()) - known
+    if unknown:
+        raise CatalogueError(f"{path.name} names unknown departments: {sorted(unknown)}")
+    return _upsert(conn, departments, categories)
+
+
+def _upsert(
+    conn: Connection, departments: pd.DataFrame, categories: pd.DataFrame
+) -> dict[str, int]:
+    if len(departments):
+        conn.execute(
+            sa.text("""
+            INSERT INTO departments (code, kind, name_zh, name_en, phone)
+            VALUES (:code, :kind, :name_zh, :name_en, :phone)
+            ON CONFLICT (code) DO UPDATE SET kind = EXCLUDED.kind, name_zh = EXCLUDED.name_zh,
+                name_en = EXCLUDED.name_en, phone = EXCLUDED.phone
+        """),
+            departments.to_dict("records"),
+        )
     # majors first, so that minors can find their parent
     for level in (1, 2):
+        if not (categories.level == level).any():
+            continue
         rows = (
             categories[categories.level == level]
             .astype(object)

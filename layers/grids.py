@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +21,8 @@ from gis.grid_quality import QualityReport
 from gis.redraw import Redraw, plan_replacement, propose_redraw, report_current
 from layers.areas import IN_AREA
 from layers.catalogue import code_ids
+
+_Frame = TypeVar("_Frame", gpd.GeoDataFrame, gpd.GeoSeries)
 
 
 def current_grids(*, conn: Connection, community: str | None = None) -> gpd.GeoDataFrame:
@@ -162,13 +165,23 @@ def delineation_input(
         params,
     ).all()
     return DelineationInput(
-        buildings=buildings.rename_geometry("geometry").to_crs(epsg),
-        communities=comm.rename_geometry("geometry").to_crs(epsg),
-        barriers=barriers.rename("geometry").to_crs(epsg),
-        current=current.rename_geometry("geometry").to_crs(epsg),
+        buildings=_with_wgs84(buildings).rename_geometry("geometry").to_crs(epsg),
+        communities=_with_wgs84(comm).rename_geometry("geometry").to_crs(epsg),
+        barriers=_with_wgs84(barriers).rename("geometry").to_crs(epsg),
+        current=_with_wgs84(current).rename_geometry("geometry").to_crs(epsg),
         highest={str(c): int(s) for c, s in used},
         epsg=epsg,
     )
+
+
+def _with_wgs84(frame: _Frame) -> _Frame:
+    """``frame`` with CRS WGS 84 (the layers' SRID) when PostGIS returned none.
+
+    ``read_postgis`` takes the CRS from the first row's SRID, so an empty result
+    (a city without roads or grids yet) comes back without one and cannot be
+    transformed.
+    """
+    return frame.set_crs(WGS84) if frame.crs is None else frame
 
 
 def write_grids(

@@ -87,7 +87,19 @@ install_assets() {
   echo "$want" > "$stamp"
 }
 
+path_hint() {
+  # uv installed by pip --user lands in ~/.local/bin, often not on the caller's PATH: then the
+  # next documented command (`uv run gridgov db up`) would fail with "uv: command not found".
+  local uv_bin; uv_bin=$(command -v uv || true)
+  case ":${GRIDGOV_CALLER_PATH:-$PATH}:" in
+    *":$(dirname "${uv_bin:-/nonexistent/uv}"):"*) ;;
+    *) printf '\nuv is in %s, which is not on your PATH. Run this first (or add it to ~/.profile):\n  export PATH="%s:$PATH"\n' \
+         "$(dirname "$uv_bin")" "$(dirname "$uv_bin")" ;;
+  esac
+}
+
 install_system_packages
 install_python_env
 install_assets
 say "set-up complete"
+path_hint

@@ -135,3 +135,14 @@ def test_bad_input_is_one_clear_line(grids_engine, tmp_path, args, message):
     assert message in result.output.replace("\n", " ")
     assert "Traceback" not in result.output
     pd.testing.assert_frame_equal(_grids(grids_engine), before)
+
+
+def test_a_city_sized_list_of_grids_without_a_worker_is_counted_not_printed():
+    """Issue 14 item 11: writing 8,629 grids printed every code under "No worker yet"."""
+    from cli.grids import SHOWN_CODES, _some
+
+    codes = [f"0607500010{i:05d}" for i in range(8_629)]
+    text = _some(codes)
+    assert codes[0] in text and codes[SHOWN_CODES - 1] in text and codes[-1] not in text
+    assert f"and {8_629 - SHOWN_CODES:,} more" in text
+    assert _some(codes[:3]) == ", ".join(codes[:3])

@@ -16,6 +16,7 @@ from layers.ingest.errors import (
     ImportBusyError,
     IngestError,
     MappingError,
+    NotReadyError,
     PersonalDataRefused,
     SourceReadError,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "IngestError",
     "Mapping",
     "MappingError",
+    "NotReadyError",
     "PersonalDataRefused",
     "SourceReadError",
     "import_runs",

@@ -110,6 +110,78 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
     return Assignment(street, community_id, grid_id)
 
 
+METRES_PER_DEGREE = 111_320.0
+"""Metres per degree of latitude (and of longitude at the equator), for tolerances."""
+
+
+def assign_near(
+    area: ServedArea,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    where: Assignment,
+    tolerance_m: float,
+) -> np.ndarray:
+    """Give points just outside the served area the nearest community (or street).
+
+    A point within ``tolerance_m`` metres of a community (boundaries clipped to
+    a shoreline, a geocoder a few metres off) takes that community and its
+    street; failing that, the nearest street within the tolerance. ``where`` is
+    updated in place. Points with NaN coordinates or already inside are left alone.
+
+    Returns
+    -------
+    numpy.ndarray
+        Distance in metres to the polygon each point was given (NaN: not moved).
+
+    Notes
+    -----
+    Distances are equirectangular at the point's latitude: exact enough for a
+    tolerance of metres.
+    """
+    distance = np.full(len(lon), np.nan)
+    rows = np.flatnonzero(~where.inside & np.isfinite(lon) & np.isfinite(lat))
+    if tolerance_m <= 0 or len(rows) == 0:
+        return distance
+    for geoms, kind in ((area.community_geom, "community"), (area.street_geom, "street")):
+        rows = rows[np.isnan(distance[rows])]
+        if len(rows) == 0 or len(geoms) == 0:
+            continue
+        idx, metres = _nearest_within(geoms, lon[rows], lat[rows], tolerance_m)
+        hit = idx >= 0
+        moved = rows[hit]
+        distance[moved] = metres[hit]
+        if kind == "community":
+            where.community_id[moved] = area.community_id[idx[hit]]
+            where.street_code[moved] = area.community_street[idx[hit]]
+        else:
+            where.street_code[moved] = area.street_code[idx[hit]]
+    return distance
+
+
+def _nearest_within(
+    geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray, tolerance_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest polygon within ``tolerance_m`` (-1: none) and its distance (m)."""
+    coslat = np.cos(np.radians(np.clip(np.abs(lat), 0, 89)))
+    reach = tolerance_m / (METRES_PER_DEGREE * float(coslat.min()))
+    points = shapely.points(lon, lat)
+    tree = shapely.STRtree(geoms)
+    p_idx, g_idx = tree.query_nearest(points, max_distance=reach, all_matches=False)
+    idx = np.full(len(lon), -1, dtype=np.int64)
+    metres = np.full(len(lon), np.nan)
+    if len(p_idx) == 0:
+        return idx, metres
+    line = shapely.shortest_line(points[p_idx], geoms[g_idx])
+    a, b = shapely.get_point(line, 0), shapely.get_point(line, 1)
+    dx = (shapely.get_x(b) - shapely.get_x(a)) * coslat[p_idx]
+    dy = shapely.get_y(b) - shapely.get_y(a)
+    d = np.hypot(dx, dy) * METRES_PER_DEGREE
+    ok = d <= tolerance_m
+    idx[p_idx[ok]] = g_idx[ok]
+    metres[p_idx[ok]] = d[ok]
+    return idx, metres
+
+
 SEAM_TOLERANCE = 1e-5
 """Degrees (about 1 m): how far outside every grid a point of a community may lie and
 still get the nearest one (see :func:`_grid_across_seam`)."""

@@ -33,7 +33,6 @@ from layers.ingest.runs import (
     write_notes,
 )
 from layers.ingest.validation import (
-    DUPLICATE_SOURCE_ID,
     INVALID_GEOMETRY,
     MISSING_SOURCE_ID,
     Rejections,
@@ -122,7 +121,7 @@ def load_boundaries(
         lambda i: f"name ({mapping.columns['name']}) is empty",
     )
     geoms, repaired = _polygons(source, mapping, rej)
-    _reject_repeated_names(names, str(mapping.columns["name"]), rej)
+    merged = merge_repeated_names(names, geoms, rej)
     name_en = (
         column_text(source, mapping.columns["name_en"]).to_numpy(dtype=object)
         if "name_en" in mapping.columns
@@ -131,7 +130,8 @@ def load_boundaries(
     street = mapping.street
 
     def write(index: np.ndarray, run_id: int) -> BatchCounts:
-        ok = index[rej.ok[index]]
+        ok = index[rej.ok[index] & (merged[index] < 0)]
+        parts = index[rej.ok[index] & (merged[index] >= 0)]
         codes = _community_codes(conn, street["code"], names[ok])
         frame = pd.DataFrame(
             {
@@ -177,8 +177,23 @@ def load_boundaries(
                 for i in fixed
             ],
         )
+        write_notes(
+            conn=conn,
+            run_id=run_id,
+            ids=names,
+            index=parts,
+            code="merged_parts",
+            messages=[
+                f"row {i + 1}: {names[i]!r} is another part of the community of row "
+                f"{merged[i] + 1}: merged into it (one community, several polygons)"
+                for i in parts
+            ],
+        )
         return BatchCounts(
-            loaded=loaded, quarantined=q, present=len(ok) - loaded, repaired=len(fixed)
+            loaded=loaded,
+            quarantined=q,
+            present=len(ok) - loaded + len(parts),
+            repaired=len(fixed),
         )
 
     return run_import(
@@ -237,15 +252,32 @@ def _polygons(
     return multi, repaired
 
 
-def _reject_repeated_names(names: np.ndarray, column: str, rej: Rejections) -> None:
-    ok = rej.ok
-    repeated = np.zeros(len(names), dtype=bool)
-    repeated[np.flatnonzero(ok)[pd.Series(names[ok]).duplicated().to_numpy()]] = True
-    rej.reject(
-        repeated,
-        DUPLICATE_SOURCE_ID,
-        lambda i: f"name ({column}) {names[i]!r} appears earlier in the file",
-    )
+def merge_repeated_names(names: np.ndarray, geoms: np.ndarray, rej: Rejections) -> np.ndarray:
+    """Merge the polygons of rows that repeat a community's name into its first row.
+
+    A community in several pieces (islands, a park cut off by a river) often comes
+    as several rows under one name: they are one community, never dropped.
+    ``geoms`` of the first row becomes the union of all pieces (in place).
+
+    Returns
+    -------
+    numpy.ndarray
+        Per row: the index of the first row it was merged into, or -1.
+    """
+    merged = np.full(len(names), -1, dtype=np.int64)
+    ok = np.flatnonzero(rej.ok)
+    if len(ok) == 0:
+        return merged
+    first = pd.Series(ok).groupby(pd.Series(names[ok]).to_numpy()).transform("first").to_numpy()
+    repeat = first != ok
+    merged[ok[repeat]] = first[repeat]
+    for head in np.unique(first[repeat]):
+        pieces = [geoms[head], *geoms[merged == head]]
+        union = shapely.union_all(pieces)
+        geoms[head] = shapely.MultiPolygon(
+            [p for p in shapely.get_parts(union) if p.geom_type == "Polygon"]
+        )
+    return merged
 
 
 def _community_codes(conn: Connection, street_code: str, names: np.ndarray) -> list[str]:

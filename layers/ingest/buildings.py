@@ -19,10 +19,22 @@ from layers.bulk import ewkb_hex
 from layers.ingest.assignment import served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
-from layers.ingest.points import nullable_ids, point_batches, prepare_points, staged_insert
+from layers.ingest.points import (
+    RowNote,
+    nullable_ids,
+    point_batches,
+    prepare_points,
+    staged_insert,
+)
 from layers.ingest.readers import SourceFrame, read_source
 from layers.ingest.runs import ImportAccount, Progress, run_import
-from layers.ingest.validation import INVALID_GEOMETRY, Rejections, column_text, repair_polygons
+from layers.ingest.validation import (
+    BAD_HOUSEHOLDS,
+    INVALID_GEOMETRY,
+    Rejections,
+    column_text,
+    repair_polygons,
+)
 
 STAGE = "ingest_stage_buildings"
 STAGE_COLUMNS = """
@@ -61,8 +73,8 @@ def load_buildings(
         CSV with coordinates, GeoJSON/GeoPackage of points or footprints, (Geo)Parquet.
     mapping
         A ``layer: buildings`` mapping: ``columns.households`` or
-        ``default_households`` (e.g. 1 per address point). Missing or negative
-        counts take the default (0 when there is none).
+        ``default_households`` (e.g. 1 per address point). Missing counts take
+        the default (0 when there is none); see :func:`household_counts`.
     conn, batch_rows, commit, progress
         As for :func:`layers.ingest.cases.load_cases`.
 
@@ -79,14 +91,16 @@ def load_buildings(
     rej.reject(
         unsafe, INVALID_GEOMETRY, lambda i: "footprint is invalid and cannot be repaired safely"
     )
-    points = prepare_points(located, mapping, served_area(conn=conn), rej=rej)
+    counted: list[tuple[np.ndarray, np.ndarray]] = []
+    points = prepare_points(
+        located,
+        mapping,
+        served_area(conn=conn),
+        layer_checks=lambda r: counted.append(household_counts(source, mapping, r)),
+        rej=rej,
+    )
+    [(households, rounded)] = counted
     n, cols = len(source), mapping.columns
-    default = mapping.default_households if mapping.default_households is not None else 0
-    households = np.full(n, default, dtype=np.int64)
-    if "households" in cols:
-        counts = pd.to_numeric(source.frame[str(cols["households"])], errors="coerce")
-        good = (counts >= 0).to_numpy(dtype=bool, na_value=False)
-        households[good] = counts[good].round().astype(np.int64)
     floors = pd.Series([None] * n, dtype="Int64")
     if "floors" in cols:
         raw = pd.to_numeric(source.frame[str(cols["floors"])], errors="coerce").round()
@@ -122,6 +136,13 @@ def load_buildings(
         ),
         repaired=repaired,
         repair_message=lambda i: f"row {i + 1}: invalid footprint made valid (make_valid)",
+        notes=[
+            RowNote(
+                rounded,
+                "households_rounded",
+                lambda i: _rounded_message(source, mapping, households, i),
+            )
+        ],
     )
 
     return run_import(
@@ -136,6 +157,50 @@ def load_buildings(
         commit=commit,
         progress=progress,
     )
+
+
+def _rounded_message(source: SourceFrame, mapping: Mapping, households: np.ndarray, i: int) -> str:
+    column = str(mapping.column("households"))
+    return f"households ({column}) {source.frame[column].iloc[i]} rounded to {households[i]}"
+
+
+def household_counts(
+    source: SourceFrame, mapping: Mapping, rej: Rejections
+) -> tuple[np.ndarray, np.ndarray]:
+    """Household count per row, and the mask of counts rounded to a whole number.
+
+    An empty count takes ``default_households`` (0 when there is none). A count
+    that is not a number, negative, or fractional (unless the mapping says
+    ``round_households: true``) is refused as ``bad_households``: it is never
+    silently rounded or replaced.
+    """
+    n = len(source)
+    default = mapping.default_households if mapping.default_households is not None else 0
+    households = np.full(n, default, dtype=np.int64)
+    rounded = np.zeros(n, dtype=bool)
+    column = mapping.column("households")
+    if column is None:
+        return households, rounded
+    raw = source.frame[str(column)]
+    text = raw.astype("string").str.strip()
+    empty = (text.isna() | (text == "")).to_numpy(dtype=bool)
+    counts = pd.to_numeric(raw.where(~empty), errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(counts)
+    whole = finite & (counts == np.round(counts))
+    fractional = ~whole if not mapping.round_households else np.zeros(n, dtype=bool)
+    bad = ~empty & (~finite | (counts < 0) | fractional)
+    rej.reject(
+        bad,
+        BAD_HOUSEHOLDS,
+        lambda i: (
+            f"households ({column}) {raw.iloc[i]!r} is not a whole number >= 0 "
+            "(set round_households: true in the mapping to round fractional counts)"
+        ),
+    )
+    use = ~empty & ~bad
+    households[use] = np.round(counts[use]).astype(np.int64)
+    rounded[use & ~whole] = True
+    return households, rounded
 
 
 def _locate_footprints(

@@ -24,6 +24,7 @@ from layers.ingest.assignment import served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
 from layers.ingest.points import (
+    RowNote,
     nullable_ids,
     point_batches,
     prepare_points,
@@ -31,6 +32,7 @@ from layers.ingest.points import (
     take_rows,
 )
 from layers.ingest.readers import SourceFrame, read_source
+from layers.ingest.routing import route_imported_cases
 from layers.ingest.runs import ImportAccount, Progress, Stage, run_import
 from layers.ingest.validation import (
     Rejections,
@@ -39,6 +41,7 @@ from layers.ingest.validation import (
     map_categories,
     map_values,
     parse_times,
+    require_catalogue,
 )
 
 STAGE = "ingest_stage_cases"
@@ -47,19 +50,21 @@ STAGE_COLUMNS = """
     community_id integer, grid_id integer, h3_r7 bigint, h3_r8 bigint, h3_r9 bigint,
     h3_r10 bigint, channel text, description text, status text,
     reported_at timestamptz, closed_at timestamptz, x float8, y float8,
-    reporter_name text, reporter_phone text
+    reporter_name text, reporter_phone text, address text
 """
 MAX_DESCRIPTION = 4000
+MAX_ADDRESS = 500
 
 INSERT = f"""
 WITH new AS (
     INSERT INTO cases (case_no, category_id, street_code, community_id, grid_id,
                        h3_r7, h3_r8, h3_r9, h3_r10, source, description, status,
-                       reported_at, registered_at, closed_at, source_system, source_id, geom)
+                       reported_at, registered_at, closed_at, source_system, source_id, geom,
+                       address)
     SELECT :source || '-' || s.source_id, s.category_id, s.street_code, s.community_id,
            s.grid_id, s.h3_r7, s.h3_r8, s.h3_r9, s.h3_r10, s.channel, s.description, s.status,
            s.reported_at, s.reported_at, s.closed_at, :source, s.source_id,
-           ST_SetSRID(ST_MakePoint(s.x, s.y), 4326)
+           ST_SetSRID(ST_MakePoint(s.x, s.y), 4326), s.address
     FROM {STAGE} s ORDER BY s.row_number
     ON CONFLICT (source_system, source_id) DO NOTHING
     RETURNING id, source_id, street_code, status, reported_at, closed_at
@@ -134,10 +139,12 @@ def load_cases(
     say("reading")
     source = read_source(path, mapping)
     catalogue = code_ids(conn, "categories", "service_code")
+    require_catalogue(catalogue)
     _check_catalogue(mapping, catalogue)
     say("checking and assigning")
     fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now)
     points = fields.pop("_points")
+    notes = fields.pop("_notes")
     reason = f"imported from {mapping.source} ({Path(path).name})"
     if bulk is None:
         bulk = wants_bulk(conn, int(points.ok.sum()))
@@ -163,12 +170,22 @@ def load_cases(
         mapping=mapping.name,
         n_rows=len(source),
         write_batch=point_batches(
-            conn, layer="cases", source_name=mapping.source, points=points, insert=insert
+            conn,
+            layer="cases",
+            source_name=mapping.source,
+            points=points,
+            insert=insert,
+            notes=notes,
         ),
         batch_rows=len(source) if bulk else batch_rows,
         commit=commit,
         progress=progress,
     )
+    say("routing open cases")
+    routed = route_imported_cases(conn=conn, run_id=account.run_id, source=mapping.source)
+    if commit:
+        conn.commit()
+    account.notes = {**account.notes, **routed}
     say("done")
     return account
 
@@ -275,6 +292,7 @@ def _cases_table(fields: dict, rows: np.ndarray, source: str) -> pa.Table:
             "source_system": pa.array(np.full(len(rows), source, dtype=object), type=pa.string()),
             "source_id": source_id,
             "geom": point_ewkb_arrow(fields["x"][rows], fields["y"][rows], hex=False),
+            "address": text("address"),
         }
     )
 
@@ -338,11 +356,14 @@ def prepare_cases(
     reported = parse_times(frame[str(cols["reported_at"])], mapping)
     closed = parse_times(frame[str(cols["closed_at"])], mapping) if "closed_at" in cols else None
     category_ids: np.ndarray = np.empty(0)
+    skewed = np.zeros(len(source), dtype=bool)
+    skew = pd.Timedelta(seconds=mapping.clock_skew_s)
 
     def checks(rej: Rejections) -> None:
-        nonlocal category_ids
+        nonlocal category_ids, skewed
         raw = {k: frame[str(cols[k])] for k in ("reported_at", "closed_at") if k in cols}
-        check_times(reported, closed, raw, {k: str(v) for k, v in cols.items()}, rej, now)
+        names = {k: str(v) for k, v in cols.items()}
+        skewed = check_times(reported, closed, raw, names, rej, now, skew)
         column = str(cols["category"]) if "category" in cols else None
         values = frame[column] if column else None
         category_ids = map_categories(values, mapping, catalogue, column, rej)
@@ -355,6 +376,18 @@ def prepare_cases(
         else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
     )
     status = _statuses(frame, mapping, closed_values)
+    as_read = closed_values
+    skew_note = RowNote(
+        skewed,
+        "clock_skew",
+        lambda i: (
+            f"closed_at {as_read.iloc[i]} is {reported.iloc[i] - as_read.iloc[i]}"
+            f" before reported_at (within clock_skew_s {mapping.clock_skew_s:g} s): "
+            "closed_at set to reported_at"
+        ),
+    )
+    if skewed.any():
+        closed_values = closed_values.mask(pd.Series(skewed, index=closed_values.index), reported)
     return {
         "row_number": np.arange(1, n + 1),
         "source_id": points.ids,
@@ -376,7 +409,9 @@ def prepare_cases(
         "y": points.lat,
         "reporter_name": _text(source, mapping, "reporter_name"),
         "reporter_phone": _text(source, mapping, "reporter_phone"),
+        "address": _text(source, mapping, "address", MAX_ADDRESS),
         "_points": points,
+        "_notes": [skew_note],
     }
 
 

@@ -21,3 +21,7 @@ class ImportBusyError(IngestError):
 
 class PersonalDataRefused(IngestError):
     """Personal data was asked for by a role that may not export it."""
+
+
+class NotReadyError(IngestError):
+    """Something an import needs is not loaded yet (catalogue, boundaries); says which command."""

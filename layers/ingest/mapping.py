@@ -128,8 +128,11 @@ class Mapping:
     channels: dict[str, str] = field(default_factory=dict)
     default_channel: str = "import"
     default_households: int | None = None
+    round_households: bool = False
     street: dict[str, str] = field(default_factory=dict)
     max_repair_area_change: float = 0.01
+    area_tolerance_m: float = 5.0
+    clock_skew_s: float = 60.0
 
     def column(self, key: str) -> str | list[str] | None:
         """Source column(s) mapped to ``key``, or None."""
@@ -191,8 +194,11 @@ def mapping_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Mappi
         "channels",
         "default_channel",
         "default_households",
+        "round_households",
         "street",
         "max_repair_area_change",
+        "area_tolerance_m",
+        "clock_skew_s",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -226,8 +232,11 @@ def mapping_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Mappi
         channels={str(k): str(v) for k, v in (raw.get("channels") or {}).items()},
         default_channel=str(raw.get("default_channel", "import")),
         default_households=raw.get("default_households"),
+        round_households=bool(raw.get("round_households", False)),
         street={str(k): str(v) for k, v in (raw.get("street") or {}).items()},
         max_repair_area_change=float(raw.get("max_repair_area_change", 0.01)),
+        area_tolerance_m=_non_negative(raw, "area_tolerance_m", 5.0, where),
+        clock_skew_s=_non_negative(raw, "clock_skew_s", 60.0, where),
     )
     _check_values(mapping, where)
     return mapping
@@ -252,6 +261,16 @@ def _columns(raw: dict[str, Any], layer: str, where: str) -> dict[str, str | lis
         else:
             columns[key] = str(value)
     return columns
+
+
+def _non_negative(raw: dict[str, Any], key: str, default: float, where: str) -> float:
+    try:
+        value = float(raw.get(key, default))
+    except (TypeError, ValueError) as exc:
+        raise MappingError(f"{where}: {key} must be a number, not {raw.get(key)!r}") from exc
+    if not value >= 0:
+        raise MappingError(f"{where}: {key} must be 0 or more, not {value}")
+    return value
 
 
 def _epsg(value: Any, where: str) -> int:

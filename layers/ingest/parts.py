@@ -22,7 +22,13 @@ from layers.ingest.mapping import Mapping
 from layers.ingest.points import nullable_ids, point_batches, prepare_points, staged_insert
 from layers.ingest.readers import read_source
 from layers.ingest.runs import ImportAccount, Progress, run_import
-from layers.ingest.validation import Rejections, column_text, map_categories, map_values
+from layers.ingest.validation import (
+    Rejections,
+    column_text,
+    map_categories,
+    map_values,
+    require_catalogue,
+)
 
 STAGE = "ingest_stage_parts"
 STAGE_COLUMNS = """
@@ -178,6 +184,7 @@ def _part_classes(conn: Connection, mapping: Mapping) -> dict[str, int]:
         SELECT service_code, id, kind, level, coalesce(code_new, code_old) FROM categories
     """)
     ).all()
+    require_catalogue({r[0]: r[1] for r in rows})
     info = {r[0]: r for r in rows}
     targets = set(mapping.categories.values()) | (
         {mapping.default_category} if mapping.default_category else set()

@@ -21,7 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.bulk import copy_frame
-from layers.ingest.assignment import Assignment, ServedArea, assign_points, h3_columns
+from layers.ingest.assignment import (
+    Assignment,
+    ServedArea,
+    assign_near,
+    assign_points,
+    h3_columns,
+)
+from layers.ingest.errors import NotReadyError
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
 from layers.ingest.runs import BatchCounts, quarantine_rows, write_notes
@@ -45,6 +52,8 @@ class PreparedPoints:
     lat: np.ndarray
     where: Assignment
     h3: dict[str, np.ndarray]
+    near_m: np.ndarray | None = None
+    """Metres outside the served area of rows taken in by the tolerance (NaN: inside)."""
 
     @property
     def ok(self) -> np.ndarray:
@@ -66,19 +75,28 @@ def prepare_points(
     category), outside the served area, duplicate source id. ``rej`` may carry
     reasons found before (e.g. footprints that cannot be repaired).
     """
+    if area.empty:
+        raise NotReadyError(
+            "no streets are loaded yet, so every row would be outside the served area: "
+            "load the city's boundaries first (gridgov load boundaries FILE -m MAPPING.yaml; "
+            "gridgov city status lists what is missing)"
+        )
     rej = rej if rej is not None else Rejections(len(source))
     ids = source_ids(source, mapping, rej)
     lon, lat = coordinates(source, mapping, rej)
     if layer_checks:
         layer_checks(rej)
     ok = rej.ok
-    where = assign_points(area, np.where(ok, lon, np.nan), np.where(ok, lat, np.nan))
+    x, y = np.where(ok, lon, np.nan), np.where(ok, lat, np.nan)
+    where = assign_points(area, x, y)
+    near_m = assign_near(area, x, y, where, mapping.area_tolerance_m)
     rej.reject(
         ~where.inside,
         OUTSIDE_AREA,
         lambda i: (
             f"position {lon[i]:.6f}, {lat[i]:.6f} is outside the served area "
-            "(no street contains it)"
+            f"(no street contains it or is within {mapping.area_tolerance_m:g} m: "
+            "area_tolerance_m in the mapping)"
         ),
     )
     reject_duplicates(ids, str(mapping.columns["source_id"]), rej)
@@ -87,7 +105,7 @@ def prepare_points(
     if ok.any():
         for key, cells in h3_columns(lon[ok], lat[ok]).items():
             h3[key][ok] = cells
-    return PreparedPoints(source, ids, rej, lon, lat, where, h3)
+    return PreparedPoints(source, ids, rej, lon, lat, where, h3, near_m)
 
 
 def nullable_ids(values: np.ndarray) -> pd.Series:
@@ -141,6 +159,38 @@ def staged_insert(
     return insert
 
 
+@dataclass(frozen=True)
+class RowNote:
+    """Good rows loaded with a change worth a line in ``import_notes``.
+
+    Attributes
+    ----------
+    mask
+        Rows (aligned with the file) that get the note.
+    code
+        Note code (``import_notes.code``), counted in the run's account.
+    message
+        Text for row index ``i`` (0-based; "row N: " is put in front).
+    """
+
+    mask: np.ndarray
+    code: str
+    message: Callable[[int], str]
+
+
+def _near_note(points: PreparedPoints) -> list[RowNote]:
+    near = points.near_m
+    if near is None or not np.isfinite(near).any():
+        return []
+    return [
+        RowNote(
+            np.isfinite(near),
+            "near_area",
+            lambda i: f"{near[i]:.1f} m outside the served area, within the tolerance: kept",
+        )
+    ]
+
+
 def point_batches(
     conn: Connection,
     *,
@@ -151,12 +201,15 @@ def point_batches(
     repaired: np.ndarray | None = None,
     repair_note: str = "geometry_repaired",
     repair_message: Callable[[int], str] | None = None,
+    notes: list[RowNote] | None = None,
 ) -> Callable[[np.ndarray, int], BatchCounts]:
     """The ``write_batch`` of :func:`layers.ingest.runs.run_import` for a point layer.
 
     Each batch: ``insert`` the good rows (returns how many were new; the rest
     were already present), quarantine the bad ones with reason and original
-    row, note the good rows that were ``repaired``. Nothing is committed here.
+    row, note the good rows that were ``repaired`` and those of each of ``notes``
+    (e.g. a household count rounded, a position within the tolerance of the
+    served area). Nothing is committed here.
     """
 
     def write(index: np.ndarray, run_id: int) -> BatchCounts:
@@ -183,6 +236,17 @@ def point_batches(
                 code=repair_note,
                 messages=[message(int(i)) for i in fixed],
             )
+        for note in [*_near_note(points), *(notes or ())]:
+            marked = ok[note.mask[ok]]
+            if len(marked):
+                write_notes(
+                    conn=conn,
+                    run_id=run_id,
+                    ids=points.ids,
+                    index=marked,
+                    code=note.code,
+                    messages=[f"row {i + 1}: {note.message(int(i))}" for i in marked],
+                )
         return BatchCounts(
             loaded=loaded, quarantined=q, present=len(ok) - loaded, repaired=len(fixed)
         )

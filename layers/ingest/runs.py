@@ -36,6 +36,8 @@ class ImportAccount:
     repaired: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
     status: str = "running"
+    notes: dict[str, int] = field(default_factory=dict)
+    """Rows loaded with a note (``import_notes.code``: repairs, rounding, tolerances)."""
 
     @property
     def adds_up(self) -> bool:
@@ -52,7 +54,10 @@ class ImportAccount:
         )
         if self.repaired:
             text += f"; repaired {self.repaired}"
-        return text + (f" [{reasons}]" if reasons else "")
+        text += f" [{reasons}]" if reasons else ""
+        if self.notes:
+            text += "; noted " + ", ".join(f"{k} {v}" for k, v in sorted(self.notes.items()))
+        return text
 
 
 Progress = Callable[[int], None]
@@ -173,7 +178,12 @@ def quarantine_rows(
     rej: Rejections,
     index: np.ndarray,
 ) -> int:
-    """Write rejected rows at ``index`` with reason, message and original row; return count."""
+    """Quarantine rejected rows at ``index`` (reason, message, original row); return count.
+
+    A row this source already had in quarantine (same row number, reason and
+    original content: a re-run of the same file) is not stored again; this run
+    is added to its ``runs``. The count is the rows this run refused.
+    """
     index = index[~rej.ok[index]]
     if len(index) == 0:
         return 0
@@ -189,7 +199,28 @@ def quarantine_rows(
             "original": source.original_rows(index),
         }
     )
-    return copy_frame(conn, "import_quarantine", frame)
+    conn.execute(sa.text(_QUARANTINE_STAGING))
+    copy_frame(conn, "quarantine_staging", frame)
+    conn.execute(sa.text(_QUARANTINE_UPSERT))
+    return len(frame)
+
+
+_QUARANTINE_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS quarantine_staging (
+    run_id bigint, layer text, source text, source_id text, row_number bigint,
+    reason text, message text, original jsonb);
+TRUNCATE quarantine_staging;
+"""
+_QUARANTINE_UPSERT = """
+INSERT INTO import_quarantine AS q
+    (run_id, layer, source, source_id, row_number, reason, message, original, runs)
+SELECT run_id, layer, source, source_id, row_number, reason, message, original, ARRAY[run_id]
+FROM quarantine_staging
+ON CONFLICT (layer, source, row_number, reason, row_key) DO UPDATE
+SET runs = CASE WHEN EXCLUDED.run_id = ANY(q.runs) THEN q.runs
+                ELSE q.runs || EXCLUDED.run_id END,
+    message = EXCLUDED.message
+"""
 
 
 def write_notes(
@@ -227,9 +258,13 @@ def run_account(*, conn: Connection, run_id: int) -> ImportAccount:
     ).one()
     reasons = conn.execute(
         sa.text("""
-        SELECT reason, count(*) FROM import_quarantine WHERE run_id = :id
+        SELECT reason, count(*) FROM import_quarantine WHERE :id = ANY(runs)
         GROUP BY reason ORDER BY reason
     """),
+        {"id": run_id},
+    ).all()
+    notes = conn.execute(
+        sa.text("SELECT code, count(*) FROM import_notes WHERE run_id = :id GROUP BY code"),
         {"id": run_id},
     ).all()
     return ImportAccount(
@@ -243,6 +278,7 @@ def run_account(*, conn: Connection, run_id: int) -> ImportAccount:
         repaired=int(row[6]),
         by_reason={r: int(n) for r, n in reasons},
         status=row[7],
+        notes={c: int(n) for c, n in notes},
     )
 
 
@@ -264,7 +300,7 @@ def quarantined(*, conn: Connection, run_id: int, limit: int = 1000) -> pd.DataF
     frame = pd.read_sql(
         sa.text("""
         SELECT row_number, source_id, reason, message, original::text AS original
-        FROM import_quarantine WHERE run_id = :id ORDER BY row_number LIMIT :n
+        FROM import_quarantine WHERE :id = ANY(runs) ORDER BY row_number LIMIT :n
     """),
         conn,
         params={"id": run_id, "n": limit},

@@ -15,6 +15,7 @@ import shapely
 
 from gis import crs as gis_crs
 from gis import datum as gis_datum
+from layers.ingest.errors import NotReadyError
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
 
@@ -28,6 +29,7 @@ IMPOSSIBLE_TIME = "impossible_time"
 UNKNOWN_CATEGORY = "unknown_category"
 INVALID_GEOMETRY = "invalid_geometry"
 DUPLICATE_SOURCE_ID = "duplicate_source_id"
+BAD_HOUSEHOLDS = "bad_households"
 REASONS = (
     MISSING_SOURCE_ID,
     MISSING_COORDINATES,
@@ -39,11 +41,28 @@ REASONS = (
     UNKNOWN_CATEGORY,
     INVALID_GEOMETRY,
     DUPLICATE_SOURCE_ID,
+    BAD_HOUSEHOLDS,
 )
 """Quarantine reason codes (the CHECK constraint of ``import_quarantine.reason``)."""
 
+NO_SKEW = pd.Timedelta(0)
 FUTURE_TOLERANCE = pd.Timedelta(days=1)
 """A time later than now by more than this is impossible (clock or time-zone error)."""
+
+
+def require_catalogue(catalogue: dict[str, int]) -> None:
+    """Refuse to import against an empty category catalogue, saying how to load it.
+
+    Raises
+    ------
+    NotReadyError
+        No category is loaded (a fresh database).
+    """
+    if not catalogue:
+        raise NotReadyError(
+            "the category catalogue is empty (a fresh database): run gridgov city init "
+            "(or gridgov catalogue load) first; gridgov city status lists what is missing"
+        )
 
 
 class Rejections:
@@ -259,12 +278,21 @@ def check_times(
     columns: dict[str, str],
     rej: Rejections,
     now: pd.Timestamp,
-) -> None:
+    skew: pd.Timedelta = NO_SKEW,
+) -> np.ndarray:
     """Reject unparseable (``bad_time``) and impossible (``impossible_time``) times.
 
     ``raw`` holds the source values of ``reported_at`` and ``closed_at``;
-    ``columns`` their source column names (for the messages).
+    ``columns`` their source column names (for the messages). A close time at
+    most ``skew`` before the report time is clock skew between two systems,
+    not an impossible case.
+
+    Returns
+    -------
+    numpy.ndarray
+        Mask of rows closed before they were reported by no more than ``skew``.
     """
+    skewed = np.zeros(len(reported), dtype=bool)
     r_col = columns["reported_at"]
     rej.reject(
         reported.isna().to_numpy(),
@@ -279,13 +307,16 @@ def check_times(
             BAD_TIME,
             lambda i: f"closed_at ({c_col}) {_shown(raw['closed_at'], i)} is not a time",
         )
-        before = (closed < reported).to_numpy(dtype=bool, na_value=False)
+        early = (closed < reported).to_numpy(dtype=bool, na_value=False)
+        before = (closed < reported - skew).to_numpy(dtype=bool, na_value=False)
+        skewed = early & ~before
         rej.reject(
             before,
             IMPOSSIBLE_TIME,
             lambda i: (
                 f"closed_at ({c_col}) {closed.iloc[i]} is before reported_at "
-                f"({r_col}) {reported.iloc[i]}"
+                f"({r_col}) {reported.iloc[i]} by more than the clock skew allowed "
+                f"({skew.total_seconds():g} s: clock_skew_s in the mapping)"
             ),
         )
     future = (reported > now + FUTURE_TOLERANCE).to_numpy(dtype=bool, na_value=False)
@@ -294,6 +325,7 @@ def check_times(
         IMPOSSIBLE_TIME,
         lambda i: f"reported_at ({r_col}) {reported.iloc[i]} is in the future",
     )
+    return skewed
 
 
 def _shown(values: pd.Series, i: int) -> str:

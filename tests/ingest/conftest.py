@@ -56,11 +56,13 @@ def ingest_engine() -> Iterator[Engine]:
 
 
 @pytest.fixture
-def clean_engine(ingest_engine: Engine) -> Engine:
-    """The ingest database with no imported cases, parts, buildings or runs."""
+def clean_engine(ingest_engine: Engine) -> Iterator[Engine]:
+    """The ingest database with no imported cases, parts, buildings or runs (before and after)."""
     with ingest_engine.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {IMPORTED} RESTART IDENTITY CASCADE"))
-    return ingest_engine
+    yield ingest_engine
+    with ingest_engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {IMPORTED} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

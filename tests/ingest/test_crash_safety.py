@@ -46,12 +46,13 @@ def synthetic_cases(path: Path, n: int, seed: int = 1) -> Path:
 
 
 def _state(conn):
+    # one import event per case (open cases also get a `route` event: issue 14 item 5)
     return conn.execute(
         sa.text("""
         SELECT (SELECT count(*) FROM cases WHERE source_system = 'sf311'),
                (SELECT count(DISTINCT source_id) FROM cases WHERE source_system = 'sf311'),
                (SELECT count(*) FROM case_events e JOIN cases c ON c.id = e.case_id
-                WHERE c.source_system = 'sf311'),
+                WHERE c.source_system = 'sf311' AND e.action = 'import'),
                (SELECT coalesce(sum(n_loaded), 0) FROM import_runs WHERE layer = 'cases')
     """)
     ).one()

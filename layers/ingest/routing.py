@@ -1,0 +1,172 @@
+"""Imported open cases get a handling unit and a deadline, as a dispatch would give them.
+
+A 311 export's open cases arrive already dispatched (``Open -> dispatched``) but
+with no department and no deadline: no role could act on them and they never
+went overdue. After each import, every open case of the source past
+registration that has no department is routed like :func:`layers.workflow.dispatch.route_case`
+(statutory responsibility rule, most specific area first, else the community or
+street department of the place) and given the deadline of its category's time
+limit counted from its report time. Each one gets a ``route`` history row
+(role ``system``, the rule and deadline as reason), a lead row in
+``case_assignments`` and a note in ``import_notes`` (``routed``; ``not_routed``
+when nothing covers it, saying what to add). Cases already routed are left alone,
+so a re-run routes nothing twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from layers.bulk import copy_frame
+from layers.workflow.calendar import WorkingCalendar, default_calendar
+from layers.workflow.dispatch import DEFAULT_LIMIT
+
+UNROUTED = """
+SELECT c.id, c.source_id, c.street_code, c.status, c.reported_at,
+       coalesce(c.closed_at, c.reported_at) AS event_at, k.service_code,
+       k.time_limit, k.time_unit,
+       k.urgent_time_limit, c.urgency, lead.rule_id, lead.department_id AS rule_department,
+       lead.code AS rule_code, lead.area_code, place.id AS place_department,
+       place.code AS place_code, place.kind AS place_kind
+FROM cases c
+JOIN case_statuses s ON s.code = c.status
+JOIN categories k ON k.id = c.category_id
+LEFT JOIN communities m ON m.id = c.community_id
+LEFT JOIN LATERAL (
+    SELECT r.id AS rule_id, r.department_id, d.code, r.area_code
+    FROM responsibility_rules r JOIN departments d ON d.id = r.department_id
+    WHERE r.category_id = c.category_id AND r.role = 'lead'
+      AND (r.area_code IS NULL OR r.area_code IN (coalesce(m.code, ''), c.street_code))
+    ORDER BY length(coalesce(r.area_code, '')) DESC, r.priority, r.id LIMIT 1
+) lead ON true
+LEFT JOIN LATERAL (
+    SELECT d.id, d.code, d.kind FROM departments d
+    WHERE (d.kind = 'community' AND d.community_id = c.community_id)
+       OR (d.kind = 'street' AND d.street_id = (SELECT id FROM streets WHERE code = c.street_code))
+    ORDER BY (d.kind = 'community') DESC, d.id LIMIT 1
+) place ON true
+WHERE c.source_system = :source AND s.is_open AND c.department_id IS NULL
+  AND c.status NOT IN ('reported', 'accepted', 'registered')
+ORDER BY c.id
+"""
+
+APPLY = """
+WITH ev AS (
+    INSERT INTO case_events (case_id, street_code, at, actor, role, action, from_status,
+                             to_status, reason)
+    SELECT r.case_id, r.street_code, r.event_at, 'import:' || :source, 'system', 'route',
+           r.status, r.status, r.reason
+    FROM import_routing r ORDER BY r.case_id
+    RETURNING id, case_id
+), asg AS (
+    INSERT INTO case_assignments (case_id, street_code, department_id, role, rule, reason,
+                                  assigned_at, deadline_at, event_id)
+    SELECT r.case_id, r.street_code, r.department_id, 'lead', r.rule, r.reason, r.at,
+           r.deadline_at, ev.id
+    FROM import_routing r JOIN ev ON ev.case_id = r.case_id
+)
+UPDATE cases c SET department_id = r.department_id, deadline_at = r.deadline_at,
+                   dispatched_at = coalesce(c.dispatched_at, r.at)
+FROM import_routing r WHERE c.id = r.case_id
+"""
+
+
+def route_imported_cases(
+    *,
+    conn: Connection,
+    run_id: int,
+    source: str,
+    calendar: WorkingCalendar | None = None,
+) -> dict[str, int]:
+    """Route the open, unrouted cases of ``source`` and give them deadlines (see module notes).
+
+    Runs in the caller's transaction; notes go to run ``run_id``.
+
+    Returns
+    -------
+    dict
+        ``{"routed": n, "not_routed": m}`` (only the non-zero counts).
+    """
+    cases = pd.read_sql(sa.text(UNROUTED), conn, params={"source": source})
+    if cases.empty:
+        return {}
+    cal = calendar or default_calendar()
+    statutory = cases.rule_department.notna()
+    local = ~statutory & cases.place_department.notna()
+    routed = cases[statutory | local].copy()
+    routed["department_id"] = routed.rule_department.where(
+        statutory[routed.index], routed.place_department
+    ).astype(int)
+    routed["rule"] = ["statutory" if s else "territorial" for s in statutory[routed.index]]
+    routed["deadline_at"] = [_deadline(cal, row) for row in routed.itertuples()]
+    routed["reason"] = [_reason(row) for row in routed.itertuples()]
+    if len(routed):
+        conn.execute(sa.text(_STAGE))
+        frame = routed.rename(columns={"id": "case_id", "reported_at": "at"})
+        cols = ["case_id", "street_code", "status", "at", "event_at", "department_id", "rule"]
+        copy_frame(conn, "import_routing", frame[[*cols, "deadline_at", "reason"]])
+        conn.execute(sa.text(APPLY), {"source": source})
+    missing = cases[~(statutory | local)]
+    _notes(conn, run_id, routed, missing)
+    counts = {"routed": len(routed), "not_routed": len(missing)}
+    return {k: v for k, v in counts.items() if v}
+
+
+_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS import_routing (
+    case_id bigint, street_code text, status text, at timestamptz, event_at timestamptz,
+    department_id integer,
+    rule text, deadline_at timestamptz, reason text);
+TRUNCATE import_routing;
+"""
+
+
+def _deadline(cal: WorkingCalendar, row: Any) -> pd.Timestamp:
+    limit, unit = DEFAULT_LIMIT
+    if pd.notna(row.time_limit):
+        urgent = row.urgency == "urgent" and pd.notna(row.urgent_time_limit)
+        limit = float(row.urgent_time_limit if urgent else row.time_limit)
+        unit = str(row.time_unit)
+    return pd.Timestamp(cal.deadline(row.reported_at.to_pydatetime(), limit, unit))
+
+
+def _reason(row: Any) -> str:
+    code = row.service_code
+    if row.rule == "statutory":
+        where = row.area_code or "everywhere"
+        how = f"responsibility rule {int(row.rule_id)}: {code} ({where})"
+        unit = row.rule_code
+    else:
+        how = f"no responsibility rule for {code}: the {row.place_kind} of the place"
+        unit = row.place_code
+    deadline = row.deadline_at.isoformat(timespec="minutes")
+    return f"imported open case routed to {unit} ({how}); deadline {deadline} from the catalogue"
+
+
+def _notes(conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.DataFrame) -> None:
+    rows = [
+        *(
+            (r.source_id, "routed", f"case {r.id}: {r.reason}")
+            for r in routed[["id", "source_id", "reason"]].itertuples()
+        ),
+        *(
+            (
+                r.source_id,
+                "not_routed",
+                f"case {r.id}: open, but no responsibility rule for {r.service_code} and "
+                "no community or street department for its place: add a default_department "
+                "to the class (gridgov city categories) or an area department, and load again",
+            )
+            for r in missing[["id", "source_id", "service_code"]].itertuples()
+        ),
+    ]
+    if not rows:
+        return
+    frame = pd.DataFrame(rows, columns=["source_id", "code", "message"])
+    frame.insert(0, "run_id", run_id)
+    frame.insert(2, "row_number", 0)  # not a row of the file: a case after the import
+    copy_frame(conn, "import_notes", frame)
