@@ -15,6 +15,7 @@ from rich.table import Table
 
 from cli.analyse import analyse_app
 from cli.cases import case_app
+from cli.errors import fail
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
 from cli.patrol import patrol_app
@@ -48,9 +49,7 @@ app.add_typer(users_app, name="users")
 KNOWN_ERRORS = (cluster.ClusterError, DatabaseError)
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(1)
+_fail = fail
 
 
 @db_app.command("up")

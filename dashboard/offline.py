@@ -16,6 +16,8 @@ from pathlib import Path
 import folium
 from branca.element import Element
 
+from gis.errors import GridGovError
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VENDOR_URL = "/app/static/vendor"
 
@@ -40,8 +42,11 @@ LOCAL_CSS: dict[str, str | None] = {
 }
 
 
-class OfflineAssetError(RuntimeError):
+class OfflineAssetError(GridGovError, RuntimeError):
     """A map element needs a script or stylesheet that GridGov does not serve."""
+
+    code = "offline_assets"
+    kind = "internal"
 
 
 def localize_assets(fig: folium.Map, base_url: str = VENDOR_URL) -> folium.Map:
@@ -59,8 +64,9 @@ def localize_assets(fig: folium.Map, base_url: str = VENDOR_URL) -> folium.Map:
             "(scripts/build_assets.sh)."
         )
     for element in _walk(fig):
-        element.default_js = _local(element, "default_js", LOCAL_JS, base_url)
-        element.default_css = _local(element, "default_css", LOCAL_CSS, base_url)
+        # folium's JS/CSS holders; other elements simply get the (empty) attributes
+        element.default_js = _local(element, "default_js", LOCAL_JS, base_url)  # type: ignore[attr-defined]
+        element.default_css = _local(element, "default_css", LOCAL_CSS, base_url)  # type: ignore[attr-defined]
     return fig
 
 

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis.errors import GridGovError
 from gis.grid_quality import QualityReport, quality_report
 from gis.partition import partition_community
 
@@ -54,8 +55,11 @@ OVERLAP_TOLERANCE_M2 = 1.0
 _SITE_PRECISION_M = 1e-3  # buildings closer than 1 mm are one site
 
 
-class DelineationError(ValueError):
+class DelineationError(GridGovError, ValueError):
     """Input that cannot be delineated at all (parameters, community polygons)."""
+
+    code = "bad_delineation_input"
+    kind = "bad_input"
 
 
 @dataclass
