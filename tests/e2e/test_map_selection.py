@@ -80,10 +80,10 @@ def _report_through_open311(engine) -> tuple[int, str]:
                   "description": "posted through Open311 / 经 Open311 上报"},
         )  # fmt: skip
         assert r.status_code == 201, r.text
-        token = r.json()[0]["service_request_id"]
+        case_id = int(r.json()[0]["service_request_id"])
     with engine.connect() as conn:
         row = conn.execute(
-            sa.text("SELECT id, case_no FROM cases WHERE case_no = :n"), {"n": token}
+            sa.text("SELECT id, case_no FROM cases WHERE id = :i"), {"i": case_id}
         ).one()
     return int(row.id), str(row.case_no)
 
@@ -117,6 +117,18 @@ def _click_case(page, case_id: int) -> None:  # type: ignore[no-untyped-def]
     page.mouse.click(box["x"] + spot[0], box["y"] + spot[1])
 
 
+def _idle(page, quiet_ms: int = 1500) -> None:  # type: ignore[no-untyped-def]
+    """Wait until Streamlit has not been running for ``quiet_ms`` (the map's own first
+    report back to the app causes a rerun; a click in the middle of it would be lost)."""
+    quiet = 0
+    for _ in range(200):
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        quiet = 0 if running else quiet + 250
+        if quiet >= quiet_ms:
+            return
+        page.wait_for_timeout(250)
+
+
 def test_open311_and_imported_cases_are_picked_on_the_operator_map(
     scratch_dashboard, page, scratch_engine, tmp_path
 ):
@@ -131,6 +143,7 @@ def test_open311_and_imported_cases_are_picked_on_the_operator_map(
         (posted_id, posted_no, "operator_map_pick_open311.png"),
         (imported_id, imported_no, "operator_map_pick_imported.png"),
     ]:
+        _idle(page)
         _click_case(page, case_id)
         page.locator("h3", has_text=case_no).first.wait_for(timeout=30_000)
         page.get_by_text("可执行操作").wait_for()
