@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.open311 import build_router
 from api.render import error
-from layers.workflow.errors import WorkflowError
+from services.errors import GridGovError, http_status
 
 
 def create_app(engine: Engine | Callable[[], Engine] | None = None) -> FastAPI:
@@ -32,9 +32,9 @@ def create_app(engine: Engine | Callable[[], Engine] | None = None) -> FastAPI:
     )
     app.include_router(build_router(engine), prefix="/open311/v2")
 
-    @app.exception_handler(WorkflowError)
-    async def workflow_error(request: Request, exc: WorkflowError) -> Response:
-        return error(exc.http_status, exc.message, exc.code, _fmt(request))
+    @app.exception_handler(GridGovError)
+    async def gridgov_error(request: Request, exc: GridGovError) -> Response:
+        return error(http_status(exc), exc.message, exc.code, _fmt(request))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

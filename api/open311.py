@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection, Engine
 
 from api.render import respond
-from layers.workflow.access import act_as, client_for_key
+from layers.workflow.access import client_for_key
 from layers.workflow.cases_api import (
     MAX_PAGE_SIZE,
     get_request,
@@ -38,10 +38,13 @@ from layers.workflow.cases_api import (
     validate_report,
 )
 from layers.workflow.errors import BadCoordinates, BadValue, UnknownCategory
+from services.uow import Scope, unit_of_work
 
 Fmt = Literal["json", "xml"]
 KEY_CACHE_SECONDS = 60.0
 DEFAULT_WINDOW = timedelta(days=90)
+API_CLIENT = Scope("api_client")
+"""The scope every API request runs in (row-level security as the API client)."""
 
 
 class ServiceRequestForm(BaseModel):
@@ -96,10 +99,13 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
 
     @contextmanager
     def session(api_key: str | None = None, *, keyed: bool = False) -> Iterator[Connection]:
-        with current_engine().begin() as conn:
-            if keyed:  # checked before the role switch: api_client cannot read api_keys
-                conn.info["client"] = keys.client(conn, api_key)
-            act_as(conn=conn, role="api_client")  # row-level security as the API client
+        """One committed unit of work as the API client (row-level security)."""
+        client = None
+        if keyed:  # checked with the app's own rights: api_client cannot read api_keys
+            with unit_of_work(current_engine(), None) as conn:
+                client = keys.client(conn, api_key)
+        with unit_of_work(current_engine(), API_CLIENT, write=True) as conn:
+            conn.info["client"] = client
             yield conn
 
     @router.get("/services.{fmt}", summary="Service list: the category catalogue")

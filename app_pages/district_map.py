@@ -10,8 +10,8 @@ from streamlit_folium import st_folium
 from app_pages.resources import base, engine, scope
 from dashboard import maps
 from dashboard.labels import t
-from layers.auth import Scope
-from layers.views import district_map
+from services.district import district_map
+from services.login import Scope
 
 # open cases drawn at most (overdue first): more would not read, and would weigh megabytes
 # (a comment, not a docstring: Streamlit's magic would print a bare string on the page)

@@ -4,6 +4,7 @@ and how they trend, for any time window."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import cast
 
 import pandas as pd
 import streamlit as st
@@ -13,9 +14,8 @@ from app_pages.resources import base, day_range, engine, scope
 from dashboard import maps
 from dashboard.export import excel_workbook
 from dashboard.labels import localized, pick, t
-from layers.auth import Scope
-from layers.views import (
-    area_extents,
+from services.areas import area_extents
+from services.leader import (
     leader_density,
     leader_grid_heat,
     leader_heat_by_area,
@@ -24,6 +24,7 @@ from layers.views import (
     narrow_heat,
     performance,
 )
+from services.login import Scope
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("leader", lang))
@@ -69,7 +70,7 @@ with st.sidebar:
     )
     labels = {r.service_code: pick(r.name_zh, r.name_en, lang) for r in load_majors().itertuples()}
     chosen = st.multiselect(
-        t("category", lang), list(labels), format_func=labels.get, key="leader_categories"
+        t("category", lang), list(labels), format_func=lambda c: labels[c], key="leader_categories"
     )
     views_of_map = ["heat_h3", "heat_grid", "density", "hotspots"]
     shows = st.radio(
@@ -107,7 +108,7 @@ def load_map_view(
 
 
 extent = load_extents(scope()).get(area)
-resolution = maps.heat_resolution(extent, picked)
+resolution = maps.heat_resolution(extent, cast(int | str, picked))
 cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, scope()), area)
 total = int(cells.n.sum()) if not cells.empty else 0
 st.metric(t("cases_in_window", lang), f"{total:,}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -11,10 +12,10 @@ from streamlit_folium import st_folium
 from app_pages.resources import base, engine, scope, user
 from dashboard import maps
 from dashboard.labels import LOCAL_TZ, localized, pick, t
-from layers.auth import Scope
-from layers.media import PhotoError, read_photo, store_photo
-from layers.views import case_action, case_file, find_case, operator_desk, reporter_contacts
-from layers.workflow.errors import WorkflowError
+from services.case_commands import ActionRequest, photo, reveal_contacts, store_photo, take_action
+from services.errors import GridGovError, PhotoError, describe
+from services.login import Scope
+from services.operator import CaseFile, case_file, find_case, operator_desk
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("operator", lang))
@@ -84,7 +85,8 @@ with left:
         maps.finish(m),
         height=520,
         use_container_width=True,
-        returned_objects=["last_object_clicked_tooltip"],
+        # the clicked feature itself: its id says which case it is
+        returned_objects=["last_active_drawing"],
         key="operator_map",
     )
 with right:
@@ -93,6 +95,7 @@ with right:
         ["_new", "overdue", "hours_left", "age_hours"], ascending=[False, False, True, True]
     )[
         [
+            "id",
             "case_no",
             "category",
             "state",
@@ -104,7 +107,7 @@ with right:
         ]
     ]
     picked = st.dataframe(
-        localized(table, lang),
+        localized(table.drop(columns="id"), lang),
         hide_index=True,
         height=520,
         on_select="rerun",
@@ -114,12 +117,13 @@ with right:
         key=f"op_queue_{st.session_state.get('op_acted', 0)}",
     )
 
-selected_no = maps.case_no_from_tooltip((clicked or {}).get("last_object_clicked_tooltip"))
+clicked_id = maps.selected_id(clicked, "case")
+selected = int(clicked_id) if clicked_id else None
 rows = picked.selection.rows if picked else []
 if rows:
-    selected_no = table.iloc[rows[0]].case_no
-if selected_no:
-    st.session_state["op_case"] = int(queue.loc[queue.case_no == selected_no, "id"].iloc[0])
+    selected = int(table.iloc[rows[0]].id)
+if selected is not None:
+    st.session_state["op_case"] = selected
 elif wanted and wanted != st.session_state.get("op_found"):
     # a case number typed in (e.g. a caller asking after their case): open or closed
     found = find_case(engine(), scope=scope(), case_no=wanted)
@@ -132,19 +136,41 @@ case_id = st.session_state.get("op_case")
 
 
 def show_case_file(case_id: int) -> None:
-    """The case file and the actions the user's role may take, each one call into layers."""
-    me = user()
-    file = case_file(engine(), scope=me.scope, case_id=case_id, now=datetime.now(now.tzinfo))
+    """The case file and the actions the user's role may take, each one service command."""
+    file = case_file(engine(), scope=scope(), case_id=case_id, now=datetime.now(now.tzinfo))
     if file is None:
         return
-    detail = file.detail
+    show_summary(file)
+    show_photos(file)
+    show_reporters(file)
+    st.markdown(f"**{t('case_actions', lang)}**")
+    if not file.actions:
+        st.caption(t("no_actions", lang))
+    else:
+        action_form(file)
+    if st.session_state.get("op_done"):
+        st.success(st.session_state.pop("op_done"))
+    st.markdown(f"**{t('history', lang)}**")
+    history = file.history.drop(columns=["attachments"], errors="ignore")
+    history["at"] = history["at"].dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%d %H:%M")
+    st.dataframe(localized(history, lang), hide_index=True, key="op_history")
+
+
+def status_name(file: CaseFile, status: str) -> str:
+    """A status as people read it: its name in ``case_statuses``."""
+    zh, en = file.status_names.get(status, (status, status))
+    return pick(zh, en, lang)
+
+
+def show_summary(file: CaseFile) -> None:
+    """Number, category, status, deadline countdown, handling unit, place and routing."""
+    case = file.case
     st.subheader(
-        f"{t('case_no', lang)} {detail['case_no']} · "
-        f"{pick(detail['category_zh'], detail['category_en'], lang)}"
+        f"{t('case_no', lang)} {case.case_no} · {pick(case.category_zh, case.category_en, lang)}"
     )
     info = st.columns(5)
-    info[0].metric(t("status", lang), pick(detail["status_zh"], detail["status_en"], lang))
-    left_h = file.deadline["remaining_hours"]
+    info[0].metric(t("status", lang), pick(case.status_zh, case.status_en, lang))
+    left_h = file.deadline.remaining_hours
     info[1].metric(
         t("deadline_countdown", lang),
         "—" if left_h is None else f"{left_h:,.1f}",
@@ -152,149 +178,144 @@ def show_case_file(case_id: int) -> None:
         delta_color="inverse",
     )
     info[2].metric(
-        t("department", lang),
-        pick(detail["department_zh"] or "—", detail["department_en"] or "—", lang),
+        t("department", lang), pick(case.department_zh or "—", case.department_en or "—", lang)
     )
-    info[3].metric(t("source", lang), detail["source"])
-    info[4].metric(t("escalation_level", lang), file.deadline["escalation_level"])
-    st.write(detail["description"])
+    info[3].metric(t("source", lang), case.source)
+    info[4].metric(t("escalation_level", lang), file.deadline.escalation_level)
+    st.write(case.description)
     st.caption(
-        f"{t('grids', lang)} {detail['grid_code'] or '—'} · "
-        f"{pick(detail['community_zh'] or '', detail['community_en'] or '', lang)}"
+        f"{t('grids', lang)} {case.grid_code or '—'} · "
+        f"{pick(case.community_zh or '', case.community_en or '', lang)}"
         + (
-            f" · {t('pending_request', lang)}: {detail['pending_request']}"
-            if detail["pending_request"]
+            f" · {t('pending_request', lang)}: {case.pending_request}"
+            if case.pending_request
             else ""
         )
     )
-    if detail["dispatch_rule"] or detail["dispatch_reason"]:
+    if case.dispatch_rule or case.dispatch_reason:
         st.markdown(
-            f"**{t('routing_reason', lang)}** ({detail['dispatch_rule'] or '—'}): "
-            f"{detail['dispatch_reason'] or '—'}"
+            f"**{t('routing_reason', lang)}** ({case.dispatch_rule or '—'}): "
+            f"{case.dispatch_reason or '—'}"
         )
     if file.assignments:
-        st.dataframe(
-            localized(
-                pd.DataFrame(file.assignments)[
-                    ["department_code", "role", "rule", "reason", "assigned_at", "deadline_at"]
-                ],
-                lang,
-            ),
-            hide_index=True,
-        )
-    media = [m for m in (detail["media"] or []) if isinstance(m, dict) and m.get("url")]
+        st.dataframe(localized(pd.DataFrame(file.assignments), lang), hide_index=True)
+
+
+def show_photos(file: CaseFile) -> None:
+    """The case's photos: uploaded ones read by the server, the app's own static ones."""
+    media = [m for m in file.case.media if isinstance(m, dict) and m.get("url")]
     photos = media + [
         a for row in file.history.get("attachments", []) for a in (row or []) if isinstance(a, dict)
     ]
-    if photos:
-        st.markdown(f"**{t('photos', lang)}**")
-        for item in photos:
-            url = str(item.get("url") or "")
-            if item.get("path"):  # uploaded here: read by the server for this user only
-                try:
-                    st.image(read_photo(str(item["path"])), width=240, caption=item.get("name"))
-                except PhotoError as exc:
-                    st.caption(str(exc))
-            # only the app's own files are shown inline: nothing is fetched from outside
-            elif url.startswith("/app/static/"):
-                st.image(url, width=240)
-            else:
-                st.caption(url or str(item))
-    if detail["reporters"]:
-        st.caption(t("reporters_masked", lang))
-        st.dataframe(localized(pd.DataFrame(detail["reporters"]), lang), hide_index=True)
-        if me.scope.sees_personal_data and st.button(
-            t("show_contacts", lang), key=f"contacts_{case_id}"
-        ):
-            contacts = reporter_contacts(
-                engine(), scope=me.scope, actor=me.username, case_id=case_id
-            )
-            st.dataframe(localized(pd.DataFrame(contacts), lang), hide_index=True)
+    if not photos:
+        return
+    st.markdown(f"**{t('photos', lang)}**")
+    for item in photos:
+        url = str(item.get("url") or "")
+        if item.get("path"):  # uploaded here: read by the server for this user only
+            try:
+                st.image(photo(str(item["path"])), width=240, caption=item.get("name"))
+            except PhotoError as exc:
+                st.caption(str(exc))
+        # only the app's own files are shown inline: nothing is fetched from outside
+        elif url.startswith("/app/static/"):
+            st.image(url, width=240)
+        else:
+            st.caption(url or str(item))
 
-    st.markdown(f"**{t('case_actions', lang)}**")
-    if not file.actions:
-        st.caption(t("no_actions", lang))
+
+def show_reporters(file: CaseFile) -> None:
+    """Masked reporters; unmasked (and recorded) on request for roles that may see them."""
+    if not file.case.reporters:
+        return
+    me = user()
+    st.caption(t("reporters_masked", lang))
+    st.dataframe(localized(pd.DataFrame(file.case.reporters), lang), hide_index=True)
+    if me.scope.sees_personal_data and st.button(
+        t("show_contacts", lang), key=f"contacts_{file.case.id}"
+    ):
+        contacts = reveal_contacts(
+            engine(), scope=me.scope, actor=me.username, case_id=file.case.id
+        )
+        st.dataframe(localized(pd.DataFrame(contacts), lang), hide_index=True)
+
+
+def action_form(file: CaseFile) -> None:
+    """The form of the actions the role may take now; one service command on submit."""
+    case = file.case
+    with st.form(f"act_{case.id}_{case.version}"):
+        action = st.radio(
+            t("action", lang),
+            file.actions,
+            format_func=lambda a: t(f"act_{a}", lang),
+            horizontal=True,
+            key="op_action",
+        )
+        department = None
+        if "dispatch" in file.actions:
+            names = {c: pick(z, e, lang) for c, z, e in file.departments}
+            department = st.selectbox(
+                t("dispatch_to", lang),
+                [None, *names],
+                format_func=lambda c: t("route_by_rules", lang) if c is None else names[c],
+                key="op_department",
+            )
+        target = None
+        if file.duplicates:
+            twins = {d.id: d for d in file.duplicates}
+            target = st.selectbox(
+                t("merge_into", lang),
+                list(twins),
+                format_func=lambda i: t("duplicate_choice", lang).format(
+                    case_no=twins[i].case_no,
+                    metres=twins[i].distance_m,
+                    status=status_name(file, twins[i].status),
+                ),
+                key="op_merge_into",
+            )
+        reason = st.text_input(t("reason", lang), key="op_reason")
+        upload = (
+            st.file_uploader(
+                t("photo_for", lang).format(
+                    actions=", ".join(t(f"act_{a}", lang) for a in file.photo_actions)
+                ),
+                type=["jpg", "jpeg", "png", "webp"],
+                key=f"op_photo_{case.id}",
+            )
+            if file.photo_actions
+            else None
+        )
+        if st.form_submit_button(t("do_action", lang)):
+            request = ActionRequest(
+                case_id=case.id,
+                action=action,
+                expected_version=case.version,
+                reason=reason.strip() or None,
+                department_code=department if action == "dispatch" else None,
+                merge_into=target if action == "merge" else None,
+            )
+            submit(file, request, upload)
+
+
+def submit(file: CaseFile, request: ActionRequest, upload) -> None:  # type: ignore[no-untyped-def]
+    """Store the photo the action needs, take the action, say what happened."""
+    me = user()
+    try:
+        if request.action in file.photo_actions:
+            if upload is None:
+                raise PhotoError(t("photo_needed", lang))
+            stored = store_photo(upload.getvalue(), case_id=request.case_id, name=upload.name)
+            request = replace(request, attachments=[stored])
+        done = take_action(engine(), scope=me.scope, actor=me.username, request=request)
+    except GridGovError as exc:
+        st.error(describe(exc))
     else:
-        with st.form(f"act_{case_id}_{detail['version']}"):
-            action = st.radio(
-                t("action", lang),
-                file.actions,
-                format_func=lambda a: t(f"act_{a}", lang),
-                horizontal=True,
-                key="op_action",
-            )
-            department = None
-            if "dispatch" in file.actions:
-                names = {c: pick(z, e, lang) for c, z, e in file.departments}
-                department = st.selectbox(
-                    t("dispatch_to", lang),
-                    [None, *names],
-                    format_func=lambda c: t("route_by_rules", lang) if c is None else names[c],
-                    key="op_department",
-                )
-            target = None
-            if file.duplicates:
-                twins = {d["id"]: d for d in file.duplicates}
-                target = st.selectbox(
-                    t("merge_into", lang),
-                    list(twins),
-                    format_func=lambda i: t("duplicate_choice", lang).format(
-                        case_no=twins[i]["case_no"],
-                        metres=float(twins[i]["distance_m"]),
-                        status=t(f"st_{twins[i]['status']}", lang),
-                    ),
-                    key="op_merge_into",
-                )
-            reason = st.text_input(t("reason", lang), key="op_reason")
-            photo = (
-                st.file_uploader(
-                    t("photo_for", lang).format(
-                        actions=", ".join(t(f"act_{a}", lang) for a in file.photo_actions)
-                    ),
-                    type=["jpg", "jpeg", "png", "webp"],
-                    key=f"op_photo_{case_id}",
-                )
-                if file.photo_actions
-                else None
-            )
-            if st.form_submit_button(t("do_action", lang)):
-                try:
-                    attachments = None
-                    if action in file.photo_actions:
-                        if photo is None:
-                            raise PhotoError(t("photo_needed", lang))
-                        attachments = [
-                            store_photo(photo.getvalue(), case_id=case_id, name=photo.name)
-                        ]
-                    done = case_action(
-                        engine(),
-                        scope=me.scope,
-                        actor=me.username,
-                        case_id=case_id,
-                        action=action,
-                        expected_version=int(detail["version"]),
-                        reason=reason.strip() or None,
-                        department_code=department if action == "dispatch" else None,
-                        attachments=attachments,
-                        merge_into=target if action == "merge" else None,
-                    )
-                except PhotoError as exc:
-                    st.error(str(exc))
-                except WorkflowError as exc:
-                    st.error(f"{exc.code}: {exc}")
-                else:
-                    load.clear()
-                    st.session_state["op_acted"] = st.session_state.get("op_acted", 0) + 1
-                    st.session_state["op_done"] = t("action_done", lang).format(
-                        action=t(f"act_{action}", lang), status=t(f"st_{done.status}", lang)
-                    )
-                    st.rerun()
-    if st.session_state.get("op_done"):
-        st.success(st.session_state.pop("op_done"))
-    st.markdown(f"**{t('history', lang)}**")
-    history = file.history.drop(columns=["attachments"], errors="ignore")
-    history["at"] = history["at"].dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%d %H:%M")
-    st.dataframe(localized(history, lang), hide_index=True, key="op_history")
+        load.clear()
+        st.session_state["op_acted"] = st.session_state.get("op_acted", 0) + 1
+        st.session_state["op_done"] = t("action_done", lang).format(
+            action=t(f"act_{request.action}", lang), status=status_name(file, done.status)
+        )
+        st.rerun()
 
 
 if case_id is not None:

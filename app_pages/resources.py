@@ -6,15 +6,15 @@ from datetime import date
 
 import streamlit as st
 
-from layers.auth import Scope, User
-from layers.db import get_engine
-from layers.views import community_choices, rollup_days
+from services.areas import community_choices, rollup_days
+from services.login import Scope, User
+from services.uow import Engine, open_engine
 
 
 @st.cache_resource(show_spinner=False)
-def engine():  # type: ignore[no-untyped-def]
+def engine() -> Engine:
     """One pooled engine for the whole app (DATABASE_URL or the local database)."""
-    return get_engine()
+    return open_engine()
 
 
 def user() -> User:

@@ -8,8 +8,9 @@ from streamlit_folium import st_folium
 from app_pages.resources import base, engine, scope
 from dashboard import maps
 from dashboard.labels import localized, t
-from layers.auth import Scope
-from layers.views import area_extents, narrow_coverage, supervisor_coverage
+from services.areas import area_extents
+from services.login import Scope
+from services.supervisor import narrow_coverage, supervisor_coverage
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("supervisor", lang))

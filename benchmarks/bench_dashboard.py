@@ -4,7 +4,7 @@ Measures, per page, in the real app driven by headless Chromium:
 
 - first render: wall time from navigation until the Leaflet map holds its features
   (an upper bound of the server's time: it includes the browser's);
-- server time: the page's ``layers.views`` call plus building and rendering its map,
+- server time: the page's service-layer call plus building and rendering its map,
   timed in-process;
 - bytes sent to the browser as HTML/JSON (Streamlit's websocket messages plus the
   map component's HTML), static assets (scripts, styles, fonts) counted apart;
@@ -39,11 +39,16 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard import maps  # noqa: E402
 from gis.demo import generate_district  # noqa: E402
-from layers import migrate, views  # noqa: E402
+from layers import migrate  # noqa: E402
 from layers.auth import DEMO_PASSWORD, Scope, demo_users, list_users  # noqa: E402
 from layers.catalogue import read_categories  # noqa: E402
 from layers.db import database_url  # noqa: E402
 from layers.demo import load_demo, loaded_demo  # noqa: E402
+from services.areas import area_extents, rollup_days  # noqa: E402
+from services.district import district_map  # noqa: E402
+from services.leader import leader_heat_by_area, narrow_heat  # noqa: E402
+from services.operator import operator_desk  # noqa: E402
+from services.supervisor import supervisor_coverage  # noqa: E402
 
 DB = "gridgov_bench_dashboard"
 PAGES = ["district", "operator", "supervisor", "leader"]
@@ -135,7 +140,7 @@ def _render(m) -> int:  # type: ignore[no-untyped-def]
 
 
 def _district(engine, now):  # type: ignore[no-untyped-def]
-    d = views.district_map(engine, scope=LEADER, now=now, case_limit=1_500)
+    d = district_map(engine, scope=LEADER, now=now, case_limit=1_500)
     m = maps.new_map(d.extent)
     maps.add_communities(m, d.communities, "zh")
     maps.add_grids(m, d.grids, "zh")
@@ -144,7 +149,7 @@ def _district(engine, now):  # type: ignore[no-untyped-def]
 
 
 def _operator(engine, now):  # type: ignore[no-untyped-def]
-    d = views.operator_desk(engine, scope=LEADER, now=now)
+    d = operator_desk(engine, scope=LEADER, now=now)
     m = maps.new_map(d.extent)
     maps.add_communities(m, d.communities, "zh")
     maps.add_open_cases(m, d.queue, "zh")
@@ -152,7 +157,7 @@ def _operator(engine, now):  # type: ignore[no-untyped-def]
 
 
 def _supervisor(engine):  # type: ignore[no-untyped-def]
-    d = views.supervisor_coverage(engine, scope=LEADER)
+    d = supervisor_coverage(engine, scope=LEADER)
     m = maps.new_map(d.extent)
     maps.add_coverage(m, d.grids, "zh")
     return _render(m)
@@ -160,10 +165,10 @@ def _supervisor(engine):  # type: ignore[no-untyped-def]
 
 def _leader(engine):  # type: ignore[no-untyped-def]
     # as the page does it: the window's rollups for the whole area, narrowed in pandas
-    days = views.rollup_days(engine, scope=LEADER)
-    loaded = views.leader_heat_by_area(engine, scope=LEADER, start=days[0], end=days[1])
-    cells, daily = views.narrow_heat(loaded, None)
-    m = maps.new_map(views.area_extents(engine, scope=LEADER)[None])
+    days = rollup_days(engine, scope=LEADER)
+    loaded = leader_heat_by_area(engine, scope=LEADER, start=days[0], end=days[1])
+    cells, daily = narrow_heat(loaded, None)
+    m = maps.new_map(area_extents(engine, scope=LEADER)[None])
     maps.add_heat_cells(m, cells, 8, "zh")
     maps.weekly_trend(daily, "zh")
     return _render(m)

@@ -16,12 +16,14 @@ from rich.table import Table
 from cli.analyse import analyse_app
 from cli.cases import case_app
 from cli.city import city_app
+from cli.errors import fail
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
 from cli.patrol import patrol_app
 from cli.users import users_app
 from layers import cluster
-from layers.db import DatabaseError, database_url, get_engine, uses_managed_cluster
+from layers.db import database_url, get_engine, uses_managed_cluster
+from services.errors import GridGovError
 
 console = Console()
 err = Console(stderr=True)
@@ -47,12 +49,11 @@ app.add_typer(grids_app, name="grids")
 app.add_typer(users_app, name="users")
 app.add_typer(city_app, name="city")
 
-KNOWN_ERRORS = (cluster.ClusterError, DatabaseError)
+KNOWN_ERRORS = (GridGovError,)
+"""Every GridGov error (one root): printed as one line by :func:`cli.errors.fail`."""
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(1)
+_fail = fail
 
 
 @db_app.command("up")
@@ -130,14 +131,14 @@ def catalogue_load(
 ) -> None:
     """Load (upsert) departments and categories; re-running changes nothing."""
     from layers import migrate
-    from layers.catalogue import CATALOGUE_DIR, CatalogueError, load_catalogue
+    from layers.catalogue import CATALOGUE_DIR, load_catalogue
 
     try:
         engine = get_engine()
         migrate.upgrade(engine)
         with engine.begin() as conn:
             counts = load_catalogue(conn, directory or CATALOGUE_DIR)
-    except (*KNOWN_ERRORS, CatalogueError) as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
     console.print(
         f"catalogue loaded: {counts['categories']} categories, {counts['departments']} departments."
@@ -164,7 +165,7 @@ def demo(
     from gis.demo import LOCAL_TZ, generate_district
     from layers import migrate
     from layers.catalogue import read_categories
-    from layers.demo import DemoError, load_demo, loaded_demo
+    from layers.demo import load_demo, loaded_demo
 
     started = time.perf_counter()
     stamp = pd.Timestamp(as_of, tz=LOCAL_TZ) if as_of else None
@@ -201,7 +202,7 @@ def demo(
                 )
             with engine.connect() as conn:
                 conn.exec_driver_sql("ANALYZE")
-    except (*KNOWN_ERRORS, DemoError) as exc:
+    except KNOWN_ERRORS as exc:
         _fail(exc)
     table = Table(
         "layer",

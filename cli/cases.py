@@ -15,18 +15,18 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Connection
 
-from layers.db import DatabaseError, get_engine
-from layers.workflow.access import act_as, create_api_key, masked_reporters
+from cli.errors import fail, reported_errors
+from layers.workflow.access import create_api_key, masked_reporters
 from layers.workflow.calendar import LOCAL_TZ
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.dispatch import Assist, assignments, deadline_status, dispatch_case
 from layers.workflow.duplicates import find_duplicates, merge_duplicate
 from layers.workflow.errors import WorkflowError
 from layers.workflow.transitions import case_state, history, history_violations, transition
+from services.uow import Scope, open_engine, unit_of_work
 
 console = Console()
 err = Console(stderr=True)
@@ -43,16 +43,10 @@ Version = Annotated[int, typer.Option(help="The case version you saw (optimistic
 
 @contextmanager
 def _session(role: str | None = None, area: str | None = None) -> Iterator[Connection]:
-    try:
-        engine = get_engine()
-        with engine.begin() as conn:
-            if role:
-                act_as(conn=conn, role=role, area=area)
-            yield conn
-    except (WorkflowError, DatabaseError) as exc:
-        code = getattr(exc, "code", "database")
-        err.print(f"[bold red]error[/] ({code}): {escape(str(exc))}")
-        raise typer.Exit(1) from exc
+    """One committed unit of work as ``role`` in ``area``; an error ends the command."""
+    scope = Scope(role, area) if role else None
+    with reported_errors(), unit_of_work(open_engine(), scope, write=True) as conn:
+        yield conn
 
 
 def _now() -> datetime:
@@ -84,8 +78,7 @@ def report(
                 urgency="urgent" if urgent else "normal",
             )
         except WorkflowError as exc:
-            err.print(f"[bold red]error[/] ({exc.code}): {escape(str(exc))}")
-            raise typer.Exit(1) from exc
+            fail(exc)
         made = report_case(conn=conn, report=checked, actor=actor, role=role)
     console.print(f"case {made['case_no']} (id {made['case_id']}, version 1) reported")
 

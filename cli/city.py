@@ -7,22 +7,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from cli.errors import fail
 from layers.catalogue import CatalogueError, load_local_categories
 from layers.city import CityError, CityProfile, city_profile, init_city, onboarding_status
 from layers.db import DatabaseError, get_engine
 
 console = Console()
-err = Console(stderr=True)
 
 city_app = typer.Typer(
     help="The city's own profile and its onboarding checklist (城市档案与上线清单).",
     no_args_is_help=True,
 )
-
-
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(1)
 
 
 @city_app.command("init")
@@ -43,7 +38,7 @@ def init_cmd(
         with engine.begin() as conn:
             counts = init_city(CityProfile(name, name_en, timezone, code), conn=conn)
     except (DatabaseError, CityError, CatalogueError) as exc:
-        _fail(exc)
+        fail(exc)
     console.print(
         f"城市 City: {name} ({name_en}), {timezone}, code {code}; "
         f"目录 catalogue: {counts['categories']} categories, "
@@ -63,7 +58,7 @@ def categories_cmd(
         with get_engine().begin() as conn:
             counts = load_local_categories(conn, directory)
     except (DatabaseError, CatalogueError) as exc:
-        _fail(exc)
+        fail(exc)
     console.print(
         f"本地类别 local classes: {counts['categories']} categories, "
         f"{counts['departments']} departments loaded from {directory}."
@@ -82,7 +77,7 @@ def _print_checklist() -> None:
             profile = city_profile(conn=conn)
             steps = onboarding_status(conn=conn)
     except DatabaseError as exc:
-        _fail(exc)
+        fail(exc)
     if profile is None:
         console.print("尚无城市档案 No city profile yet: run gridgov city init first.")
     console.print("上线清单 Onboarding checklist:")

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.errors import fail
 from cli.ingest import _export_command
 from gis.delineate import DelineationError
 from gis.grid_codes import GridCodeError
@@ -53,9 +54,7 @@ HIGH = typer.Option(500, help="Most households a grid may have (a tower block ab
                     "gets a grid of its own).")  # fmt: skip
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(1)
+_fail = fail  # the CLI's one error printer (cli.errors)
 
 
 @grids_app.command("delineate")

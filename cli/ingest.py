@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from cli.errors import fail
 from layers.db import DatabaseError, get_engine
 from layers.ingest import (
     ImportAccount,
@@ -49,9 +50,7 @@ LOADERS = {
 }
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(1)
+_fail = fail  # the CLI's one error printer (cli.errors)
 
 
 def _run(

@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.errors import fail
 from layers.auth import DEMO_PASSWORD, LOGIN_ROLES, UserError, add_user, demo_users, list_users
 from layers.auth import disable_user as disable
 from layers.db import get_engine
@@ -46,8 +47,7 @@ def add(
                 replace=replace,
             )
     except UserError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
+        fail(exc)
     console.print(f"user {user.username}: {user.role} {user.scope.area or ''}".rstrip())
 
 

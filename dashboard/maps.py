@@ -49,7 +49,7 @@ COMMUNITY_PALETTE = [
     "#fffde7",
     "#eceff1",
 ]
-BASE_MAPS = {
+BASE_MAPS: dict[str, tuple[str, str] | None] = {
     "none": None,
     "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors"),
     "tianditu": (
@@ -81,11 +81,12 @@ def base_map(m: folium.Map, choice: str) -> None:
             os.environ["GRIDGOV_TILE_URL"],
             os.environ.get("GRIDGOV_TILE_ATTRIBUTION", "intranet tiles"),
         )
-    elif choice == "tianditu":
-        url, attribution = BASE_MAPS["tianditu"]
-        url += os.environ["GRIDGOV_TIANDITU_KEY"]
     else:
-        url, attribution = BASE_MAPS[choice]
+        known = BASE_MAPS[choice]
+        assert known is not None  # "none" returned above
+        url, attribution = known
+        if choice == "tianditu":
+            url += os.environ["GRIDGOV_TIANDITU_KEY"]
     folium.TileLayer(url, attr=attribution, name=choice, max_zoom=19).add_to(m)
 
 
@@ -111,11 +112,51 @@ def _rounded(gdf: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
     return out
 
 
+FEATURE_ID = "feature_id"
+"""The property every drawn feature carries: ``<kind>:<key>`` (e.g. ``case:1234``)."""
+
+
+def feature_layer(
+    data: gpd.GeoDataFrame,
+    columns: list[str],
+    *,
+    kind: str,
+    key: str,
+    name: str,
+    tooltip: list[str],
+    aliases: list[str],
+    **options: object,
+) -> folium.GeoJson:
+    """The one place map features are built: ``columns`` of ``data`` as GeoJSON, each
+    feature carrying its id (``FEATURE_ID`` = ``kind:<value of key>``) so that a click is
+    known by what was clicked, never by its tooltip text; ``tooltip`` columns are shown
+    under ``aliases``; ``options`` go to :class:`folium.GeoJson` (style, marker, …)."""
+    shown = _rounded(data, [*dict.fromkeys([*columns, key]), data.geometry.name])
+    shown[FEATURE_ID] = [f"{kind}:{value}" for value in data[key]]
+    return folium.GeoJson(
+        shown,
+        name=name,
+        tooltip=folium.GeoJsonTooltip(tooltip, aliases=aliases),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def selected_id(clicked: dict | None, kind: str) -> str | None:
+    """The key of the ``kind`` feature last clicked on a map (streamlit-folium's
+    ``last_active_drawing``), or None when nothing of that kind was clicked."""
+    feature = (clicked or {}).get("last_active_drawing") or {}
+    ref = str((feature.get("properties") or {}).get(FEATURE_ID) or "")
+    found, _, value = ref.partition(":")
+    return value if found == kind and value else None
+
+
 def _filled_layer(
     m: folium.Map,
     data: gpd.GeoDataFrame,
     columns: list[str],
     *,
+    kind: str,
+    key: str,
     name: str,
     tooltip: list[str],
     aliases: list[str],
@@ -130,11 +171,15 @@ def _filled_layer(
         fill = feature["properties"]["fill"]
         return {"fillColor": fill, "fillOpacity": opacity, "color": edge or fill, "weight": weight}
 
-    folium.GeoJson(
-        _rounded(data, [*columns, data.geometry.name]),
+    feature_layer(
+        data,
+        columns,
+        kind=kind,
+        key=key,
         name=name,
+        tooltip=tooltip,
+        aliases=aliases,
         style_function=style,
-        tooltip=folium.GeoJsonTooltip(tooltip, aliases=aliases),
     ).add_to(m)
 
 
@@ -155,6 +200,8 @@ def add_communities(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> None:
         m,
         data,
         ["code", "name", "households", "fill"],
+        kind="community",
+        key="code",
         name=t("communities", lang),
         tooltip=["name", "code", "households"],
         aliases=[t("community", lang), t("code", lang), t("households", lang)],
@@ -165,9 +212,14 @@ def add_communities(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> None:
 
 
 def add_grids(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> None:
-    folium.GeoJson(
-        _rounded(gdf, ["code", "households", "worker_code", "geom"]),
+    feature_layer(
+        gdf,
+        ["code", "households", "worker_code"],
+        kind="grid",
+        key="code",
         name=t("grids", lang),
+        tooltip=["code", "households", "worker_code"],
+        aliases=[t("grids", lang), t("households", lang), t("worker", lang)],
         style_function=lambda f: {
             "fill": True,
             "fillOpacity": 0.0,
@@ -176,10 +228,6 @@ def add_grids(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> None:
             "dashArray": "4 3",
         },
         highlight_function=lambda f: {"weight": 3, "color": "#263238"},
-        tooltip=folium.GeoJsonTooltip(
-            ["code", "households", "worker_code"],
-            aliases=[t("grids", lang), t("households", lang), t("worker", lang)],
-        ),
     ).add_to(m)
 
 
@@ -187,17 +235,18 @@ def add_parts(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> None:
     data = gdf.assign(
         name=[pick(z, e, lang) for z, e in zip(gdf.name_zh, gdf.name_en, strict=True)]
     )
-    folium.GeoJson(
-        _rounded(data, ["part_code", "name", "status", "major_code", "geom"]),
+    feature_layer(
+        data,
+        ["part_code", "name", "status", "major_code"],
+        kind="part",
+        key="part_code",
         name=t("parts", lang),
+        tooltip=["name", "part_code", "status"],
+        aliases=[t("parts", lang), t("code", lang), t("status", lang)],
         marker=folium.CircleMarker(radius=2.5, weight=0, fill=True, fill_opacity=0.8),
         style_function=lambda f: {
             "fillColor": PART_COLOURS.get(f["properties"]["major_code"], "#777")
         },
-        tooltip=folium.GeoJsonTooltip(
-            ["name", "part_code", "status"],
-            aliases=[t("parts", lang), t("code", lang), t("status", lang)],
-        ),
     ).add_to(m)
 
 
@@ -207,33 +256,22 @@ def add_open_cases(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> None:
         state=[pick(z, e, lang) for z, e in zip(gdf.status_zh, gdf.status_en, strict=True)],
         hours_left=gdf.hours_left.astype(float).round(1),
     )
-    folium.GeoJson(
-        _rounded(
-            data,
-            [
-                "case_no",
-                "category",
-                "state",
-                "status",
-                "overdue",
-                "deadline_at",
-                "hours_left",
-                "geom",
-            ],
-        ),
+    feature_layer(
+        data,
+        ["case_no", "category", "state", "status", "overdue", "deadline_at", "hours_left"],
+        kind="case",
+        key="id",
         name=t("open_cases", lang),
+        tooltip=["case_no", "category", "state", "deadline_at", "hours_left"],
+        aliases=[
+            t("case_no", lang),
+            t("category", lang),
+            t("status", lang),
+            t("deadline", lang),
+            t("hours_left", lang),
+        ],
         marker=folium.CircleMarker(radius=5, fill=True, fill_opacity=0.9),
         style_function=_case_style,
-        tooltip=folium.GeoJsonTooltip(
-            ["case_no", "category", "state", "deadline_at", "hours_left"],
-            aliases=[
-                t("case_no", lang),
-                t("category", lang),
-                t("status", lang),
-                t("deadline", lang),
-                t("hours_left", lang),
-            ],
-        ),
     ).add_to(m)
 
 
@@ -314,6 +352,8 @@ def add_heat_cells(m: folium.Map, counts: pd.DataFrame, resolution: int, lang: s
         m,
         hexes,
         ["cell", "n", "fill"],
+        kind="h3",
+        key="cell",
         name=t("heat", lang),
         tooltip=["n", "cell"],
         aliases=[t("cases", lang), "H3"],
@@ -336,6 +376,8 @@ def add_grid_heat(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
         m,
         shown,
         ["code", "n", "households", "rate", "fill"],
+        kind="grid",
+        key="code",
         name=t("heat_grid", lang),
         tooltip=["code", "n", "households", "rate"],
         aliases=[t("grid", lang), t("cases", lang), t("households", lang), t("per_1000", lang)],
@@ -364,6 +406,8 @@ def add_density(
         m,
         shown,
         ["band", "lower", "upper", "fill"],
+        kind="band",
+        key="band",
         name=t("density", lang),
         tooltip=["lower", "upper"],
         aliases=[t("from", lang), t("to", lang)],
@@ -410,6 +454,8 @@ def add_coverage(m: folium.Map, grids: gpd.GeoDataFrame, lang: str) -> None:
         m,
         data,
         ["code", "worker_code", "households", "coverage", "walked_km", "hours", "fill"],
+        kind="grid",
+        key="code",
         name=t("coverage", lang),
         tooltip=["code", "worker_code", "coverage", "walked_km", "hours"],
         aliases=[
@@ -436,25 +482,19 @@ def add_tracks(m: folium.Map, tracks: gpd.GeoDataFrame, lang: str) -> None:
     """This week's patrol lines."""
     if tracks.empty:
         return
-    folium.GeoJson(
-        _rounded(tracks, ["worker_code", "day", "geom"]).assign(day=tracks.day.astype(str)),
+    feature_layer(
+        tracks.assign(
+            day=tracks.day.astype(str), track=tracks.worker_code + "@" + tracks.day.astype(str)
+        ),
+        ["worker_code", "day"],
+        kind="track",
+        key="track",
         name=t("tracks", lang),
+        tooltip=["worker_code", "day"],
+        aliases=[t("worker", lang), t("day", lang)],
         show=False,  # a week of tracks hides the grids: switched on from the layer control
         style_function=lambda f: {"color": "#1565c0", "weight": 1, "opacity": 0.35},
-        tooltip=folium.GeoJsonTooltip(
-            ["worker_code", "day"], aliases=[t("worker", lang), t("day", lang)]
-        ),
     ).add_to(m)
-
-
-def case_no_from_tooltip(tooltip: str | None) -> str | None:
-    """The case number inside a clicked case marker's tooltip text, if any."""
-    if not tooltip:
-        return None
-    for token in tooltip.replace("\n", " ").split():
-        if token.isdigit() and len(token) == 15:
-            return token
-    return None
 
 
 HOTSPOT_COLOURS = {
@@ -478,6 +518,8 @@ def add_hotspot_cells(m: folium.Map, cells: pd.DataFrame, resolution: int, lang:
         m,
         hexes,
         ["cell", "n", "z", "p", "bin", "fill"],
+        kind="h3",
+        key="cell",
         name=t("hotspots", lang),
         tooltip=["n", "z", "p", "bin"],
         aliases=[t("cases", lang), "Gi* z", "p", t("bin", lang)],
@@ -508,17 +550,13 @@ def add_hotspot_cells(m: folium.Map, cells: pd.DataFrame, resolution: int, lang:
 
 def add_plans(m: folium.Map, plans: gpd.GeoDataFrame, lang: str) -> None:
     """Next shift's planned routes (dashed purple)."""
-    folium.GeoJson(
-        _rounded(plans, ["worker_code", "n_stops", "length_m", "minutes", "geom"]),
+    feature_layer(
+        plans,
+        ["worker_code", "n_stops", "length_m", "minutes"],
+        kind="plan",
+        key="worker_code",
         name=t("patrol_plan", lang),
+        tooltip=["worker_code", "n_stops", "length_m", "minutes"],
+        aliases=[t("worker", lang), t("n_stops", lang), t("length_m", lang), t("minutes", lang)],
         style_function=lambda f: {"color": "#6a1b9a", "weight": 2, "dashArray": "6 4"},
-        tooltip=folium.GeoJsonTooltip(
-            ["worker_code", "n_stops", "length_m", "minutes"],
-            aliases=[
-                t("worker", lang),
-                t("n_stops", lang),
-                t("length_m", lang),
-                t("minutes", lang),
-            ],
-        ),
     ).add_to(m)

@@ -16,6 +16,8 @@ from pathlib import Path
 import folium
 from branca.element import Element
 
+from gis.errors import GridGovError
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VENDOR_URL = "/app/static/vendor"
 
@@ -40,8 +42,11 @@ LOCAL_CSS: dict[str, str | None] = {
 }
 
 
-class OfflineAssetError(RuntimeError):
+class OfflineAssetError(GridGovError, RuntimeError):
     """A map element needs a script or stylesheet that GridGov does not serve."""
+
+    code = "offline_assets"
+    kind = "internal"
 
 
 def localize_assets(fig: folium.Map, base_url: str = VENDOR_URL) -> folium.Map:

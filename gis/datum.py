@@ -15,6 +15,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from gis.errors import GridGovError
+
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by GCJ-02
 _EE = 0.00669342162296594323  # its first eccentricity squared
 _X_PI = np.pi * 3000.0 / 180.0
@@ -28,8 +30,11 @@ class Datum(StrEnum):
     BD09 = "bd09"
 
 
-class DatumError(ValueError):
+class DatumError(GridGovError, ValueError):
     """An unknown datum name."""
+
+    code = "unknown_datum"
+    kind = "bad_input"
 
 
 def parse_datum(name: str) -> Datum:

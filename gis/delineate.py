@@ -60,6 +60,7 @@ import pandas as pd
 import shapely
 
 from gis import partition
+from gis.errors import GridGovError
 from gis.grid_quality import QualityReport, quality_report
 from gis.partition import partition_community
 from gis.settle import settle_grids
@@ -73,8 +74,11 @@ OVERLAP_TOLERANCE_M2 = 1.0
 _SITE_PRECISION_M = 1e-3  # buildings closer than 1 mm are one site
 
 
-class DelineationError(ValueError):
+class DelineationError(GridGovError, ValueError):
     """Input that cannot be delineated at all (parameters, community polygons)."""
+
+    code = "bad_delineation_input"
+    kind = "bad_input"
 
 
 @dataclass

@@ -23,13 +23,18 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis.errors import GridGovError
+
 CODE_RE = re.compile(r"^[0-9]{15}$")
 COMMUNITY_RE = re.compile(r"^[0-9]{12}$")
 MAX_SEQUENCE = 999
 
 
-class GridCodeError(ValueError):
+class GridCodeError(GridGovError, ValueError):
     """A grid code is malformed, or a community has run out of sequence numbers."""
+
+    code = "bad_grid_code"
+    kind = "bad_input"
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,19 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 from scipy.stats import norm
 
+from gis.errors import GridGovError
+
 CONFIDENCE_LEVELS = ((3, 0.01), (2, 0.05), (1, 0.10))
 """(bin, alpha) pairs: 99 %, 95 % and 90 % confidence."""
 
 GI_STAR_COLUMNS = ("z", "p", "q", "significant", "bin")
 
 
-class HotspotInputError(ValueError):
+class HotspotInputError(GridGovError, ValueError):
     """Inputs that make Gi* meaningless (too few cells, mismatched shapes, bad weights)."""
+
+    code = "bad_hotspot_input"
+    kind = "bad_input"
 
 
 class GiStarResult(pd.DataFrame):

@@ -30,6 +30,7 @@ import shapely
 from scipy.signal import fftconvolve
 
 from gis.crs import WGS84, to_metric, to_wgs84, utm_epsg
+from gis.errors import GridGovError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,8 +39,11 @@ KERNELS = ("quartic", "gaussian")
 MAX_PIXELS = 4_000_000
 
 
-class KdeError(ValueError):
+class KdeError(GridGovError, ValueError):
     """Input that cannot give a density surface (the message says why)."""
+
+    code = "bad_density_input"
+    kind = "bad_input"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
+from gis.errors import GridGovError
+
 DETOUR_FACTOR = 1.3
 """Walking distance ÷ straight-line distance in a street grid (the fallback)."""
 SPEED_MPS = 1.2
@@ -40,8 +42,11 @@ METRES_PER_SCORE = 100_000.0
 Metric = Literal["euclidean", "manhattan"]
 
 
-class RoutingInputError(ValueError):
+class RoutingInputError(GridGovError, ValueError):
     """Inputs a route cannot be planned from (shapes, negative budgets, empty networks)."""
+
+    code = "bad_routing_input"
+    kind = "bad_input"
 
 
 @dataclass(frozen=True)

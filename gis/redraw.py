@@ -35,6 +35,7 @@ from scipy.sparse.csgraph import connected_components
 
 from gis.assign import assign_to_polygons
 from gis.delineate import Delineation, delineate
+from gis.errors import GridGovError
 from gis.grid_codes import highest_sequences, number_grids, validate_grid_codes
 from gis.grid_quality import QualityReport, quality_report
 
@@ -54,8 +55,11 @@ Progress = Callable[[str, int, int], None]
 """progress(label, done, total): called before each cluster and once at the end."""
 
 
-class RedrawError(ValueError):
+class RedrawError(GridGovError, ValueError):
     """The current grids or the inputs of a redraw are unusable; the message says why."""
+
+    code = "bad_redraw_input"
+    kind = "bad_input"
 
 
 @dataclass

@@ -76,3 +76,13 @@ def area_geometry(*, conn: Connection, community: str | None = None):  # type: i
         {"community": community},
     ).scalar()
     return shapely.from_wkb(bytes(wkb)) if wkb is not None else None
+
+
+def community_extents(*, conn: Connection) -> dict[str, tuple[float, float, float, float]]:
+    """Bounding box (minx, miny, maxx, maxy) of every community the caller sees, by code."""
+    rows = conn.execute(
+        sa.text("""
+        SELECT code, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)
+        FROM communities ORDER BY code""")
+    ).all()
+    return {str(r[0]): (r[1], r[2], r[3], r[4]) for r in rows}

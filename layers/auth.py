@@ -4,7 +4,7 @@ A user is stored in ``app_users`` (migration 0007) with a scrypt hash (stdlib
 :func:`hashlib.scrypt`, a random salt per user), one role of the case lifecycle
 (:data:`layers.workflow.states.ROLES`) and its scope: the street or community an
 area-scoped role works in, the department a handler works for. After login the
-dashboard opens every unit of work as that role (:func:`scoped`), so that
+dashboard opens every unit of work as that role (``services.uow.unit_of_work``), so that
 PostgreSQL row-level security — not page code — decides what the user sees.
 """
 
@@ -15,26 +15,14 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from layers.workflow.access import act_as
-from layers.workflow.states import AREA_SCOPED_ROLES, PERSONAL_DATA_ROLES
-
-LOGIN_ROLES = (
-    "operator",
-    "dispatcher",
-    "shift_leader",
-    "handler",
-    "grid_worker",
-    "supervisor",
-    "leader",
-)
-"""Roles a person logs in to the dashboard with (API clients use keys)."""
+from gis.errors import GridGovError
+from layers.workflow.access import Scope
+from layers.workflow.states import AREA_SCOPED_ROLES, LOGIN_ROLES
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
@@ -43,30 +31,11 @@ DEMO_PASSWORD = "gridgov-demo"
 """Password of every demo user (a demo database only; change or remove them in production)."""
 
 
-class UserError(ValueError):
+class UserError(GridGovError, ValueError):
     """A user cannot be stored as given; the message names the field and why."""
 
-
-@dataclass(frozen=True)
-class Scope:
-    """What a session may see and do: the role, its area and its department.
-
-    Hashable, so that dashboard caches are keyed by it (two users with the same
-    scope see the same rows).
-    """
-
-    role: str
-    area: str | None = None
-    department_code: str | None = None
-
-    @property
-    def community(self) -> str | None:
-        """The community code when the scope is one community, else None."""
-        return self.area if self.area and len(self.area) == 12 else None
-
-    @property
-    def sees_personal_data(self) -> bool:
-        return self.role in PERSONAL_DATA_ROLES
+    code = "bad_user"
+    kind = "bad_input"
 
 
 @dataclass(frozen=True)
@@ -232,28 +201,6 @@ def authenticate(*, conn: Connection, username: str, password: str) -> User | No
 _DUMMY_HASH = (
     "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 )
-
-
-def apply_scope(*, conn: Connection, scope: Scope | None) -> None:
-    """Act as ``scope``'s role for the rest of the transaction (None: the login's own rights)."""
-    if scope is None:
-        return
-    department_id = None
-    if scope.department_code:
-        department_id = conn.execute(
-            sa.text("SELECT id FROM departments WHERE code = :c"), {"c": scope.department_code}
-        ).scalar()
-    act_as(conn=conn, role=scope.role, area=scope.area, department_id=department_id)
-
-
-@contextmanager
-def scoped(engine: Engine, scope: Scope | None, *, write: bool = False) -> Iterator[Connection]:
-    """A connection inside a transaction acting as ``scope`` (rolled back unless ``write``)."""
-    with engine.connect() as conn, conn.begin() as tx:
-        apply_scope(conn=conn, scope=scope)
-        yield conn
-        if not write:
-            tx.rollback()
 
 
 def demo_users(*, conn: Connection, password: str = DEMO_PASSWORD) -> list[User]:

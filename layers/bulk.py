@@ -19,10 +19,14 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from gis.crs import WGS84
+from gis.errors import GridGovError
 
 
-class BulkLoadError(RuntimeError):
+class BulkLoadError(GridGovError, RuntimeError):
     """COPY into a layer failed; the transaction is left for the caller to roll back."""
+
+    code = "bulk_load"
+    kind = "bad_input"
 
 
 def ewkb_hex(geoms: np.ndarray | pd.Series) -> np.ndarray:

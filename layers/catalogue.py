@@ -8,11 +8,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis.errors import GridGovError
+
 CATALOGUE_DIR = Path(__file__).resolve().parent.parent / "data" / "catalogue"
 
 
-class CatalogueError(ValueError):
+class CatalogueError(GridGovError, ValueError):
     """The catalogue files are inconsistent; the message names the row."""
+
+    code = "bad_catalogue"
+    kind = "bad_input"
 
 
 def read_categories(
@@ -212,3 +217,13 @@ def major_categories(*, conn: Connection) -> pd.DataFrame:
         ),
         conn,
     )
+
+
+def departments(*, conn: Connection) -> list[tuple[str, str, str]]:
+    """(code, name_zh, name_en) of every department (kind, then code), e.g. for a picker."""
+    return [
+        (r.code, r.name_zh, r.name_en or r.name_zh)
+        for r in conn.execute(
+            sa.text("SELECT code, name_zh, name_en FROM departments ORDER BY kind, code")
+        )
+    ]

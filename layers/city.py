@@ -15,13 +15,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis.errors import GridGovError
 from layers.catalogue import CATALOGUE_DIR, load_catalogue
 
 ADMIN_CODE = re.compile(r"^[0-9]{6}$")
 
 
-class CityError(ValueError):
+class CityError(GridGovError, ValueError):
     """A city profile value is unusable; the message names the field and why."""
+
+    code = "bad_city_profile"
 
 
 @dataclass(frozen=True)

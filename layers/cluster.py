@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from gis.errors import GridGovError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_USER = "gridgov"
 SUPERUSER = "gridgov"
@@ -34,8 +36,11 @@ DEFAULT_PORT = 54329
 DATABASE_NAME = "gridgov"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(GridGovError, RuntimeError):
     """The managed cluster cannot be used; the message says what to do."""
+
+    code = "cluster"
+    kind = "unavailable"
 
 
 @dataclass(frozen=True)

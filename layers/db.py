@@ -13,11 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from gis.errors import GridGovError
 from layers import cluster
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(GridGovError, RuntimeError):
     """The database cannot be used; the message says what to do."""
+
+    code = "database"
+    kind = "unavailable"
 
 
 def normalise_url(raw: str) -> str:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis.demo import DemoDistrict
+from gis.errors import GridGovError
 from layers.auth import demo_users
 from layers.bulk import copy_frame, ewkb_hex, point_ewkb
 from layers.catalogue import code_ids, load_catalogue
@@ -36,8 +37,11 @@ DATA_TABLES = [
 META_KEY = "demo"
 
 
-class DemoError(RuntimeError):
+class DemoError(GridGovError, RuntimeError):
     """The demo cannot be loaded here; the message says what to do."""
+
+    code = "demo"
+    kind = "bad_input"
 
 
 @dataclass

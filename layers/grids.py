@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from gis.crs import WGS84, utm_epsg
 from gis.delineate import delineate
+from gis.errors import GridGovError
 from gis.grid_quality import QualityReport
 from gis.redraw import Redraw, plan_replacement, propose_redraw, report_current
 from layers.areas import IN_AREA
@@ -46,8 +47,11 @@ def current_grids(*, conn: Connection, community: str | None = None) -> gpd.GeoD
 # -- delineation and redrawing: read the inputs, write a proposal as a new version -------------
 
 
-class GridWriteError(ValueError):
+class GridWriteError(GridGovError, ValueError):
     """A proposal cannot be written (stale, codes taken, same-day redraw); nothing was written."""
+
+    code = "grid_write"
+    kind = "conflict"
 
 
 @dataclass
@@ -437,8 +441,11 @@ def _multipolygon(geom: shapely.Geometry) -> shapely.MultiPolygon:
 # -- proposing a delineation or a redraw from the layers ---------------------------------------
 
 
-class GridInputError(ValueError):
+class GridInputError(GridGovError, ValueError):
     """A buildings file for a delineation cannot be read; the message says why."""
+
+    code = "bad_grid_input"
+    kind = "bad_input"
 
 
 @dataclass

@@ -15,6 +15,8 @@ import os
 import re
 from pathlib import Path
 
+from gis.errors import GridGovError
+
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 """The largest photo accepted (10 MB: a phone photo at full resolution)."""
 
@@ -25,8 +27,11 @@ _SIGNATURES = (
 _STORED = re.compile(r"^[0-9]{1,19}/[0-9a-f]{64}\.(jpg|png|webp)$")
 
 
-class PhotoError(ValueError):
+class PhotoError(GridGovError, ValueError):
     """A photo that cannot be accepted (empty, too big, not an image, unknown path)."""
+
+    code = "bad_photo"
+    kind = "bad_input"
 
 
 def media_dir() -> Path:

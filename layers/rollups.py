@@ -133,3 +133,46 @@ def day_range(*, conn: Connection) -> tuple[date, date] | None:
     """First and last day in the rollup, or None when it is empty."""
     row = conn.execute(sa.text("SELECT min(day), max(day) FROM case_daily")).first()
     return (row[0], row[1]) if row and row[0] else None
+
+
+def counts_by_h3_and_community(
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    categories: list[str] | None = None,
+    community: str | None = None,
+) -> pd.DataFrame:
+    """Cases per H3 r9 cell and community code in [start, end] (cell, community, n)."""
+    return pd.read_sql(
+        sa.text(f"""
+        SELECT d.h3_r9 AS cell, a.code AS community, sum(d.n)::bigint AS n
+        FROM case_daily d JOIN categories k ON k.id = d.category_id
+        LEFT JOIN categories m ON m.id = k.parent_id
+        LEFT JOIN communities a ON a.id = d.community_id
+        WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
+          AND {IN_AREA.format(code="a.code")}
+          AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
+               OR m.service_code = ANY(:cats))
+        GROUP BY 1, 2"""),
+        conn,
+        params={"start": start, "end": end, "cats": categories, "community": community},
+    )
+
+
+def daily_counts_by_community(
+    *, conn: Connection, start: date, end: date, community: str | None = None
+) -> pd.DataFrame:
+    """Cases per day, major class and community in [start, end]
+    (day, major, name_zh, name_en, community, n)."""
+    return pd.read_sql(
+        sa.text(f"""
+        SELECT d.day, m.service_code AS major, m.name_zh, m.name_en,
+               a.code AS community, sum(d.n)::bigint AS n
+        FROM case_daily_major d JOIN categories m ON m.id = d.major_id
+        LEFT JOIN communities a ON a.id = d.community_id
+        WHERE d.day BETWEEN :start AND :end AND {IN_AREA.format(code="a.code")}
+        GROUP BY 1, 2, 3, 4, 5 ORDER BY 1"""),
+        conn,
+        params={"start": start, "end": end, "community": community},
+    )

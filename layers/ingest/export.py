@@ -21,9 +21,7 @@ from sqlalchemy.engine import Connection
 
 from gis.crs import WGS84
 from layers.ingest.errors import IngestError, PersonalDataRefused
-
-PERSONAL_DATA_ROLES = frozenset({"operator", "shift_leader"})
-"""Roles that may export reporters' names and phones (and only when they ask for it)."""
+from layers.workflow.states import PERSONAL_DATA_ROLES
 
 FORMATS = {
     ".geojson": "geojson",

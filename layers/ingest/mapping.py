@@ -34,6 +34,7 @@ import yaml
 
 from gis.datum import Datum, DatumError, parse_datum
 from layers.ingest.errors import MappingError
+from layers.workflow.states import STATUSES
 
 LAYERS = ("cases", "parts", "buildings", "boundaries")
 
@@ -73,20 +74,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "boundaries": ("name",),
 }
 CASE_SOURCES = ("patrol", "hotline", "app", "web", "sensor", "leader", "import")
-CASE_STATUSES = (
-    "reported",
-    "accepted",
-    "rejected",
-    "registered",
-    "dispatched",
-    "in_handling",
-    "suspended",
-    "handled",
-    "checked",
-    "closed",
-    "rated",
-    "archived",
-)
+CASE_STATUSES = STATUSES  # the lifecycle's own list (layers.workflow.states)
 PART_STATUSES = ("intact", "damaged", "lost", "abandoned", "removed")
 
 

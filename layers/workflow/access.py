@@ -1,11 +1,13 @@
-"""Roles and access: acting as a GridGov role, masked and unmasked reporters, API keys.
+"""Roles and access: a session's scope, masked and unmasked reporters, API keys.
 
 Each GridGov role maps to a PostgreSQL NOLOGIN group role (``gridgov_<role>``,
-see :data:`layers.workflow.states.PG_ROLE`). A session acts as one with
-:func:`act_as`, which runs ``SET LOCAL ROLE`` and sets ``gridgov.area`` (a
-9-digit street or 12-digit community code) and ``gridgov.department``; row-level
-security on ``cases``, ``case_events`` and ``case_assignments`` reads them.
+see :data:`layers.workflow.states.PG_ROLE`). A transaction takes on a
+:class:`Scope` — role, area, department — with :func:`enter_scope`, the one
+function that applies it: ``SET LOCAL ROLE`` plus ``gridgov.area`` (a 9-digit
+street or 12-digit community code) and ``gridgov.department``, which row-level
+security on ``cases``, ``case_events`` and ``case_assignments`` reads.
 Everything is transaction-local: it ends with the caller's transaction.
+Front doors do not call it themselves: ``services.uow.unit_of_work`` does.
 """
 
 from __future__ import annotations
@@ -13,95 +15,92 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.workflow.errors import BadApiKey, BadValue, UnknownRole
-from layers.workflow.states import PG_ROLE
+from layers.workflow.states import PERSONAL_DATA_ROLES, PG_ROLE
 from layers.workflow.transitions import refusals_as_errors
 
 _AREA = re.compile(r"^(\d{9}|\d{12})$")
 
 
-def act_as(
-    *,
-    conn: Connection,
-    role: str,
-    area: str | None = None,
-    department_id: int | None = None,
-) -> None:
-    """Act as ``role`` for the rest of the caller's transaction (``SET LOCAL ROLE``).
+@dataclass(frozen=True)
+class Scope:
+    """What a session may see and do: the role, its area and its department.
 
-    Parameters
-    ----------
-    area
-        The street (9 digits) or community (12 digits) an area-scoped role works in.
-    department_id
-        The department a handler works for.
+    Hashable, so that dashboard caches are keyed by it (two users with the same
+    scope see the same rows).
+    """
+
+    role: str
+    area: str | None = None
+    department_code: str | None = None
+
+    @property
+    def community(self) -> str | None:
+        """The community code when the scope is one community, else None."""
+        return self.area if self.area and len(self.area) == 12 else None
+
+    @property
+    def sees_personal_data(self) -> bool:
+        """True when the role may see reporters unmasked."""
+        return self.role in PERSONAL_DATA_ROLES
+
+
+def enter_scope(*, conn: Connection, scope: Scope | None) -> None:
+    """Act as ``scope`` for the rest of the caller's transaction (None: the login's own rights).
 
     Raises
     ------
     UnknownRole, BadValue
-        An unknown role or a malformed area code.
+        An unknown role, a malformed area code or an unknown department.
     """
-    if role not in PG_ROLE:
-        raise UnknownRole(f"unknown role {role!r}; known: {', '.join(PG_ROLE)}")
-    if area is not None and not _AREA.match(area):
-        raise BadValue(f"area {area!r} is not a 9-digit street or 12-digit community code")
-    # one round trip; the role name comes from PG_ROLE, never from the caller
-    # (set_config('role', …, true) is SET LOCAL ROLE)
+    if scope is None:
+        return
+    if scope.role not in PG_ROLE:
+        raise UnknownRole(f"unknown role {scope.role!r}; known: {', '.join(PG_ROLE)}")
+    if scope.area is not None and not _AREA.match(scope.area):
+        raise BadValue(f"area {scope.area!r} is not a 9-digit street or 12-digit community code")
+    department_id = None
+    if scope.department_code:
+        department_id = conn.execute(
+            sa.text("SELECT id FROM departments WHERE code = :c"), {"c": scope.department_code}
+        ).scalar()
+        if department_id is None:
+            raise BadValue(f"department {scope.department_code!r}: no such department")
+    _set_session(conn, pg_role=PG_ROLE[scope.role], area=scope.area, department_id=department_id)
+
+
+def leave_scope(*, conn: Connection) -> None:
+    """Back to the login's own rights inside the same transaction (for a process that
+    switches roles in one transaction: tests, a model-based checker)."""
+    conn.execute(sa.text("RESET ROLE"))
+    _set_session(conn, pg_role=None, area=None, department_id=None)
+
+
+def _set_session(
+    conn: Connection, *, pg_role: str | None, area: str | None, department_id: int | None
+) -> None:
+    """The one place the scope reaches the database: transaction-local settings.
+
+    One round trip; the role name comes from ``PG_ROLE``, never from the caller
+    (``set_config('role', …, true)`` is ``SET LOCAL ROLE``).
+    """
+    role_sql = ", set_config('role', :r, true)" if pg_role else ""
     conn.execute(
         sa.text(
             "SELECT set_config('gridgov.area', :a, true), "
-            "set_config('gridgov.department', :d, true), set_config('role', :r, true)"
+            f"set_config('gridgov.department', :d, true){role_sql}"
         ),
         {
             "a": area or "",
             "d": "" if department_id is None else str(int(department_id)),
-            "r": PG_ROLE[role],
+            **({"r": pg_role} if pg_role else {}),
         },
-    )
-
-
-@contextmanager
-def acting_as(
-    *,
-    conn: Connection,
-    role: str,
-    area: str | None = None,
-    department_id: int | None = None,
-) -> Iterator[None]:
-    """Act as ``role`` inside the block only (SET LOCAL survives savepoints, so reset after).
-
-    For a login that may switch roles (the API process, tests); a session that
-    logs in as a role's member simply calls :func:`act_as` once.
-    """
-    act_as(conn=conn, role=role, area=area, department_id=department_id)
-    try:
-        yield
-    finally:
-        if conn.in_transaction() and not _aborted(conn):
-            conn.execute(sa.text("RESET ROLE"))
-            set_area(conn=conn, area=None)
-
-
-def _aborted(conn: Connection) -> bool:
-    raw = conn.connection.driver_connection
-    return getattr(getattr(raw, "info", None), "transaction_status", 0) == 3  # INERROR
-
-
-def set_area(*, conn: Connection, area: str | None, department_id: int | None = None) -> None:
-    """Set the transaction's ``gridgov.area`` and ``gridgov.department`` (None clears them)."""
-    conn.execute(
-        sa.text(
-            "SELECT set_config('gridgov.area', :a, true), "
-            "set_config('gridgov.department', :d, true)"
-        ),
-        {"a": area or "", "d": "" if department_id is None else str(int(department_id))},
     )
 
 

@@ -21,6 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from gis.errors import GridGovError
+
 CALENDAR_DIR = Path(__file__).resolve().parents[2] / "data" / "calendar"
 DEFAULT_CALENDAR = CALENDAR_DIR / "cn_2025_2027.csv"
 DEFAULT_HOURS = ((time(9), time(12)), (time(13), time(18)))
@@ -28,8 +30,11 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 _MAX_DAYS = 3_660  # a deadline ten years out is a data error, not a wait
 
 
-class CalendarError(ValueError):
+class CalendarError(GridGovError, ValueError):
     """A calendar file or setting that cannot be used; the message says where."""
+
+    code = "bad_calendar"
+    kind = "bad_input"
 
 
 @dataclass(frozen=True)

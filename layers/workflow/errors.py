@@ -2,23 +2,22 @@
 
 The database raises its own SQLSTATEs (``GGnnn``, see migration 0002) and
 :func:`from_db_error` turns them into these classes, so Python, the API and
-the CLI report the same codes. ``http_status`` is what the API answers with.
+the CLI report the same codes. Each class's ``kind`` decides the API's HTTP status and
+the CLI's exit code, through the one table in :mod:`gis.errors`.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError
 
+from gis.errors import GridGovError
 
-class WorkflowError(Exception):
+
+class WorkflowError(GridGovError):
     """Base class: a request the workflow refuses; nothing was written."""
 
     code = "workflow_error"
-    http_status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    kind = "bad_input"
 
 
 class UnknownRole(WorkflowError):
@@ -31,28 +30,28 @@ class RoleNotHeld(WorkflowError):
     """The database user does not hold the PostgreSQL role of the claimed GridGov role."""
 
     code = "role_not_held"
-    http_status = 403
+    kind = "forbidden"
 
 
 class OutsideYourArea(WorkflowError):
     """An area-scoped role acted on a case outside its street or community."""
 
     code = "outside_your_area"
-    http_status = 403
+    kind = "forbidden"
 
 
 class RoleForbidden(WorkflowError):
     """The action exists from this state, but not for this role."""
 
     code = "role_forbidden"
-    http_status = 403
+    kind = "forbidden"
 
 
 class WrongState(WorkflowError):
     """The action is not possible from the case's current status."""
 
     code = "wrong_state"
-    http_status = 409
+    kind = "conflict"
 
 
 class UnknownAction(WorkflowError):
@@ -65,14 +64,14 @@ class StaleCase(WorkflowError):
     """Someone changed the case since it was read (optimistic lock)."""
 
     code = "stale_case"
-    http_status = 409
+    kind = "conflict"
 
 
 class CaseNotFound(WorkflowError):
     """No case with this id (or none the caller may see)."""
 
     code = "case_not_found"
-    http_status = 404
+    kind = "not_found"
 
 
 class MissingReason(WorkflowError):
@@ -87,7 +86,7 @@ class MissingAttachment(WorkflowError):
     code = "missing_attachment"
 
 
-class BadValue(WorkflowError):
+class BadValue(WorkflowError, ValueError):
     """A value is missing or malformed (actor, department, satisfaction, …)."""
 
     code = "bad_value"
@@ -97,21 +96,21 @@ class RequestRequired(WorkflowError):
     """An approval without the pending request it approves."""
 
     code = "request_required"
-    http_status = 409
+    kind = "conflict"
 
 
 class RequestPending(WorkflowError):
     """A second request while one is still waiting for approval."""
 
     code = "request_pending"
-    http_status = 409
+    kind = "conflict"
 
 
 class StatusGuard(WorkflowError):
     """A status change that bypassed ``case_transition()``."""
 
     code = "status_guard"
-    http_status = 500
+    kind = "internal"
 
 
 class UnknownCategory(WorkflowError):
@@ -154,14 +153,14 @@ class BadApiKey(WorkflowError):
     """A missing, unknown or revoked API key."""
 
     code = "bad_api_key"
-    http_status = 401
+    kind = "unauthorised"
 
 
 class NoRoute(WorkflowError):
     """No department could be found for a case (neither statutory nor territorial)."""
 
     code = "no_route"
-    http_status = 409
+    kind = "conflict"
 
 
 SQLSTATE_ERRORS: dict[str, type[WorkflowError]] = {

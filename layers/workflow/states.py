@@ -41,8 +41,13 @@ ROLES = (
     "resident",
     "system",
 )
+MACHINE_ROLES = frozenset({"api_client", "resident", "system"})
+"""Roles no person logs in with: API clients (and residents through them), the system."""
+LOGIN_ROLES = tuple(r for r in ROLES if r not in MACHINE_ROLES)
+"""Roles a person logs in to the dashboard with (API clients use keys)."""
 AREA_SCOPED_ROLES = frozenset({"grid_worker", "supervisor"})
 PERSONAL_DATA_ROLES = frozenset({"operator", "shift_leader"})
+"""Roles that see and export reporters' names and phones (and only when they ask)."""
 PG_ROLE = {r: f"gridgov_{r}" for r in ROLES} | {"resident": "gridgov_api_client"}
 """The PostgreSQL NOLOGIN group role behind each GridGov role."""
 
@@ -185,6 +190,33 @@ def find_transition(from_status: str | None, action: str, role: str) -> Transiti
 def allowed_actions(status: str, role: str) -> list[str]:
     """Actions ``role`` may take on a case that is ``status`` (ignoring pending requests)."""
     return sorted({t.action for t in TRANSITIONS if t.from_status == status and t.role == role})
+
+
+def available_transitions(status: str, role: str, pending: str | None) -> list[Transition]:
+    """The transitions ``role`` may take now on a case that is ``status`` with ``pending``.
+
+    Like :func:`allowed_actions`, but with the pending-request rules the database
+    applies: an approval needs its request pending (``deny`` any request), a new
+    request needs none pending. New reports (``report``) come in elsewhere. One
+    transition per action, in the lifecycle's order.
+    """
+    out: dict[str, Transition] = {}
+    for t in TRANSITIONS:
+        if t.from_status != status or t.role != role or t.action in out or t.action == "report":
+            continue
+        if t.requires_request and (
+            pending is None or (t.requires_request != "any" and pending != t.requires_request)
+        ):
+            continue
+        if t.sets_request and pending is not None:
+            continue
+        out[t.action] = t
+    return list(out.values())
+
+
+def may_take(action: str, status: str, role: str) -> bool:
+    """True when ``role`` may take ``action`` on a case that is ``status``."""
+    return find_transition(status, action, role) is not None
 
 
 def roles_for(status: str, action: str) -> list[str]:

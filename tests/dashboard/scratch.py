@@ -9,11 +9,11 @@ from sqlalchemy.engine import Engine
 
 from layers import migrate
 from layers.demo import load_demo
-from layers.workflow.access import acting_as
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.dispatch import dispatch_case
 from layers.workflow.transitions import transition
 from tests.conftest import recreate_database
+from tests.workflow.factories import in_scope
 
 
 def scratch_district(small_district, name: str) -> Engine:  # type: ignore[no-untyped-def]
@@ -37,7 +37,7 @@ def new_case(engine: Engine, *, upto: str = "reported") -> tuple[int, str]:
                  categories k WHERE k.kind = 'event' AND k.level = 2
                  ORDER BY k.service_code LIMIT 1""")
         ).one()
-        with acting_as(conn=conn, role="operator"):
+        with in_scope(conn=conn, role="operator"):
             case = report_case(
                 conn=conn,
                 report=validate_report(
@@ -66,7 +66,7 @@ def new_case(engine: Engine, *, upto: str = "reported") -> tuple[int, str]:
                            JOIN departments d ON d.code = u.department_code
                            WHERE u.username = 'handler'""")
             ).one()
-            with acting_as(conn=conn, role="shift_leader"):  # designates the department
+            with in_scope(conn=conn, role="shift_leader"):  # designates the department
                 version = dispatch_case(
                     conn=conn,
                     case_id=case["case_id"],
@@ -78,7 +78,7 @@ def new_case(engine: Engine, *, upto: str = "reported") -> tuple[int, str]:
                     rule="designated",
                     reason="test: the demo handler's department",
                 ).version
-            with acting_as(conn=conn, role="handler", department_id=department_id):
+            with in_scope(conn=conn, role="handler", department_id=department_id):
                 transition(
                     conn=conn,
                     case_id=case["case_id"],

@@ -5,7 +5,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from layers import views
 from layers.auth import (
     DEMO_PASSWORD,
     LOGIN_ROLES,
@@ -17,6 +16,18 @@ from layers.auth import (
     list_users,
     verify_password,
 )
+from services.areas import community_choices, rollup_days
+from services.district import district_map
+from services.leader import (
+    leader_density,
+    leader_grid_heat,
+    leader_heat,
+    leader_hotspots,
+    performance,
+)
+from services.operator import operator_desk
+from services.supervisor import supervisor_coverage
+from services.uow import unit_of_work
 
 NOW = datetime(2026, 11, 20, 18, tzinfo=timezone(timedelta(hours=8)))
 
@@ -78,16 +89,15 @@ def test_rls_narrows_a_community_supervisor(demo_engine, small_district):
         ).scalar_one()
     # the layers functions, called without any community, under the supervisor's role
     from layers import areas, cases, grids
-    from layers.auth import scoped
 
-    with scoped(demo_engine, supervisor) as conn:
+    with unit_of_work(demo_engine, supervisor) as conn:
         assert cases.count_open(conn=conn) == open_here
         assert set(grids.current_grids(conn=conn).community_code) == {one}
         assert list(areas.communities(conn=conn).code) == [one]
-    with scoped(demo_engine, Scope("leader")) as conn:
+    with unit_of_work(demo_engine, Scope("leader")) as conn:
         assert cases.count_open(conn=conn) > open_here
         assert len(areas.communities(conn=conn)) == len(small_district.communities)
-    data = views.district_map(demo_engine, scope=supervisor, now=NOW)
+    data = district_map(demo_engine, scope=supervisor, now=NOW)
     assert set(data.grids.community_code) == {one}
     assert data.open_case_total == open_here
 
@@ -104,17 +114,17 @@ def test_every_view_runs_under_every_role(demo_engine, small_district, role):
             scope = Scope(
                 role, None, conn.execute(sa.text("SELECT min(code) FROM departments")).scalar()
             )
-    views.district_map(demo_engine, scope=scope, now=NOW)
-    views.operator_desk(demo_engine, scope=scope, now=NOW)
-    views.supervisor_coverage(demo_engine, scope=scope)
-    heat = views.leader_heat(demo_engine, scope=scope)
-    views.community_choices(demo_engine, scope=scope)
-    views.rollup_days(demo_engine, scope=scope)
-    views.leader_hotspots(demo_engine, scope=scope, start=heat.days[0], end=heat.days[1])
-    views.performance(demo_engine, scope=scope, start=heat.days[0], end=heat.days[1], now=NOW)
+    district_map(demo_engine, scope=scope, now=NOW)
+    operator_desk(demo_engine, scope=scope, now=NOW)
+    supervisor_coverage(demo_engine, scope=scope)
+    heat = leader_heat(demo_engine, scope=scope)
+    community_choices(demo_engine, scope=scope)
+    rollup_days(demo_engine, scope=scope)
+    leader_hotspots(demo_engine, scope=scope, start=heat.days[0], end=heat.days[1])
+    performance(demo_engine, scope=scope, start=heat.days[0], end=heat.days[1], now=NOW)
     window = {"start": heat.days[0], "end": heat.days[1]}
-    grid_heat = views.leader_grid_heat(demo_engine, scope=scope, **window)
-    smooth = views.leader_density(demo_engine, scope=scope, **window)
+    grid_heat = leader_grid_heat(demo_engine, scope=scope, **window)
+    smooth = leader_density(demo_engine, scope=scope, **window)
     if role in ("supervisor", "grid_worker"):  # their community only
         assert set(grid_heat.community_code) == {scope.area}
     assert not grid_heat.empty and not smooth.bands.empty

@@ -144,7 +144,7 @@ def test_measures_on_known_cases(conn):
 
 
 def test_hotspots_over_the_demo_keep_every_case(demo_engine, small_district):
-    from layers.views import leader_hotspots
+    from services.leader import leader_hotspots
 
     spots = leader_hotspots(
         demo_engine, start=date(2025, 1, 1), end=date(2026, 12, 31), resolution=9

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from layers.workflow.access import Scope, enter_scope, leave_scope
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.dispatch import dispatch_case
 from layers.workflow.transitions import transition
@@ -23,6 +26,27 @@ INSIDE_EAST = (120.635, 31.305)
 ON_BOUNDARY = (XM, 31.305)
 OUTSIDE = (121.0, 31.0)
 T0 = datetime(2026, 11, 16, 9, 30, tzinfo=TZ)  # a Monday
+
+
+@contextmanager
+def in_scope(
+    *, conn: Connection, role: str, area: str | None = None, department_id: int | None = None
+) -> Iterator[None]:
+    """Act as ``role`` (in ``area``, for department ``department_id``) inside the block only,
+    then back to the test login's rights in the same transaction (tests switch roles)."""
+    code = None
+    if department_id is not None:
+        code = conn.execute(
+            sa.text("SELECT code FROM departments WHERE id = :i"), {"i": department_id}
+        ).scalar_one()
+    enter_scope(conn=conn, scope=Scope(role, area, code))
+    try:
+        yield
+    finally:
+        raw = conn.connection.driver_connection
+        aborted = getattr(getattr(raw, "info", None), "transaction_status", 0) == 3  # INERROR
+        if conn.in_transaction() and not aborted:
+            leave_scope(conn=conn)
 
 
 def _box(x0: float, y0: float, x1: float, y1: float) -> str:

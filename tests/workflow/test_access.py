@@ -5,7 +5,6 @@ import sqlalchemy as sa
 
 from layers.workflow import errors
 from layers.workflow.access import (
-    acting_as,
     client_for_key,
     create_api_key,
     masked_reporters,
@@ -14,7 +13,15 @@ from layers.workflow.access import (
     revoke_api_key,
 )
 from layers.workflow.transitions import transition
-from tests.workflow.factories import EAST, INSIDE_EAST, STREET, WEST, make_case, walk_to
+from tests.workflow.factories import (
+    EAST,
+    INSIDE_EAST,
+    STREET,
+    WEST,
+    in_scope,
+    make_case,
+    walk_to,
+)
 
 
 def _visible(conn):
@@ -24,16 +31,16 @@ def _visible(conn):
 def test_area_roles_see_only_their_community(conn, area):
     west = make_case(conn)["case_id"]
     east = make_case(conn, where=INSIDE_EAST)["case_id"]
-    with acting_as(conn=conn, role="grid_worker", area=WEST):
+    with in_scope(conn=conn, role="grid_worker", area=WEST):
         assert _visible(conn) == {west}
         events = set(conn.execute(sa.text("SELECT case_id FROM case_events")).scalars())
         assert events == {west}
         assert masked_reporters(conn=conn, case_id=east) == []
-    with acting_as(conn=conn, role="supervisor", area=STREET):
+    with in_scope(conn=conn, role="supervisor", area=STREET):
         assert {west, east} <= _visible(conn)
-    with acting_as(conn=conn, role="grid_worker"):  # no area: fail closed
+    with in_scope(conn=conn, role="grid_worker"):  # no area: fail closed
         assert _visible(conn) == set()
-    with acting_as(conn=conn, role="operator"):
+    with in_scope(conn=conn, role="operator"):
         assert {west, east} <= _visible(conn)
 
 
@@ -43,9 +50,9 @@ def test_handlers_see_their_departments_cases(conn, area):
     dept = conn.execute(
         sa.text("SELECT department_id FROM cases WHERE id = :id"), {"id": case}
     ).scalar()
-    with acting_as(conn=conn, role="handler", department_id=dept):
+    with in_scope(conn=conn, role="handler", department_id=dept):
         assert case in _visible(conn)
-    with acting_as(conn=conn, role="handler", department_id=area["dept_east"]):
+    with in_scope(conn=conn, role="handler", department_id=area["dept_east"]):
         assert case not in _visible(conn)
 
 
@@ -59,18 +66,18 @@ def test_handlers_act_only_on_their_departments_cases(conn, area):
     common = {"conn": conn, "case_id": case, "actor": "h", "role": "handler"}
     with (
         pytest.raises(errors.OutsideYourArea, match="not assigned to department"),
-        acting_as(conn=conn, role="handler", department_id=other),
+        in_scope(conn=conn, role="handler", department_id=other),
     ):
         transition(**common, action="start", expected_version=version)
     with (
         pytest.raises(errors.OutsideYourArea, match="acts for a department"),
-        acting_as(conn=conn, role="handler"),
+        in_scope(conn=conn, role="handler"),
     ):
         transition(**common, action="start", expected_version=version)
     history = conn.execute(
         sa.text("SELECT count(*) FROM case_events WHERE case_id = :id"), {"id": case}
     ).scalar()
-    with acting_as(conn=conn, role="handler", department_id=dept):
+    with in_scope(conn=conn, role="handler", department_id=dept):
         result = transition(**common, action="start", expected_version=version)
     assert result.status == "in_handling"
     after = conn.execute(
@@ -84,20 +91,20 @@ def test_roles_cannot_write_around_the_workflow(conn, area):
     with (
         pytest.raises(sa.exc.DBAPIError, match="permission denied"),
         conn.begin_nested(),
-        acting_as(conn=conn, role="operator"),
+        in_scope(conn=conn, role="operator"),
     ):
         conn.execute(sa.text("UPDATE cases SET status = 'closed' WHERE id = :id"), {"id": case})
     with (
         pytest.raises(sa.exc.DBAPIError, match="permission denied"),
         conn.begin_nested(),
-        acting_as(conn=conn, role="operator"),
+        in_scope(conn=conn, role="operator"),
     ):
         conn.execute(sa.text("SELECT name FROM reporters"))
 
 
 def test_a_database_role_cannot_claim_another(conn, area):
     case = make_case(conn)["case_id"]
-    with acting_as(conn=conn, role="dispatcher"), pytest.raises(errors.RoleNotHeld):
+    with in_scope(conn=conn, role="dispatcher"), pytest.raises(errors.RoleNotHeld):
         transition(
             conn=conn,
             case_id=case,
@@ -106,7 +113,7 @@ def test_a_database_role_cannot_claim_another(conn, area):
             role="operator",
             expected_version=1,
         )
-    with acting_as(conn=conn, role="operator"):
+    with in_scope(conn=conn, role="operator"):
         r = transition(
             conn=conn,
             case_id=case,
@@ -121,7 +128,7 @@ def test_a_database_role_cannot_claim_another(conn, area):
 def test_grid_workers_act_only_in_their_area(conn, area):
     case = make_case(conn, where=INSIDE_EAST)["case_id"]
     v = walk_to(conn, case, "handled")
-    with acting_as(conn=conn, role="grid_worker", area=WEST), pytest.raises(errors.OutsideYourArea):
+    with in_scope(conn=conn, role="grid_worker", area=WEST), pytest.raises(errors.OutsideYourArea):
         transition(
             conn=conn,
             case_id=case,
@@ -130,7 +137,7 @@ def test_grid_workers_act_only_in_their_area(conn, area):
             role="grid_worker",
             expected_version=v,
         )
-    with acting_as(conn=conn, role="grid_worker", area=EAST):
+    with in_scope(conn=conn, role="grid_worker", area=EAST):
         assert (
             transition(
                 conn=conn,
@@ -146,12 +153,12 @@ def test_grid_workers_act_only_in_their_area(conn, area):
 
 def test_reporters_are_masked_and_unmasking_is_recorded(conn, area):
     case = make_case(conn)["case_id"]
-    with acting_as(conn=conn, role="dispatcher"):
+    with in_scope(conn=conn, role="dispatcher"):
         (masked,) = masked_reporters(conn=conn, case_id=case)
         assert masked["name"] == "张**" and masked["phone"] == "138****5678"
         with pytest.raises(errors.RoleForbidden):
             reporter_contacts(conn=conn, case_ids=[case], actor="dp", role="dispatcher")
-    with acting_as(conn=conn, role="operator"):
+    with in_scope(conn=conn, role="operator"):
         (row,) = reporter_contacts(
             conn=conn, case_ids=[case], actor="op-01", role="operator", purpose="export"
         )

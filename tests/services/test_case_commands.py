@@ -1,13 +1,14 @@
 """A handler's feedback with a photo and an operator's merge of a duplicate, through the
-calls the operator page makes."""
+commands the operator page calls."""
 
 import pytest
 import sqlalchemy as sa
 
 from layers.auth import DEMO_PASSWORD, authenticate
-from layers.media import read_photo, store_photo
-from layers.views import case_action, case_file
-from layers.workflow.errors import WorkflowError
+from layers.media import read_photo
+from services.case_commands import ActionRequest, store_photo, take_action
+from services.errors import WorkflowError
+from services.operator import case_file
 from tests.dashboard.scratch import new_case
 from tests.layers.test_media import JPEG
 
@@ -20,28 +21,32 @@ def test_a_handler_sends_feedback_with_a_photo(scratch_engine, tmp_path, monkeyp
     assert handler is not None
     file = case_file(scratch_engine, scope=handler.scope, case_id=case_id)
     assert file is not None and "handle" in file.actions and file.photo_actions == ["handle"]
-    version = int(file.detail["version"])
+    version = file.case.version
     # the database refuses feedback without a photo, and writes nothing
     with pytest.raises(WorkflowError):
-        case_action(
+        take_action(
             scratch_engine,
             scope=handler.scope,
             actor="handler",
-            case_id=case_id,
-            action="handle",
-            expected_version=version,
-            reason="cleared",
+            request=ActionRequest(
+                case_id=case_id,
+                action="handle",
+                expected_version=version,
+                reason="cleared",
+            ),
         )
     photo = store_photo(JPEG, case_id=case_id, name="site.jpg")
-    done = case_action(
+    done = take_action(
         scratch_engine,
         scope=handler.scope,
         actor="handler",
-        case_id=case_id,
-        action="handle",
-        expected_version=version,
-        reason="cleared / 已清理",
-        attachments=[photo],
+        request=ActionRequest(
+            case_id=case_id,
+            action="handle",
+            expected_version=version,
+            reason="cleared / 已清理",
+            attachments=[photo],
+        ),
     )
     assert done.status == "handled"
     with scratch_engine.connect() as conn:
@@ -71,8 +76,8 @@ def test_an_operator_merges_a_duplicate_report_and_keeps_its_reporter(scratch_en
     operator = authenticate_scope(scratch_engine, "operator")
     file = case_file(scratch_engine, scope=operator, case_id=second)
     assert "merge" in file.actions
-    assert first in [d["id"] for d in file.duplicates]
-    assert all(d["distance_m"] <= 50 for d in file.duplicates)
+    assert first in [d.id for d in file.duplicates]
+    assert all(d.distance_m <= 50 for d in file.duplicates)
     # a grid worker may not merge: neither the action nor the candidates are offered
     worker = authenticate_scope(scratch_engine, "grid_worker")
     assert case_file(scratch_engine, scope=worker, case_id=second).duplicates == []
@@ -84,15 +89,17 @@ def test_an_operator_merges_a_duplicate_report_and_keeps_its_reporter(scratch_en
             ).scalar_one()
 
     before = reporters(first)
-    done = case_action(
+    done = take_action(
         scratch_engine,
         scope=operator,
         actor="operator",
-        case_id=second,
-        action="merge",
-        expected_version=int(file.detail["version"]),
-        reason="same overflowing bin",
-        merge_into=first,
+        request=ActionRequest(
+            case_id=second,
+            action="merge",
+            expected_version=file.case.version,
+            reason="same overflowing bin",
+            merge_into=first,
+        ),
     )
     assert done.status == "rejected"
     with scratch_engine.connect() as conn:
@@ -102,11 +109,13 @@ def test_an_operator_merges_a_duplicate_report_and_keeps_its_reporter(scratch_en
     assert merged_into == first
     assert reporters(first) == before + 1
     with pytest.raises(ValueError, match="merge_into"):
-        case_action(
+        take_action(
             scratch_engine,
             scope=operator,
             actor="operator",
-            case_id=first,
-            action="merge",
-            expected_version=1,
+            request=ActionRequest(
+                case_id=first,
+                action="merge",
+                expected_version=1,
+            ),
         )

@@ -2,34 +2,34 @@
 
 import pandas as pd
 
-from layers import views
-from layers.auth import Scope
+from services import areas, leader, supervisor
+from services.login import Scope
 
 LEADER = Scope("leader")
 
 
 def test_narrow_heat_equals_the_query_per_community(demo_engine, small_district):
-    days = views.rollup_days(demo_engine)
-    loaded = views.leader_heat_by_area(demo_engine, scope=LEADER, start=days[0], end=days[1])
+    days = areas.rollup_days(demo_engine)
+    loaded = leader.leader_heat_by_area(demo_engine, scope=LEADER, start=days[0], end=days[1])
     for community in [None, *small_district.communities.code]:
-        cells, daily = views.narrow_heat(loaded, community)
-        queried = views.leader_heat(demo_engine, scope=LEADER, community=community)
+        cells, daily = leader.narrow_heat(loaded, community)
+        queried = leader.leader_heat(demo_engine, scope=LEADER, community=community)
         pd.testing.assert_frame_equal(
             cells.sort_values("cell").reset_index(drop=True),
             queried.cells.sort_values("cell").reset_index(drop=True),
             check_dtype=False,
         )
         assert daily.n.sum() == queried.daily.n.sum()
-    assert views.narrow_heat(loaded, None)[0].n.sum() == len(small_district.cases)
+    assert leader.narrow_heat(loaded, None)[0].n.sum() == len(small_district.cases)
 
 
 def test_narrow_coverage_equals_the_query_per_community(demo_engine, small_district):
-    loaded = views.supervisor_coverage(demo_engine, scope=LEADER)
-    extents = views.area_extents(demo_engine, scope=LEADER)
+    loaded = supervisor.supervisor_coverage(demo_engine, scope=LEADER)
+    extents = areas.area_extents(demo_engine, scope=LEADER)
     assert set(extents) == {None, *small_district.communities.code}
     for community in small_district.communities.code:
-        narrowed = views.narrow_coverage(loaded, community, extents[community])
-        queried = views.supervisor_coverage(demo_engine, scope=LEADER, community=community)
+        narrowed = supervisor.narrow_coverage(loaded, community, extents[community])
+        queried = supervisor.supervisor_coverage(demo_engine, scope=LEADER, community=community)
         assert list(narrowed.grids.code) == list(queried.grids.code)
         assert list(narrowed.workload.worker_code) == list(queried.workload.worker_code)
         assert narrowed.extent == queried.extent

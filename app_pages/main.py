@@ -1,0 +1,113 @@
+"""The dashboard's router: login first, then the pages the user's role may open.
+
+The user's role decides which pages exist and every query then runs under that role
+and its area (PostgreSQL row-level security). It also draws what every page shares
+in the sidebar — language, area, time window and base map — so that these choices
+persist from page to page. ``app.py`` (the entry script Streamlit runs) calls
+:func:`run` on every rerun.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages.resources import area_choices, day_range, engine
+from dashboard.access import pages_for
+from dashboard.labels import LANGUAGES, t
+from dashboard.maps import available_base_maps
+from services.login import User, login
+
+PAGES = {
+    "district": ("app_pages/district_map.py", ":material/map:", "district"),
+    "operator": ("app_pages/operator.py", ":material/support_agent:", "operator"),
+    "supervisor": ("app_pages/supervisor.py", ":material/directions_walk:", "supervisor"),
+    "leader": ("app_pages/leader.py", ":material/local_fire_department:", "leader"),
+}
+"""Page name -> (script, icon, URL path); paths are relative to the entry script."""
+
+
+def run() -> None:
+    """One run of the app: language, login or the user's pages, the shared sidebar."""
+    # an emoji favicon: a :material: icon here would be fetched from Google Fonts
+    st.set_page_config(page_title="GridGov", page_icon="🗺️", layout="wide")
+    if "lang" not in st.session_state:
+        st.session_state["lang"] = "zh"
+    with st.sidebar:
+        st.selectbox(
+            "语言 / Language", list(LANGUAGES), format_func=lambda k: LANGUAGES[k], key="lang"
+        )
+    lang = st.session_state["lang"]
+    user = st.session_state.get("user")
+    if user is None:
+        page = st.navigation([st.Page(login_form, title=t("login", lang), url_path="login")])
+        page.run()
+        st.stop()
+    page = st.navigation(
+        [
+            st.Page(
+                PAGES[name][0],
+                title=t("district_map" if name == "district" else name, lang),
+                icon=PAGES[name][1],
+                url_path=PAGES[name][2],
+                default=i == 0,
+            )
+            for i, name in enumerate(pages_for(user.role))
+        ]
+    )
+    shared_sidebar(user, lang)
+    page.run()
+
+
+def login_form() -> None:
+    """The login form; a good name and password put the user in the session."""
+    lang = st.session_state.get("lang", "zh")
+    st.title(t("app_title", lang))
+    st.caption(t("login_note", lang))
+    with st.form("login"):
+        username = st.text_input(t("username", lang), key="login_username")
+        password = st.text_input(t("password", lang), type="password", key="login_password")
+        if st.form_submit_button(t("login", lang)):
+            user = login(engine(), username=username.strip(), password=password)
+            if user is None:
+                st.error(t("login_failed", lang))
+            else:
+                st.session_state["user"] = user
+                st.rerun()
+
+
+def shared_sidebar(user: User, lang: str) -> None:
+    """Who is logged in, log out, and the area, time window and base map every page uses."""
+    with st.sidebar:
+        st.caption(f"{user.username} · {t('role_' + user.role, lang)}")
+        if st.button(t("logout", lang), key="logout"):
+            for key in list(st.session_state):
+                if key != "lang":
+                    del st.session_state[key]
+            st.rerun()
+        names = {code: (zh if lang == "zh" else en) for code, zh, en in area_choices(user.scope)}
+        # an area-scoped user's "whole" is its own area (row-level security), never more
+        st.selectbox(
+            t("area", lang),
+            [None, *names],
+            key="area",
+            format_func=lambda code: (
+                t("my_area" if user.scope.area else "whole_street", lang)
+                if code is None
+                else names[code]
+            ),
+        )
+        days = day_range(user.scope)
+        if days:
+            st.slider(
+                t("time_window", lang),
+                min_value=days[0],
+                max_value=days[1],
+                value=days,
+                key="window",
+            )
+        st.selectbox(
+            t("base_map", lang),
+            available_base_maps(),
+            key="base_map",
+            format_func=lambda choice: t(f"base_{choice}", lang),
+        )
