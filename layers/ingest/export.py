@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from gis.crs import WGS84
 from layers.ingest.errors import IngestError, PersonalDataRefused
+from layers.spreadsheet import formula_safe
 
 PERSONAL_DATA_ROLES = frozenset({"operator", "shift_leader"})
 """Roles that may export reporters' names and phones (and only when they ask for it)."""
@@ -229,4 +230,5 @@ def _write(gdf: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> None:
             plain["lon"], plain["lat"] = shapely.get_x(geoms), shapely.get_y(geoms)
         else:
             plain["wkt"] = shapely.to_wkt(geoms) if len(gdf) else []
-        plain.to_csv(path, index=False)
+        # a CSV is opened in a spreadsheet: imported text must not run as a formula
+        formula_safe(plain).to_csv(path, index=False)
