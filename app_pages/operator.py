@@ -11,6 +11,7 @@ from streamlit_folium import st_folium
 from app_pages.resources import base, engine, scope, user
 from dashboard import maps
 from dashboard.labels import LOCAL_TZ, localized, pick, t
+from dashboard.safe_text import markdown_text as md
 from layers.auth import Scope
 from layers.media import PhotoError, read_photo, store_photo
 from layers.views import case_action, case_file, find_case, operator_desk, reporter_contacts
@@ -139,7 +140,7 @@ def show_case_file(case_id: int) -> None:
         return
     detail = file.detail
     st.subheader(
-        f"{t('case_no', lang)} {detail['case_no']} · "
+        f"{t('case_no', lang)} {md(detail['case_no'])} · "
         f"{pick(detail['category_zh'], detail['category_en'], lang)}"
     )
     info = st.columns(5)
@@ -157,20 +158,22 @@ def show_case_file(case_id: int) -> None:
     )
     info[3].metric(t("source", lang), detail["source"])
     info[4].metric(t("escalation_level", lang), file.deadline["escalation_level"])
-    st.write(detail["description"])
+    # a description is what a caller or an imported file said: plain text, never Markdown
+    # (no remote images fetched by the operator's browser, no planted links or colours)
+    st.text(detail["description"] or "")
     st.caption(
-        f"{t('grids', lang)} {detail['grid_code'] or '—'} · "
-        f"{pick(detail['community_zh'] or '', detail['community_en'] or '', lang)}"
+        f"{t('grids', lang)} {md(detail['grid_code'] or '—')} · "
+        f"{md(pick(detail['community_zh'] or '', detail['community_en'] or '', lang))}"
         + (
-            f" · {t('pending_request', lang)}: {detail['pending_request']}"
+            f" · {t('pending_request', lang)}: {md(detail['pending_request'])}"
             if detail["pending_request"]
             else ""
         )
     )
     if detail["dispatch_rule"] or detail["dispatch_reason"]:
         st.markdown(
-            f"**{t('routing_reason', lang)}** ({detail['dispatch_rule'] or '—'}): "
-            f"{detail['dispatch_reason'] or '—'}"
+            f"**{t('routing_reason', lang)}** ({md(detail['dispatch_rule'] or '—')}): "
+            f"{md(detail['dispatch_reason'] or '—')}"
         )
     if file.assignments:
         st.dataframe(
@@ -194,12 +197,12 @@ def show_case_file(case_id: int) -> None:
                 try:
                     st.image(read_photo(str(item["path"])), width=240, caption=item.get("name"))
                 except PhotoError as exc:
-                    st.caption(str(exc))
+                    st.caption(md(exc))
             # only the app's own files are shown inline: nothing is fetched from outside
             elif url.startswith("/app/static/"):
                 st.image(url, width=240)
             else:
-                st.caption(url or str(item))
+                st.caption(md(url or str(item)))
     if detail["reporters"]:
         st.caption(t("reporters_masked", lang))
         st.dataframe(localized(pd.DataFrame(detail["reporters"]), lang), hide_index=True)
@@ -279,9 +282,9 @@ def show_case_file(case_id: int) -> None:
                         merge_into=target if action == "merge" else None,
                     )
                 except PhotoError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
                 except WorkflowError as exc:
-                    st.error(f"{exc.code}: {exc}")
+                    st.error(f"{exc.code}: {md(exc)}")
                 else:
                     load.clear()
                     st.session_state["op_acted"] = st.session_state.get("op_acted", 0) + 1

@@ -20,7 +20,8 @@ from __future__ import annotations
 import html
 import re
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$=&@^])")
+_ASCII_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+_JOINER = "\u2060"
 
 
 def html_text(value: object) -> object:
@@ -32,11 +33,26 @@ def markdown_text(value: object) -> str:
     """``value`` as text that Streamlit's Markdown shows literally (no links, images,
     colours, HTML or emphasis); line breaks become spaces.
 
+    Every ASCII punctuation character becomes a numeric character reference, which
+    Markdown shows as that character and never reads as syntax. Bare-URL autolinks
+    (``http://…``, ``www.…``, ``a@b.c``) and Streamlit's ``:red[…]`` directives are
+    found *after* references are decoded, in the text itself, so an invisible
+    WORD JOINER (U+2060) follows every ``:`` and ``@`` and precedes every ``.``:
+    the text reads the same and no pattern matches.
+
     Examples
     --------
-    >>> markdown_text("![x](http://evil/a.png) :red[URGENT]")
-    '\\\\!\\\\[x\\\\]\\\\(http\\\\://evil/a\\\\.png\\\\) \\\\:red\\\\[URGENT\\\\]'
+    >>> markdown_text("![x](http://e.vil)")
+    '&#33;&#91;x&#93;&#40;http&#58;\u2060&#47;&#47;e\u2060&#46;vil&#41;'
     """
     text = "" if value is None else str(value)
     text = " ".join(text.split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _ASCII_PUNCTUATION.sub(_reference, text)
+
+
+def _reference(match: re.Match[str]) -> str:
+    char = match.group()
+    ref = f"&#{ord(char)};"
+    if char in ":@":
+        return ref + _JOINER
+    return _JOINER + ref if char == "." else ref
