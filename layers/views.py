@@ -28,7 +28,8 @@ from layers import (
     patrols,
     rollups,
 )
-from layers.auth import Scope, User, authenticate, scoped
+from layers.auth import Scope, User, is_active, scoped
+from layers.login import LoginLocked, log_in
 from layers.workflow import transitions
 
 
@@ -411,10 +412,23 @@ def reporter_contacts(engine: Engine, *, scope: Scope, actor: str, case_id: int)
         )
 
 
-def login(engine: Engine, *, username: str, password: str) -> User | None:
-    """The user for a name and password, or None (read with the application's own login)."""
+def login(
+    engine: Engine, *, username: str, password: str, address: str | None = None
+) -> User | None:
+    """The user for a name and password, or None; throttled, recorded and committed
+    (:func:`layers.login.log_in`; raises :class:`layers.login.LoginLocked`)."""
+    with engine.begin() as conn:
+        try:
+            return log_in(conn=conn, username=username, password=password, address=address)
+        except LoginLocked:
+            conn.commit()  # the refused attempt is recorded too
+            raise
+
+
+def still_logged_in(engine: Engine, *, username: str) -> bool:
+    """True while the user may keep its session (exists, not disabled)."""
     with engine.connect() as conn:
-        return authenticate(conn=conn, username=username, password=password)
+        return is_active(conn=conn, username=username)
 
 
 def performance(
