@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -13,7 +14,7 @@ from dashboard import maps
 from dashboard.labels import LOCAL_TZ, localized, pick, t
 from dashboard.safe_text import markdown_text as md
 from layers.auth import Scope
-from layers.media import PhotoError, read_photo, store_photo
+from layers.media import PhotoError, photo_data_url, photo_kept_if_accepted, read_photo
 from layers.views import case_action, case_file, find_case, operator_desk, reporter_contacts
 from layers.workflow.errors import WorkflowError
 
@@ -195,7 +196,12 @@ def show_case_file(case_id: int) -> None:
             url = str(item.get("url") or "")
             if item.get("path"):  # uploaded here: read by the server for this user only
                 try:
-                    st.image(read_photo(str(item["path"])), width=240, caption=item.get("name"))
+                    # inline (a data: URL in this session), never a public /media/ link
+                    st.image(
+                        photo_data_url(read_photo(str(item["path"]))),
+                        width=240,
+                        caption=item.get("name"),
+                    )
                 except PhotoError as exc:
                     st.caption(md(exc))
             # only the app's own files are shown inline: nothing is fetched from outside
@@ -262,25 +268,30 @@ def show_case_file(case_id: int) -> None:
             )
             if st.form_submit_button(t("do_action", lang)):
                 try:
-                    attachments = None
-                    if action in file.photo_actions:
-                        if photo is None:
-                            raise PhotoError(t("photo_needed", lang))
-                        attachments = [
-                            store_photo(photo.getvalue(), case_id=case_id, name=photo.name)
-                        ]
-                    done = case_action(
-                        engine(),
-                        scope=me.scope,
-                        actor=me.username,
-                        case_id=case_id,
-                        action=action,
-                        expected_version=int(detail["version"]),
-                        reason=reason.strip() or None,
-                        department_code=department if action == "dispatch" else None,
-                        attachments=attachments,
-                        merge_into=target if action == "merge" else None,
-                    )
+                    with ExitStack() as keep:  # a refused action leaves no photo behind
+                        attachments = None
+                        if action in file.photo_actions:
+                            if photo is None:
+                                raise PhotoError(t("photo_needed", lang))
+                            attachments = [
+                                keep.enter_context(
+                                    photo_kept_if_accepted(
+                                        photo.getvalue(), case_id=case_id, name=photo.name
+                                    )
+                                )
+                            ]
+                        done = case_action(
+                            engine(),
+                            scope=me.scope,
+                            actor=me.username,
+                            case_id=case_id,
+                            action=action,
+                            expected_version=int(detail["version"]),
+                            reason=reason.strip() or None,
+                            department_code=department if action == "dispatch" else None,
+                            attachments=attachments,
+                            merge_into=target if action == "merge" else None,
+                        )
                 except PhotoError as exc:
                     st.error(md(exc))
                 except WorkflowError as exc:

@@ -4,12 +4,17 @@ and a community name is shown as text — no script runs, no remote image is fet
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlparse
 
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.conftest import ARTIFACTS, log_in, open_page, serve
+from layers.media import store_photo
+from layers.workflow.access import acting_as
+from layers.workflow.transitions import transition
+from tests.e2e.conftest import ARTIFACTS, MEDIA, log_in, open_page, serve
 from tests.e2e.test_district_map import _map_frame
+from tests.e2e.test_login_and_actions import _png
 
 EVIL = "xss.invalid"
 # no spaces: the case-number search ignores them
@@ -52,6 +57,18 @@ def planted(small_district):  # type: ignore[no-untyped-def]
                        WHERE id = (SELECT community_id FROM cases WHERE id = :i)"""),
             {"n": COMMUNITY, "i": case_id},
         )
+        # a photo in its history: the case file must show it inline, not via /media/
+        photo = store_photo(_png(), case_id=case_id, name="现场.png", root=MEDIA)
+        with acting_as(conn=conn, role="operator"):
+            transition(
+                conn=conn,
+                case_id=case_id,
+                action="accept",
+                actor="test",
+                role="operator",
+                expected_version=1,
+                attachments=[photo],
+            )
     yield engine
     engine.dispose()
 
@@ -106,6 +123,11 @@ def test_the_case_file_shows_the_description_as_plain_text(xss_dashboard, page):
     assert page.locator(f"a[href*='{EVIL}']").count() == 0
     assert page.locator(f"img[src*='{EVIL}']").count() == 0
     assert page.locator("[data-testid='stMarkdownContainer'] span[style*='red']").count() == 0
+    # the history's photo is inline in this session: no URL anyone else could fetch
+    image = page.locator('[data-testid="stImage"] img').first
+    image.wait_for(timeout=30_000)
+    assert image.get_attribute("src").startswith("data:image/png;base64,")
+    assert [u for u in requests if urlparse(u).path.startswith("/media/")] == []
     captions = page.locator("[data-testid='stCaptionContainer']").all_inner_texts()
     assert any(COMMUNITY in text.replace("\u2060", "") for text in captions)
     assert dialogs == []
