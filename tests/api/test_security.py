@@ -217,3 +217,13 @@ def test_an_unexpected_error_logs_no_sql_or_personal_data(caplog):
     assert r.status_code == 500 and r.json()[0]["error_code"] == "internal"
     assert PHONE not in caplog.text and "INSERT" not in caplog.text
     assert "DataError" in caplog.text
+
+
+def test_docs_when_turned_on_load_swagger_from_this_server(served):
+    with served(docs=True) as c:
+        page = c.get("/docs")
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower() and "/docs-assets/swagger-ui-bundle.js" in page.text
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+        bundle = c.get("/docs-assets/swagger-ui-bundle.js")
+        assert bundle.status_code == 200 and bundle.headers["X-Content-Type-Options"] == "nosniff"
