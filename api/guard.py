@@ -45,7 +45,10 @@ def install_guard(app: FastAPI, limiter: Limiter) -> None:
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
         fmt = "xml" if request.url.path.endswith(".xml") else "json"
         try:
-            if "api_key" in request.query_params:
+            if "\x00" in request.url.path or "%00" in str(request.url.query).lower():
+                # PostgreSQL text cannot hold NUL: refuse it here, not as a 500 from SQL
+                response = error(400, "the URL contains a NUL character", "bad_request", fmt)
+            elif "api_key" in request.query_params:
                 response = error(
                     400,
                     "api_key must be sent in the form body, never in the URL (URLs are logged)",

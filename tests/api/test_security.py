@@ -72,6 +72,9 @@ def test_a_nul_byte_is_a_400_naming_the_field_and_nothing_personal_is_logged(
     r = client.post(f"{BASE}/requests.xml", data=_form(api_key, code) | {"description": "\x01"})
     assert r.status_code == 400 and ET.fromstring(r.content).tag == "errors"
     assert PHONE not in caplog.text and "Traceback" not in caplog.text
+    for query in ({"service_code": "a\x00b"}, {"service_request_id": "1\x00"}):
+        r = client.get(f"{BASE}/requests.json", params=query)
+        assert r.status_code == 400 and "NUL" in r.json()[0]["description"]
 
 
 def test_a_stored_control_character_keeps_requests_xml_valid(client, api_engine):
