@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from layers.auth import add_user, disable_user, is_active, verify_password
 from layers.login import LoginLocked, LoginPolicy, failed_logins, log_in, session_expired
+from tests.dashboard.conftest import _fresh_caches
 from tests.dashboard.test_pages import APP
 from tests.dashboard.test_pages import log_in as form_log_in
 
@@ -123,7 +124,15 @@ def test_idle_timeout_and_policy_from_env(monkeypatch):
 
 
 @pytest.fixture
-def session(scratch_engine, monkeypatch):
+def scratch_caches():
+    """AppTests share the process's Streamlit caches: another database needs empty ones."""
+    _fresh_caches()
+    yield
+    _fresh_caches()
+
+
+@pytest.fixture
+def session(scratch_engine, scratch_caches, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", scratch_engine.url.render_as_string(hide_password=False))
     with scratch_engine.begin() as conn:
         add_user(conn=conn, username="op_s", password=GOOD, role="operator", replace=True)
@@ -149,7 +158,9 @@ def test_an_idle_session_ends(session):
     assert any("会话已结束" in w.value for w in at.warning)
 
 
-def test_a_nul_byte_on_the_login_page_shows_no_traceback(scratch_engine, monkeypatch):
+def test_a_nul_byte_on_the_login_page_shows_no_traceback(
+    scratch_engine, scratch_caches, monkeypatch
+):
     monkeypatch.setenv("DATABASE_URL", scratch_engine.url.render_as_string(hide_password=False))
     at = AppTest.from_file(str(APP), default_timeout=60)
     form_log_in(at, "operator\x00", GOOD)
