@@ -1,44 +1,89 @@
-"""The FastAPI application: Open311 under ``/open311/v2``, errors in Open311's format."""
+"""The FastAPI application: Open311 under ``/open311/v2``, errors in Open311's format.
+
+Interactive docs (``/docs``) are off unless ``GRIDGOV_API_DOCS=1``; then Swagger UI is
+served from this server (``swagger-ui-dist``, pinned in ``frontend/``), never a CDN.
+The machine-readable ``/openapi.json`` is always there.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.guard import install_guard
+from api.limits import Limiter, RateLimited, RateLimits
 from api.open311 import build_router
 from api.render import error
 from services.errors import GridGovError, http_status
 
+SWAGGER_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor" / "swagger-ui"
+"""Swagger UI's files, copied from npm's ``swagger-ui-dist`` by the asset build."""
 
-def create_app(engine: Engine | Callable[[], Engine] | None = None) -> FastAPI:
-    """The API app on ``engine`` (default: the configured GridGov database, on first use)."""
+
+class DocsUnavailable(RuntimeError):
+    """``GRIDGOV_API_DOCS=1`` but Swagger UI's files are not installed (run ``make setup``)."""
+
+
+def create_app(
+    engine: Engine | Callable[[], Engine] | None = None,
+    *,
+    limits: RateLimits | None = None,
+    docs: bool | None = None,
+) -> FastAPI:
+    """The API app on ``engine`` (default: the configured GridGov database, on first use).
+
+    Parameters
+    ----------
+    limits
+        Rate limits (default :meth:`api.limits.RateLimits.from_env`).
+    docs
+        Serve Swagger UI at ``/docs`` (default: ``GRIDGOV_API_DOCS=1``).
+    """
     if engine is None:
         from layers.db import get_engine
 
         engine = get_engine
+    limits = limits or RateLimits.from_env()
     app = FastAPI(
         title="GridGov Open311 GeoReport v2",
         version="0.1.0",
         description=(
             "Report problems to the city and follow them: Open311 GeoReport v2 "
             "(services, requests) with a bounding-box filter and paging. Coordinates may be "
-            "declared as WGS 84, GCJ-02 or BD-09 (attribute[datum]); POST needs an api_key."
+            "declared as WGS 84, GCJ-02 or BD-09 (attribute[datum]); POST needs an api_key "
+            "and takes an Idempotency-Key header."
         ),
+        docs_url=None,
+        redoc_url=None,
     )
-    app.include_router(build_router(engine), prefix="/open311/v2")
+    app.include_router(build_router(engine, limits), prefix="/open311/v2")
+    if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
+        _serve_docs(app)
+    install_guard(app, Limiter(limits))
 
     @app.exception_handler(GridGovError)
     async def gridgov_error(request: Request, exc: GridGovError) -> Response:
         return error(http_status(exc), exc.message, exc.code, _fmt(request))
 
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        response = error(429, str(exc), "rate_limited", _fmt(request))
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        # Open311 answers 400 (not FastAPI's 422) for malformed requests
+        # Open311 answers 400 (not FastAPI's 422) for malformed requests; the message
+        # names the field and why, never the value sent (it may be a name or a phone)
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
         return error(
@@ -50,6 +95,22 @@ def create_app(engine: Engine | Callable[[], Engine] | None = None) -> FastAPI:
         return error(exc.status_code, str(exc.detail), "http_error", _fmt(request))
 
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    if not (SWAGGER_DIR / "swagger-ui-bundle.js").is_file():
+        raise DocsUnavailable(f"Swagger UI is not installed in {SWAGGER_DIR}; run make setup")
+    app.mount("/docs-assets", StaticFiles(directory=SWAGGER_DIR), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=app.title,
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def _fmt(request: Request) -> str:

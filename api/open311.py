@@ -7,7 +7,17 @@ Deviations from the spec, on purpose:
 - ``attribute[datum]`` (or ``datum``) declares the datum of ``lat``/``long``:
   ``wgs84`` (default), ``gcj02`` or ``bd09``; GridGov stores WGS 84;
 - errors carry a stable ``error_code`` beside the spec's ``code`` and ``description``;
-- ``lat``/``long`` are required: GridGov does not geocode ``address_string``.
+- ``lat``/``long`` are required: GridGov does not geocode ``address_string``;
+- ``page * page_size`` is at most :data:`MAX_RESULT_WINDOW` (deep paging costs the
+  database the whole offset): narrow by ``start_date``/``end_date`` or ``bbox`` instead;
+- ``POST requests`` takes an ``Idempotency-Key`` header (the same key and body get the
+  first answer again, no second case; the same key with another body answers 422);
+- reports are rate-limited per API key and every request per client address
+  (429 with ``Retry-After``, :mod:`api.limits`);
+- text fields refuse control characters (NUL, ``\x01`` …: they break XML and
+  PostgreSQL text), with the field's name and no echo of its value;
+- anonymous reads leave out rejected reports, and for reports taken by phone
+  (``hotline``) the description and the exact point (rounded to ~100 m).
 
 Open/closed comes from ``case_statuses.open311``, the one place internal statuses map.
 """
@@ -15,18 +25,19 @@ Open/closed comes from ``case_statuses.open311``, the one place internal statuse
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Path, Query
+from fastapi import APIRouter, Form, Header, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import Connection, Engine
 
+from api.limits import Limiter, RateLimits
 from api.render import respond
+from layers import idempotency
 from layers.workflow.access import client_for_key
 from layers.workflow.cases_api import (
     MAX_PAGE_SIZE,
@@ -41,10 +52,12 @@ from layers.workflow.errors import BadCoordinates, BadValue, UnknownCategory
 from services.uow import Scope, unit_of_work
 
 Fmt = Literal["json", "xml"]
-KEY_CACHE_SECONDS = 60.0
 DEFAULT_WINDOW = timedelta(days=90)
 API_CLIENT = Scope("api_client")
 """The scope every API request runs in (row-level security as the API client)."""
+MAX_RESULT_WINDOW = 10_000
+"""The deepest result a page may reach (``page * page_size``)."""
+_LINE_BREAKS = {"\n", "\r", "\t"}
 
 
 class ServiceRequestForm(BaseModel):
@@ -70,27 +83,27 @@ class ServiceRequestForm(BaseModel):
     attr_datum: str | None = Field(None, alias="attribute[datum]", max_length=20)
     attr_urgency: Literal["normal", "urgent"] | None = Field(None, alias="attribute[urgency]")
 
-
-class _KeyCache:
-    """Valid API keys for a minute, so that a busy client costs one lookup a minute."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, tuple[str, float]] = {}
-
-    def client(self, conn: Connection, key: str | None) -> str:
-        now = time.monotonic()
-        hit = self._seen.get(key or "")
-        if hit and now - hit[1] < KEY_CACHE_SECONDS:
-            return hit[0]
-        client = client_for_key(conn=conn, key=key)
-        self._seen[key or ""] = (client, now)
-        return client
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: Any) -> Any:
+        """NUL and other control characters are refused (line breaks only in a description);
+        the message names the field and never repeats the value (it may be personal)."""
+        if isinstance(value, str):
+            allowed = _LINE_BREAKS if info.field_name == "description" else set()
+            if any((ord(c) < 32 or 127 <= ord(c) < 160) and c not in allowed for c in value):
+                raise ValueError("contains a control character (such as NUL)")
+        return value
 
 
-def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
-    """The Open311 routes on ``engine`` (or a function returning it, called on first use)."""
+def build_router(
+    engine: Engine | Callable[[], Engine], limits: RateLimits | None = None
+) -> APIRouter:
+    """The Open311 routes on ``engine`` (or a function returning it, called on first use).
+
+    ``limits``: the rate limit per API key (default :meth:`RateLimits.from_env`).
+    """
     router = APIRouter(tags=["Open311 GeoReport v2"])
-    keys = _KeyCache()
+    limiter = Limiter(limits or RateLimits.from_env())
 
     @functools.cache
     def current_engine() -> Engine:
@@ -102,8 +115,9 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
         """One committed unit of work as the API client (row-level security)."""
         client = None
         if keyed:  # checked with the app's own rights: api_client cannot read api_keys
+            # every request: a revoked key stops at once (one indexed lookup)
             with unit_of_work(current_engine(), None) as conn:
-                client = keys.client(conn, api_key)
+                client = client_for_key(conn=conn, key=api_key)
         with unit_of_work(current_engine(), API_CLIENT, write=True) as conn:
             conn.info["client"] = client
             yield conn
@@ -126,7 +140,13 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
         return respond(found, fmt, "service_definition", "attribute")
 
     @router.post("/requests.{fmt}", summary="Report a problem (needs an api_key)")
-    def post_request(fmt: Fmt, form: Annotated[ServiceRequestForm, Form()]) -> Response:
+    def post_request(
+        fmt: Fmt,
+        form: Annotated[ServiceRequestForm, Form()],
+        idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    ) -> Response:
+        limiter.key(form.api_key)  # before any database work
+        key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
         report = validate_report(
             service_code=form.service_code,
             lon=form.long,
@@ -138,7 +158,13 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
             urgency=form.attr_urgency or "normal",
         )
         name = " ".join(p for p in (form.last_name, form.first_name) if p) or None
+        fingerprint = idempotency.request_hash(form.model_dump(exclude={"api_key"}))
         with session(form.api_key, keyed=True) as conn:
+            client = conn.info["client"]
+            if key is not None:
+                done = idempotency.claim(conn=conn, client=client, key=key, fingerprint=fingerprint)
+                if done is not None:  # a retry: the first answer, no second case
+                    return respond(done[1], fmt, "service_requests", "request", done[0])
             made = report_case(
                 conn=conn,
                 report=report,
@@ -149,19 +175,23 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
                 source_system="open311",
                 savepoint=False,  # a refusal ends this request's transaction
             )
-        return respond(
-            [
+            body = [
                 {
                     "service_request_id": str(made["case_id"]),
                     "service_notice": f"case {made['case_no']} reported",
                     "account_id": form.account_id,
                 }
-            ],
-            fmt,
-            "service_requests",
-            "request",
-            201,
-        )
+            ]
+            if key is not None:
+                idempotency.remember(
+                    conn=conn,
+                    client=client,
+                    key=key,
+                    fingerprint=fingerprint,
+                    status_code=201,
+                    body=body,
+                )
+        return respond(body, fmt, "service_requests", "request", 201)
 
     @router.get("/requests.{fmt}", summary="Search service requests")
     def get_requests(
@@ -178,6 +208,11 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
         jurisdiction_id: str | None = None,
     ) -> Response:
+        if page * page_size > MAX_RESULT_WINDOW:
+            raise BadValue(
+                f"page * page_size may be at most {MAX_RESULT_WINDOW:,}; narrow the search "
+                "with start_date/end_date or bbox instead of paging deeper"
+            )
         ids = _id_list(service_request_id) if service_request_id else None
         end = _aware(end_date) if end_date else None
         start = _aware(start_date) if start_date else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -11,6 +12,8 @@ from xml.etree import ElementTree as ET
 from fastapi.responses import JSONResponse, Response
 
 FORMATS = ("json", "xml")
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot hold at all (not even escaped): C0 controls, lone surrogates."""
 
 
 def plain(value: Any) -> Any:
@@ -67,4 +70,6 @@ def _fill(node: ET.Element, value: Any) -> None:
         for v in value:
             _fill(ET.SubElement(node, node.tag.rstrip("s") or "item"), v)
     elif value is not None:
-        node.text = str(value).lower() if isinstance(value, bool) else str(value)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        # one stored \x01 must not make the whole document invalid for every consumer
+        node.text = _NOT_XML.sub("\ufffd", text)

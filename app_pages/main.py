@@ -9,13 +9,15 @@ persist from page to page. ``app.py`` (the entry script Streamlit runs) calls
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from app_pages.resources import area_choices, day_range, engine
 from dashboard.access import pages_for
 from dashboard.labels import LANGUAGES, t
 from dashboard.maps import available_base_maps
-from services.login import User, login
+from services.login import LoginLocked, User, login, session_expired, still_logged_in
 
 PAGES = {
     "district": ("app_pages/district_map.py", ":material/map:", "district"),
@@ -38,7 +40,18 @@ def run() -> None:
         )
     lang = st.session_state["lang"]
     user = st.session_state.get("user")
+    if user is not None:
+        # every rerun: a disabled login or an idle session ends here, not at the next login
+        idle = session_expired(st.session_state.get("last_active", 0.0), time.monotonic())
+        if idle or not still_logged_in(engine(), username=user.username):
+            end_session()
+            st.session_state["session_ended"] = True
+            user = None
+        else:
+            st.session_state["last_active"] = time.monotonic()
     if user is None:
+        if st.session_state.pop("session_ended", False):
+            st.warning(t("session_ended", lang))
         page = st.navigation([st.Page(login_form, title=t("login", lang), url_path="login")])
         page.run()
         st.stop()
@@ -67,12 +80,29 @@ def login_form() -> None:
         username = st.text_input(t("username", lang), key="login_username")
         password = st.text_input(t("password", lang), type="password", key="login_password")
         if st.form_submit_button(t("login", lang)):
-            user = login(engine(), username=username.strip(), password=password)
+            try:
+                user = login(
+                    engine(),
+                    username=username.strip(),
+                    password=password,
+                    address=st.context.ip_address,
+                )
+            except LoginLocked as exc:
+                st.error(t("login_locked", lang).format(seconds=exc.retry_after_s))
+                return
             if user is None:
                 st.error(t("login_failed", lang))
             else:
                 st.session_state["user"] = user
+                st.session_state["last_active"] = time.monotonic()
                 st.rerun()
+
+
+def end_session() -> None:
+    """Forget the login and everything the session held (the language stays)."""
+    for key in list(st.session_state):
+        if key != "lang":
+            del st.session_state[key]
 
 
 def shared_sidebar(user: User, lang: str) -> None:
@@ -80,9 +110,7 @@ def shared_sidebar(user: User, lang: str) -> None:
     with st.sidebar:
         st.caption(f"{user.username} · {t('role_' + user.role, lang)}")
         if st.button(t("logout", lang), key="logout"):
-            for key in list(st.session_state):
-                if key != "lang":
-                    del st.session_state[key]
+            end_session()
             st.rerun()
         names = {code: (zh if lang == "zh" else en) for code, zh, en in area_choices(user.scope)}
         # an area-scoped user's "whole" is its own area (row-level security), never more

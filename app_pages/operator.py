@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -12,7 +13,14 @@ from streamlit_folium import st_folium
 from app_pages.resources import base, engine, scope, user
 from dashboard import maps
 from dashboard.labels import LOCAL_TZ, localized, pick, t
-from services.case_commands import ActionRequest, photo, reveal_contacts, store_photo, take_action
+from dashboard.safe_text import markdown_text as md
+from services.case_commands import (
+    ActionRequest,
+    photo,
+    photo_for_action,
+    reveal_contacts,
+    take_action,
+)
 from services.errors import GridGovError, PhotoError, describe
 from services.login import Scope
 from services.operator import CaseFile, case_file, find_case, operator_desk
@@ -166,7 +174,8 @@ def show_summary(file: CaseFile) -> None:
     """Number, category, status, deadline countdown, handling unit, place and routing."""
     case = file.case
     st.subheader(
-        f"{t('case_no', lang)} {case.case_no} · {pick(case.category_zh, case.category_en, lang)}"
+        f"{t('case_no', lang)} {md(case.case_no)} · "
+        f"{pick(case.category_zh, case.category_en, lang)}"
     )
     info = st.columns(5)
     info[0].metric(t("status", lang), pick(case.status_zh, case.status_en, lang))
@@ -182,20 +191,22 @@ def show_summary(file: CaseFile) -> None:
     )
     info[3].metric(t("source", lang), case.source)
     info[4].metric(t("escalation_level", lang), file.deadline.escalation_level)
-    st.write(case.description)
+    # a description is what a caller or an imported file said: plain text, never Markdown
+    # (no remote images fetched by the operator's browser, no planted links or colours)
+    st.text(case.description or "")
     st.caption(
-        f"{t('grids', lang)} {case.grid_code or '—'} · "
-        f"{pick(case.community_zh or '', case.community_en or '', lang)}"
+        f"{t('grids', lang)} {md(case.grid_code or '—')} · "
+        f"{md(pick(case.community_zh or '', case.community_en or '', lang))}"
         + (
-            f" · {t('pending_request', lang)}: {case.pending_request}"
+            f" · {t('pending_request', lang)}: {md(case.pending_request)}"
             if case.pending_request
             else ""
         )
     )
     if case.dispatch_rule or case.dispatch_reason:
         st.markdown(
-            f"**{t('routing_reason', lang)}** ({case.dispatch_rule or '—'}): "
-            f"{case.dispatch_reason or '—'}"
+            f"**{t('routing_reason', lang)}** ({md(case.dispatch_rule or '—')}): "
+            f"{md(case.dispatch_reason or '—')}"
         )
     if file.assignments:
         st.dataframe(localized(pd.DataFrame(file.assignments), lang), hide_index=True)
@@ -214,14 +225,15 @@ def show_photos(file: CaseFile) -> None:
         url = str(item.get("url") or "")
         if item.get("path"):  # uploaded here: read by the server for this user only
             try:
+                # inline (a data: URL in this session), never a public /media/ link
                 st.image(photo(str(item["path"])), width=240, caption=item.get("name"))
             except PhotoError as exc:
-                st.caption(str(exc))
+                st.caption(md(exc))
         # only the app's own files are shown inline: nothing is fetched from outside
         elif url.startswith("/app/static/"):
             st.image(url, width=240)
         else:
-            st.caption(url or str(item))
+            st.caption(md(url or str(item)))
 
 
 def show_reporters(file: CaseFile) -> None:
@@ -301,14 +313,17 @@ def submit(file: CaseFile, request: ActionRequest, upload) -> None:  # type: ign
     """Store the photo the action needs, take the action, say what happened."""
     me = user()
     try:
-        if request.action in file.photo_actions:
-            if upload is None:
-                raise PhotoError(t("photo_needed", lang))
-            stored = store_photo(upload.getvalue(), case_id=request.case_id, name=upload.name)
-            request = replace(request, attachments=[stored])
-        done = take_action(engine(), scope=me.scope, actor=me.username, request=request)
+        with ExitStack() as keep:  # a refused action leaves no photo behind
+            if request.action in file.photo_actions:
+                if upload is None:
+                    raise PhotoError(t("photo_needed", lang))
+                stored = keep.enter_context(
+                    photo_for_action(upload.getvalue(), case_id=request.case_id, name=upload.name)
+                )
+                request = replace(request, attachments=[stored])
+            done = take_action(engine(), scope=me.scope, actor=me.username, request=request)
     except GridGovError as exc:
-        st.error(describe(exc))
+        st.error(md(describe(exc)))
     else:
         load.clear()
         st.session_state["op_acted"] = st.session_state.get("op_acted", 0) + 1

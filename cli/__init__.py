@@ -220,7 +220,8 @@ def serve(
     address: str = typer.Option("127.0.0.1", help="Address to listen on."),
 ) -> None:
     """Serve the dashboard (Streamlit) on ADDRESS:PORT."""
-    app_py = Path(__file__).resolve().parent.parent / "app.py"
+    # app.py behind GridGov's HTTP guard (security headers, no open metrics endpoint)
+    app_py = Path(__file__).resolve().parent.parent / "dashboard_server.py"
     env = os.environ.copy()
     try:
         # resolve (and start) the database once, so the app does not have to

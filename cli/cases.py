@@ -19,7 +19,7 @@ from rich.table import Table
 from sqlalchemy.engine import Connection
 
 from cli.errors import fail, reported_errors
-from layers.workflow.access import create_api_key, masked_reporters
+from layers.workflow.access import create_api_key, masked_reporters, revoke_api_key
 from layers.workflow.calendar import LOCAL_TZ
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.dispatch import Assist, assignments, deadline_status, dispatch_case
@@ -230,3 +230,14 @@ def api_key(client: str) -> None:
     with _session() as conn:
         key = create_api_key(conn=conn, client=client)
     console.print(key)
+
+
+@case_app.command("revoke-api-key")
+def revoke_key(client: str) -> None:
+    """Revoke the Open311 API key of CLIENT: the API refuses it from the next request on."""
+    with _session() as conn:
+        revoked = revoke_api_key(conn=conn, client=client)
+    if not revoked:
+        console.print(f"[red]no active API key for client {client!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"API key of {client!r} revoked / 已吊销")

@@ -138,6 +138,14 @@ TEXT: dict[str, dict[str, str]] = {
     "password": {"zh": "密码", "en": "Password"},
     "logout": {"zh": "退出登录", "en": "Log out"},
     "login_failed": {"zh": "用户名或密码不正确。", "en": "Wrong user name or password."},
+    "login_locked": {
+        "zh": "登录失败次数过多，请 {seconds} 秒后再试。",
+        "en": "Too many failed logins; try again in {seconds} s.",
+    },
+    "session_ended": {
+        "zh": "会话已结束（长时间未操作或账号已停用），请重新登录。",
+        "en": "Your session ended (idle too long or the login was disabled); log in again.",
+    },
     "login_note": {
         "zh": "按角色与辖区显示数据：社区督导只看到本社区。",
         "en": "What you see follows your role and area: a community supervisor sees one community.",

@@ -14,6 +14,7 @@ from branca.element import MacroElement, Template
 
 from dashboard.labels import pick, t
 from dashboard.offline import localize_assets
+from dashboard.safe_text import html_text
 from gis import heat
 
 STATUS_COLOURS = {
@@ -103,12 +104,22 @@ def new_map(extent: tuple[float, float, float, float] | None, base: str = "none"
 
 
 def _rounded(gdf: gpd.GeoDataFrame, columns: list[str]) -> gpd.GeoDataFrame:
-    """Keep ``columns`` and round coordinates to 1e-6° (~0.1 m): a third less JSON."""
+    """Keep ``columns``, round coordinates to 1e-6° (~0.1 m, a third less JSON) and
+    HTML-escape every text property.
+
+    Every map layer's features are built here, and folium's tooltips write properties
+    with ``innerHTML``: escaping once here keeps a case number, community name, worker
+    or part code from an imported file from running as markup in the operator's page.
+    """
     out = gpd.GeoDataFrame(gdf[columns].copy(), geometry=gdf.geometry.name, crs=gdf.crs)
     out[gdf.geometry.name] = shapely.transform(out.geometry.to_numpy(), lambda c: np.round(c, 6))
     for column in out.columns:
-        if column != out.geometry.name and out[column].dtype.kind == "M":
+        if column == out.geometry.name:
+            continue
+        if out[column].dtype.kind == "M":
             out[column] = out[column].dt.strftime("%Y-%m-%d %H:%M")
+        elif out[column].dtype.kind in "OSU" or isinstance(out[column].dtype, pd.StringDtype):
+            out[column] = out[column].map(html_text).astype(object)
     return out
 
 

@@ -24,7 +24,11 @@ from gis.errors import GridGovError
 from layers.workflow.access import Scope
 from layers.workflow.states import AREA_SCOPED_ROLES, LOGIN_ROLES
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_SCRYPT = {"n": 2**16, "r": 8, "p": 2}
+"""scrypt cost of new hashes: OWASP's N=2^16, r=8, p=2 (64 MiB). Hashes made with
+other parameters (N=2^14 before issue 13) still verify and are rehashed at the next
+good login (:func:`layers.login.log_in`)."""
+_MAXMEM = 256 * 1024 * 1024
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 _AREA = re.compile(r"^(\d{9}|\d{12})$")
 DEMO_PASSWORD = "gridgov-demo"
@@ -56,7 +60,7 @@ def hash_password(password: str) -> str:
     if len(password) < 8:
         raise UserError("password: at least 8 characters")
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, maxmem=_MAXMEM, **_SCRYPT)
     b64 = base64.b64encode
     return (
         f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}$"
@@ -71,6 +75,8 @@ def verify_password(password: str, stored: str) -> bool:
         if kind != "scrypt":
             return False
         expected = base64.b64decode(digest)
+        if int(n) > 2**20 or int(r) > 32 or int(p) > 16:
+            return False  # not a hash we made: refuse rather than spend gigabytes
         got = hashlib.scrypt(
             password.encode(),
             salt=base64.b64decode(salt),
@@ -78,6 +84,7 @@ def verify_password(password: str, stored: str) -> bool:
             r=int(r),
             p=int(p),
             dklen=len(expected),
+            maxmem=_MAXMEM,
         )
     except (ValueError, TypeError):
         return False
@@ -180,26 +187,72 @@ def disable_user(*, conn: Connection, username: str) -> bool:
     )
 
 
+def needs_rehash(stored: str) -> bool:
+    """True when ``stored`` was made with other scrypt parameters than new hashes get."""
+    parts = stored.split("$")
+    current = [str(_SCRYPT[k]) for k in ("n", "r", "p")]
+    return len(parts) != 6 or parts[0] != "scrypt" or parts[1:4] != current
+
+
+def valid_username(username: str) -> bool:
+    """True when ``username`` could be a stored name (so it is safe to send to SQL)."""
+    return bool(_USERNAME.match(username or ""))
+
+
 def authenticate(*, conn: Connection, username: str, password: str) -> User | None:
-    """The user when the name and password match an active user, else None."""
-    row = conn.execute(
+    """The user when the name and password match an active user, else None.
+
+    A name that cannot be a user's (control characters such as NUL, spaces, too
+    long) is refused without a query, after the same work as a real check.
+    """
+    found = stored_login(conn=conn, username=username)
+    if found is None:
+        # same work as a real check, so that timing does not reveal which names exist
+        verify_password(password, _DUMMY_HASH)
+        return None
+    if not verify_password(password, found.password_hash):
+        return None
+    return User(
+        found.username, found.display_name, Scope(found.role, found.area, found.department_code)
+    )
+
+
+def stored_login(*, conn: Connection, username: str) -> sa.Row | None:
+    """The active user's row (with its hash), or None; a malformed name is never queried."""
+    if not valid_username(username):
+        return None
+    return conn.execute(
         sa.text("""
         SELECT username, display_name, password_hash, role, area, department_code
         FROM app_users WHERE username = :u AND disabled_at IS NULL
     """),
         {"u": username},
     ).first()
-    if row is None:
-        # same work as a real check, so that timing does not reveal which names exist
-        verify_password(password, _DUMMY_HASH)
-        return None
-    if not verify_password(password, row.password_hash):
-        return None
-    return User(row.username, row.display_name, Scope(row.role, row.area, row.department_code))
+
+
+def rehash_password(*, conn: Connection, username: str, password: str) -> None:
+    """Store a fresh hash of ``password`` (just verified) with today's scrypt cost."""
+    conn.execute(
+        sa.text("UPDATE app_users SET password_hash = :h WHERE username = :u"),
+        {"h": hash_password(password), "u": username},
+    )
+
+
+def is_active(*, conn: Connection, username: str) -> bool:
+    """True while ``username`` exists and is not disabled (checked on every page rerun)."""
+    if not valid_username(username):
+        return False
+    return bool(
+        conn.execute(
+            sa.text("SELECT 1 FROM app_users WHERE username = :u AND disabled_at IS NULL"),
+            {"u": username},
+        ).first()
+    )
 
 
 _DUMMY_HASH = (
-    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}$"
+    "AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 )
 
 

@@ -10,9 +10,12 @@ static files, since they can show residents and their homes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from gis.errors import GridGovError
@@ -89,6 +92,45 @@ def store_photo(data: bytes, *, case_id: int, name: str, root: Path | None = Non
         "mime": mime,
         "name": Path(name).name[:200],
     }
+
+
+@contextmanager
+def photo_kept_if_accepted(
+    data: bytes, *, case_id: int, name: str, root: Path | None = None
+) -> Iterator[dict]:
+    """Store a photo for an action that the database may still refuse.
+
+    Yields the attachment record (the file is on disk, so that an accepted action
+    never points at a missing photo); when the block raises — the action was
+    refused — a file this call wrote is removed again (one already there before,
+    the same photo of an earlier action, is kept).
+
+    Raises
+    ------
+    PhotoError
+        As :func:`store_photo`.
+    """
+    digest_path = (root or media_dir()) / f"{int(case_id)}/{hashlib.sha256(data).hexdigest()}"
+    existed = any(digest_path.with_suffix(f".{s}").exists() for s in ("jpg", "png", "webp"))
+    record = store_photo(data, case_id=case_id, name=name, root=root)
+    try:
+        yield record
+    except BaseException:
+        if not existed:
+            ((root or media_dir()) / record["path"]).unlink(missing_ok=True)
+        raise
+
+
+def photo_data_url(data: bytes) -> str:
+    """A ``data:`` URL of a stored photo, for the page to show inline.
+
+    The dashboard shows photos this way rather than through Streamlit's ``/media/…``
+    URLs, which anyone holding the link can fetch without a session and which are
+    served without ``nosniff``: the bytes travel in the logged-in user's own
+    WebSocket session only. The MIME type comes from the checked content.
+    """
+    mime, _ = photo_kind(data)
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
 def read_photo(path: str, *, root: Path | None = None) -> bytes:

@@ -22,5 +22,8 @@ cp -r "$nm"/leaflet.awesome-markers/dist/images "$out.tmp"/awesome-markers/
 cp "$nm"/jquery/dist/jquery.min.js "$out.tmp"/jquery/
 cp "$nm"/@fortawesome/fontawesome-free/css/all.min.css "$out.tmp"/fontawesome/css/
 cp -r "$nm"/@fortawesome/fontawesome-free/webfonts "$out.tmp"/fontawesome/
+# Swagger UI for the API's /docs (only when GRIDGOV_API_DOCS=1), served by the API itself
+mkdir -p "$out.tmp"/swagger-ui
+cp "$nm"/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,favicon-32x32.png} "$out.tmp"/swagger-ui/
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "front-end assets ready in $out"

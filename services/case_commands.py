@@ -6,6 +6,7 @@ and makes one workflow call; the database checks role, area, version and transit
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "ActionRequest",
     "TransitionResult",
     "photo",
+    "photo_for_action",
     "reveal_contacts",
     "store_photo",
     "take_action",
@@ -150,12 +152,30 @@ def store_photo(data: bytes, *, case_id: int, name: str) -> dict[str, Any]:
     return media.store_photo(data, case_id=case_id, name=name)
 
 
-def photo(path: str) -> bytes:
-    """The bytes of a stored photo (``path`` as recorded in its attachment).
+def photo_for_action(
+    data: bytes, *, case_id: int, name: str
+) -> AbstractContextManager[dict[str, Any]]:
+    """Keep a photo for an action the database may still refuse; its attachment record.
+
+    Use as a context manager around :func:`take_action`: when the block raises (the
+    action was refused) a file this call wrote is removed again.
+
+    Raises
+    ------
+    layers.media.PhotoError
+        Empty, too big or not a JPEG, PNG or WebP image.
+    """
+    return media.photo_kept_if_accepted(data, case_id=case_id, name=name)
+
+
+def photo(path: str) -> str:
+    """A stored photo (``path`` as recorded in its attachment) as a ``data:`` URL.
+
+    Shown inline in the user's own session, never through a public ``/media/`` link.
 
     Raises
     ------
     layers.media.PhotoError
         A path outside the photo store, or a missing file.
     """
-    return media.read_photo(path)
+    return media.photo_data_url(media.read_photo(path))

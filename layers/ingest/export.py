@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis.crs import WGS84
+from gis.spreadsheet import formula_safe
 from layers.ingest.errors import IngestError, PersonalDataRefused
 from layers.workflow.states import PERSONAL_DATA_ROLES
 
@@ -227,4 +228,5 @@ def _write(gdf: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> None:
             plain["lon"], plain["lat"] = shapely.get_x(geoms), shapely.get_y(geoms)
         else:
             plain["wkt"] = shapely.to_wkt(geoms) if len(gdf) else []
-        plain.to_csv(path, index=False)
+        # a CSV is opened in a spreadsheet: imported text must not run as a formula
+        formula_safe(plain).to_csv(path, index=False)

@@ -225,20 +225,30 @@ def service_definition(*, conn: Connection, service_code: str) -> dict[str, Any]
     return {"service_code": service_code, "attributes": attributes}
 
 
+# The public face of a case (anyone may read the API): no rejected reports (refused
+# and merged: spam, abuse, twins); a hotline report is a resident speaking to the city,
+# not publishing — no description and the point rounded to 3 decimals (~100 m, often
+# the caller's home); other points to 5 decimals (~1 m).
 _REQUEST_SELECT = """
     SELECT c.id AS service_request_id, s.open311 AS status, s.name_en AS status_notes,
-           k.name_en AS service_name, k.service_code, c.description,
+           k.name_en AS service_name, k.service_code,
+           CASE WHEN c.source = 'hotline' THEN NULL ELSE c.description END
+               AS description,
            d.name_en AS agency_responsible, c.reported_at AS requested_datetime,
            coalesce((SELECT max(e.at) FROM case_events e WHERE e.case_id = c.id), c.reported_at)
                AS updated_datetime,
            c.deadline_at AS expected_datetime, c.case_no AS address_id,
-           ST_Y(c.geom) AS lat, ST_X(c.geom) AS long,
+           round(ST_Y(c.geom)::numeric, CASE WHEN c.source = 'hotline' THEN 3 ELSE 5 END)::float8
+               AS lat,
+           round(ST_X(c.geom)::numeric, CASE WHEN c.source = 'hotline' THEN 3 ELSE 5 END)::float8
+               AS long,
            c.media->0->>'url' AS media_url
     FROM cases c
     JOIN case_statuses s ON s.code = c.status
     JOIN categories k ON k.id = c.category_id
     LEFT JOIN departments d ON d.id = c.department_id
 """
+_PUBLIC = "c.status <> 'rejected'"
 
 
 def get_request(*, conn: Connection, case_id: int) -> dict[str, Any]:
@@ -250,7 +260,7 @@ def get_request(*, conn: Connection, case_id: int) -> dict[str, Any]:
         No such case.
     """
     row = (
-        conn.execute(sa.text(_REQUEST_SELECT + " WHERE c.id = :id"), {"id": case_id})
+        conn.execute(sa.text(_REQUEST_SELECT + f" WHERE c.id = :id AND {_PUBLIC}"), {"id": case_id})
         .mappings()
         .first()
     )
@@ -286,7 +296,7 @@ def search_requests(
         raise BadValue(f"status {status!r} is not open or closed")
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise BadValue(f"page must be ≥ 1 and page_size within 1…{MAX_PAGE_SIZE}")
-    where = ["true"]
+    where = [_PUBLIC]
     params: dict[str, Any] = {"limit": page_size, "offset": (page - 1) * page_size}
     if ids:
         where.append("c.id = ANY(CAST(:ids AS bigint[]))")

@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from api import create_app
+from api.limits import RateLimits
 from layers.workflow.access import create_api_key
 from tests.api.server import serving
 from tests.workflow.factories import served_database
@@ -25,8 +26,9 @@ def api_key(api_engine) -> str:
 
 @pytest.fixture(scope="session")
 def base_url(api_engine):
-    """The API served by uvicorn on loopback."""
-    with serving(create_app(api_engine)) as url:
+    """The API served by uvicorn on loopback (no rate limits: schemathesis sends hundreds
+    of requests a minute; tests/api/test_security.py serves limited apps of its own)."""
+    with serving(create_app(api_engine, limits=RateLimits(per_address=None, per_key=None))) as url:
         yield url
 
 

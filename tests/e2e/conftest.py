@@ -92,7 +92,7 @@ def serve(database_url: str, log_name: str) -> Iterator[str]:
                 "-m",
                 "streamlit",
                 "run",
-                str(ROOT / "app.py"),
+                str(ROOT / "dashboard_server.py"),  # app.py behind the HTTP guard
                 "--server.port",
                 str(port),
                 "--server.address",

@@ -27,10 +27,18 @@ def _map_frame(page, timeout_s: float = 60):
 
 
 def _features_when_settled(frame, expected: int, timeout_s: float = 30) -> int:
+    from playwright.sync_api import Error
+
     deadline = time.monotonic() + timeout_s
     drawn = -1
     while time.monotonic() < deadline:
-        drawn = frame.evaluate(COUNT_FEATURES)
+        try:
+            drawn = frame.evaluate(COUNT_FEATURES)
+        except Error as exc:  # a rerun replaced the map's frame: count in the new one
+            if "detached" not in str(exc):
+                raise
+            frame = _map_frame(frame.page)
+            continue
         if drawn == expected:
             return drawn
         frame.page.wait_for_timeout(300)

@@ -16,7 +16,7 @@ Create Date: 2026-12-01
 from alembic import op
 
 revision = "0030"
-down_revision = "0012"
+down_revision = "0021"  # after the login and idempotency tables
 branch_labels = None
 depends_on = None
 
