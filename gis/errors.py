@@ -16,6 +16,8 @@ KINDS: dict[str, tuple[int, int]] = {
     "forbidden": (1, 403),
     "not_found": (1, 404),
     "conflict": (1, 409),
+    "unprocessable": (1, 422),
+    "too_many": (1, 429),
     "unavailable": (1, 503),
     "internal": (1, 500),
 }

@@ -26,7 +26,7 @@ class IdempotencyKeyReused(WorkflowError):
     """The key was used before for a request with another body."""
 
     code = "idempotency_key_reused"
-    http_status = 422
+    kind = "unprocessable"
 
 
 def request_hash(fields: Mapping[str, Any]) -> str:

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis.errors import GridGovError
 from layers.auth import (
     User,
     authenticate,
@@ -36,8 +37,11 @@ from layers.auth import (
 )
 
 
-class LoginLocked(Exception):
+class LoginLocked(GridGovError):
     """Too many failed logins for this name or address; try again after ``retry_after_s``."""
+
+    code = "login_locked"
+    kind = "too_many"
 
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"too many failed logins; try again in {retry_after_s} s")
