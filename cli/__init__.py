@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.analyse import analyse_app
+from cli.api import api_cmd
 from cli.cases import case_app
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
@@ -44,6 +45,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(export_app, name="export")
 app.add_typer(grids_app, name="grids")
 app.add_typer(users_app, name="users")
+app.command("api")(api_cmd)
 
 KNOWN_ERRORS = (cluster.ClusterError, DatabaseError)
 
