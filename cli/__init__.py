@@ -154,20 +154,21 @@ def demo(
     as_of: str = typer.Option(
         None,
         help="Moment the district is seen at, e.g. "
-        "'2026-11-20 18:00' (Beijing time). Default: today 18:00.",
+        "'2026-11-20 18:00' (local time of the city profile). Default: today 18:00.",
     ),
     replace: bool = typer.Option(False, "--replace", help="Load again over a loaded demo."),
 ) -> None:
     """Create the database, migrate, generate the demo district and load it (COPY)."""
     import pandas as pd
 
-    from gis.demo import LOCAL_TZ, generate_district
+    from city import time_zone
+    from gis.demo import generate_district
     from layers import migrate
     from layers.catalogue import read_categories
     from layers.demo import DemoError, load_demo, loaded_demo
 
     started = time.perf_counter()
-    stamp = pd.Timestamp(as_of, tz=LOCAL_TZ) if as_of else None
+    stamp = pd.Timestamp(as_of, tz=time_zone().key) if as_of else None
     try:
         with _progress() as progress:
             task = progress.add_task("database", total=None)

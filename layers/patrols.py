@@ -9,11 +9,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import time_zone
 from gis.coverage import DEFAULT_REACH_M, grid_coverage, time_in_grids
 
 
-def derive_patrols(conn: Connection, tz: str = "Asia/Shanghai") -> int:
-    """Rebuild the patrol lines (one per worker and local day) from patrol points."""
+def derive_patrols(conn: Connection, tz: str | None = None) -> int:
+    """Rebuild the patrol lines (one per worker and local day) from patrol points.
+
+    Days are local days in ``tz`` (default: the city profile's time zone).
+    """
+    tz = tz or time_zone().key
     conn.execute(sa.text("DELETE FROM patrols"))
     result = conn.execute(
         sa.text("""

@@ -1,10 +1,11 @@
 """Dashboard logins: password hashes, users, and every view run under the user's role."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 
+from city import time_zone
 from layers import views
 from layers.auth import (
     DEMO_PASSWORD,
@@ -18,7 +19,7 @@ from layers.auth import (
     verify_password,
 )
 
-NOW = datetime(2026, 11, 20, 18, tzinfo=timezone(timedelta(hours=8)))
+NOW = datetime(2026, 11, 20, 18, tzinfo=time_zone())
 
 
 def test_password_hash_roundtrip_and_salt():

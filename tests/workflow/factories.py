@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import time_zone
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.dispatch import dispatch_case
 from layers.workflow.transitions import transition
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = time_zone()
 STREET = "320508901"
 WEST = "320508901001"
 EAST = "320508901002"
