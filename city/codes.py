@@ -74,6 +74,11 @@ def is_part_code(code: object) -> bool:
     return text is not None and len(text) in CODES.part
 
 
+def is_area_code(code: object) -> bool:
+    """Is ``code`` a 9-digit street or a 12-digit community code?"""
+    return is_street_code(code) or is_community_code(code)
+
+
 @dataclass(frozen=True)
 class AreaCode:
     """A street or community code, as an area-scoped role or a filter names it."""

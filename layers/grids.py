@@ -14,6 +14,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import community_of_grid
 from gis.crs import WGS84, utm_epsg
 from gis.delineate import delineate
 from gis.grid_quality import QualityReport
@@ -291,7 +292,7 @@ def _hand_over(
             (shapely.area(shapely.intersection(geoms.iloc[i], geom)), i, k)
             for i in needs
             for k, (code, _, _, geom) in enumerate(old)
-            if code[:12] == inserted.iloc[i].community
+            if community_of_grid(code) == inserted.iloc[i].community
         ),
         key=lambda p: (-p[0], p[1], p[2]),
     )

@@ -11,7 +11,6 @@ Everything is transaction-local: it ends with the caller's transaction.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import is_area_code
 from layers.workflow.errors import BadApiKey, BadValue, UnknownRole
 from layers.workflow.states import PG_ROLE
 from layers.workflow.transitions import refusals_as_errors
-
-_AREA = re.compile(r"^(\d{9}|\d{12})$")
 
 
 def act_as(
@@ -50,7 +48,7 @@ def act_as(
     """
     if role not in PG_ROLE:
         raise UnknownRole(f"unknown role {role!r}; known: {', '.join(PG_ROLE)}")
-    if area is not None and not _AREA.match(area):
+    if area is not None and not is_area_code(area):
         raise BadValue(f"area {area!r} is not a 9-digit street or 12-digit community code")
     # one round trip; the role name comes from PG_ROLE, never from the caller
     # (set_config('role', …, true) is SET LOCAL ROLE)

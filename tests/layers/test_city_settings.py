@@ -10,7 +10,7 @@ from city import time_zone
 from layers.migrate import sync_city_settings
 from tests.workflow.factories import make_area, make_case
 
-# 20:00 UTC on 20 November is already 21 November in Suzhou (UTC+8)
+# 20:00 UTC on 20 November is already 21 November in Suzhou
 LATE_EVENING_UTC = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
 
 
