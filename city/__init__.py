@@ -22,7 +22,7 @@ from city.codes import (
     parse_part_code,
     parse_street_code,
 )
-from city.grid_size import GridSize, GridSizeError
+from city.grid_size import SANE_TARGET, GridSize, GridSizeError
 from city.profile import (
     CityProfile,
     MediaSettings,
@@ -35,6 +35,7 @@ from city.profile import (
 
 __all__ = [
     "CODES",
+    "SANE_TARGET",
     "AreaCode",
     "CityProfile",
     "CodeError",
