@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import geopandas as gpd
 import h3.api.basic_int as h3
 import numpy as np
@@ -21,11 +23,10 @@ def to_resolution(counts: pd.DataFrame, resolution: int) -> pd.DataFrame:
     parents = np.fromiter(
         (h3.cell_to_parent(int(c), resolution) for c in cells), dtype=np.int64, count=len(cells)
     )
-    return (
-        pd.DataFrame({"cell": parents, "n": counts.n.to_numpy()})
-        .groupby("cell", as_index=False)
-        .n.sum()
+    summed = pd.DataFrame({"cell": parents, "n": counts.n.to_numpy()}).groupby(
+        "cell", as_index=False
     )
+    return cast(pd.DataFrame, summed.n.sum())  # as_index=False: a frame (cell, n)
 
 
 def cell_polygons(counts: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import contourpy
 import geopandas as gpd
@@ -236,7 +236,9 @@ def density_bands(
         for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
             # the top band is closed above, so the peak itself is inside it
             upper = hi if i < edges.size - 2 else max(hi, peak) * (1 + 1e-9) + 1e-12
-            polys, offsets = gen.filled(lo, upper)
+            # fill type OuterOffset: (points per polygon, ring offsets per polygon)
+            filled = cast(tuple[list[np.ndarray], list[np.ndarray]], gen.filled(lo, upper))
+            polys, offsets = filled
             parts = []
             for pts, o in zip(polys, offsets, strict=True):
                 rings = [pts[a:b] for a, b in itertools.pairwise(o)]

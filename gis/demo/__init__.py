@@ -179,8 +179,10 @@ def _locate(geo: Geography, grids: pd.DataFrame, frame: pd.DataFrame) -> pd.Data
     gi = assign_to_polygons(pts, grids.geometry.to_numpy())
     ci = assign_to_polygons(pts, geo.communities.geometry.to_numpy())
     return frame.assign(
-        grid_code=np.where(gi >= 0, grids.code.to_numpy()[gi], None),
-        community_code=np.where(ci >= 0, geo.communities.code.to_numpy()[ci], None),
+        grid_code=np.where(gi >= 0, grids.code.to_numpy()[gi], None),  # type: ignore[arg-type]
+        community_code=np.where(  # type: ignore[arg-type]
+            ci >= 0, geo.communities.code.to_numpy()[ci], None
+        ),
     )
 
 
@@ -228,7 +230,7 @@ def _cases(
         reported_at.strftime("%Y%m%d").to_numpy()
         + pd.Series(np.arange(1, len(cases) + 1)).map("{:07d}".format).to_numpy()
     )
-    cases["part_code"] = np.where(
+    cases["part_code"] = np.where(  # type: ignore[call-overload]
         cases.part_idx >= 0, parts.part_code.to_numpy()[cases.part_idx.clip(lower=0)], None
     )
     names = cat.name_zh.reindex(cases.service_code).to_numpy()

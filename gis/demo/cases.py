@@ -129,8 +129,9 @@ def place_cases(
     """Category and location of each case (x, y metric, part index or -1)."""
     n = len(reported_at)
     month = reported_at.month.to_numpy() - 1
-    t = (reported_at - reported_at.min()) / (reported_at.max() - reported_at.min())
-    t = np.asarray(t, dtype=float)
+    t = np.asarray(
+        (reported_at - reported_at.min()) / (reported_at.max() - reported_at.min()), dtype=float
+    )
     from_hotspot = rng.random(n) < 0.40
     spot = _choose_hotspots(rng, hotspots, t, month, from_hotspot)
     codes = np.empty(n, dtype=object)

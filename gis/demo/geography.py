@@ -76,7 +76,7 @@ def _communities(
 ) -> list[shapely.Geometry]:
     """Voronoi cells of ``n`` seeds relaxed by Lloyd's algorithm, clipped to the street."""
     minx, miny, maxx, maxy = street.bounds
-    seeds = []
+    seeds: list[shapely.Geometry] = []
     while len(seeds) < n:
         p = shapely.Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
         if street.contains(p):

@@ -186,9 +186,10 @@ def _summarise(
         sel = events[events.action == action].groupby("case_idx")["at"]
         summary[column] = getattr(sel, how)()
     counts = events.groupby(["case_idx", "action"]).size().unstack(fill_value=0)
-    summary["rework_count"] = counts.get("rework", 0).reindex(range(n), fill_value=0)
-    summary["reopen_count"] = counts.get("reopen", 0).reindex(range(n), fill_value=0)
-    extensions = counts.get("extend", 0).reindex(range(n), fill_value=0).to_numpy()
+    counts = counts.reindex(columns=["rework", "reopen", "extend"], fill_value=0)
+    summary["rework_count"] = counts["rework"].reindex(range(n), fill_value=0)
+    summary["reopen_count"] = counts["reopen"].reindex(range(n), fill_value=0)
+    extensions = counts["extend"].reindex(range(n), fill_value=0).to_numpy()
     limit = pd.to_timedelta(cases.limit_min.to_numpy() * (1 + extensions), unit="min")
     summary["deadline_at"] = summary.dispatched_at + limit
     rated = summary.index.isin(events.loc[events.action == "rate", "case_idx"])
