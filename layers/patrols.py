@@ -124,15 +124,15 @@ def refresh_coverage(
     """),
         [
             {
-                "id": int(r.id),
+                "id": int(r["id"]),
                 "start": week_start,
                 "end": week_end,
-                "share": float(min(max(r.covered_share, 0.0), 1.0)),
-                "walked": float(r.walked_m),
-                "spent": float(spent.get(int(r.id), 0.0)),
+                "share": float(min(max(r["covered_share"], 0.0), 1.0)),
+                "walked": float(r["walked_m"]),
+                "spent": float(spent.get(int(r["id"]), 0.0)),
                 "reach": reach_m,
             }
-            for r in coverage.itertuples()
+            for r in coverage.to_dict("records")
         ],
     )
     return len(coverage)
