@@ -15,7 +15,10 @@ import os
 import re
 from pathlib import Path
 
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
+from city import profile
+
+MAX_PHOTO_BYTES = profile().media.max_photo_bytes
+"""Largest photo accepted (the city profile's ``media.max_photo_mb``)."""
 """The largest photo accepted (10 MB: a phone photo at full resolution)."""
 
 _SIGNATURES = (

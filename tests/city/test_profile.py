@@ -90,3 +90,22 @@ def test_the_time_zone_is_named_in_one_place_only():
         "data/city.toml: Asia/" + "Shanghai",
         "tests/city/test_profile.py: Asia/" + "Shanghai",
     ]
+
+
+def test_the_maps_take_their_tiles_from_the_profile(tmp_path, monkeypatch):
+    from dashboard import maps
+
+    monkeypatch.delenv("GRIDGOV_TILE_URL", raising=False)
+    assert "intranet" not in maps.available_base_maps()
+    m = maps.new_map(None)
+    assert m.location == [31.30, 120.60]
+    other = DEMO.replace('url = ""', 'url = "http://tiles.city.local/{z}/{x}/{y}.png"').replace(
+        "centre = [31.30, 120.60]", "centre = [30.25, 120.15]"
+    )
+    monkeypatch.setenv("GRIDGOV_CITY_PROFILE", str(_write(tmp_path, other)))
+    assert "intranet" in maps.available_base_maps()
+    m = maps.new_map(None, base="intranet")
+    assert m.location == [30.25, 120.15]
+    html = m.get_root().render()
+    assert "http://tiles.city.local/{z}/{x}/{y}.png" in html
+    assert "intranet tiles" in html
