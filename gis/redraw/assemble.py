@@ -113,8 +113,10 @@ def assemble(plan: Plan) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[np.ndarra
     current = plan.current
     before = current.households.to_numpy(dtype=float)
     rows = [_kept_row(plan, i) for i in plan.kept]
-    changes = [_change(current, i, KEPT, before[i], r["households"], r.pop("why")) for i, r in
-               zip(plan.kept, rows, strict=True)]  # fmt: skip
+    changes = [
+        _change(current, i, KEPT, before[i], r["households"], r.pop("why"))
+        for i, r in zip(plan.kept, rows, strict=True)
+    ]
     changes += [_change(current, i, RETIRED, before[i], np.nan, plan.reasons[i]) for i in plan.gone]
     fresh_rows: list[tuple[int, int, dict, tuple[str, ...]]] = []
     codes: list[np.ndarray] = []

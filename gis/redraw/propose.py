@@ -142,11 +142,25 @@ def _redraw_once(
     redrawn, delineations, set_aside = _redraw_clusters(inputs, placed, progress)
     state, n = placed.clusters, len(placed.current)
     kept = [i for i in range(n) if state.reasons[i] is None]
-    gone = [i for i in range(n) if state.reasons[i] is not None
-            and placed.current.community[i] not in placed.communities.index]  # fmt: skip
-    plan = Plan(placed.current, state.reasons, state.after, state.n_buildings, state.size,
-                highest_used(placed.current, highest), inputs.communities.crs, kept=kept,
-                notes=state.notes, redrawn=redrawn, gone=gone)  # fmt: skip
+    gone = [
+        i
+        for i in range(n)
+        if state.reasons[i] is not None
+        and placed.current.community[i] not in placed.communities.index
+    ]
+    plan = Plan(
+        placed.current,
+        state.reasons,
+        state.after,
+        state.n_buildings,
+        state.size,
+        highest_used(placed.current, highest),
+        inputs.communities.crs,
+        kept=kept,
+        notes=state.notes,
+        redrawn=redrawn,
+        gone=gone,
+    )
     proposal, changes, codes = assemble(plan)
     assignment = _assignment(placed, kept, proposal, redrawn, codes)
     set_aside = set_aside.reset_index(drop=True)
@@ -228,8 +242,8 @@ def _redraw_clusters(
     declined: list[tuple[np.ndarray, Run]] = []
     for k, (members, community, polygon) in enumerate(jobs):
         if progress:
-            what = ", ".join(cluster_of(placed.current.code[members])) if polygon is None else (
-                "all grids")  # fmt: skip
+            codes = cluster_of(placed.current.code[members])
+            what = ", ".join(codes) if polygon is None else "all grids"
             progress(f"community {community}: {what}", k, len(jobs))
         run = _runner(inputs, placed, community, polygon)
         if polygon is not None:

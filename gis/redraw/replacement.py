@@ -60,8 +60,17 @@ def plan_replacement(
         redrawn.append(Redrawn(members, part, rows))
     reasons: list[Reason | None] = [DelineatedAfresh()] * len(current)
     none = np.zeros(len(current), dtype=np.int64)
-    plan = Plan(current, reasons, none, none, size or profile().grid,
-                highest_used(current, highest), grids.crs, redrawn=redrawn, fresh=True)  # fmt: skip
+    plan = Plan(
+        current,
+        reasons,
+        none,
+        none,
+        size or profile().grid,
+        highest_used(current, highest),
+        grids.crs,
+        redrawn=redrawn,
+        fresh=True,
+    )
     proposal, changes, codes = assemble(plan)
     code_of_row = np.empty(len(grids), dtype=object)
     for job, job_codes in zip(redrawn, codes, strict=True):
