@@ -1,14 +1,15 @@
 # GridGov: two commands do all the set-up on a fresh Debian/Ubuntu machine.
 #   make demo   install what is missing, start the local PostGIS, load the demo district,
-#               serve the dashboard on http://127.0.0.1:8501
+#               serve the dashboard on http://127.0.0.1:8501 and the API on :8000
 #   make test   install what is missing and run every check and test
 SHELL := /bin/bash
 CALLER_PATH := $(PATH)
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV ?= uv
 PORT ?= 8501
+API_PORT ?= 8000
 
-.PHONY: setup demo serve test lint check-imports unit bench clean-db help
+.PHONY: setup demo serve api test lint check-imports unit bench clean-db help
 
 help:
 	@sed -n '2,5p' Makefile
@@ -19,10 +20,16 @@ setup:
 demo: setup
 	$(UV) run gridgov db up
 	$(UV) run gridgov demo
+	@# both servers on loopback; stopping the dashboard (Ctrl-C) stops the API too
+	$(UV) run gridgov api --port $(API_PORT) & api=$$!; \
+	trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
 	$(UV) run gridgov serve --port $(PORT)
 
 serve: setup
 	$(UV) run gridgov serve --port $(PORT)
+
+api: setup
+	$(UV) run gridgov api --port $(API_PORT)
 
 lint:
 	$(UV) run ruff check .

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages.resources import base, engine, scope
 from dashboard import maps
-from dashboard.labels import t
+from dashboard.labels import t, time_zone
 from services.district import district_map
 from services.login import Scope
 
@@ -28,7 +28,7 @@ def load(now_minute: datetime, area: str | None, scope: Scope):  # type: ignore[
     )
 
 
-now = datetime.now(timezone(timedelta(hours=8))).replace(second=0, microsecond=0)
+now = datetime.now(time_zone()).replace(second=0, microsecond=0)
 data = load(now, st.session_state.get("area"), scope())
 if data.extent is None:
     st.info(t("no_data", lang))

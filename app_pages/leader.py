@@ -3,7 +3,7 @@ and how they trend, for any time window."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import cast
 
 import pandas as pd
@@ -13,7 +13,7 @@ from streamlit_folium import st_folium
 from app_pages.resources import base, day_range, engine, scope
 from dashboard import maps
 from dashboard.export import excel_workbook
-from dashboard.labels import localized, pick, t
+from dashboard.labels import localized, pick, t, time_zone
 from services.areas import area_extents
 from services.leader import (
     leader_density,
@@ -174,7 +174,7 @@ if st.toggle(t("show_performance", lang), value=False, key="show_performance"):
     recurrence_days = st.number_input(
         t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
     )
-    now_hour = datetime.now(timezone(timedelta(hours=8))).replace(minute=0, second=0, microsecond=0)
+    now_hour = datetime.now(time_zone()).replace(minute=0, second=0, microsecond=0)
     tables = load_performance(window[0], window[1], now_hour, int(recurrence_days), scope())
     departments = tables["departments"].drop(columns=["name_en" if lang == "zh" else "name_zh"])
     st.dataframe(localized(departments, lang), hide_index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -12,7 +12,7 @@ from streamlit_folium import st_folium
 
 from app_pages.resources import base, engine, scope, user
 from dashboard import maps
-from dashboard.labels import LOCAL_TZ, localized, pick, t
+from dashboard.labels import LOCAL_TZ, localized, pick, t, time_zone
 from dashboard.safe_text import markdown_text as md
 from services.case_commands import (
     ActionRequest,
@@ -34,7 +34,7 @@ def load(now_minute: datetime, area: str | None, scope: Scope):  # type: ignore[
     return operator_desk(engine(), scope=scope, now=now_minute, community=area)
 
 
-now = datetime.now(timezone(timedelta(hours=8))).replace(second=0, microsecond=0)
+now = datetime.now(time_zone()).replace(second=0, microsecond=0)
 desk = load(now, st.session_state.get("area"), scope())
 queue = desk.queue
 if queue.empty:

@@ -28,11 +28,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
+
+from city import time_zone
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -102,7 +104,7 @@ def prepare(n_cases: int, reload: bool) -> str:
         read_categories(),
         seed=42,
         n_cases=int(n_cases * 1.04),
-        as_of=pd.Timestamp.now(tz="Asia/Shanghai").normalize() + pd.Timedelta(hours=18),
+        as_of=pd.Timestamp.now(tz=time_zone().key).normalize() + pd.Timedelta(hours=18),
     )
     generated = time.perf_counter()
     with engine.begin() as conn:
@@ -120,7 +122,7 @@ def time_views(url: str) -> dict[str, float]:
     """Seconds of each page's server work, in-process: its data call plus building and
     rendering its folium map (cold: a fresh engine, no Streamlit cache)."""
     engine = sa.create_engine(url)
-    now = datetime.now(timezone(timedelta(hours=8)))
+    now = datetime.now(time_zone())
     calls = {
         "district": lambda: _district(engine, now),
         "operator": lambda: _operator(engine, now),

@@ -34,6 +34,7 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from city import GridSize
 from gis.delineate import delineate
 
 CRS = 32650
@@ -153,7 +154,7 @@ def main() -> None:
     runs = []
     for _ in range(5):
         t0 = time.perf_counter()
-        result = delineate(buildings, communities, target=TARGET, low=LOW, high=HIGH)
+        result = delineate(buildings, communities, size=GridSize(TARGET, LOW, HIGH))
         runs.append(time.perf_counter() - t0)
     ours_s = min(runs)
     ours_share = result.report.share_in_range

@@ -26,6 +26,8 @@ import pandas as pd
 import shapely
 import sqlalchemy as sa
 
+from city import time_zone
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gis.assign import h3_cells_multi
@@ -54,7 +56,7 @@ def scratch_database() -> sa.Engine:
         n_communities=4,
         n_parts=20,
         n_cases=200,
-        as_of=pd.Timestamp("2026-11-20 18:00", tz="Asia/Shanghai"),
+        as_of=pd.Timestamp("2026-11-20 18:00", tz=time_zone().key),
     )
     with engine.begin() as conn:
         load_demo(conn, district)
@@ -75,7 +77,7 @@ def synthetic_rows(engine: sa.Engine, n: int, seed: int = 5) -> pd.DataFrame:
         keep = shapely.contains_xy(street, x, y)
         lon, lat = np.concatenate([lon, x[keep]]), np.concatenate([lat, y[keep]])
     lon, lat = np.round(lon[:n], 6), np.round(lat[:n], 6)
-    opened = pd.Timestamp("2025-01-01", tz="Asia/Shanghai") + pd.to_timedelta(
+    opened = pd.Timestamp("2025-01-01", tz=time_zone().key) + pd.to_timedelta(
         rng.integers(0, 365 * 86400, n), unit="s"
     )
     closed = opened + pd.to_timedelta(rng.integers(600, 20 * 86400, n), unit="s")
@@ -100,7 +102,7 @@ def synthetic_rows(engine: sa.Engine, n: int, seed: int = 5) -> pd.DataFrame:
 MAPPING = {
     "layer": "cases",
     "source": "bench311",
-    "timezone": "Asia/Shanghai",
+    "timezone": time_zone().key,
     "columns": {
         "source_id": "service_request_id",
         "lon": "long",

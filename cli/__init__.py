@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.analyse import analyse_app
+from cli.api import api_cmd
 from cli.cases import case_app
 from cli.city import city_app
 from cli.errors import fail
@@ -48,6 +49,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(grids_app, name="grids")
 app.add_typer(users_app, name="users")
 app.add_typer(city_app, name="city")
+app.command("api")(api_cmd)
 
 KNOWN_ERRORS = (GridGovError,)
 """Every GridGov error (one root): printed as one line by :func:`cli.errors.fail`."""
@@ -155,20 +157,21 @@ def demo(
     as_of: str = typer.Option(
         None,
         help="Moment the district is seen at, e.g. "
-        "'2026-11-20 18:00' (Beijing time). Default: today 18:00.",
+        "'2026-11-20 18:00' (local time of the city profile). Default: today 18:00.",
     ),
     replace: bool = typer.Option(False, "--replace", help="Load again over a loaded demo."),
 ) -> None:
     """Create the database, migrate, generate the demo district and load it (COPY)."""
     import pandas as pd
 
-    from gis.demo import LOCAL_TZ, generate_district
+    from city import time_zone
+    from gis.demo import generate_district
     from layers import migrate
     from layers.catalogue import read_categories
     from layers.demo import load_demo, loaded_demo
 
     started = time.perf_counter()
-    stamp = pd.Timestamp(as_of, tz=LOCAL_TZ) if as_of else None
+    stamp = pd.Timestamp(as_of, tz=time_zone().key) if as_of else None
     try:
         with _progress() as progress:
             task = progress.add_task("database", total=None)

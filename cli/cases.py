@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Connection
 
+from city import time_zone
 from cli.errors import fail, reported_errors
 from layers.workflow.access import create_api_key, masked_reporters, revoke_api_key
-from layers.workflow.calendar import LOCAL_TZ
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.dispatch import Assist, assignments, deadline_status, dispatch_case
 from layers.workflow.duplicates import find_duplicates, merge_duplicate
@@ -50,7 +50,7 @@ def _session(role: str | None = None, area: str | None = None) -> Iterator[Conne
 
 
 def _now() -> datetime:
-    return datetime.now(LOCAL_TZ)
+    return datetime.now(time_zone())
 
 
 @case_app.command("report")

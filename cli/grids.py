@@ -9,8 +9,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from city import GridSize, GridSizeError, profile
 from cli.errors import fail
 from cli.ingest import _export_command
+from dashboard.redraw_text import change_list_text
 from gis.delineate import DelineationError
 from gis.grid_codes import GridCodeError
 from gis.redraw import RedrawError
@@ -29,7 +31,8 @@ console = Console()
 err = Console(stderr=True)
 
 grids_app = typer.Typer(
-    help="Grids (网格) of about 400 households that grid workers walk: delineate them, redraw "
+    help=f"Grids (网格) of about {profile().grid.target} households that grid workers walk: "
+    "delineate them, redraw "
     "them when housing changes (history kept), report their quality, export them.",
     no_args_is_help=True,
 )
@@ -38,6 +41,7 @@ KNOWN_ERRORS = (
     DelineationError,
     GridCodeError,
     GridInputError,
+    GridSizeError,
     GridWriteError,
     RedrawError,
 )
@@ -48,10 +52,11 @@ COMMUNITY = typer.Option(
     "-c",
     help="12-digit community code; repeat for several. Default: every community.",
 )
-TARGET = typer.Option(400, help="Households per grid to aim at.")
-LOW = typer.Option(300, help="Fewest households a grid may have.")
-HIGH = typer.Option(500, help="Most households a grid may have (a tower block above it "
-                    "gets a grid of its own).")  # fmt: skip
+_SIZE = profile().grid
+TARGET = typer.Option(_SIZE.target, help="Households per grid to aim at (city profile).")
+LOW = typer.Option(_SIZE.low, help="Fewest households a grid may have (city profile).")
+HIGH = typer.Option(_SIZE.high, help="Most households a grid may have (a tower block above it "
+                    "gets a grid of its own; city profile).")  # fmt: skip
 
 
 _fail = fail  # the CLI's one error printer (cli.errors)
@@ -96,6 +101,7 @@ def delineate_cmd(
     from layers import migrate
 
     try:
+        size = GridSize(target=target, low=low, high=high)
         buildings = read_buildings_file(from_file) if from_file else None
         engine = get_engine()
         if not dry_run:
@@ -110,9 +116,7 @@ def delineate_cmd(
                 conn=conn,
                 communities=community or None,
                 redraw=redraw,
-                target=target,
-                low=low,
-                high=high,
+                size=size,
                 buildings=buildings,
                 progress=step,
             )
@@ -137,7 +141,7 @@ def delineate_cmd(
             console.print(f"  row {row.row}: {row.reason}", highlight=False)
     console.print()
     if redraw or len(result.changes[result.changes.action != "new"]):
-        console.print(result.to_text(), highlight=False)
+        console.print(change_list_text(result), highlight=False)
     else:
         console.print(f"新增 New grids: {len(result.grids)}", highlight=False)
     if summary is None:
@@ -175,8 +179,10 @@ def report_cmd(
 ) -> None:
     """Print the quality report of the grids in force, with households counted from buildings."""
     try:
+        # only the range is measured: the target just has to lie inside it
+        size = GridSize(target=min(max(_SIZE.target, low), high), low=low, high=high)
         with get_engine().connect() as conn:
-            report = current_report(conn=conn, communities=community or None, low=low, high=high)
+            report = current_report(conn=conn, communities=community or None, size=size)
     except KNOWN_ERRORS as exc:
         _fail(exc)
     console.print(report.to_text(), highlight=False)
@@ -192,11 +198,11 @@ def history_cmd(code: str = typer.Argument(..., help="15-digit grid code.")) -> 
         _fail(exc)
     if frame.empty:
         _fail(GridWriteError(f"no grid has the code {code!r}"))
-    for row in frame.itertuples():
-        until = row.valid_to or "now"
+    for row in frame.to_dict("records"):
+        until = row["valid_to"] or "now"
         console.print(
-            f"{row.code.strip()}  v{row.version}  id {row.id}  households {row.households}  "
-            f"{row.valid_from} → {until}",
+            f"{str(row['code']).strip()}  v{row['version']}  id {row['id']}  households "
+            f"{row['households']}  {row['valid_from']} → {until}",
             highlight=False,
         )
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from city import time_zone
+
 LANGUAGES = {"zh": "中文", "en": "English"}
-LOCAL_TZ = "Asia/Shanghai"
-"""Times are shown in the command centre's time zone."""
+LOCAL_TZ = time_zone().key
+"""Times are shown in the command centre's time zone (the city profile's)."""
 
 TEXT: dict[str, dict[str, str]] = {
     "app_title": {"zh": "网格化管理指挥中心", "en": "Grid management command centre"},

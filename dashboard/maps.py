@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement, Template
 
+from city import profile
 from dashboard.labels import pick, t
 from dashboard.offline import localize_assets
 from dashboard.safe_text import html_text
@@ -65,7 +66,7 @@ BASE_MAPS: dict[str, tuple[str, str] | None] = {
 def available_base_maps() -> list[str]:
     """Base maps the user may choose: none always; others when configured."""
     options = ["none"]
-    if os.environ.get("GRIDGOV_TILE_URL"):
+    if os.environ.get("GRIDGOV_TILE_URL") or profile().tiles.url:
         options.append("intranet")
     options.append("osm")
     if os.environ.get("GRIDGOV_TIANDITU_KEY"):
@@ -79,8 +80,8 @@ def base_map(m: folium.Map, choice: str) -> None:
         return
     if choice == "intranet":
         url, attribution = (
-            os.environ["GRIDGOV_TILE_URL"],
-            os.environ.get("GRIDGOV_TILE_ATTRIBUTION", "intranet tiles"),
+            os.environ.get("GRIDGOV_TILE_URL") or profile().tiles.url,
+            os.environ.get("GRIDGOV_TILE_ATTRIBUTION", profile().tiles.attribution),
         )
     else:
         known = BASE_MAPS[choice]
@@ -88,13 +89,19 @@ def base_map(m: folium.Map, choice: str) -> None:
         url, attribution = known
         if choice == "tianditu":
             url += os.environ["GRIDGOV_TIANDITU_KEY"]
-    folium.TileLayer(url, attr=attribution, name=choice, max_zoom=19).add_to(m)
+    zoom = profile().tiles.max_zoom
+    folium.TileLayer(url, attr=attribution, name=choice, max_zoom=zoom).add_to(m)
 
 
 def new_map(extent: tuple[float, float, float, float] | None, base: str = "none") -> folium.Map:
     """An empty map fitted to ``extent`` with no tiles unless ``base`` asks for them."""
+    tiles = profile().tiles
     m = folium.Map(
-        tiles=None, control_scale=True, prefer_canvas=True, zoom_start=14, location=[31.3, 120.6]
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=True,
+        zoom_start=tiles.zoom,
+        location=list(tiles.centre),
     )
     if extent:
         minx, miny, maxx, maxy = extent

@@ -59,14 +59,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from city import SANE_TARGET, GridSize, profile
 from gis import partition
 from gis.errors import GridGovError
 from gis.grid_quality import QualityReport, quality_report
 from gis.partition import partition_community
 from gis.settle import settle_grids
 
-TARGET_RANGE = (50, 5000)
-"""Sane range of the target households per grid."""
+TARGET_RANGE = SANE_TARGET
+"""Sane range of the target households per grid (checked by :class:`city.GridSize`)."""
 
 OVERLAP_TOLERANCE_M2 = 1.0
 """Community overlaps smaller than this (digitising noise) are tolerated."""
@@ -114,9 +115,7 @@ def delineate(
     community_key: str = "code",
     households: str = "households",
     barriers: gpd.GeoSeries | None = None,
-    target: int = 400,
-    low: int = 300,
-    high: int = 500,
+    size: GridSize | None = None,
     progress: Callable[[int, int], None] | None = None,
     overlaps: str = "error",
 ) -> Delineation:
@@ -136,8 +135,9 @@ def delineate(
         Column names.
     barriers
         Optional lines (major roads, rivers) that grids should not cross.
-    target, low, high
-        Households per grid wanted and the allowed range.
+    size
+        Households per grid wanted (``size.target``) and the allowed range
+        (``size.low..size.high``); default: the city profile's.
     progress
         Called as ``progress(done, total)`` after each community.
     overlaps
@@ -160,9 +160,8 @@ def delineate(
     Inputs should be in a projected CRS in metres; geographic input is projected to
     its UTM zone internally and the grids are returned in the input CRS.
     """
-    _check_parameters(
-        buildings, communities, community_key, households, target, low, high, overlaps
-    )
+    size = size or profile().grid
+    _check_parameters(buildings, communities, community_key, households, overlaps)
     out_crs = buildings.crs if buildings.crs is not None else communities.crs
     work_crs = _working_crs(buildings, communities)
     comm = communities if work_crs is None else communities.to_crs(work_crs)
@@ -175,7 +174,7 @@ def delineate(
 
     site_of, sx, sy, shh, scomm, s_nb = _sites(x, y, hh, comm_of)
     grid_rows, site_grid = _delineate_all(
-        geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, high, progress
+        geoms, keys, sx, sy, shh, scomm, s_nb, lines, size, progress
     )
     grids = gpd.GeoDataFrame(
         pd.DataFrame(
@@ -202,8 +201,7 @@ def delineate(
         assigned,
         gpd.GeoDataFrame({"community": keys}, geometry=geoms, crs=grids.crs),
         None if lines is None else gpd.GeoSeries([lines], crs=grids.crs),
-        low,
-        high,
+        size,
         set_aside=set_aside,
         notes=notes,
         n_input=len(buildings),
@@ -216,19 +214,7 @@ def delineate(
 # --- input checks -------------------------------------------------------------------
 
 
-def _check_parameters(
-    buildings, communities, community_key, households, target, low, high, overlaps
-):
-    lo_t, hi_t = TARGET_RANGE
-    if not lo_t <= target <= hi_t:
-        raise DelineationError(
-            f"target {target} households per grid is outside the sane range {lo_t}–{hi_t}"
-        )
-    if not 0 < low <= target <= high:
-        raise DelineationError(
-            f"the allowed range must satisfy 0 < low ≤ target ≤ high, "
-            f"got low={low}, target={target}, high={high}"
-        )
+def _check_parameters(buildings, communities, community_key, households, overlaps):
     if overlaps not in ("error", "trim"):
         raise DelineationError(f"overlaps must be 'error' or 'trim', got {overlaps!r}")
     if not buildings.index.is_unique:
@@ -464,7 +450,7 @@ def _few(values, n=10):
     return ", ".join(vals) + more
 
 
-def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, high, progress):
+def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, size, progress):
     """Grid rows of every community and the grid (row position) of every site."""
     grid_rows: list[tuple] = []
     site_grid = np.full(len(sx), -1, dtype=np.int64)
@@ -473,7 +459,15 @@ def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, target, low, hi
     for ci, poly in enumerate(geoms):
         sites = order[bounds[ci] : bounds[ci + 1]]
         parts = _community_parts(
-            poly, sx[sites], sy[sites], shh[sites], s_nb[sites], lines, target, low, high
+            poly,
+            sx[sites],
+            sy[sites],
+            shh[sites],
+            s_nb[sites],
+            lines,
+            size.target,
+            size.low,
+            size.high,
         )
         for p, (members, geom, oversized) in enumerate(parts):
             site_grid[sites[members]] = len(grid_rows)

@@ -1,12 +1,7 @@
 """Grid codes: 15 digits = community code (12) + sequence (3), numbered west→east, north→south.
 
-Layout (see docs/grids.md)::
-
-    320508 001 003 017
-    │      │   │   └── sequence of the grid inside its community (001-999)
-    │      │   └────── community (社区) inside the street
-    │      └────────── street / town (街道/镇) inside the area
-    └───────────────── area: county-level administrative division code (区/县)
+The layout and the parsers of every kind of code are in :mod:`city.codes`
+(see also docs/grids.md).
 
 Sequences are handed out in reading order: grids are cut into north→south bands
 about one grid high and numbered west→east inside each band. A redraw never
@@ -15,83 +10,57 @@ reuses a sequence: new grids continue after the highest one ever used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
 
-from gis.errors import GridGovError
+from city.codes import (
+    CODES,
+    GridCode,
+    GridCodeError,
+    community_of_grid,
+    parse_community_code,
+    parse_grid_code,
+)
 
-CODE_RE = re.compile(r"^[0-9]{15}$")
-COMMUNITY_RE = re.compile(r"^[0-9]{12}$")
-MAX_SEQUENCE = 999
+__all__ = [
+    "MAX_SEQUENCE",
+    "GridCode",
+    "GridCodeError",
+    "community_of_grid",
+    "grid_code",
+    "highest_sequences",
+    "number_grids",
+    "parse_grid_code",
+    "validate_grid_codes",
+]
 
-
-class GridCodeError(GridGovError, ValueError):
-    """A grid code is malformed, or a community has run out of sequence numbers."""
-
-    code = "bad_grid_code"
-    kind = "bad_input"
-
-
-@dataclass(frozen=True)
-class GridCode:
-    """The parts of a 15-digit grid code."""
-
-    area: str
-    street: str
-    community: str
-    sequence: int
-
-    @property
-    def community_code(self) -> str:
-        """The 12-digit code of the community the grid belongs to."""
-        return self.area + self.street + self.community
-
-    def __str__(self) -> str:
-        return f"{self.community_code}{self.sequence:03d}"
-
-
-def parse_grid_code(code: str) -> GridCode:
-    """Split a grid code into area, street, community and sequence.
-
-    Raises
-    ------
-    GridCodeError
-        ``code`` is not 15 digits, or its sequence is 000.
-    """
-    text = str(code)
-    if not CODE_RE.match(text):
-        raise GridCodeError(
-            f"grid code {text!r} is not 15 digits (area 6 + street 3 + community 3 + sequence 3)"
-        )
-    if text[12:] == "000":
-        raise GridCodeError(f"grid code {text!r}: sequence 000 is not used (they start at 001)")
-    return GridCode(text[:6], text[6:9], text[9:12], int(text[12:]))
+MAX_SEQUENCE = CODES.max_sequence
+_WELL_FORMED = rf"[0-9]{{{CODES.community}}}(?!0{{{CODES.sequence}}})[0-9]{{{CODES.sequence}}}"
 
 
 def validate_grid_codes(codes: pd.Series) -> None:
     """Raise naming every malformed code (row label and value) of ``codes``."""
     text = codes.astype(str)
-    bad = ~text.str.fullmatch(r"[0-9]{12}(?!000)[0-9]{3}")
+    bad = ~text.str.fullmatch(_WELL_FORMED)
     if bad.any():
         shown = ", ".join(f"row {i}: {v!r}" for i, v in text[bad].head(10).items())
         more = f" (and {int(bad.sum()) - 10} more)" if bad.sum() > 10 else ""
-        raise GridCodeError(f"{int(bad.sum())} grid codes are not 15 digits: {shown}{more}")
+        raise GridCodeError(
+            f"{int(bad.sum())} grid codes are not {CODES.grid} digits: {shown}{more}"
+        )
 
 
 def grid_code(community_code: str, sequence: int) -> str:
     """The code of grid ``sequence`` of community ``community_code``."""
-    if not COMMUNITY_RE.match(str(community_code)):
-        raise GridCodeError(f"community code {community_code!r} is not 12 digits")
+    parse_community_code(community_code)
     if not 1 <= int(sequence) <= MAX_SEQUENCE:
         raise GridCodeError(
             f"community {community_code}: sequence {sequence} is outside 001-{MAX_SEQUENCE}"
         )
-    return f"{community_code}{int(sequence):03d}"
+    return f"{community_code}{int(sequence):0{CODES.sequence}d}"
 
 
 def number_grids(
@@ -167,5 +136,5 @@ def highest_sequences(codes: pd.Series) -> dict[str, int]:
     if text.empty:
         return {}
     validate_grid_codes(text)
-    seq = text.str[12:].astype(int)
-    return {str(k): int(v) for k, v in seq.groupby(text.str[:12]).max().items()}
+    seq = text.str[CODES.community :].astype(int)
+    return {str(k): int(v) for k, v in seq.groupby(text.str[: CODES.community]).max().items()}

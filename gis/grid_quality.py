@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from city import GridSize
+
 BARRIER_TOLERANCE_M = 0.5
 """A barrier counts as crossing a grid when more than 1 m of it runs deeper than this inside."""
 
@@ -116,8 +118,7 @@ def quality_report(
     buildings_assigned: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame | None,
     barriers: gpd.GeoSeries | None,
-    low: int,
-    high: int,
+    size: GridSize,
     *,
     community_key: str | None = None,
     set_aside: pd.DataFrame | None = None,
@@ -138,8 +139,8 @@ def quality_report(
         ``code`` column), matching ``grids["community"]``; None skips the area check.
     barriers
         Barrier lines or None.
-    low, high
-        Allowed households per grid.
+    size
+        Households per grid: the allowed range ``size.low..size.high`` is measured.
     set_aside
         Rows set aside, with a ``kind`` (or ``reason``) column to count by.
 
@@ -147,6 +148,7 @@ def quality_report(
     -----
     All geometry must share one projected CRS in metres.
     """
+    low, high = size.low, size.high
     geoms = np.asarray(grids.geometry.to_numpy(), dtype=object)
     hh = grids["households"].to_numpy(dtype=np.int64)
     in_range = (hh >= low) & (hh <= high)

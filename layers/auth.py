@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import is_area_code, is_street_code
 from gis.errors import GridGovError
 from layers.workflow.access import Scope
 from layers.workflow.states import AREA_SCOPED_ROLES, LOGIN_ROLES
@@ -30,7 +31,6 @@ other parameters (N=2^14 before issue 13) still verify and are rehashed at the n
 good login (:func:`layers.login.log_in`)."""
 _MAXMEM = 256 * 1024 * 1024
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
-_AREA = re.compile(r"^(\d{9}|\d{12})$")
 DEMO_PASSWORD = "gridgov-demo"
 """Password of every demo user (a demo database only; change or remove them in production)."""
 
@@ -114,16 +114,16 @@ def add_user(
         raise UserError(f"username {username!r}: 2-64 letters, digits, '_', '.' or '-'")
     if role not in LOGIN_ROLES:
         raise UserError(f"role {role!r}: not one of {', '.join(LOGIN_ROLES)}")
-    if area is not None and not _AREA.match(area):
+    if area is not None and not is_area_code(area):
         raise UserError(f"area {area!r}: a 9-digit street or 12-digit community code")
     if role in AREA_SCOPED_ROLES and area is None:
         raise UserError(f"area: role {role} sees one street or community; give its code")
     if area is not None:
-        table = "streets" if len(area) == 9 else "communities"
+        table = "streets" if is_street_code(area) else "communities"
         found = conn.execute(sa.text(f"SELECT 1 FROM {table} WHERE code = :c"), {"c": area})
         if found.first() is None:
             raise UserError(
-                f"area {area!r}: no such {table[:-1] if len(area) == 9 else 'community'}"
+                f"area {area!r}: no such {table[:-1] if is_street_code(area) else 'community'}"
             )
     if role == "handler" and not department_code:
         raise UserError("department: a handler works for a department; give its code")

@@ -15,6 +15,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import GridSize, community_of_grid
 from gis.crs import WGS84, utm_epsg
 from gis.delineate import delineate
 from gis.errors import GridGovError
@@ -308,7 +309,7 @@ def _hand_over(
             (shapely.area(shapely.intersection(geoms.iloc[i], geom)), i, k)
             for i in needs
             for k, (code, _, _, geom) in enumerate(old)
-            if code[:12] == inserted.iloc[i].community
+            if community_of_grid(code) == inserted.iloc[i].community
         ),
         key=lambda p: (-p[0], p[1], p[2]),
     )
@@ -462,9 +463,7 @@ def propose_grids(
     conn: Connection,
     communities: list[str] | None = None,
     redraw: bool = False,
-    target: int = 400,
-    low: int = 300,
-    high: int = 500,
+    size: GridSize | None = None,
     buildings: gpd.GeoDataFrame | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> GridProposal:
@@ -477,6 +476,8 @@ def propose_grids(
         (:func:`gis.redraw.propose_redraw`); otherwise delineate the communities
         afresh (:func:`gis.delineate.delineate`), still keeping the code of a grid
         that is drawn again (about) the same.
+    size
+        Households per grid: aim and allowed range (default: the city profile's).
     buildings
         Buildings to use instead of the buildings layer (e.g. from
         :func:`read_buildings_file`), any CRS, with a ``households`` column.
@@ -499,9 +500,7 @@ def propose_grids(
             source.buildings,
             source.communities,
             barriers=source.barriers,
-            target=target,
-            low=low,
-            high=high,
+            size=size,
             highest=source.highest,
             progress=progress,
         )
@@ -516,22 +515,23 @@ def propose_grids(
             source.buildings,
             source.communities,
             barriers=source.barriers,
-            target=target,
-            low=low,
-            high=high,
+            size=size,
             progress=step,
         )
-        result = plan_replacement(source.current, fresh, low=low, high=high, highest=source.highest)
+        result = plan_replacement(source.current, fresh, size=size, highest=source.highest)
     return GridProposal(result, source, "redraw" if redraw else "delineate")
 
 
 def current_report(
-    *, conn: Connection, communities: list[str] | None = None, low: int = 300, high: int = 500
+    *, conn: Connection, communities: list[str] | None = None, size: GridSize | None = None
 ) -> QualityReport:
-    """Quality report of the grids in force, measured against the buildings layer."""
+    """Quality report of the grids in force, measured against the buildings layer.
+
+    ``size`` gives the range measured (default: the city profile's).
+    """
     source = delineation_input(conn=conn, communities=communities)
     return report_current(
-        source.current, source.buildings, source.communities, source.barriers, low=low, high=high
+        source.current, source.buildings, source.communities, source.barriers, size=size
     )
 
 

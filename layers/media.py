@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from city import profile
 from gis.errors import GridGovError
 
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
-"""The largest photo accepted (10 MB: a phone photo at full resolution)."""
+MAX_PHOTO_BYTES = profile().media.max_photo_bytes
+"""The largest photo accepted (the city profile's ``media.max_photo_mb``; 10 MB by default)."""
 
 _SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg", "jpg"),

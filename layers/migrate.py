@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection, Engine
+
+from city import time_zone
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -23,8 +26,28 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(bind: Engine | Connection, revision: str = "heads") -> None:
     """Upgrade the schema to ``revision`` (default: every head — feature branches of the
-    schema may sit side by side)."""
+    schema may sit side by side); then refresh the city settings SQL reads from the profile."""
     _run(bind, command.upgrade, revision)
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            sync_city_settings(conn)
+    else:
+        sync_city_settings(bind)
+
+
+def sync_city_settings(conn: Connection) -> None:
+    """Write the city profile's settings that SQL needs (the time zone) into ``city_settings``.
+
+    Does nothing before migration 0050 created the table.
+    """
+    if conn.execute(sa.text("SELECT to_regclass('public.city_settings')")).scalar() is None:
+        return
+    conn.execute(
+        sa.text("""INSERT INTO city_settings (key, value) VALUES ('time_zone', :tz)
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                   WHERE city_settings.value IS DISTINCT FROM excluded.value"""),
+        {"tz": time_zone().key},
+    )
 
 
 def downgrade(bind: Engine | Connection, revision: str = "base") -> None:

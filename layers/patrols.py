@@ -9,11 +9,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import time_zone
 from gis.coverage import DEFAULT_REACH_M, grid_coverage, time_in_grids
 
 
-def derive_patrols(conn: Connection, tz: str = "Asia/Shanghai") -> int:
-    """Rebuild the patrol lines (one per worker and local day) from patrol points."""
+def derive_patrols(conn: Connection, tz: str | None = None) -> int:
+    """Rebuild the patrol lines (one per worker and local day) from patrol points.
+
+    Days are local days in ``tz`` (default: the city profile's time zone).
+    """
+    tz = tz or time_zone().key
     conn.execute(sa.text("DELETE FROM patrols"))
     result = conn.execute(
         sa.text("""
@@ -119,15 +124,15 @@ def refresh_coverage(
     """),
         [
             {
-                "id": int(r.id),
+                "id": int(r["id"]),
                 "start": week_start,
                 "end": week_end,
-                "share": float(min(max(r.covered_share, 0.0), 1.0)),
-                "walked": float(r.walked_m),
-                "spent": float(spent.get(int(r.id), 0.0)),
+                "share": float(min(max(r["covered_share"], 0.0), 1.0)),
+                "walked": float(r["walked_m"]),
+                "spent": float(spent.get(int(r["id"]), 0.0)),
                 "reach": reach_m,
             }
-            for r in coverage.itertuples()
+            for r in coverage.to_dict("records")
         ],
     )
     return len(coverage)

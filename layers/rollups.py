@@ -9,13 +9,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import time_zone
 from layers.areas import IN_AREA
 
-LOCAL_TZ = "Asia/Shanghai"
 
+def refresh_rollups(*, conn: Connection, tz: str | None = None) -> int:
+    """Rebuild ``case_daily`` and ``case_daily_major`` from ``cases``; return case_daily rows.
 
-def refresh_rollups(*, conn: Connection, tz: str = LOCAL_TZ) -> int:
-    """Rebuild ``case_daily`` and ``case_daily_major`` from ``cases``; return case_daily rows."""
+    Days are local days in ``tz`` (default: the city profile's time zone).
+    """
+    tz = tz or time_zone().key
     conn.execute(sa.text("TRUNCATE case_daily, case_daily_major"))
     result = conn.execute(
         sa.text("""

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from city import time_zone
 from layers import migrate
 from layers.db import check_connection, database_url, normalise_url
 
@@ -28,7 +29,7 @@ SMALL_DEMO = {
     "n_communities": 4,
     "n_parts": 600,
     "n_cases": 6_000,
-    "as_of": pd.Timestamp("2026-11-20 18:00", tz="Asia/Shanghai"),
+    "as_of": pd.Timestamp("2026-11-20 18:00", tz=time_zone().key),
 }
 
 

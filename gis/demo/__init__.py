@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from city import time_zone
 from gis.assign import H3_RESOLUTIONS, assign_to_polygons, h3_cells
 from gis.crs import to_metric, to_wgs84, utm_epsg
 from gis.demo import cases as case_gen
@@ -29,7 +30,7 @@ from gis.demo.names import person_names, phone_numbers
 from gis.demo.parts import make_parts
 from gis.demo.patrols import make_patrols
 
-LOCAL_TZ = "Asia/Shanghai"
+LOCAL_TZ = time_zone().key
 
 
 @dataclass

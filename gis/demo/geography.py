@@ -13,9 +13,10 @@ import pandas as pd
 import shapely
 from shapely import affinity
 
+from city import profile
 from gis.demo.names import COMMUNITY_NAMES
 
-AREA_CODE = "320508"  # 姑苏区 (Gusu district, Suzhou): the area part of every code
+AREA_CODE = profile().admin_code  # the city profile's area: the first 6 digits of every code
 STREET_CODE = AREA_CODE + "001"
 STREET_NAME = ("平江街道", "Pingjiang Street")
 ORIGIN_LONLAT = (120.630, 31.315)

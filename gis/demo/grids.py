@@ -7,15 +7,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from city import GridSize
 from gis.delineate import delineate
 from gis.demo.geography import Geography
 from gis.grid_codes import number_grids
 
 
-def demo_grids(
-    geo: Geography, target: int = 400, low: int = 300, high: int = 500
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Delineate every community of ``geo`` and code the grids.
+def demo_grids(geo: Geography, size: GridSize | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Delineate every community of ``geo`` into grids of ``size`` (the profile's) and code them.
 
     Major roads are the barriers. Returns the grids (community_idx,
     community_code, code, households, n_buildings, oversized, geometry; metric
@@ -37,9 +36,7 @@ def demo_grids(
         buildings,
         communities,
         barriers=gpd.GeoSeries(majors, crs=geo.epsg),
-        target=target,
-        low=low,
-        high=high,
+        size=size,
     )
     if len(result.set_aside) or len(result.assignment) != len(b):
         raise RuntimeError(f"demo grids left buildings out: {result.set_aside.head().to_dict()}")

@@ -18,6 +18,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import CODES
 from gis import crs as gis_crs
 from layers.bulk import ewkb_hex
 from layers.ingest.errors import MappingError
@@ -290,7 +291,7 @@ def _community_codes(conn: Connection, street_code: str, names: np.ndarray) -> l
         {"code": street_code},
     ).all()
     known = {name: str(code) for name, code in rows}
-    used = [int(code[9:]) for code in known.values()]
+    used = [int(code[CODES.street :]) for code in known.values()]
     nxt = max(used, default=0)
     codes: dict[str, str] = {}
     for name in sorted(n for n in names if n not in known):

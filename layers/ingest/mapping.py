@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from city import is_street_code
 from gis.datum import Datum, DatumError, parse_datum
 from layers.ingest.errors import MappingError
 from layers.workflow.states import STATUSES
@@ -297,7 +298,7 @@ def _check_values(m: Mapping, where: str) -> None:
         raise MappingError(f"{where}: default_channel must be one of {list(CASE_SOURCES)}")
     if m.layer == "boundaries":
         code = m.street.get("code", "")
-        if not (len(code) == 9 and code.isdigit()):
+        if not is_street_code(code):
             raise MappingError(f"{where}: street.code must be a 9-digit code, not {code!r}")
         if not m.street.get("name"):
             raise MappingError(f"{where}: street.name is required")

@@ -13,7 +13,6 @@ Front doors do not call it themselves: ``services.uow.unit_of_work`` does.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import is_area_code, is_community_code
 from layers.workflow.errors import BadApiKey, BadValue, UnknownRole
 from layers.workflow.states import PERSONAL_DATA_ROLES, PG_ROLE
 from layers.workflow.transitions import refusals_as_errors
-
-_AREA = re.compile(r"^(\d{9}|\d{12})$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class Scope:
     @property
     def community(self) -> str | None:
         """The community code when the scope is one community, else None."""
-        return self.area if self.area and len(self.area) == 12 else None
+        return self.area if self.area and is_community_code(self.area) else None
 
     @property
     def sees_personal_data(self) -> bool:
@@ -63,7 +61,7 @@ def enter_scope(*, conn: Connection, scope: Scope | None) -> None:
         return
     if scope.role not in PG_ROLE:
         raise UnknownRole(f"unknown role {scope.role!r}; known: {', '.join(PG_ROLE)}")
-    if scope.area is not None and not _AREA.match(scope.area):
+    if scope.area is not None and not is_area_code(scope.area):
         raise BadValue(f"area {scope.area!r} is not a 9-digit street or 12-digit community code")
     department_id = None
     if scope.department_code:

@@ -21,12 +21,12 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from city import time_zone
 from gis.errors import GridGovError
 
 CALENDAR_DIR = Path(__file__).resolve().parents[2] / "data" / "calendar"
 DEFAULT_CALENDAR = CALENDAR_DIR / "cn_2025_2027.csv"
 DEFAULT_HOURS = ((time(9), time(12)), (time(13), time(18)))
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 _MAX_DAYS = 3_660  # a deadline ten years out is a data error, not a wait
 
 
@@ -50,13 +50,13 @@ class WorkingCalendar:
     hours
         Working periods of a working day, as (start, end) local times, in order.
     tz
-        The local time zone deadlines are counted in.
+        The local time zone deadlines are counted in (default: the city profile's).
     """
 
     holidays: frozenset[date] = frozenset()
     workdays: frozenset[date] = frozenset()
     hours: tuple[tuple[time, time], ...] = DEFAULT_HOURS
-    tz: ZoneInfo = field(default=LOCAL_TZ)
+    tz: ZoneInfo = field(default_factory=time_zone)
 
     def __post_init__(self) -> None:
         previous = time(0)

@@ -1,10 +1,11 @@
 """Dashboard logins: password hashes, users, and every view run under the user's role."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 
+from city import time_zone
 from layers.auth import (
     DEMO_PASSWORD,
     LOGIN_ROLES,
@@ -29,7 +30,7 @@ from services.operator import operator_desk
 from services.supervisor import supervisor_coverage
 from services.uow import unit_of_work
 
-NOW = datetime(2026, 11, 20, 18, tzinfo=timezone(timedelta(hours=8)))
+NOW = datetime(2026, 11, 20, 18, tzinfo=time_zone())
 
 
 def test_password_hash_roundtrip_and_salt():

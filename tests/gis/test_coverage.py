@@ -4,6 +4,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from city import time_zone
 from gis.coverage import grid_coverage
 
 UTM51 = 32651
@@ -40,7 +41,7 @@ def test_time_in_grids_credits_the_later_fix_and_skips_breaks():
     a = shapely.box(120.60, 31.30, 120.61, 31.31)
     b = shapely.box(120.61, 31.30, 120.62, 31.31)
     grids = gpd.GeoDataFrame({"id": [1, 2]}, geometry=[a, b], crs=4326)
-    t0 = pd.Timestamp("2026-11-16 09:00", tz="Asia/Shanghai")
+    t0 = pd.Timestamp("2026-11-16 09:00", tz=time_zone().key)
     s = pd.Timedelta(seconds=30)
     fixes = pd.DataFrame(
         {

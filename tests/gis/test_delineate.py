@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import shapely
 
+from city import GridSize, GridSizeError
 from gis.delineate import DelineationError, delineate
 from gis.partition import n_parts
 
@@ -140,8 +141,13 @@ def test_overlapping_communities_name_both_keys():
 )
 def test_unusable_parameters_raise(kwargs, message):
     comms = make_communities({"A": (0, 0, 1000, 1000)})
-    with pytest.raises(DelineationError, match=message):
-        delineate(make_buildings(10, (0, 0, 10, 10)), comms, **kwargs)
+    numbers = {k: v for k, v in kwargs.items() if k in ("target", "low", "high")}
+    other = {k: v for k, v in kwargs.items() if k not in numbers}
+    # the grid size is checked where it is made (GridSize), the rest by delineate
+    error = GridSizeError if numbers else DelineationError
+    with pytest.raises(error, match=message):
+        size = GridSize(**({"target": 400, "low": 300, "high": 500} | numbers))
+        delineate(make_buildings(10, (0, 0, 10, 10)), comms, size=size, **other)
 
 
 def test_duplicate_and_empty_communities_raise():

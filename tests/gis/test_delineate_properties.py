@@ -9,6 +9,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from city import GridSize
 from gis.delineate import delineate
 
 CRS = 32650
@@ -60,7 +61,7 @@ def layouts(draw):
 @given(layouts())
 def test_every_household_in_exactly_one_grid_and_grids_tile(layout):
     buildings, communities, barriers = layout
-    result = delineate(buildings, communities, barriers=barriers, target=100, low=75, high=125)
+    result = delineate(buildings, communities, barriers=barriers, size=GridSize(100, 75, 125))
     grids = result.grids
 
     # every input row is either assigned once or set aside once

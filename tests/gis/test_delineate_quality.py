@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 import shapely
 
+from city import GridSize
 from gis.grid_quality import quality_report
+
+SIZE = GridSize(400, 300, 500)
 
 CRS = 32650
 
@@ -45,7 +48,7 @@ def test_figures_of_a_known_layout():
     aside = pd.DataFrame(
         {"row": [7, 8, 9], "reason": ["x", "y", "z"], "kind": ["no coordinates"] * 2 + ["bad"]}
     )
-    r = quality_report(grids, buildings, communities, road, 300, 500, set_aside=aside)
+    r = quality_report(grids, buildings, communities, road, SIZE, set_aside=aside)
     assert (r.n_grids, r.n_communities) == (3, 1)
     assert (r.households_min, r.households_median, r.households_max) == (250, 400, 900)
     assert r.n_in_range == 1 and r.share_in_range == pytest.approx(1 / 3)
@@ -68,7 +71,7 @@ def test_figures_of_a_known_layout():
 def test_a_barrier_along_grid_edges_is_not_a_crossing_and_gaps_show():
     grids, buildings, communities = make_case()
     along = gpd.GeoSeries([shapely.LineString([(100, -10), (100, 110)])], crs=CRS)
-    r = quality_report(grids.iloc[:2], buildings.iloc[:3], communities, along, 300, 500)
+    r = quality_report(grids.iloc[:2], buildings.iloc[:3], communities, along, SIZE)
     assert r.barrier_crossings == 0
     assert r.max_area_gap == pytest.approx(25 * 100 / 20000)  # the middle grid is missing
-    assert quality_report(grids, buildings, None, None, 300, 500).barrier_crossings is None
+    assert quality_report(grids, buildings, None, None, SIZE).barrier_crossings is None

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from city import time_zone
 from gis.demo import generate_district
 from layers.catalogue import read_categories
 
@@ -13,7 +14,7 @@ SMALL = {
     "n_communities": 3,
     "n_parts": 300,
     "n_cases": 3_000,
-    "as_of": pd.Timestamp("2026-06-30 18:00", tz="Asia/Shanghai"),
+    "as_of": pd.Timestamp("2026-06-30 18:00", tz=time_zone().key),
 }
 
 

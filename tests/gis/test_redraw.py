@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from dashboard.redraw_text import change_list_text, reason_text
 from gis import partition
 from gis.delineate import delineate
 from gis.demo.geography import make_geography
@@ -109,7 +110,7 @@ def test_grids_still_in_range_keep_code_and_geometry(area, first):
     redraw = _redraw(area, _current(base), buildings=grown)
     changes = redraw.changes.set_index("code")
     assert changes.action[target] != KEPT
-    assert changes.reason[target].endswith("> 500 after +360")
+    assert reason_text(changes.reason[target]).endswith("> 500 after +360")
     kept = changes.index[changes.action == KEPT]
     assert len(kept) >= len(base.grids) - 4  # only the grid and a few neighbours move
     old = base.grids.set_index("code").geometry
@@ -131,7 +132,7 @@ def test_new_grids_continue_after_the_highest_code_ever_used(area, first):
     grown.loc[inside, "households"] *= 3
     redraw = _redraw(area, _current(base), buildings=grown, highest={community: 40})
     new = redraw.grids[redraw.grids.action == NEW]
-    assert len(new), redraw.to_text()
+    assert len(new), change_list_text(redraw)
     mine = new[new.community == community]
     assert (mine.code.str[12:].astype(int) > 40).all()
 
@@ -175,8 +176,8 @@ def test_a_community_without_grids_is_delineated_whole(area, first):
     current = _current(_redraw(area, _current(first)))  # settled
     redraw = _redraw(area, current[current.code.str[:12] != missing])
     new = redraw.changes[redraw.changes.action == NEW]
-    assert len(new) and (new.community == missing).all(), redraw.to_text()
-    assert (new.reason == "the community had no grids").all()
+    assert len(new) and (new.community == missing).all(), change_list_text(redraw)
+    assert (new.reason.map(reason_text) == "the community had no grids").all()
     assert set(redraw.changes.action[redraw.changes.community != missing]) == {KEPT}
     _check_partition(redraw, buildings, communities)
 
@@ -191,7 +192,7 @@ def test_a_changed_community_boundary_redraws_that_community(area, first):
     redraw = propose_redraw(_current(base), buildings, moved)
     mine = redraw.changes[redraw.changes.community == code]
     assert KEPT not in set(mine.action)
-    assert mine.reason.str.contains(f"boundary of community {code} changed").any()
+    assert mine.reason.map(reason_text).str.contains(f"boundary of community {code} changed").any()
     others = redraw.changes[redraw.changes.community != code]
     assert set(others.action) == {KEPT}
     _check_partition(redraw, buildings, moved)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from dashboard.redraw_text import reason_text
 from layers.demo import load_demo
 from layers.grids import current_report, propose_grids, write_grids
 
@@ -60,7 +61,7 @@ def test_a_redraw_keeps_unchanged_grids_and_cases_keep_their_grid(demo_conn, sma
     proposal = propose_grids(conn=conn, communities=[community], redraw=True)
     changes = proposal.redraw.changes.set_index("code")
     assert changes.action[grown] != "kept"
-    assert changes.reason[grown].endswith("after +450")
+    assert reason_text(changes.reason[grown]).endswith("after +450")
     kept = set(changes.index[changes.action == "kept"])
     summary = write_grids(
         proposal.redraw.grids, proposal.redraw.changes, conn=conn, valid_from=REDRAW_DAY

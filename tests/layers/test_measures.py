@@ -1,14 +1,15 @@
 """Performance measures on hand-built cases whose right answer is known."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import h3.api.basic_int as h3
 import pytest
 import sqlalchemy as sa
 
+from city import time_zone
 from layers.measures import area_performance, department_performance
 
-TZ = timezone(timedelta(hours=8))
+TZ = time_zone()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=TZ)
 CELL = h3.latlng_to_cell(31.31, 120.63, 10)
 OTHER_CELL = h3.latlng_to_cell(31.32, 120.64, 10)

@@ -3,10 +3,11 @@
 import pytest
 import sqlalchemy as sa
 
+from city import time_zone
 from layers.demo import load_demo
 from layers.rollups import counts_by_grid, counts_by_h3, day_range, refresh_rollups
 
-TZ = "Asia/Shanghai"
+TZ = time_zone().key
 
 
 def _raw(conn, where: str, params: dict) -> int:

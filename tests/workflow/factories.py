@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city import time_zone
 from layers.workflow.access import Scope, enter_scope, leave_scope
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.dispatch import dispatch_case
 from layers.workflow.transitions import transition
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = time_zone()
 STREET = "320508901"
 WEST = "320508901001"
 EAST = "320508901002"

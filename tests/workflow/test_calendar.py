@@ -1,12 +1,12 @@
 """The working calendar: hours, holidays, make-up days, remaining time, escalation."""
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from city import time_zone
 from layers.workflow.calendar import (
     CalendarError,
     WorkingCalendar,
@@ -14,7 +14,7 @@ from layers.workflow.calendar import (
     escalation_level,
 )
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = time_zone()
 CAL = default_calendar()
 
 
