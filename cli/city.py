@@ -24,7 +24,7 @@ city_app = typer.Typer(
 def init_cmd(
     name: str = typer.Option(..., help="The city's own name, e.g. 苏州市 or San Francisco."),
     name_en: str = typer.Option(..., help="The city's English name."),
-    timezone: str = typer.Option(..., help="IANA time zone, e.g. Asia/Shanghai."),
+    timezone: str = typer.Option(..., help="IANA time zone, e.g. Europe/Helsinki."),
     code: str = typer.Option(
         ..., help="6-digit administrative code: the first 6 digits of every street code."
     ),

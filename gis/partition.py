@@ -111,8 +111,11 @@ def _blocks(poly, lines, x, y, w, target, low, high):
             j = int(np.lexsort((-length, miss))[0])
             if length[j] <= 0:
                 j = int(np.argmax(length))
-            edge = max(shapely.get_parts(shared[j]), key=shapely.length)
+            # flatten twice: a shared boundary can be a collection holding multi-lines
+            edge = max(shapely.get_parts(shapely.get_parts(shared[j])), key=shapely.length)
             point = shapely.line_interpolate_point(edge, 0.5, normalized=True)
+            if point is None or point.is_empty:  # no line among the parts: any shared point
+                point = shapely.point_on_surface(shared[j])
         else:  # an island: hang it on the nearest block (the grid will be multi-part)
             others = np.flatnonzero(alive)
             others = others[others != s]

@@ -36,7 +36,7 @@ class CityProfile:
     name, name_en
         The city's own name (e.g. Chinese) and its English name.
     timezone
-        IANA time zone (``Asia/Shanghai``, ``America/Los_Angeles``).
+        IANA time zone (``Europe/Helsinki``, ``America/Los_Angeles``).
     admin_code
         6-digit administrative code: the first 6 digits of every street code
         and part code (a Chinese city's GB/T 2260 code; elsewhere any 6 digits,
@@ -62,7 +62,7 @@ class CityProfile:
             hint = f" (did you mean {', '.join(near[:3])}?)" if near else ""
             raise CityError(
                 f"timezone: {self.timezone!r} is not an IANA time zone such as "
-                f"Asia/Shanghai or Europe/Helsinki{hint}"
+                f"Europe/Helsinki or America/Los_Angeles{hint}"
             ) from exc
         if not ADMIN_CODE.match(self.admin_code):
             raise CityError(
@@ -99,6 +99,9 @@ def init_city(profile: CityProfile, *, conn: Connection) -> dict[str, int]:
     """),
         {"n": p.name, "e": p.name_en, "tz": p.timezone, "code": p.admin_code},
     )
+    from layers.migrate import sync_city_settings  # SQL dates case numbers in this zone
+
+    sync_city_settings(conn)
     return load_catalogue(conn, CATALOGUE_DIR)
 
 

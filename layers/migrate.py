@@ -36,17 +36,22 @@ def upgrade(bind: Engine | Connection, revision: str = "heads") -> None:
 
 
 def sync_city_settings(conn: Connection) -> None:
-    """Write the city profile's settings that SQL needs (the time zone) into ``city_settings``.
+    """Write the city's settings that SQL needs (the time zone) into ``city_settings``.
 
-    Does nothing before migration 0050 created the table.
+    The zone is the one ``gridgov city init`` stored in the ``city`` table when there is
+    such a row, else the city profile's. Does nothing before migration 0050 created the
+    table.
     """
     if conn.execute(sa.text("SELECT to_regclass('public.city_settings')")).scalar() is None:
         return
+    zone = time_zone().key
+    if conn.execute(sa.text("SELECT to_regclass('public.city')")).scalar() is not None:
+        zone = conn.execute(sa.text("SELECT timezone FROM city WHERE id = 1")).scalar() or zone
     conn.execute(
         sa.text("""INSERT INTO city_settings (key, value) VALUES ('time_zone', :tz)
                    ON CONFLICT (key) DO UPDATE SET value = excluded.value
                    WHERE city_settings.value IS DISTINCT FROM excluded.value"""),
-        {"tz": time_zone().key},
+        {"tz": zone},
     )
 
 

@@ -12,6 +12,7 @@ import httpx
 import sqlalchemy as sa
 
 from api import create_app
+from city import time_zone
 from layers.ingest import load_cases, load_mapping
 from layers.workflow.access import create_api_key
 from tests.api.server import serving
@@ -34,7 +35,7 @@ MARKER_AT = """(fid) => {
 
 MAPPING = """layer: cases
 source: cityimport
-timezone: Asia/Shanghai
+timezone: {tz}
 datum: wgs84
 columns:
   source_id: id
@@ -91,7 +92,7 @@ def _report_through_open311(engine) -> tuple[int, str]:
 def _import_one(engine, tmp_path) -> tuple[int, str]:
     """Load one open case from a CSV with a mapping, as ``gridgov load cases`` does."""
     code, lon, lat = _spot(engine, 2)
-    (tmp_path / "m.yaml").write_text(MAPPING.format(code=code))
+    (tmp_path / "m.yaml").write_text(MAPPING.format(code=code, tz=time_zone().key))
     (tmp_path / "c.csv").write_text(
         f"id,lon,lat,kind,opened,state\nA-77,{lon},{lat + 0.0004},litter,2026-11-20 09:00,open\n"
     )

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components
 
+from city import GridSize
 from gis import partition
 from gis.crs import to_metric, utm_epsg
 from gis.delineate import delineate
@@ -113,18 +114,18 @@ def _no_grids(crs):
     )
 
 
-def _assert_fixed_point(buildings, communities, barriers, **size):
+def _assert_fixed_point(buildings, communities, barriers, size=None):
     first = plan_replacement(
         _no_grids(communities.crs),
-        delineate(buildings, communities, barriers=barriers, **size),
-        **{k: v for k, v in size.items() if k != "target"},
+        delineate(buildings, communities, barriers=barriers, size=size),
+        size=size,
     )
     again = propose_redraw(
         first.grids[["code", "households", "geometry"]],
         buildings,
         communities,
         barriers=barriers,
-        **size,
+        size=size,
     )
     assert set(again.changes.action) == {KEPT}, again.to_text()
     assert again.report.share_in_range == first.report.share_in_range
@@ -160,7 +161,7 @@ def test_a_redraw_right_after_a_delineation_changes_nothing(layout):
     communities = communities.assign(
         code=[f"320508001{i + 1:03d}" for i in range(len(communities))]
     )
-    _assert_fixed_point(buildings, communities, barriers, target=100, low=75, high=125)
+    _assert_fixed_point(buildings, communities, barriers, GridSize(100, 75, 125))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
