@@ -69,8 +69,17 @@ from sqlalchemy.engine import Connection
 
 CLOSED = ("closed", "rated", "archived")
 
+# cases have no index on part_id: a hash join finds the recurring part faults in one pass
+_PART_RECURRED = """
+    SELECT DISTINCT c.id FROM cases c
+    JOIN cases b ON b.part_id = c.part_id AND b.reported_at > c.closed_at
+                AND b.reported_at <= c.closed_at + make_interval(days => :recurrence_days)
+    WHERE c.part_id IS NOT NULL AND c.status IN ('closed', 'rated', 'archived')
+      AND c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
+"""
+
 _MEASURES = """
-    WITH scope AS (
+    WITH part_recurred AS ({part_recurred}), scope AS (
         SELECT c.status, c.closed_at, c.handled_at, c.deadline_at, c.reported_at,
                c.rework_count, {unit} AS unit,
                c.status IN ('closed', 'rated', 'archived') AND EXISTS (
@@ -89,11 +98,7 @@ _MEASURES = """
                c.part_id,
                EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'extend')
                    AS extended,
-               c.status IN ('closed', 'rated', 'archived') AND c.part_id IS NOT NULL AND EXISTS (
-                   SELECT 1 FROM cases b
-                   WHERE b.part_id = c.part_id AND b.reported_at > c.closed_at
-                     AND b.reported_at <= c.closed_at + make_interval(days => :recurrence_days)
-               ) AS part_recurred
+               c.id IN (SELECT id FROM part_recurred) AS part_recurred
         FROM cases c
         WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
     )
@@ -159,7 +164,7 @@ def department_performance(
     *, conn: Connection, start: date, end: date, now: datetime, recurrence_days: int = 30
 ) -> pd.DataFrame:
     """The measures (module docs) per handling unit (department code and names)."""
-    sql = _MEASURES.format(unit="c.department_id")
+    sql = _MEASURES.format(part_recurred=_PART_RECURRED, unit="c.department_id")
     frame = pd.read_sql(sa.text(sql), conn, params=_params(start, end, now, recurrence_days))
     names = pd.read_sql(sa.text("SELECT id AS unit, code, name_zh, name_en FROM departments"), conn)
     out = names.merge(frame, on="unit").drop(columns="unit")
@@ -189,7 +194,9 @@ def area_performance(
     else:
         raise ValueError(f"level must be 'community' or 'street', got {level!r}")
     frame = pd.read_sql(
-        sa.text(_MEASURES.format(unit=unit)), conn, params=_params(start, end, now, recurrence_days)
+        sa.text(_MEASURES.format(part_recurred=_PART_RECURRED, unit=unit)),
+        conn,
+        params=_params(start, end, now, recurrence_days),
     )
     names = pd.read_sql(sa.text(names_sql), conn)
     return with_index(names.merge(frame, on="unit").drop(columns="unit"))
@@ -209,7 +216,7 @@ def grid_performance(
     *, conn: Connection, start: date, end: date, now: datetime, recurrence_days: int = 30
 ) -> pd.DataFrame:
     """The measures (module docs) per grid (code) for the grids cases were filed in."""
-    sql = _MEASURES.format(unit="c.grid_id")
+    sql = _MEASURES.format(part_recurred=_PART_RECURRED, unit="c.grid_id")
     frame = pd.read_sql(sa.text(sql), conn, params=_params(start, end, now, recurrence_days))
     names = pd.read_sql(sa.text("SELECT id AS unit, code, households FROM grids"), conn)
     out = names.merge(frame, on="unit").drop(columns="unit")
@@ -242,18 +249,23 @@ def grid_performance(
     return out
 
 
-_PLACE_KEYS = {"part": ("c.part_id", "c.part_id IS NOT NULL"), "cell": ("c.h3_r10", "true")}
-
-_RECURRING_PLACES = """
-    WITH scope AS (
-        SELECT c.id, c.category_id, c.{key} AS place, c.status, c.closed_at, c.grid_id,
-               c.department_id, c.geom,
+# how "came back" is found: cells through the recurrence index, parts by a hash join
+_CELL_RECURRED = """
                c.status IN ('closed', 'rated', 'archived') AND EXISTS (
                    SELECT 1 FROM cases b
-                   WHERE b.category_id = c.category_id AND b.{key} = c.{key}
+                   WHERE b.category_id = c.category_id AND b.h3_r10 = c.h3_r10
                      AND b.reported_at > c.closed_at
                      AND b.reported_at <= c.closed_at + make_interval(days => :recurrence_days)
-               ) AS recurred
+               )"""
+_PLACE_KEYS = {
+    "part": ("part_id", "c.part_id IS NOT NULL", "c.id IN (SELECT id FROM part_recurred)"),
+    "cell": ("h3_r10", "true", _CELL_RECURRED),
+}
+
+_RECURRING_PLACES = """
+    WITH part_recurred AS ({part_recurred}), scope AS (
+        SELECT c.id, c.category_id, c.{key} AS place, c.status, c.closed_at, c.grid_id,
+               c.department_id, c.geom, {recurred} AS recurred
         FROM cases c
         WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1 AND {having}
     ), places AS (
@@ -305,10 +317,12 @@ def recurring_places(
     """
     if by not in _PLACE_KEYS:
         raise ValueError(f"by must be 'part' or 'cell', got {by!r}")
-    key, having = _PLACE_KEYS[by]
+    key, having, recurred = _PLACE_KEYS[by]
     sql = _RECURRING_PLACES.format(
-        key=key.removeprefix("c."),
+        part_recurred=_PART_RECURRED if by == "part" else "SELECT NULL::bigint AS id",
+        key=key,
         having=having,
+        recurred=recurred,
         label="t.part_code" if by == "part" else "p.place::text",
         join="JOIN parts t ON t.id = p.place" if by == "part" else "",
     )

@@ -112,18 +112,8 @@ def generate_district(
     patrols = make_patrols(rng, geo.buildings, grid_of_building, planted.worker_of_grid, week_start)
     patrols["worker_code"] = workers.code.to_numpy()[patrols.worker_idx]
     worker_codes = workers.code.to_numpy()[planted.worker_of_grid]
-    overloaded = np.flatnonzero(planted.worker_of_grid != np.arange(len(grids)))[0]
     return DemoDistrict(
-        plants=plant_gen.Plants(
-            department_code=plant_gen.REREPORTED_DEPARTMENT,
-            silent_grid=planted.silent_grid,
-            corner_part=str(parts.part_code.iloc[planted.corner]),
-            overloaded_worker=str(worker_codes[overloaded]),
-            overloaded_grids=(
-                str(grids.code.iloc[planted.worker_of_grid[overloaded]]),
-                str(grids.code.iloc[overloaded]),
-            ),
-        ),
+        plants=_record(planted, grids, parts, worker_codes),
         seed=seed,
         as_of=as_of,
         street=pd.DataFrame(
@@ -270,12 +260,13 @@ def _plant(
     rng: np.random.Generator, geo: Geography, grids: pd.DataFrame, parts: pd.DataFrame
 ) -> _Planting:
     hotspots = case_gen.make_hotspots(rng, geo)
-    kept, taken = plant_gen.overloaded_pair(grids)
+    pair = plant_gen.overloaded_pair(grids)
     worker_of_grid = np.arange(len(grids))
-    worker_of_grid[taken] = kept
+    if pair is not None:
+        worker_of_grid[pair[1]] = pair[0]
     xy = np.array([(h.x, h.y) for h in hotspots])
-    silent = plant_gen.silent_grid(grids, xy, exclude={kept, taken})
-    corner = plant_gen.corner_part(rng, geo.street, grids, parts, exclude={kept, taken, silent})
+    silent = plant_gen.silent_grid(grids, xy, exclude=set(pair or ()))
+    corner = plant_gen.corner_part(rng, geo.street, grids, parts, exclude={*(pair or ()), silent})
     return _Planting(hotspots, worker_of_grid, str(grids.code.iloc[silent]), corner)
 
 
@@ -345,3 +336,22 @@ def _in_time_order(
     events = events.assign(case_idx=new_idx[events.case_idx.to_numpy()])
     events = events.sort_values(["case_idx", "at"], kind="stable").reset_index(drop=True)
     return cases, events
+
+
+def _record(
+    planted: _Planting, grids: pd.DataFrame, parts: pd.DataFrame, worker_codes: np.ndarray
+) -> plant_gen.Plants:
+    """What was planted, by code ("" where a tiny district had no room for a plant)."""
+    taken = np.flatnonzero(planted.worker_of_grid != np.arange(len(grids)))
+    pair = (
+        (str(grids.code.iloc[planted.worker_of_grid[taken[0]]]), str(grids.code.iloc[taken[0]]))
+        if taken.size
+        else ("", "")
+    )
+    return plant_gen.Plants(
+        department_code=plant_gen.REREPORTED_DEPARTMENT,
+        silent_grid=planted.silent_grid,
+        corner_part=str(parts.part_code.iloc[planted.corner]) if planted.corner >= 0 else "",
+        overloaded_worker=str(worker_codes[taken[0]]) if taken.size else "",
+        overloaded_grids=pair,
+    )

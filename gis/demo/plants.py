@@ -34,6 +34,7 @@ REREPORT_SHARE = 0.5
 REREPORT_WITHIN_DAYS = (1.0, 30.0)
 CORNER_CATEGORY = "P0208"  # a street light on a corner that keeps going out
 CORNER_GAP_DAYS = (5.0, 12.0)
+PAIR_TARGET = 2.2  # the overloaded worker's households, in mean grids
 RESIDENT_CHANNELS = {"hotline": 0.55, "app": 0.4, "web": 0.05}
 
 
@@ -48,14 +49,16 @@ class Plants:
     overloaded_grids: tuple[str, str]
 
 
-def overloaded_pair(grids: pd.DataFrame) -> tuple[int, int]:
-    """Two touching grids of one community, the largest pair in households.
+def overloaded_pair(grids: pd.DataFrame) -> tuple[int, int] | None:
+    """Two touching grids of one community, together closest to 2.2 normal grids.
 
     Oversized grids (towers) are left out, so the pair's worker carries about
-    twice a normal grid's households. Returns (kept, taken over) row indices:
-    the worker of ``kept`` takes over ``taken over``.
+    twice the fair share of households. Returns (kept, taken over) row indices —
+    the worker of ``kept`` takes over ``taken over`` — or None in a district
+    without two such grids.
     """
-    best: tuple[int, int, int] = (-1, -1, -1)
+    target = PAIR_TARGET * float(grids.households.mean())
+    best: tuple[float, int, int] = (np.inf, -1, -1)
     geoms = grids.geometry.to_numpy()
     households = grids.households.to_numpy()
     normal = ~grids.oversized.to_numpy(bool)
@@ -64,12 +67,10 @@ def overloaded_pair(grids: pd.DataFrame) -> tuple[int, int]:
         for j in np.flatnonzero(same):
             if j <= i or not shapely.intersects(geoms[i], geoms[j]):
                 continue
-            total = int(households[i] + households[j])
-            if total > best[0]:
-                best = (total, int(i), int(j))
-    if best[1] < 0:
-        raise ValueError("no two touching grids of one community to share a worker")
-    return best[1], best[2]
+            miss = abs(float(households[i] + households[j]) - target)
+            if miss < best[0]:
+                best = (miss, int(i), int(j))
+    return (best[1], best[2]) if best[1] >= 0 else None
 
 
 def silent_grid(grids: pd.DataFrame, hotspot_xy: np.ndarray, exclude: set[int]) -> int:
@@ -81,7 +82,8 @@ def silent_grid(grids: pd.DataFrame, hotspot_xy: np.ndarray, exclude: set[int]) 
     centres = shapely.centroid(grids.geometry.to_numpy())
     cx, cy = shapely.get_x(centres), shapely.get_y(centres)
     distance = np.hypot(cx[:, None] - hotspot_xy[:, 0], cy[:, None] - hotspot_xy[:, 1]).min(axis=1)
-    distance[list(exclude)] = -1
+    if len(exclude) < len(grids):  # a tiny district: the plants may share a grid
+        distance[list(exclude)] = -1
     return int(np.argmax(distance))
 
 
@@ -92,16 +94,18 @@ def corner_part(
     parts: pd.DataFrame,
     exclude: set[int],
 ) -> int:
-    """A part of :data:`CORNER_CATEGORY` inside the street, not in ``exclude``'d grids."""
+    """A part of :data:`CORNER_CATEGORY` inside the street, not in ``exclude``'d grids.
+
+    Falls back to any grid when every candidate is excluded; -1 when the street
+    has no such part.
+    """
     pts = shapely.points(parts.x.to_numpy(), parts.y.to_numpy())
     grid = assign_to_polygons(pts, grids.geometry.to_numpy())
-    ok = (
-        (parts.service_code.to_numpy() == CORNER_CATEGORY)
-        & shapely.contains(street, pts)
-        & (grid >= 0)
-        & ~np.isin(grid, list(exclude))
-    )
-    return int(rng.choice(np.flatnonzero(ok)))
+    ok = (parts.service_code.to_numpy() == CORNER_CATEGORY) & shapely.contains(street, pts)
+    ok &= grid >= 0
+    elsewhere = ok & ~np.isin(grid, list(exclude))
+    candidates = np.flatnonzero(elsewhere if elsewhere.any() else ok)
+    return int(rng.choice(candidates)) if candidates.size else -1
 
 
 def corner_reports(
@@ -115,7 +119,8 @@ def corner_reports(
     start = as_of - pd.Timedelta(days=365)
     gaps = rng.uniform(*CORNER_GAP_DAYS, 80)
     offsets = np.cumsum(gaps)
-    offsets = offsets[offsets < 364.5]
+    offsets = offsets[offsets < 364.5] if part >= 0 else offsets[:0]
+    part = max(part, 0)
     n = offsets.size
     return pd.DataFrame(
         {
