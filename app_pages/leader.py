@@ -180,10 +180,12 @@ if st.toggle(t("show_performance", lang), value=False, key="show_performance"):
     st.dataframe(localized(departments, lang), hide_index=True)
     with st.expander(t("grids", lang)):
         st.dataframe(localized(tables["grids"], lang), hide_index=True)
-    for level in ("communities", "streets"):
+    for level in ("communities", "streets", "places"):
         with st.expander(t(level, lang)):
             named = tables[level].drop(columns=["name_en" if lang == "zh" else "name_zh"])
             st.dataframe(localized(named, lang), hide_index=True)
+    with st.expander(t("workers", lang)):
+        st.dataframe(localized(tables["workers"], lang), hide_index=True)
     st.download_button(
         t("export_excel", lang),
         excel_workbook(tables),

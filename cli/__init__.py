@@ -203,7 +203,7 @@ def demo(
                     replace=replace,
                     progress=lambda m: progress.update(task, description=f"loading {m}"),
                 )
-            with engine.connect() as conn:
+            with engine.begin() as conn:  # committed: statistics of a rolled-back ANALYZE are lost
                 conn.exec_driver_sql("ANALYZE")
     except KNOWN_ERRORS as exc:
         _fail(exc)

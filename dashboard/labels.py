@@ -77,9 +77,11 @@ TEXT: dict[str, dict[str, str]] = {
     "channel": {"zh": "渠道", "en": "Channel"},
     "performance": {"zh": "部门与网格绩效", "en": "Performance by unit and grid"},
     "performance_note": {
-        "zh": "结案率之外：按时处置率、超期未结、返工率、处置时长中位数、同地同类复发率。",
+        "zh": "结案率之外：按时处置率、超期未结、返工率、处置时长中位数、同地同类复发率、"
+        "同一部件结案后复发、巡查漏报占比、网格员负荷。",
         "en": "Beyond closure rates: on-time handling, overdue open cases, rework, median time "
-        "to fix, and recurrence of the same problem at the same place.",
+        "to fix, recurrence of the same problem at the same place, the same part failing "
+        "again after closing, the share patrols missed, and each worker's load.",
     },
     "recurrence_days": {"zh": "复发统计天数", "en": "Recurrence window (days)"},
     "export_excel": {"zh": "导出 Excel", "en": "Export to Excel"},
@@ -129,6 +131,17 @@ TEXT: dict[str, dict[str, str]] = {
     "rank": {"zh": "排名", "en": "Rank"},
     "cases_per_100_households": {"zh": "每百户案件", "en": "Cases per 100 households"},
     "missed_reports": {"zh": "漏报", "en": "Missed by patrols"},
+    "missed_report_share": {"zh": "漏报占比", "en": "Share missed by patrols"},
+    "satisfaction_rate": {"zh": "满意率", "en": "Satisfied"},
+    "extension_rate": {"zh": "延期率", "en": "Extended"},
+    "part_recurrence_rate": {"zh": "部件复发率", "en": "Same part again"},
+    "places": {"zh": "反复发生的部件问题", "en": "Parts whose fault keeps coming back"},
+    "workers": {"zh": "网格员负荷", "en": "Load per grid worker"},
+    "place": {"zh": "部件编码", "en": "Part code"},
+    "recurrences": {"zh": "结案后复发次数", "en": "Came back after closing"},
+    "grid_codes": {"zh": "所管网格", "en": "Grids"},
+    "households_ratio": {"zh": "户数/公平份额", "en": "Households vs fair share"},
+    "cases_ratio": {"zh": "案件/公平份额", "en": "Cases vs fair share"},
     "valid_report_rate": {"zh": "有效上报率", "en": "Valid reports"},
     "accurate_dispatch_rate": {"zh": "派遣准确率", "en": "Accurate dispatch"},
     "on_time_closure_rate": {"zh": "按期结案率", "en": "Closed on time"},

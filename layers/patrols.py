@@ -60,7 +60,11 @@ def patrol_days(*, conn: Connection) -> tuple[date, date] | None:
 
 
 def worker_workload(*, conn: Connection, start: date, end: date) -> pd.DataFrame:
-    """Per worker: grid, households, open cases in the grid, reports made and km walked."""
+    """Per worker: grid, households, open cases in the grid, reports made and km walked.
+
+    One row per worker; a worker covering several grids gets their codes (space
+    separated), households and open cases summed.
+    """
     return pd.read_sql(
         sa.text("""
         WITH reports AS (
@@ -77,14 +81,18 @@ def worker_workload(*, conn: Connection, start: date, end: date) -> pd.DataFrame
         ), walked AS (
             SELECT worker_id, sum(length_m) / 1000.0 AS km, count(*) AS days FROM patrols
             WHERE day BETWEEN :start AND :end GROUP BY worker_id
+        ), assigned AS (  -- one row per worker, however many grids they cover
+            SELECT g.worker_id, string_agg(g.code, ' ' ORDER BY g.code) AS grid_code,
+                   sum(g.households) AS households, sum(coalesce(o.n, 0)) AS open_cases
+            FROM grids_current g LEFT JOIN open_cases o ON o.grid_id = g.id
+            WHERE g.worker_id IS NOT NULL GROUP BY g.worker_id
         )
-        SELECT w.code AS worker_code, g.code AS grid_code, g.households,
-               coalesce(o.n, 0) AS open_cases, coalesce(r.n, 0) AS reports_made,
+        SELECT w.code AS worker_code, g.grid_code, g.households,
+               coalesce(g.open_cases, 0) AS open_cases, coalesce(r.n, 0) AS reports_made,
                round(coalesce(k.km, 0)::numeric, 1) AS km_walked,
                coalesce(k.days, 0) AS days_on_patrol
         FROM workers w
-        LEFT JOIN grids_current g ON g.worker_id = w.id
-        LEFT JOIN open_cases o ON o.grid_id = g.id
+        LEFT JOIN assigned g ON g.worker_id = w.id
         LEFT JOIN reports r ON r.actor = w.code
         LEFT JOIN walked k ON k.worker_id = w.id
         ORDER BY w.code

@@ -72,7 +72,11 @@ def performance(
     now: datetime,
     recurrence_days: int = 30,
 ) -> dict[str, pd.DataFrame]:
-    """Measures per handling unit, grid, community and street for reports in [start, end]."""
+    """Measures per handling unit, grid, community and street for reports in [start, end].
+
+    Also the places where the same part keeps failing (``places``) and each grid
+    worker's load against the fair share (``workers``).
+    """
     with unit_of_work(engine, scope) as conn:
         return {
             "departments": measures.department_performance(
@@ -92,6 +96,10 @@ def performance(
                 recurrence_days=recurrence_days,
                 level="street",
             ),
+            "places": measures.recurring_places(
+                conn=conn, start=start, end=end, recurrence_days=recurrence_days
+            ),
+            "workers": measures.worker_load(conn=conn, start=start, end=end),
         }
 
 

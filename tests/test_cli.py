@@ -56,6 +56,28 @@ def test_demo_twice_is_one_district(demo_url):
     assert "already loaded" in result.stdout
 
 
+def test_demo_leaves_planner_statistics_behind():
+    # an ANALYZE rolled back with its connection leaves no statistics: the leader's
+    # measures then plan for 0.5 % of the cases and take minutes instead of seconds
+    import sqlalchemy as sa
+
+    from tests.conftest import recreate_database
+
+    engine = recreate_database("gridgov_test_cli_demo")
+    url = engine.url.render_as_string(hide_password=False)
+    small = ("--households", "1000", "--communities", "1", "--cases", "300", "--parts", "20")
+    result = _gridgov(
+        "demo", *small, "--as-of", "2026-11-20 18:00", env_extra={"DATABASE_URL": url}
+    )
+    assert result.returncode == 0, result.stderr
+    with engine.connect() as conn:
+        stats = conn.execute(
+            sa.text("SELECT count(*) FROM pg_stats WHERE tablename = 'cases'")
+        ).scalar_one()
+    engine.dispose()
+    assert stats > 0
+
+
 def test_analyse_recomputes_the_derived_layers(demo_url, demo_engine):
     import sqlalchemy as sa
 

@@ -17,6 +17,7 @@ from city import time_zone
 from gis.assign import H3_RESOLUTIONS, assign_to_polygons, h3_cells
 from gis.crs import to_metric, to_wgs84, utm_epsg
 from gis.demo import cases as case_gen
+from gis.demo import plants as plant_gen
 from gis.demo.geography import (
     ORIGIN_LONLAT,
     STREET_CODE,
@@ -50,6 +51,7 @@ class DemoDistrict:
     case_events: pd.DataFrame
     reporters: pd.DataFrame
     patrol_points: pd.DataFrame
+    plants: plant_gen.Plants  # what was planted: for tests and docs, never loaded
 
     def counts(self) -> dict[str, int]:
         """Rows per table."""
@@ -103,11 +105,16 @@ def generate_district(
     grids, grid_of_building = demo_grids(geo)
     workers = _workers(rng, grids, spare_workers)
     parts = make_parts(rng, geo, n_parts, as_of.year - 2)
-    cases, events, reporters = _cases(rng, geo, grids, workers, parts, categories, n_cases, as_of)
+    planted = _plant(rng, geo, grids, parts)
+    cases, events, reporters = _cases(
+        rng, geo, grids, workers, parts, categories, n_cases, as_of, planted
+    )
     week_start = as_of.normalize() - pd.Timedelta(days=as_of.day_of_week + 7)
-    patrols = make_patrols(rng, geo.buildings, grid_of_building, np.arange(len(grids)), week_start)
+    patrols = make_patrols(rng, geo.buildings, grid_of_building, planted.worker_of_grid, week_start)
     patrols["worker_code"] = workers.code.to_numpy()[patrols.worker_idx]
+    worker_codes = workers.code.to_numpy()[planted.worker_of_grid]
     return DemoDistrict(
+        plants=_record(planted, grids, parts, worker_codes),
         seed=seed,
         as_of=as_of,
         street=pd.DataFrame(
@@ -121,9 +128,7 @@ def generate_district(
         communities=_to_wgs(geo, geo.communities, ["geometry", "office"]),
         roads=_to_wgs(geo, geo.roads, ["geometry"]),
         buildings=_buildings_out(geo),
-        grids=_to_wgs(
-            geo, grids.assign(worker_code=workers.code[: len(grids)].to_numpy()), ["geometry"]
-        ),
+        grids=_to_wgs(geo, grids.assign(worker_code=worker_codes), ["geometry"]),
         workers=workers,
         parts=_lonlat(geo, _locate(geo, grids, parts)),
         cases=cases,
@@ -192,17 +197,107 @@ def _cases(
     categories: pd.DataFrame,
     n: int,
     as_of: pd.Timestamp,
+    planted: _Planting,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    hotspots = case_gen.make_hotspots(rng, geo)
     reported_at = case_gen.case_times(rng, n, as_of.tz_localize(None)).tz_localize(LOCAL_TZ)
     reported_at = reported_at.sort_values()
-    placed = case_gen.place_cases(rng, geo, hotspots, reported_at, parts)
-    # keep only cases inside the street: the served area
+    placed = case_gen.place_cases(rng, geo, planted.hotspots, reported_at, parts)
+    placed["reported_at"] = reported_at
+    placed = pd.concat(
+        [placed, plant_gen.corner_reports(rng, parts, planted.corner, as_of)], ignore_index=True
+    )
+    cases = _attributes(rng, geo, grids, workers, categories, _inside(geo, placed), planted)
+    events, summary = make_histories(rng, cases, as_of)
+    cases = pd.concat([cases, summary], axis=1)
+    again = _attributes(
+        rng,
+        geo,
+        grids,
+        workers,
+        categories,
+        _inside(geo, plant_gen.rereports(rng, cases, as_of)),
+        planted,
+        resident=True,
+    )
+    events_again, summary_again = make_histories(rng, again, as_of)
+    cases, events = _in_time_order(
+        [cases, pd.concat([again, summary_again], axis=1)], [events, events_again]
+    )
+    cases["case_no"] = (
+        cases.reported_at.dt.strftime("%Y%m%d").to_numpy()
+        + pd.Series(np.arange(1, len(cases) + 1)).map("{:07d}".format).to_numpy()
+    )
+    part_codes = parts.part_code.to_numpy()[cases.part_idx.clip(lower=0).to_numpy()]
+    cases["part_code"] = pd.Series(part_codes, index=cases.index).where(cases.part_idx >= 0, None)
+    names = categories.set_index("service_code").name_zh.reindex(cases.service_code).to_numpy()
+    cases["description"] = names + "，位于" + cases.grid_code.fillna("街面").to_numpy() + "网格"
+    cases = _lonlat(geo, cases)
+    for res in H3_RESOLUTIONS:
+        cases[f"h3_r{res}"] = h3_cells(cases.lon.to_numpy(), cases.lat.to_numpy(), res)
+    resident = cases.source.isin(case_gen.RESIDENT_SOURCES).to_numpy()
+    reporters = pd.DataFrame(
+        {
+            "case_idx": np.flatnonzero(resident),
+            "name": person_names(rng, int(resident.sum())),
+            "phone": phone_numbers(rng, int(resident.sum())),
+            "channel": cases.source.to_numpy()[resident],
+            "created_at": cases.reported_at.to_numpy()[resident],
+        }
+    )
+    return cases, events, reporters
+
+
+@dataclass
+class _Planting:
+    """Where the planted problems go (see :mod:`gis.demo.plants`)."""
+
+    hotspots: list[case_gen.Hotspot]
+    worker_of_grid: np.ndarray  # row of workers for each grid
+    silent_grid: str
+    corner: int  # row of parts
+
+
+def _plant(
+    rng: np.random.Generator, geo: Geography, grids: pd.DataFrame, parts: pd.DataFrame
+) -> _Planting:
+    hotspots = case_gen.make_hotspots(rng, geo)
+    pair = plant_gen.overloaded_pair(grids)
+    worker_of_grid = np.arange(len(grids))
+    if pair is not None:
+        worker_of_grid[pair[1]] = pair[0]
+    xy = np.array([(h.x, h.y) for h in hotspots])
+    silent = plant_gen.silent_grid(grids, xy, exclude=set(pair or ()))
+    corner = plant_gen.corner_part(rng, geo.street, grids, parts, exclude={*(pair or ()), silent})
+    return _Planting(hotspots, worker_of_grid, str(grids.code.iloc[silent]), corner)
+
+
+def _inside(geo: Geography, placed: pd.DataFrame) -> pd.DataFrame:
+    """Only cases inside the street: the served area."""
     inside = shapely.contains_xy(geo.street, placed.x.to_numpy(), placed.y.to_numpy())
-    placed, reported_at = placed[inside].reset_index(drop=True), reported_at[inside]
+    return placed[inside].reset_index(drop=True)
+
+
+def _attributes(
+    rng: np.random.Generator,
+    geo: Geography,
+    grids: pd.DataFrame,
+    workers: pd.DataFrame,
+    categories: pd.DataFrame,
+    placed: pd.DataFrame,
+    planted: _Planting,
+    *,
+    resident: bool = False,
+) -> pd.DataFrame:
+    """Grid, community, source, urgency, time limit, department and worker of each case."""
     cases = _locate(geo, grids, placed)
-    cases["reported_at"] = reported_at
-    cases["source"] = case_gen.case_sources(rng, len(cases))
+    cases["source"] = (
+        plant_gen.resident_sources(rng, len(cases))
+        if resident
+        else case_gen.case_sources(rng, len(cases))
+    )
+    # the silent grid: residents report what its patrols never find
+    silenced = (cases.grid_code == planted.silent_grid) & (cases.source == "patrol")
+    cases.loc[silenced, "source"] = plant_gen.resident_sources(rng, int(silenced.sum()))
     cat = categories.set_index("service_code")
     urgent = rng.random(len(cases)) < 0.08
     limit = np.where(
@@ -219,29 +314,45 @@ def _cases(
     cases["department_code"] = np.where(
         pd.isna(dept), cases.community_code.fillna(STREET_CODE), dept
     )
-    grid_worker = dict(zip(grids.code, workers.code[: len(grids)], strict=True))
+    worker_codes = workers.code.to_numpy()[planted.worker_of_grid]
+    grid_worker = dict(zip(grids.code, worker_codes, strict=True))
     cases["worker_code"] = cases.grid_code.map(grid_worker).fillna(workers.code.iloc[-1])
-    events, summary = make_histories(rng, cases, as_of)
-    cases = pd.concat([cases, summary], axis=1)
-    cases["case_no"] = (
-        reported_at.strftime("%Y%m%d").to_numpy()
-        + pd.Series(np.arange(1, len(cases) + 1)).map("{:07d}".format).to_numpy()
+    return cases
+
+
+def _in_time_order(
+    case_frames: list[pd.DataFrame], event_frames: list[pd.DataFrame]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cases of several batches in report order, their events renumbered to match."""
+    offsets = np.cumsum([0] + [len(f) for f in case_frames[:-1]])
+    cases = pd.concat(case_frames, ignore_index=True)
+    events = pd.concat(
+        [e.assign(case_idx=e.case_idx + o) for e, o in zip(event_frames, offsets, strict=True)],
+        ignore_index=True,
     )
-    part_codes = parts.part_code.to_numpy()[cases.part_idx.clip(lower=0).to_numpy()]
-    cases["part_code"] = pd.Series(part_codes, index=cases.index).where(cases.part_idx >= 0, None)
-    names = cat.name_zh.reindex(cases.service_code).to_numpy()
-    cases["description"] = names + "，位于" + cases.grid_code.fillna("街面").to_numpy() + "网格"
-    cases = _lonlat(geo, cases)
-    for res in H3_RESOLUTIONS:
-        cases[f"h3_r{res}"] = h3_cells(cases.lon.to_numpy(), cases.lat.to_numpy(), res)
-    resident = cases.source.isin(case_gen.RESIDENT_SOURCES).to_numpy()
-    reporters = pd.DataFrame(
-        {
-            "case_idx": np.flatnonzero(resident),
-            "name": person_names(rng, int(resident.sum())),
-            "phone": phone_numbers(rng, int(resident.sum())),
-            "channel": cases.source.to_numpy()[resident],
-            "created_at": cases.reported_at.to_numpy()[resident],
-        }
+    order = np.argsort(cases.reported_at.to_numpy(), kind="stable")
+    new_idx = np.empty(len(order), dtype=np.int64)
+    new_idx[order] = np.arange(len(order))
+    cases = cases.iloc[order].reset_index(drop=True)
+    events = events.assign(case_idx=new_idx[events.case_idx.to_numpy()])
+    events = events.sort_values(["case_idx", "at"], kind="stable").reset_index(drop=True)
+    return cases, events
+
+
+def _record(
+    planted: _Planting, grids: pd.DataFrame, parts: pd.DataFrame, worker_codes: np.ndarray
+) -> plant_gen.Plants:
+    """What was planted, by code ("" where a tiny district had no room for a plant)."""
+    taken = np.flatnonzero(planted.worker_of_grid != np.arange(len(grids)))
+    pair = (
+        (str(grids.code.iloc[planted.worker_of_grid[taken[0]]]), str(grids.code.iloc[taken[0]]))
+        if taken.size
+        else ("", "")
     )
-    return cases, events, reporters
+    return plant_gen.Plants(
+        department_code=plant_gen.REREPORTED_DEPARTMENT,
+        silent_grid=planted.silent_grid,
+        corner_part=str(parts.part_code.iloc[planted.corner]) if planted.corner >= 0 else "",
+        overloaded_worker=str(worker_codes[taken[0]]) if taken.size else "",
+        overloaded_grids=pair,
+    )

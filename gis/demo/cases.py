@@ -105,8 +105,12 @@ def make_hotspots(rng: np.random.Generator, geo: Geography, n: int = 14) -> list
 
 
 def case_times(rng: np.random.Generator, n: int, as_of: pd.Timestamp) -> pd.DatetimeIndex:
-    """``n`` report times over the 365 days before ``as_of`` (weekly + seasonal rhythm)."""
-    days = pd.date_range(end=as_of.normalize() - pd.Timedelta(days=1), periods=365, freq="D")
+    """``n`` report times over the 365 days up to ``as_of`` (weekly + seasonal rhythm).
+
+    The last day is ``as_of``'s own: reports drawn after ``as_of`` that day move
+    to the day before, so the district is seen with the day's new cases open.
+    """
+    days = pd.date_range(end=as_of.normalize(), periods=365, freq="D")
     weekday = np.array([1.05, 1.0, 1.0, 1.0, 1.05, 0.8, 0.7])[days.day_of_week]
     season = 1 + 0.25 * np.sin(2 * np.pi * (days.day_of_year.to_numpy() - 110) / 365)
     p = weekday * season
@@ -116,7 +120,8 @@ def case_times(rng: np.random.Generator, n: int, as_of: pd.Timestamp) -> pd.Date
     )
     hour = rng.choice(24, n, p=hour_w / hour_w.sum())
     seconds = hour * 3600 + rng.integers(0, 3600, n)
-    return pd.DatetimeIndex(days[day]) + pd.to_timedelta(seconds, unit="s")
+    times = pd.DatetimeIndex(days[day]) + pd.to_timedelta(seconds, unit="s")
+    return times.where(times < as_of, times - pd.Timedelta(days=1))
 
 
 def place_cases(

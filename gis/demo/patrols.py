@@ -31,7 +31,8 @@ def make_patrols(
     grid_of_building
         Index of the grid each building is in.
     worker_of_grid
-        Index of the worker assigned to each grid (-1: none).
+        Index of the worker assigned to each grid (-1: none). A worker with
+        several grids shares the week's sessions between them.
     """
     frames = []
     absent_grids = set(
@@ -40,6 +41,9 @@ def make_patrols(
         ).tolist()
     )
     for grid, worker in enumerate(worker_of_grid):
+        # a worker covering k grids walks each one every k-th session
+        theirs = np.flatnonzero(worker_of_grid == worker)
+        share, turn = len(theirs), int(np.flatnonzero(theirs == grid)[0])
         if worker < 0 or grid in absent_grids:
             continue
         members = np.flatnonzero(grid_of_building == grid)
@@ -50,7 +54,9 @@ def make_patrols(
             if rng.random() < 0.08:  # leave, training, meetings
                 continue
             date = week_start + pd.Timedelta(days=day)
-            for start_h, end_h in SESSIONS:
+            for k, (start_h, end_h) in enumerate(SESSIONS):
+                if (day * len(SESSIONS) + k) % share != turn:
+                    continue
                 frames.append(
                     _session(
                         rng,

@@ -143,6 +143,22 @@ def test_leader_performance_tables_and_excel_export(app, small_district):
     assert len(book["departments"]) == len(departments)
 
 
+def test_the_leader_page_shows_the_planted_problems_first(app, small_district):
+    # the page is told nothing: the tables rank what the measures find
+    at = app.run()
+    at.switch_page("app_pages/leader.py").run()
+    at.toggle(key="show_performance").set_value(True).run()
+    assert not at.exception
+    tables = [d.value for d in at.dataframe]
+    places = next(t for t in tables if "结案后复发次数" in t.columns)
+    assert places["部件编码"].iloc[0] == small_district.plants.corner_part
+    workers = next(t for t in tables if "户数/公平份额" in t.columns)
+    top = workers.sort_values("户数/公平份额", ascending=False).iloc[0]
+    assert top["网格员"] == small_district.plants.overloaded_worker
+    grids = next(t for t in tables if "漏报占比" in t.columns)
+    assert grids.sort_values("漏报占比").iloc[-1]["编码"] == small_district.plants.silent_grid
+
+
 def test_the_area_filter_narrows_every_page_and_persists(app, small_district):
     one = small_district.communities.code.iloc[0]
     at = app.run()

@@ -94,3 +94,25 @@ def test_a_realistic_mix(small_district):
     # weekly rhythm: weekends are quieter
     weekday = c.reported_at.dt.day_of_week
     assert (weekday >= 5).mean() < 2 / 7
+
+
+def test_the_plants_are_where_the_record_says(small_district):
+    d, p = small_district, small_district.plants
+    c = d.cases
+    # the overloaded worker covers the two grids; their former worker has none
+    assert set(d.grids.loc[d.grids.worker_code == p.overloaded_worker, "code"]) == set(
+        p.overloaded_grids
+    )
+    assert d.grids.worker_code.value_counts().max() == 2
+    # the silent grid: every report there comes from residents (or sensors), none from patrols
+    silent = c[c.grid_code == p.silent_grid]
+    assert len(silent) > 100 and not (silent.source == "patrol").any()
+    # the corner: one part reported again and again, each report after the last was closed
+    corner = c[c.part_code == p.corner_part].sort_values("reported_at")
+    assert len(corner) >= 30
+    assert (
+        corner.reported_at.iloc[1:].to_numpy() > corner.closed_at.iloc[:-1].to_numpy()
+    ).mean() > 0.9
+    # the department's closed part faults come back as new cases about the same part
+    mine = c[(c.department_code == p.department_code) & c.part_code.notna()]
+    assert mine.part_code.duplicated().mean() > 0.3

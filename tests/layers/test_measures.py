@@ -216,3 +216,71 @@ def test_measures_per_community_and_street_add_up_to_the_same_cases(conn):
     assert area_performance(conn=conn, **window).cases.sum() == 0
     with pytest.raises(ValueError, match="level"):
         area_performance(conn=conn, level="city", **window)
+
+
+def test_same_part_again_satisfaction_and_extensions_on_known_cases(conn):
+    from layers.measures import recurring_places
+
+    conn.execute(
+        sa.text("""
+        INSERT INTO parts (id, part_code, category_id, geom)
+        SELECT 901, '3205080101000901', id, ST_SetSRID(ST_Point(120.63, 31.31), 4326)
+        FROM categories WHERE service_code = 'P0101'
+    """)
+    )
+    d, h = timedelta(days=1), timedelta(hours=1)
+    for n, day in enumerate((0, 5, 50)):  # 0 comes back after 5 days; 5 not within 30 days
+        at = T0 + day * d
+        make_case(
+            conn, 40 + n, status="closed", reported=at, handled=at + h, closed=at + 2 * h,
+            deadline=at + 4 * h, category="P0101", department="SWJ",
+        )  # fmt: skip
+    conn.execute(sa.text("UPDATE cases SET part_id = 901 WHERE case_no LIKE 'M4_'"))
+    conn.execute(sa.text("UPDATE cases SET satisfaction = 5 WHERE case_no IN ('M40', 'M41')"))
+    conn.execute(sa.text("UPDATE cases SET satisfaction = 2 WHERE case_no = 'M42'"))
+    conn.execute(sa.text("UPDATE cases SET dispatched_at = reported_at WHERE case_no LIKE 'M4_'"))
+    conn.execute(
+        sa.text("""
+        INSERT INTO case_events (case_id, street_code, at, actor, role, action, from_status,
+                                 to_status)
+        SELECT id, street_code, reported_at + interval '1 hour', 'sl-01', 'shift_leader',
+               'extend', 'in_handling', 'in_handling' FROM cases WHERE case_no = 'M42'
+    """)
+    )
+    window = {"start": date(2026, 3, 1), "end": date(2026, 4, 30)}
+    row = department_performance(conn=conn, now=T0 + 60 * d, **window).set_index("code").loc["SWJ"]
+    assert row.part_recurrence_rate == pytest.approx(1 / 3, abs=1e-3)
+    assert row.satisfaction_rate == pytest.approx(2 / 3, abs=1e-3)
+    assert row.extension_rate == pytest.approx(1 / 3, abs=1e-3)
+    places = recurring_places(conn=conn, by="part", **window)
+    assert places.place.tolist() == ["3205080101000901"]
+    assert (places.cases.iloc[0], places.closed.iloc[0], places.recurrences.iloc[0]) == (3, 3, 1)
+    assert places.department_code.iloc[0] == "SWJ"
+
+
+def test_worker_load_against_the_fair_share(conn):
+    from layers.measures import worker_load
+
+    square = "ST_Multi(ST_SetSRID(ST_MakeEnvelope(120.62, 31.30, 120.64, 31.32), 4326))"
+    conn.execute(
+        sa.text(f"""
+        INSERT INTO streets (id, code, name_zh, geom) VALUES (902, '320508097', '测', {square});
+        INSERT INTO communities (id, code, street_id, name_zh, geom)
+            VALUES (902, '320508097001', 902, '测', {square});
+        INSERT INTO workers (id, code, name_zh) VALUES (901, 'WA', '甲'), (902, 'WB', '乙');
+        INSERT INTO grids (id, code, community_id, households, worker_id, valid_from, geom)
+        VALUES (911, '320508097001001', 902, 400, 901, '2026-01-01', {square}),
+               (912, '320508097001002', 902, 400, 901, '2026-01-01', {square}),
+               (913, '320508097001003', 902, 400, 902, '2026-01-01', {square});
+    """)
+    )
+    make_case(conn, 50, status="closed", reported=T0, grid_id=913)
+    load = worker_load(conn=conn, start=date(2026, 3, 1), end=date(2026, 3, 31)).set_index(
+        "worker_code"
+    )
+    # 1,200 households over two workers: a fair share of 600
+    assert load.loc["WA"].grids == 2 and load.loc["WA"].households == 800
+    assert load.loc["WA"].households_ratio == pytest.approx(800 / 600, abs=0.01)
+    assert load.loc["WB"].households_ratio == pytest.approx(400 / 600, abs=0.01)
+    assert load.loc["WB"].cases == 1 and load.loc["WB"].cases_ratio == pytest.approx(2.0)
+    assert load.index[0] == "WA"
