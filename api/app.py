@@ -18,9 +18,9 @@ from layers.workflow.errors import WorkflowError
 def create_app(engine: Engine | Callable[[], Engine] | None = None) -> FastAPI:
     """The API app on ``engine`` (default: the configured GridGov database, on first use)."""
     if engine is None:
-        from layers.db import get_engine
+        from layers.db import get_app_engine
 
-        engine = get_engine
+        engine = get_app_engine
     app = FastAPI(
         title="GridGov Open311 GeoReport v2",
         version="0.1.0",

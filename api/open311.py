@@ -99,7 +99,8 @@ def build_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
         with current_engine().begin() as conn:
             if keyed:  # checked before the role switch: api_client cannot read api_keys
                 conn.info["client"] = keys.client(conn, api_key)
-            act_as(conn=conn, role="api_client")  # row-level security as the API client
+            # row-level security as the API client; the database checks the client's key row
+            act_as(conn=conn, role="api_client", actor=conn.info.get("client"))
             yield conn
 
     @router.get("/services.{fmt}", summary="Service list: the category catalogue")

@@ -7,14 +7,14 @@ from datetime import date
 import streamlit as st
 
 from layers.auth import Scope, User
-from layers.db import get_engine
+from layers.db import get_app_engine
 from layers.views import community_choices, rollup_days
 
 
 @st.cache_resource(show_spinner=False)
 def engine():  # type: ignore[no-untyped-def]
     """One pooled engine for the whole app (DATABASE_URL or the local database)."""
-    return get_engine()
+    return get_app_engine()
 
 
 def user() -> User:

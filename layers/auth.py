@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -58,6 +58,10 @@ class Scope:
     role: str
     area: str | None = None
     department_code: str | None = None
+    username: str | None = field(default=None, compare=False)
+    """The dashboard user the scope belongs to: the database checks role and area against
+    that user's row (``gridgov_enter``). Not part of equality or the hash: caches are
+    shared by every user with the same role and area."""
 
     @property
     def community(self) -> str | None:
@@ -181,7 +185,7 @@ def add_user(
     ).rowcount
     if not written:
         raise UserError(f"username {username!r}: already taken (use replace to update it)")
-    return User(username, params["n"], Scope(role, area, department_code))
+    return User(username, params["n"], Scope(role, area, department_code, username))
 
 
 def list_users(*, conn: Connection) -> list[dict]:
@@ -226,7 +230,11 @@ def authenticate(*, conn: Connection, username: str, password: str) -> User | No
         return None
     if not verify_password(password, row.password_hash):
         return None
-    return User(row.username, row.display_name, Scope(row.role, row.area, row.department_code))
+    return User(
+        row.username,
+        row.display_name,
+        Scope(row.role, row.area, row.department_code, row.username),
+    )
 
 
 _DUMMY_HASH = (
@@ -239,11 +247,19 @@ def apply_scope(*, conn: Connection, scope: Scope | None) -> None:
     if scope is None:
         return
     department_id = None
-    if scope.department_code:
+    # a dashboard user's department comes from its row (gridgov_enter); only a
+    # privileged session without a user names one here
+    if scope.department_code and scope.username is None:
         department_id = conn.execute(
             sa.text("SELECT id FROM departments WHERE code = :c"), {"c": scope.department_code}
         ).scalar()
-    act_as(conn=conn, role=scope.role, area=scope.area, department_id=department_id)
+    act_as(
+        conn=conn,
+        role=scope.role,
+        area=scope.area,
+        department_id=department_id,
+        actor=scope.username,
+    )
 
 
 @contextmanager

@@ -2,10 +2,11 @@
 
 Each GridGov role maps to a PostgreSQL NOLOGIN group role (``gridgov_<role>``,
 see :data:`layers.workflow.states.PG_ROLE`). A session acts as one with
-:func:`act_as`, which runs ``SET LOCAL ROLE`` and sets ``gridgov.area`` (a
-9-digit street or 12-digit community code) and ``gridgov.department``; row-level
-security on ``cases``, ``case_events`` and ``case_assignments`` reads them.
-Everything is transaction-local: it ends with the caller's transaction.
+:func:`act_as`, which calls the database's ``gridgov_enter()`` — it checks the
+identity (a dashboard user or API client, unless the login is privileged) and
+records role, area (a 9-digit street or 12-digit community code) and department
+for the transaction — then runs ``SET LOCAL ROLE``; row-level security reads the
+record. Everything is transaction-local: it ends with the caller's transaction.
 """
 
 from __future__ import annotations
@@ -33,38 +34,52 @@ def act_as(
     role: str,
     area: str | None = None,
     department_id: int | None = None,
+    actor: str | None = None,
 ) -> None:
     """Act as ``role`` for the rest of the caller's transaction (``SET LOCAL ROLE``).
+
+    The database's ``gridgov_enter()`` (migration 0013) checks the identity and
+    records role, area, department and actor for this transaction, where the
+    session cannot change them; row-level security and ``case_transition()``
+    read that record, not a session setting.
 
     Parameters
     ----------
     area
         The street (9 digits) or community (12 digits) an area-scoped role works in.
+        For a dashboard user the database takes it from the user's row (a caller may
+        only narrow it).
     department_id
-        The department a handler works for.
+        The department a handler works for (for a dashboard user: from its row).
+    actor
+        Who acts: a dashboard username or an API client. Required when the login
+        is not privileged (the app's ``gridgov_app``); a privileged login
+        (superuser: CLI, loaders, tests) may leave it out.
 
     Raises
     ------
-    UnknownRole, BadValue
-        An unknown role or a malformed area code.
+    UnknownRole, BadValue, RoleNotHeld, OutsideYourArea
+        An unknown role, a malformed area, an identity that does not hold the role
+        or area, or a second identity in one transaction.
     """
     if role not in PG_ROLE:
         raise UnknownRole(f"unknown role {role!r}; known: {', '.join(PG_ROLE)}")
     if area is not None and not _AREA.match(area):
         raise BadValue(f"area {area!r} is not a 9-digit street or 12-digit community code")
-    # one round trip; the role name comes from PG_ROLE, never from the caller
-    # (set_config('role', …, true) is SET LOCAL ROLE)
-    conn.execute(
-        sa.text(
-            "SELECT set_config('gridgov.area', :a, true), "
-            "set_config('gridgov.department', :d, true), set_config('role', :r, true)"
-        ),
-        {
-            "a": area or "",
-            "d": "" if department_id is None else str(int(department_id)),
-            "r": PG_ROLE[role],
-        },
-    )
+    # one round trip; the role name comes from gridgov_enter (workflow_roles), never
+    # from the caller (set_config('role', …, true) is SET LOCAL ROLE)
+    with refusals_as_errors(conn, savepoint=False):
+        conn.execute(
+            sa.text(
+                "SELECT set_config('role', gridgov_enter(:r, :a, CAST(:d AS integer), :u), true)"
+            ),
+            {
+                "r": role,
+                "a": area,
+                "d": None if department_id is None else int(department_id),
+                "u": actor,
+            },
+        )
 
 
 @contextmanager
@@ -95,7 +110,12 @@ def _aborted(conn: Connection) -> bool:
 
 
 def set_area(*, conn: Connection, area: str | None, department_id: int | None = None) -> None:
-    """Set the transaction's ``gridgov.area`` and ``gridgov.department`` (None clears them)."""
+    """Set the ``gridgov.area`` and ``gridgov.department`` settings (None clears them).
+
+    Only a privileged session that has not entered (``act_as``) is scoped by these
+    (loaders, tests); for the app's login they mean nothing: the area is the
+    verified one recorded by ``gridgov_enter()``.
+    """
     conn.execute(
         sa.text(
             "SELECT set_config('gridgov.area', :a, true), "
