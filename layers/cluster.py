@@ -22,6 +22,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -415,11 +416,18 @@ def _ensure_database(bindir: Path, paths: ClusterPaths, port_number: int) -> Non
         "postgres",
         "-tAc",
     ]
-    exists = subprocess.run(
-        _as_service_user([*psql, f"SELECT 1 FROM pg_database WHERE datname='{DATABASE_NAME}'"]),
-        capture_output=True,
-        text=True,
-    )
+    deadline = time.monotonic() + 30
+    while True:  # after a crash the server may still be replaying its WAL
+        exists = subprocess.run(
+            _as_service_user([*psql, f"SELECT 1 FROM pg_database WHERE datname='{DATABASE_NAME}'"]),
+            capture_output=True,
+            text=True,
+        )
+        if exists.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            raise ClusterError(f"PostgreSQL does not answer: {exists.stderr.strip()}")
+        time.sleep(0.2)
     if exists.stdout.strip() != "1":
         subprocess.run(
             _as_service_user([*psql, f"CREATE DATABASE {DATABASE_NAME}"]),

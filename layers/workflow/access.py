@@ -141,7 +141,12 @@ def masked_reporters(*, conn: Connection, case_id: int) -> list[dict[str, Any]]:
 def reporter_contacts(
     *, conn: Connection, case_ids: list[int], actor: str, role: str, purpose: str = "view"
 ) -> list[dict[str, Any]]:
-    """Unmasked reporter names and phones; the view or export is recorded first.
+    """Unmasked reporter names and phones; the view or export is recorded and committed first.
+
+    The record is written and committed in a short transaction of its own (a
+    second connection of the same engine, acting as the same role and actor)
+    before any row is read, so a caller that rolls back, or crashes, still
+    leaves it. The database returns the rows only for such a committed record.
 
     Raises
     ------
@@ -150,15 +155,30 @@ def reporter_contacts(
     """
     if purpose not in ("view", "export"):
         raise BadValue(f"purpose {purpose!r} is not view or export")
+    access_id = _record_access(conn, case_ids=case_ids, actor=actor, role=role, purpose=purpose)
     with refusals_as_errors(conn):
         rows = conn.execute(
-            sa.text(
-                "SELECT case_id, name, phone, channel "
-                "FROM reporter_contacts(CAST(:ids AS bigint[]), :actor, :role, :purpose)"
-            ),
-            {"ids": list(case_ids), "actor": actor, "role": role, "purpose": purpose},
+            sa.text("SELECT case_id, name, phone, channel FROM reporter_contacts(:a)"),
+            {"a": access_id},
         ).mappings()
         return [dict(r) for r in rows]
+
+
+def _record_access(
+    conn: Connection, *, case_ids: list[int], actor: str, role: str, purpose: str
+) -> int:
+    with conn.engine.connect() as audit, audit.begin():
+        act_as(conn=audit, role=role, actor=actor)
+        with refusals_as_errors(audit, savepoint=False):
+            return int(
+                audit.execute(
+                    sa.text(
+                        "SELECT personal_data_access_open("
+                        "CAST(:ids AS bigint[]), :actor, :role, :purpose)"
+                    ),
+                    {"ids": list(case_ids), "actor": actor, "role": role, "purpose": purpose},
+                ).scalar_one()
+            )
 
 
 def personal_data_log(*, conn: Connection, limit: int = 100) -> list[dict[str, Any]]:

@@ -131,6 +131,7 @@ DECLARE
     v_dept   integer := p_department_id;
     v_actor  text := nullif(btrim(p_actor), '');
     v_how    text;
+    v_priv   boolean;
 BEGIN
     SELECT * INTO r FROM workflow_roles WHERE code = p_role;
     IF NOT FOUND THEN
@@ -139,10 +140,25 @@ BEGIN
     IF v_area IS NOT NULL AND v_area !~ '^([0-9]{9}|[0-9]{12})$' THEN
         PERFORM gridgov_fail('GG010', format('area %L is not a 9-digit street or 12-digit community code', v_area));
     END IF;
-    IF gridgov_privileged() THEN
-        v_how := 'privileged';
-    ELSIF (gridgov_entry()).pid IS NOT NULL THEN
+    v_priv := gridgov_privileged();
+    IF NOT v_priv AND (gridgov_entry()).pid IS NOT NULL THEN
         PERFORM gridgov_fail('GG004', 'this transaction already acts for someone: one identity per transaction, open a new one');
+    END IF;
+    IF v_actor IS NOT NULL AND p_role NOT IN ('api_client', 'resident') THEN
+        SELECT * INTO u FROM app_users a WHERE a.username = v_actor AND a.disabled_at IS NULL;
+    END IF;
+    IF u.username IS NOT NULL AND u.role = p_role THEN
+        -- the area and department are the user's, from its row: a caller may narrow a
+        -- street to one of its communities, never widen or move it
+        IF v_area IS NOT NULL AND (u.area IS NULL OR left(v_area, length(u.area)) <> u.area) THEN
+            PERFORM gridgov_fail('GG003', format('user %s works in %s, not in %s', u.username,
+                                                 coalesce(u.area, 'no area'), v_area));
+        END IF;
+        v_area := CASE WHEN u.area IS NULL THEN NULL ELSE coalesce(v_area, u.area) END;
+        v_dept := (SELECT d.id FROM departments d WHERE d.code = u.department_code);
+        v_how := 'dashboard_user';
+    ELSIF v_priv THEN
+        v_how := 'privileged';
     ELSIF p_role IN ('api_client', 'resident') AND v_area IS NULL AND v_dept IS NULL THEN
         IF v_actor IS NULL THEN
             v_how := 'public';
@@ -151,22 +167,10 @@ BEGIN
         ELSE
             PERFORM gridgov_fail('GG002', format('%L is not an API client with a live key', v_actor));
         END IF;
+    ELSIF u.username IS NOT NULL THEN
+        PERFORM gridgov_fail('GG002', format('user %s holds role %s, not %s', u.username, u.role, p_role));
     ELSE
-        SELECT * INTO u FROM app_users a WHERE a.username = v_actor AND a.disabled_at IS NULL;
-        IF NOT FOUND THEN
-            PERFORM gridgov_fail('GG002', format('%L is not an active dashboard user', coalesce(v_actor, '')));
-        END IF;
-        IF u.role <> p_role THEN
-            PERFORM gridgov_fail('GG002', format('user %s holds role %s, not %s', u.username, u.role, p_role));
-        END IF;
-        -- the area and department are the user's, from its row: a caller may narrow a
-        -- street to one of its communities, never widen or move it
-        IF v_area IS NOT NULL AND u.area IS NOT NULL AND left(v_area, length(u.area)) <> u.area THEN
-            PERFORM gridgov_fail('GG003', format('user %s works in %s, not in %s', u.username, u.area, v_area));
-        END IF;
-        v_area := CASE WHEN u.area IS NULL THEN NULL ELSE coalesce(v_area, u.area) END;
-        v_dept := (SELECT d.id FROM departments d WHERE d.code = u.department_code);
-        v_how := 'dashboard_user';
+        PERFORM gridgov_fail('GG002', format('%L is not an active dashboard user', coalesce(v_actor, '')));
     END IF;
     DELETE FROM gridgov_entries e WHERE e.pid = pg_backend_pid();
     INSERT INTO gridgov_entries (pid, xact, role, area, department_id, actor, verified_by)
