@@ -29,16 +29,13 @@ from urllib.parse import quote
 
 from layers import cluster_auth
 from layers.cluster_auth import APP_USER
+from layers.cluster_binaries import ClusterError, check_postgis, find_bindir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_USER = "gridgov"
 SUPERUSER = "gridgov"
 DEFAULT_PORT = 54329
 DATABASE_NAME = "gridgov"
-
-
-class ClusterError(RuntimeError):
-    """The managed cluster cannot be used; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -115,59 +112,6 @@ def _choose_port(paths: ClusterPaths) -> None:
     while _port_in_use(candidate) and candidate < DEFAULT_PORT + 100:
         candidate += 1
     paths.port_file.write_text(str(candidate))
-
-
-def find_bindir() -> Path:
-    """Locate the PostgreSQL server binaries (``initdb``, ``pg_ctl``, ``postgres``).
-
-    Raises
-    ------
-    ClusterError
-        When no PostgreSQL server is installed.
-    """
-    if env := os.environ.get("GRIDGOV_PG_BINDIR"):
-        candidates = [Path(env)]
-    else:
-        candidates = sorted(
-            Path("/usr/lib/postgresql").glob("*/bin"),
-            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-            reverse=True,
-        )
-        if found := shutil.which("pg_ctl"):
-            candidates.append(Path(found).resolve().parent)
-    for bindir in candidates:
-        if all((bindir / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
-            return bindir
-    raise ClusterError(
-        "The PostgreSQL server is not installed (no initdb/pg_ctl found): run `make setup`, or "
-        "`apt-get install postgresql-15 postgresql-15-postgis-3`, or set DATABASE_URL to an "
-        "existing PostGIS server."
-    )
-
-
-def _sharedir(bindir: Path) -> Path:
-    version = bindir.parent.name
-    candidates = [Path("/usr/share/postgresql") / version, bindir.parent / "share"]
-    pg_config = bindir / "pg_config"
-    if pg_config.exists():
-        out = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True)
-        if out.returncode == 0:
-            candidates.insert(0, Path(out.stdout.strip()))
-    for share in candidates:
-        if (share / "extension").is_dir():
-            return share
-    return candidates[0]
-
-
-def check_postgis(bindir: Path) -> None:
-    """Raise :class:`ClusterError` unless PostGIS is installed for this server."""
-    share = _sharedir(bindir)
-    if not (share / "extension" / "postgis.control").exists():
-        version = bindir.parent.name
-        raise ClusterError(
-            f"PostGIS is not installed for PostgreSQL {version}: run `make setup` or "
-            f"`apt-get install postgresql-{version}-postgis-3`."
-        )
 
 
 def _service_user() -> pwd.struct_passwd | None:
@@ -310,7 +254,19 @@ def status(paths: ClusterPaths | None = None) -> str:
         capture_output=True,
         text=True,
     )
+    if result.returncode == 0 and not _postmaster_alive(paths):
+        return "stopped"  # a killed server not yet reaped (a zombie) is not running
     return "running" if result.returncode == 0 else "stopped"
+
+
+def _postmaster_alive(paths: ClusterPaths) -> bool:
+    """True when the PID in ``postmaster.pid`` is a live (not zombie) process."""
+    try:
+        pid = int((paths.data / "postmaster.pid").read_text().split()[0])
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def up(paths: ClusterPaths | None = None, *, timeout_s: float = 60) -> str:
@@ -370,6 +326,10 @@ def _upgrade_running(bindir: Path, paths: ClusterPaths, port_number: int, hba_ch
 
 
 def _start(bindir: Path, paths: ClusterPaths, port_number: int, timeout_s: float) -> None:
+    if (paths.data / "postmaster.pid").exists() and not _postmaster_alive(paths):
+        # left by a server killed with SIGKILL whose PID is still a zombie: postgres
+        # would take it for a running server and refuse to start
+        (paths.data / "postmaster.pid").unlink()
     if _port_in_use(port_number):
         raise ClusterError(
             f"Port {port_number} on 127.0.0.1 is already in use by another program: stop it, "
