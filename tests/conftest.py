@@ -135,3 +135,12 @@ def demo_engine(small_district) -> Iterator[Engine]:  # type: ignore[no-untyped-
 def demo_url(demo_engine: Engine) -> str:
     """DATABASE_URL of the demo database (for the app and subprocesses)."""
     return demo_engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def demo_app_url(demo_engine: Engine) -> str:
+    """DATABASE_URL of the demo database for the app's own login (a non-superuser)."""
+    eng = app_login_engine(demo_engine)
+    url = eng.url.render_as_string(hide_password=False)
+    eng.dispose()
+    return url

@@ -98,13 +98,26 @@ def _wait_for(base: str) -> None:
     raise RuntimeError("the API did not start")
 
 
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _kill(paths: cluster.ClusterPaths, *, whole_server: bool) -> None:
     pid = int((paths.data / "postmaster.pid").read_text().split()[0])
     postmaster = psutil.Process(pid)
     if whole_server:
-        for p in [postmaster, *postmaster.children(recursive=True)]:
+        # freeze the postmaster first so that it forks no backend while we collect them
+        os.kill(pid, signal.SIGSTOP)
+        victims = [postmaster, *postmaster.children(recursive=True)]
+        for p in victims:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in victims):
+            time.sleep(0.05)
     else:  # what the OOM killer does: one backend; the postmaster resets every session
         backends = [
             p for p in postmaster.children() if "postgres: gridgov_app" in " ".join(p.cmdline())

@@ -61,6 +61,10 @@ GRANT USAGE ON SCHEMA public TO gridgov_app;
 -- login needs these before any role is taken: the password hash of the user
 -- logging in, and the client an API key belongs to
 GRANT SELECT ON app_users, api_keys TO gridgov_app;
+-- and the public reference data pages read before or outside a unit of work (the
+-- catalogue, statuses, roles): nothing personal, nothing tied to an area
+GRANT SELECT ON categories, departments, case_statuses, case_transitions, workflow_roles,
+    responsibility_rules TO gridgov_app;
 """
 
 ENTRIES = r"""
@@ -274,7 +278,8 @@ DROP FUNCTION IF EXISTS gridgov_area();
 DROP FUNCTION IF EXISTS gridgov_entry();
 DROP FUNCTION IF EXISTS gridgov_privileged();
 DROP TABLE IF EXISTS gridgov_entries;
-REVOKE SELECT ON app_users, api_keys FROM gridgov_app;
+REVOKE SELECT ON app_users, api_keys, categories, departments, case_statuses, case_transitions,
+    workflow_roles, responsibility_rules FROM gridgov_app;
 """
 
 
