@@ -259,10 +259,10 @@ def status(paths: ClusterPaths | None = None) -> str:
     return "running" if result.returncode == 0 else "stopped"
 
 
-def _postmaster_alive(paths: ClusterPaths) -> bool:
-    """True when the PID in ``postmaster.pid`` is a live (not zombie) process."""
+def _postmaster_alive(paths: ClusterPaths, lock: Path | None = None) -> bool:
+    """True when the PID in ``postmaster.pid`` (or ``lock``) is a live, not zombie, process."""
     try:
-        pid = int((paths.data / "postmaster.pid").read_text().split()[0])
+        pid = int((lock or paths.data / "postmaster.pid").read_text().split()[0])
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, ValueError, IndexError):
         return False
@@ -326,10 +326,11 @@ def _upgrade_running(bindir: Path, paths: ClusterPaths, port_number: int, hba_ch
 
 
 def _start(bindir: Path, paths: ClusterPaths, port_number: int, timeout_s: float) -> None:
-    if (paths.data / "postmaster.pid").exists() and not _postmaster_alive(paths):
-        # left by a server killed with SIGKILL whose PID is still a zombie: postgres
-        # would take it for a running server and refuse to start
-        (paths.data / "postmaster.pid").unlink()
+    # lock files left by a server killed with SIGKILL whose PID is still a zombie:
+    # postgres would take them for a running server and refuse to start
+    for lock in (paths.data / "postmaster.pid", paths.run / f".s.PGSQL.{port_number}.lock"):
+        if lock.exists() and not _postmaster_alive(paths, lock):
+            lock.unlink()
     if _port_in_use(port_number):
         raise ClusterError(
             f"Port {port_number} on 127.0.0.1 is already in use by another program: stop it, "

@@ -65,6 +65,7 @@ GRANT SELECT ON app_users, api_keys TO gridgov_app;
 -- catalogue, statuses, roles): nothing personal, nothing tied to an area
 GRANT SELECT ON categories, departments, case_statuses, case_transitions, workflow_roles,
     responsibility_rules TO gridgov_app;
+GRANT SELECT ON alembic_version TO gridgov_app;  -- `gridgov db status` with DATABASE_URL
 """
 
 ENTRIES = r"""
@@ -279,7 +280,7 @@ DROP FUNCTION IF EXISTS gridgov_entry();
 DROP FUNCTION IF EXISTS gridgov_privileged();
 DROP TABLE IF EXISTS gridgov_entries;
 REVOKE SELECT ON app_users, api_keys, categories, departments, case_statuses, case_transitions,
-    workflow_roles, responsibility_rules FROM gridgov_app;
+    workflow_roles, responsibility_rules, alembic_version FROM gridgov_app;
 """
 
 
