@@ -93,7 +93,9 @@ def test_db_url_works_with_psql_as_root_and_as_the_owner(home):
 def test_the_app_login_is_no_superuser_and_cannot_regain_rights(home):
     from layers import migrate
 
-    migrate.upgrade(sa.create_engine(cluster.url(home)))
+    admin = sa.create_engine(cluster.url(home))
+    migrate.upgrade(admin)
+    admin.dispose()
     engine = sa.create_engine(cluster.url(home, login="app"))
     try:
         with engine.connect() as conn:
