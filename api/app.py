@@ -49,9 +49,9 @@ def create_app(
         Serve Swagger UI at ``/docs`` (default: ``GRIDGOV_API_DOCS=1``).
     """
     if engine is None:
-        from layers.db import get_engine
+        from layers.db import get_app_engine
 
-        engine = get_engine
+        engine = get_app_engine
     limits = limits or RateLimits.from_env()
     app = FastAPI(
         title="GridGov Open311 GeoReport v2",

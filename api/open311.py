@@ -112,13 +112,18 @@ def build_router(
 
     @contextmanager
     def session(api_key: str | None = None, *, keyed: bool = False) -> Iterator[Connection]:
-        """One committed unit of work as the API client (row-level security)."""
+        """One committed unit of work as the API client (row-level security).
+
+        The database checks the client's key row (``gridgov_enter``); anonymous reads
+        act as the public.
+        """
         client = None
         if keyed:  # checked with the app's own rights: api_client cannot read api_keys
             # every request: a revoked key stops at once (one indexed lookup)
             with unit_of_work(current_engine(), None) as conn:
                 client = client_for_key(conn=conn, key=api_key)
-        with unit_of_work(current_engine(), API_CLIENT, write=True) as conn:
+        scope = Scope(API_CLIENT.role, username=client)
+        with unit_of_work(current_engine(), scope, write=True) as conn:
             conn.info["client"] = client
             yield conn
 

@@ -23,7 +23,14 @@ from cli.ingest import export_app, load_app
 from cli.patrol import patrol_app
 from cli.users import users_app
 from layers import cluster
-from layers.db import database_url, get_engine, uses_managed_cluster
+from layers.db import (
+    database_url,
+    get_app_engine,
+    get_engine,
+    libpq_url,
+    login_is_superuser,
+    uses_managed_cluster,
+)
 from services.errors import GridGovError
 
 console = Console()
@@ -100,15 +107,33 @@ def db_status() -> None:
         current = migrate.current_revision(engine)
         head = migrate.head_revision()
         console.print(f"schema: {current or 'empty'} (newest: {head})")
+        app_engine = get_app_engine()
+        console.print(f"app login: {app_engine.url.username}")
+        if login_is_superuser(app_engine):
+            err.print(
+                "[bold yellow]warning:[/] the dashboard and the API log in as a superuser "
+                "(row-level security does not apply to it): point DATABASE_URL at a "
+                "non-superuser member of gridgov_app, see README (The database)."
+            )
     except KNOWN_ERRORS as exc:
         _fail(exc)
 
 
 @db_app.command("url")
-def db_url() -> None:
-    """Print the database URL (with password: for psql, QGIS or DATABASE_URL)."""
+def db_url(
+    sqlalchemy: bool = typer.Option(
+        False, "--sqlalchemy", help="The postgresql+psycopg:// form SQLAlchemy wants."
+    ),
+    app_login: bool = typer.Option(
+        False, "--app", help="The app's non-superuser login (gridgov_app) instead of the admin."
+    ),
+) -> None:
+    """Print the database URL with its password: `psql "$(gridgov db url)"`, QGIS, DATABASE_URL."""
     try:
-        console.print(database_url(start=False), soft_wrap=True, highlight=False)
+        raw = database_url(start=False, login="app" if app_login else "admin")
+        if not sqlalchemy:
+            raw = libpq_url(raw)
+        console.print(raw, soft_wrap=True, highlight=False)
     except KNOWN_ERRORS as exc:
         _fail(exc)
 
@@ -228,7 +253,8 @@ def serve(
     env = os.environ.copy()
     try:
         # resolve (and start) the database once, so the app does not have to
-        env["DATABASE_URL"] = database_url()
+        # the app's own non-superuser login, not the administrator's
+        env["DATABASE_URL"] = database_url(login="app")
     except KNOWN_ERRORS as exc:
         _fail(exc)
     console.print(f"GridGov dashboard: http://{address}:{port}")

@@ -216,6 +216,33 @@ def quarantine_cmd(
     console.print(table)
 
 
+def _export_identity(user: str | None, role: str, personal: bool) -> tuple[str, str]:
+    """(role, actor) for the export audit: a verified dashboard login, else the OS account.
+
+    Neither is taken as typed when it matters: personal data needs a login whose
+    password is checked here, and then the role is that login's.
+    """
+    import getpass
+
+    from layers.auth import authenticate
+
+    if user is None:
+        if personal and role in PERSONAL_DATA_ROLES:
+            raise IngestError(
+                "personal data: give --user (your dashboard login, password asked); the role "
+                "is then your login's, not the one typed"
+            )
+        return role, f"os:{getpass.getuser()}"
+    password = typer.prompt(f"password for {user}", hide_input=True)
+    with get_engine().connect() as conn:
+        found = authenticate(conn=conn, username=user, password=password)
+    if found is None:
+        raise IngestError(f"user {user!r}: unknown, disabled, or wrong password")
+    if role not in ("viewer", found.role):
+        raise IngestError(f"user {user!r} holds role {found.role}, not {role}")
+    return found.role, found.username
+
+
 def _export_command(layer: str):  # type: ignore[no-untyped-def]
     def command(
         path: Path = typer.Argument(..., help="Output: .geojson, .gpkg, .csv or .parquet."),  # noqa: B008
@@ -226,8 +253,15 @@ def _export_command(layer: str):  # type: ignore[no-untyped-def]
         since: datetime = typer.Option(None, help="Cases reported at or after."),  # noqa: B008
         until: datetime = typer.Option(None, help="Cases reported before."),  # noqa: B008
         fmt: str = typer.Option(None, "--format", help="geojson, gpkg, csv or parquet."),
-        role: str = typer.Option("viewer", help="Your role (recorded in the audit)."),
-        actor: str = typer.Option("cli", help="Your name (recorded in the audit)."),
+        role: str = typer.Option(
+            "viewer", help="The role you export in; with --user it must be that login's role."
+        ),
+        user: str = typer.Option(
+            None,
+            help="Your dashboard login (password asked): its role and name are what the "
+            "audit records and what personal data needs. Without it: your OS account, no "
+            "personal data.",
+        ),
         include_personal_data: bool = typer.Option(
             False,
             "--include-personal-data",
@@ -238,6 +272,7 @@ def _export_command(layer: str):  # type: ignore[no-untyped-def]
     ) -> None:
         filters = ExportFilter(community, category, status, source, since, until)
         try:
+            role, actor = _export_identity(user, role, include_personal_data)
             with get_engine().begin() as conn:
                 result = export_layer(
                     layer,

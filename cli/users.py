@@ -82,8 +82,12 @@ def disable_user(username: str = typer.Argument(..., help="Login name.")) -> Non
 @users_app.command("demo")
 def demo() -> None:
     """(Re)create one demo user per role for the loaded district (password: gridgov-demo)."""
-    with get_engine().begin() as conn:
-        made = demo_users(conn=conn)
+    try:
+        with get_engine().begin() as conn:
+            made = demo_users(conn=conn)
+    except UserError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
     for user in made:
         console.print(f"{user.username:18} {user.role:13} {user.scope.area or ''}")
     console.print(f"password: {DEMO_PASSWORD}")

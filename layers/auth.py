@@ -157,7 +157,7 @@ def add_user(
     ).rowcount
     if not written:
         raise UserError(f"username {username!r}: already taken (use replace to update it)")
-    return User(username, params["n"], Scope(role, area, department_code))
+    return User(username, params["n"], Scope(role, area, department_code, username))
 
 
 def list_users(*, conn: Connection) -> list[dict]:
@@ -213,7 +213,9 @@ def authenticate(*, conn: Connection, username: str, password: str) -> User | No
     if not verify_password(password, found.password_hash):
         return None
     return User(
-        found.username, found.display_name, Scope(found.role, found.area, found.department_code)
+        found.username,
+        found.display_name,
+        Scope(found.role, found.area, found.department_code, found.username),
     )
 
 
@@ -257,11 +259,30 @@ _DUMMY_HASH = (
 
 
 def demo_users(*, conn: Connection, password: str = DEMO_PASSWORD) -> list[User]:
-    """Create (or reset) one demo user per login role in the loaded district.
+    """Create (or reset) one demo user per login role in the loaded demo district.
 
     The supervisor and grid worker get the first community, ``supervisor_street``
-    the street, the handler the department with the most cases.
+    the street, the handler the department with the most cases. A disabled
+    account of one of these names stays disabled (and is left out).
+
+    Raises
+    ------
+    UserError
+        The database holds no demo district (``gridgov demo``): the public demo
+        logins and their published password are never made on a real database.
     """
+    if not conn.execute(
+        sa.text("SELECT EXISTS (SELECT 1 FROM gridgov_meta WHERE key = 'demo')")
+    ).scalar():
+        raise UserError(
+            "demo users: this database holds no demo district (gridgov demo); the demo "
+            "logins and their published password are made only on a demo database"
+        )
+    disabled = set(
+        conn.execute(
+            sa.text("SELECT username FROM app_users WHERE disabled_at IS NOT NULL")
+        ).scalars()
+    )
     community = conn.execute(sa.text("SELECT code FROM communities ORDER BY code LIMIT 1")).scalar()
     street = conn.execute(sa.text("SELECT code FROM streets ORDER BY code LIMIT 1")).scalar()
     department = conn.execute(
@@ -288,6 +309,8 @@ def demo_users(*, conn: Connection, password: str = DEMO_PASSWORD) -> list[User]
             continue  # no district loaded
         if role == "handler" and dept is None:
             continue
+        if username in disabled:
+            continue  # an administrator disabled it: a demo (re)load never re-enables it
         out.append(
             add_user(
                 conn=conn,

@@ -19,28 +19,23 @@ import contextlib
 import hashlib
 import os
 import pwd
-import secrets
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from gis.errors import GridGovError
+from layers import cluster_auth
+from layers.cluster_auth import APP_USER
+from layers.cluster_binaries import ClusterError, check_postgis, find_bindir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVICE_USER = "gridgov"
 SUPERUSER = "gridgov"
 DEFAULT_PORT = 54329
 DATABASE_NAME = "gridgov"
-
-
-class ClusterError(GridGovError, RuntimeError):
-    """The managed cluster cannot be used; the message says what to do."""
-
-    code = "cluster"
-    kind = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -64,6 +59,10 @@ class ClusterPaths:
     @property
     def password_file(self) -> Path:
         return self.home / "password"
+
+    @property
+    def app_password_file(self) -> Path:
+        return self.home / "app_password"
 
     @property
     def port_file(self) -> Path:
@@ -113,59 +112,6 @@ def _choose_port(paths: ClusterPaths) -> None:
     while _port_in_use(candidate) and candidate < DEFAULT_PORT + 100:
         candidate += 1
     paths.port_file.write_text(str(candidate))
-
-
-def find_bindir() -> Path:
-    """Locate the PostgreSQL server binaries (``initdb``, ``pg_ctl``, ``postgres``).
-
-    Raises
-    ------
-    ClusterError
-        When no PostgreSQL server is installed.
-    """
-    if env := os.environ.get("GRIDGOV_PG_BINDIR"):
-        candidates = [Path(env)]
-    else:
-        candidates = sorted(
-            Path("/usr/lib/postgresql").glob("*/bin"),
-            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-            reverse=True,
-        )
-        if found := shutil.which("pg_ctl"):
-            candidates.append(Path(found).resolve().parent)
-    for bindir in candidates:
-        if all((bindir / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
-            return bindir
-    raise ClusterError(
-        "The PostgreSQL server is not installed (no initdb/pg_ctl found): run `make setup`, or "
-        "`apt-get install postgresql-15 postgresql-15-postgis-3`, or set DATABASE_URL to an "
-        "existing PostGIS server."
-    )
-
-
-def _sharedir(bindir: Path) -> Path:
-    version = bindir.parent.name
-    candidates = [Path("/usr/share/postgresql") / version, bindir.parent / "share"]
-    pg_config = bindir / "pg_config"
-    if pg_config.exists():
-        out = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True)
-        if out.returncode == 0:
-            candidates.insert(0, Path(out.stdout.strip()))
-    for share in candidates:
-        if (share / "extension").is_dir():
-            return share
-    return candidates[0]
-
-
-def check_postgis(bindir: Path) -> None:
-    """Raise :class:`ClusterError` unless PostGIS is installed for this server."""
-    share = _sharedir(bindir)
-    if not (share / "extension" / "postgis.control").exists():
-        version = bindir.parent.name
-        raise ClusterError(
-            f"PostGIS is not installed for PostgreSQL {version}: run `make setup` or "
-            f"`apt-get install postgresql-{version}-postgis-3`."
-        )
 
 
 def _service_user() -> pwd.struct_passwd | None:
@@ -228,14 +174,15 @@ def _port_in_use(port_number: int) -> bool:
 def _initdb(bindir: Path, paths: ClusterPaths) -> None:
     paths.home.mkdir(parents=True, exist_ok=True)
     paths.run.mkdir(exist_ok=True)
-    if not paths.password_file.exists():
-        paths.password_file.write_text(secrets.token_urlsafe(18))
-        paths.password_file.chmod(0o600)
+    cluster_auth.ensure_secret(paths.password_file)
     user = _service_user()
     staging = paths.home / "pgdata.initdb"
     shutil.rmtree(staging, ignore_errors=True)
     pwfile = paths.home / "pwfile.tmp"
-    pwfile.write_text(paths.password_file.read_text())
+    pwfile.unlink(missing_ok=True)
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(paths.password_file.read_text())
     if user is not None:
         os.chown(paths.home, user.pw_uid, user.pw_gid)
         os.chown(paths.run, user.pw_uid, user.pw_gid)
@@ -254,7 +201,9 @@ def _initdb(bindir: Path, paths: ClusterPaths) -> None:
                     "-E",
                     "UTF8",
                     "--locale=C.UTF-8",
-                    "--auth-local=trust",
+                    # peer on the socket, a password on TCP; pg_hba.conf is then
+                    # rewritten by cluster_auth (a map lets root in as well)
+                    "--auth-local=peer",
                     "--auth-host=scram-sha-256",
                     f"--pwfile={pwfile}",
                 ]
@@ -279,7 +228,12 @@ def _server_options(paths: ClusterPaths, port_number: int) -> str:
         "work_mem": "'64MB'",
         "maintenance_work_mem": "'512MB'",
         "max_wal_size": "'4GB'",
-        "synchronous_commit": "off",
+        # a 201 means the report is on disk: synchronous_commit stays on (the
+        # default); only bulk loads turn it off, inside their own transaction
+        # (SET LOCAL). Group commit keeps many small concurrent commits cheap.
+        "commit_delay": "200",
+        "commit_siblings": "2",
+        "unix_socket_permissions": "0700",
         # an embedded, single-node database: no replicas, so bulk loads into
         # tables truncated in the same transaction can skip the WAL
         "wal_level": "minimal",
@@ -300,7 +254,19 @@ def status(paths: ClusterPaths | None = None) -> str:
         capture_output=True,
         text=True,
     )
+    if result.returncode == 0 and not _postmaster_alive(paths):
+        return "stopped"  # a killed server not yet reaped (a zombie) is not running
     return "running" if result.returncode == 0 else "stopped"
+
+
+def _postmaster_alive(paths: ClusterPaths, lock: Path | None = None) -> bool:
+    """True when the PID in ``postmaster.pid`` (or ``lock``) is a live, not zombie, process."""
+    try:
+        pid = int((lock or paths.data / "postmaster.pid").read_text().split()[0])
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def up(paths: ClusterPaths | None = None, *, timeout_s: float = 60) -> str:
@@ -318,9 +284,53 @@ def up(paths: ClusterPaths | None = None, *, timeout_s: float = 60) -> str:
     if not (paths.data / "PG_VERSION").exists():
         _initdb(bindir, paths)
         _choose_port(paths)
-    if status(paths) == "running":
-        return "already running"
     port_number = port(paths)
+    hba_changed = _secure(paths)
+    if status(paths) == "running":
+        return _upgrade_running(bindir, paths, port_number, hba_changed)
+    _start(bindir, paths, port_number, timeout_s)
+    _ensure_database(bindir, paths, port_number)
+    return "started"
+
+
+def _secure(paths: ClusterPaths) -> bool:
+    """Lock the home down and (re)write the auth config; True when pg_hba/pg_ident changed."""
+    cluster_auth.ensure_secret(paths.app_password_file)
+    user = _service_user()
+    cluster_auth.lock_down(
+        paths.home, paths.run, [paths.password_file, paths.app_password_file], user
+    )
+    server_user = user.pw_name if user else pwd.getpwuid(os.geteuid()).pw_name
+    return cluster_auth.write_auth_config(paths.data, server_user=server_user, superuser=SUPERUSER)
+
+
+def _upgrade_running(bindir: Path, paths: ClusterPaths, port_number: int, hba_changed: bool) -> str:
+    """Bring a running cluster (maybe started by an older version) to today's settings."""
+    opts_file = paths.data / "postmaster.opts"
+    opts = opts_file.read_text() if opts_file.exists() else ""
+    wanted = _server_options(paths, port_number).split(" -c ")
+    stale = "synchronous_commit=off" in opts or any(
+        w.removeprefix("-c ").replace("'", "") not in opts for w in wanted
+    )
+    if stale:  # e.g. synchronous_commit=off or a 0777 socket on the old command line
+        down(paths)
+        _start(bindir, paths, port_number, 60)
+    elif hba_changed:
+        subprocess.run(
+            _as_service_user([str(bindir / "pg_ctl"), "reload", "-D", str(paths.data)]),
+            check=True,
+            capture_output=True,
+        )
+    _ensure_database(bindir, paths, port_number)
+    return "restarted with new settings" if stale else "already running"
+
+
+def _start(bindir: Path, paths: ClusterPaths, port_number: int, timeout_s: float) -> None:
+    # lock files left by a server killed with SIGKILL whose PID is still a zombie:
+    # postgres would take them for a running server and refuse to start
+    for lock in (paths.data / "postmaster.pid", paths.run / f".s.PGSQL.{port_number}.lock"):
+        if lock.exists() and not _postmaster_alive(paths, lock):
+            lock.unlink()
     if _port_in_use(port_number):
         raise ClusterError(
             f"Port {port_number} on 127.0.0.1 is already in use by another program: stop it, "
@@ -352,8 +362,6 @@ def up(paths: ClusterPaths | None = None, *, timeout_s: float = 60) -> str:
         raise ClusterError(
             f"PostgreSQL did not start ({tail or result.stderr.strip()}); see {paths.log}."
         )
-    _ensure_database(bindir, paths, port_number)
-    return "started"
 
 
 def _ensure_database(bindir: Path, paths: ClusterPaths, port_number: int) -> None:
@@ -369,17 +377,34 @@ def _ensure_database(bindir: Path, paths: ClusterPaths, port_number: int) -> Non
         "postgres",
         "-tAc",
     ]
-    exists = subprocess.run(
-        _as_service_user([*psql, f"SELECT 1 FROM pg_database WHERE datname='{DATABASE_NAME}'"]),
-        capture_output=True,
-        text=True,
-    )
+    deadline = time.monotonic() + 30
+    while True:  # after a crash the server may still be replaying its WAL
+        exists = subprocess.run(
+            _as_service_user([*psql, f"SELECT 1 FROM pg_database WHERE datname='{DATABASE_NAME}'"]),
+            capture_output=True,
+            text=True,
+        )
+        if exists.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            raise ClusterError(f"PostgreSQL does not answer: {exists.stderr.strip()}")
+        time.sleep(0.2)
     if exists.stdout.strip() != "1":
         subprocess.run(
             _as_service_user([*psql, f"CREATE DATABASE {DATABASE_NAME}"]),
             check=True,
             capture_output=True,
         )
+    # the app's own login: created or brought up to date (password, memberships)
+    sql = cluster_auth.app_login_sql(paths.app_password_file.read_text().strip())
+    done = subprocess.run(
+        _as_service_user([*psql[:-1], "-v", "ON_ERROR_STOP=1", "-q", "-f", "-"]),
+        input=sql,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise ClusterError(f"Could not set up the app login {APP_USER}: {done.stderr.strip()}")
 
 
 def down(paths: ClusterPaths | None = None) -> str:
@@ -398,10 +423,45 @@ def down(paths: ClusterPaths | None = None) -> str:
     return "stopped"
 
 
-def url(paths: ClusterPaths | None = None, database: str = DATABASE_NAME) -> str:
-    """SQLAlchemy URL of the managed cluster (TCP on 127.0.0.1 with its password)."""
+def url(
+    paths: ClusterPaths | None = None,
+    database: str = DATABASE_NAME,
+    *,
+    login: str = "admin",
+    sqlalchemy: bool = True,
+) -> str:
+    """URL of the managed cluster (TCP on 127.0.0.1 with the login's password).
+
+    Parameters
+    ----------
+    login
+        ``"admin"``: the superuser (migrations, loads, the CLI as root);
+        ``"app"``: ``gridgov_app``, the dashboard's and the API's non-superuser login.
+    sqlalchemy
+        True: ``postgresql+psycopg://…`` for SQLAlchemy; False: ``postgresql://…``,
+        the form psql, QGIS and other libpq clients accept.
+
+    Raises
+    ------
+    ClusterError
+        The cluster (or this login's credentials file) does not exist yet, or cannot be read.
+    """
     paths = paths or ClusterPaths(default_home())
-    if not paths.password_file.exists():
+    if login not in ("admin", "app"):
+        raise ClusterError(f"login {login!r} is not admin or app")
+    user, secret = (
+        (SUPERUSER, paths.password_file)
+        if login == "admin"
+        else (APP_USER, paths.app_password_file)
+    )
+    if not secret.exists():
         raise ClusterError("The managed database has not been created yet: run `gridgov db up`.")
-    password = quote(paths.password_file.read_text().strip(), safe="")
-    return f"postgresql+psycopg://{SUPERUSER}:{password}@127.0.0.1:{port(paths)}/{database}"
+    try:
+        password = quote(secret.read_text().strip(), safe="")
+    except PermissionError as exc:
+        raise ClusterError(
+            f"{secret} is readable only by the database's owner: run this as root or as "
+            f"{pwd.getpwuid(secret.stat().st_uid).pw_name}."
+        ) from exc
+    scheme = "postgresql+psycopg" if sqlalchemy else "postgresql"
+    return f"{scheme}://{user}:{password}@127.0.0.1:{port(paths)}/{database}"

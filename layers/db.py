@@ -49,12 +49,21 @@ def normalise_url(raw: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
+def libpq_url(raw: str) -> str:
+    """``raw`` in the form libpq clients (psql, QGIS, ogr2ogr) accept: ``postgresql://…``."""
+    return (
+        make_url(normalise_url(raw))
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+
+
 def uses_managed_cluster() -> bool:
     """True when ``DATABASE_URL`` is unset and GridGov runs its own cluster."""
     return not os.environ.get("DATABASE_URL")
 
 
-def database_url(*, start: bool = True, database: str | None = None) -> str:
+def database_url(*, start: bool = True, database: str | None = None, login: str = "admin") -> str:
     """Resolve the database URL, starting the managed cluster when needed.
 
     Parameters
@@ -63,13 +72,18 @@ def database_url(*, start: bool = True, database: str | None = None) -> str:
         Start the managed cluster if it is not running (ignored with ``DATABASE_URL``).
     database
         Another database name on the same server (used by tests).
+    login
+        For the managed cluster: ``"admin"`` (the superuser: CLI, migrations, loads) or
+        ``"app"`` (``gridgov_app``, a non-superuser: the dashboard and the API). With
+        ``DATABASE_URL`` set both are that URL, which should be a non-superuser member of
+        ``gridgov_app`` for the app (``gridgov db status`` warns otherwise).
     """
     if raw := os.environ.get("DATABASE_URL"):
         resolved = normalise_url(raw)
     else:
         if start:
             cluster.up()
-        resolved = cluster.url()
+        resolved = cluster.url(login=login)
     if database:
         resolved = make_url(resolved).set(database=database).render_as_string(hide_password=False)
     return resolved
@@ -82,10 +96,34 @@ def engine_for(url: str) -> Engine:
 
 
 def get_engine(*, database: str | None = None) -> Engine:
-    """The engine for the configured database, checked to be reachable."""
+    """The administrator's engine (CLI, migrations, loads), checked to be reachable."""
     engine = engine_for(database_url(database=database))
     check_connection(engine)
     return engine
+
+
+def get_app_engine(*, database: str | None = None) -> Engine:
+    """The engine of the dashboard and the API: a non-superuser login (``gridgov_app``).
+
+    Every unit of work then acts as one ``gridgov_*`` role through
+    :func:`layers.workflow.access.act_as`, so row-level security applies and a
+    ``RESET ROLE`` regains nothing but the login's own few reads.
+    """
+    engine = engine_for(database_url(database=database, login="app"))
+    check_connection(engine)
+    return engine
+
+
+def login_is_superuser(engine: Engine) -> bool:
+    """True when ``engine`` logs in as a superuser or a role that bypasses row-level security."""
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text(
+                    "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+                )
+            ).scalar()
+        )
 
 
 def check_connection(engine: Engine) -> None:

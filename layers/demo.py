@@ -88,6 +88,8 @@ def load_demo(
             "This database already holds districts that are not the demo; load the "
             "demo into an empty database (set DATABASE_URL or GRIDGOV_HOME)."
         )
+    # one all-or-nothing bulk transaction: its commit need not wait for the WAL flush
+    conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
     conn.execute(sa.text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
     conn.execute(sa.text("DELETE FROM departments WHERE kind IN ('street', 'community')"))
     step("catalogue")
@@ -108,8 +110,8 @@ def load_demo(
     week = latest_patrol_week(conn=conn)
     if week:
         refresh_coverage(conn=conn, week_start=week[0], week_end=week[1])
-    step("demo users")
-    counts["users"] = len(demo_users(conn=conn))
+    step("case assignments")
+    counts["case_assignments"] = _assignments(conn)
     for table in DATA_TABLES:
         conn.execute(
             sa.text(
@@ -129,7 +131,31 @@ def load_demo(
             ),
         },
     )
+    step("demo users")  # after the demo marker: demo logins exist only on a demo database
+    counts["users"] = len(demo_users(conn=conn))
     return LoadReport(True, "The demo district is loaded.", counts)
+
+
+def _assignments(conn: Connection) -> int:
+    """One lead assignment per dispatched demo case, from its last dispatch event.
+
+    Without them the demo handler, who acts only on cases assigned to its
+    department, was offered actions that all failed.
+    """
+    return int(
+        conn.execute(
+            sa.text("""
+        INSERT INTO case_assignments (case_id, street_code, department_id, role, rule, reason,
+                                      assigned_at, deadline_at, event_id)
+        SELECT DISTINCT ON (c.id) c.id, c.street_code, c.department_id, 'lead',
+               coalesce(c.dispatch_rule, 'statutory'),
+               coalesce(c.dispatch_reason, 'statutory routing (demo)'), e.at, c.deadline_at, e.id
+        FROM cases c JOIN case_events e ON e.case_id = c.id AND e.action = 'dispatch'
+        WHERE c.department_id IS NOT NULL
+        ORDER BY c.id, e.at DESC, e.id DESC
+    """)
+        ).rowcount
+    )
 
 
 def _ids(n: int) -> np.ndarray:

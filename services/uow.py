@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Connection, Engine
 
-from layers.db import get_engine
+from layers.db import get_app_engine
 from layers.workflow.access import Scope, enter_scope
 
 __all__ = ["Engine", "Scope", "open_engine", "unit_of_work"]
@@ -43,5 +43,6 @@ def unit_of_work(
 
 
 def open_engine() -> Engine:
-    """The configured database (``DATABASE_URL``, else the managed local cluster)."""
-    return get_engine()
+    """The configured database as the application's own login (``DATABASE_URL``, else the
+    managed local cluster's non-superuser ``gridgov_app``): row-level security applies."""
+    return get_app_engine()

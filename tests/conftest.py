@@ -10,6 +10,7 @@ PostGIS fails; nothing is skipped.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 
 import pandas as pd
@@ -54,6 +55,35 @@ def recreate_database(name: str) -> Engine:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return sa.create_engine(server_url(name))
+
+
+APP_TEST_LOGIN = "gridgov_test_app"
+
+
+def app_login_engine(admin: Engine) -> Engine:
+    """An engine on ``admin``'s database that logs in as the app does: a non-superuser.
+
+    The login ``gridgov_test_app`` (made here, on any test server) is a member of
+    ``gridgov_app`` (migration 0013) and nothing else, like a production app login
+    on an external server; on the managed cluster the app's own ``gridgov_app``
+    login works the same way.
+    """
+    password = secrets.token_urlsafe(18)
+    with admin.connect() as conn, conn.begin():
+        conn.execute(
+            sa.text(f"""
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_TEST_LOGIN}') THEN
+                    CREATE ROLE {APP_TEST_LOGIN} LOGIN;
+                END IF;
+            END $$""")
+        )
+        conn.execute(
+            sa.text(f"ALTER ROLE {APP_TEST_LOGIN} LOGIN INHERIT NOSUPERUSER PASSWORD '{password}'")
+        )
+        conn.execute(sa.text(f"GRANT gridgov_app TO {APP_TEST_LOGIN}"))
+    url = admin.url.set(username=APP_TEST_LOGIN, password=password)
+    return sa.create_engine(url)
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +136,12 @@ def demo_engine(small_district) -> Iterator[Engine]:  # type: ignore[no-untyped-
 def demo_url(demo_engine: Engine) -> str:
     """DATABASE_URL of the demo database (for the app and subprocesses)."""
     return demo_engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def demo_app_url(demo_engine: Engine) -> str:
+    """DATABASE_URL of the demo database for the app's own login (a non-superuser)."""
+    eng = app_login_engine(demo_engine)
+    url = eng.url.render_as_string(hide_password=False)
+    eng.dispose()
+    return url

@@ -129,3 +129,20 @@ def test_analyse_density_writes_bands_qgis_can_open(demo_url, demo_engine):
     assert all(a[2] == b[1] for a, b in itertools.pairwise(rows))
     bad = _gridgov("analyse", "density", "--kernel", "box", env_extra=env)
     assert bad.returncode == 2 and "kernel 'box'" in bad.stdout
+
+
+def test_db_status_warns_when_the_apps_login_is_a_superuser(demo_url, demo_app_url):
+    as_superuser = _gridgov("db", "status", env_extra={"DATABASE_URL": demo_url})
+    assert as_superuser.returncode == 0, as_superuser.stderr
+    assert "log in as a superuser" in as_superuser.stderr
+    as_app = _gridgov("db", "status", env_extra={"DATABASE_URL": demo_app_url})
+    assert as_app.returncode == 0, as_app.stderr
+    assert "superuser" not in as_app.stderr
+    assert "app login: gridgov_test_app" in as_app.stdout
+
+
+def test_users_demo_is_refused_on_a_database_without_the_demo(engine):
+    url = engine.url.render_as_string(hide_password=False)
+    result = _gridgov("users", "demo", env_extra={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "no demo district" in result.stderr + result.stdout

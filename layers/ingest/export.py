@@ -141,7 +141,8 @@ def export_layer(
         ``.gpkg``, ``.csv``, ``.parquet``).
     conn
         Connection; the audit row is written in the caller's transaction (the
-        caller commits).
+        caller commits) — with personal data, in a transaction of its own that
+        commits before the file is written.
     filters
         The selection (default: everything).
     role, actor
@@ -191,25 +192,55 @@ def export_layer(
         crs=WGS84,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write(gdf, path, fmt, layer)
-    conn.execute(
-        sa.text("""
-        INSERT INTO export_audit (actor, role, layer, filters, format, path, n_rows,
-                                  include_personal_data)
-        VALUES (:actor, :role, :layer, CAST(:filters AS jsonb), :format, :path, :n, :personal)
-    """),
-        {
-            "actor": actor,
-            "role": role,
-            "layer": layer,
-            "filters": json.dumps({k: v for k, v in params.items() if v is not None}, default=str),
-            "format": fmt,
-            "path": str(path.resolve()),
-            "n": len(gdf),
-            "personal": personal,
-        },
+    audit = _audit_record(
+        actor=actor,
+        role=role,
+        layer=layer,
+        params=params,
+        fmt=fmt,
+        path=path,
+        n=len(gdf),
+        personal=personal,
     )
+    if personal:
+        # personal data: the record is committed on its own before the file exists, so
+        # a caller that rolls back (or crashes) cannot leave an unrecorded export
+        with conn.engine.begin() as own:
+            own.execute(_AUDIT_SQL, audit)
+    _write(gdf, path, fmt, layer)
+    if not personal:
+        conn.execute(_AUDIT_SQL, audit)
     return ExportResult(path, layer, fmt, len(gdf), personal)
+
+
+_AUDIT_SQL = sa.text("""
+    INSERT INTO export_audit (actor, role, layer, filters, format, path, n_rows,
+                              include_personal_data)
+    VALUES (:actor, :role, :layer, CAST(:filters AS jsonb), :format, :path, :n, :personal)
+""")
+
+
+def _audit_record(
+    *,
+    actor: str,
+    role: str,
+    layer: str,
+    params: dict,
+    fmt: str,
+    path: Path,
+    n: int,
+    personal: bool,
+) -> dict:
+    return {
+        "actor": actor,
+        "role": role,
+        "layer": layer,
+        "filters": json.dumps({k: v for k, v in params.items() if v is not None}, default=str),
+        "format": fmt,
+        "path": str(path.resolve()),
+        "n": n,
+        "personal": personal,
+    }
 
 
 def _write(gdf: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> None:

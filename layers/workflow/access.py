@@ -2,19 +2,21 @@
 
 Each GridGov role maps to a PostgreSQL NOLOGIN group role (``gridgov_<role>``,
 see :data:`layers.workflow.states.PG_ROLE`). A transaction takes on a
-:class:`Scope` — role, area, department — with :func:`enter_scope`, the one
-function that applies it: ``SET LOCAL ROLE`` plus ``gridgov.area`` (a 9-digit
-street or 12-digit community code) and ``gridgov.department``, which row-level
-security on ``cases``, ``case_events`` and ``case_assignments`` reads.
-Everything is transaction-local: it ends with the caller's transaction.
-Front doors do not call it themselves: ``services.uow.unit_of_work`` does.
+:class:`Scope` — role, area, department, and who acts — with :func:`enter_scope`, the
+one function that applies it: it calls the database's ``gridgov_enter()``, which checks
+the identity (a dashboard user or API client, unless the login is privileged) and
+records role, area (a 9-digit street or 12-digit community code) and department for
+the transaction where the session cannot change them, then runs ``SET LOCAL ROLE``;
+row-level security reads that record, not a session setting. Everything is
+transaction-local: it ends with the caller's transaction. Front doors do not call it
+themselves: ``services.uow.unit_of_work`` does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +39,10 @@ class Scope:
     role: str
     area: str | None = None
     department_code: str | None = None
+    username: str | None = field(default=None, compare=False)
+    """Who acts: the dashboard user (or API client) the scope belongs to; the database
+    checks role and area against that user's row (``gridgov_enter``). Not part of
+    equality or the hash: caches are shared by every user with the same role and area."""
 
     @property
     def community(self) -> str | None:
@@ -52,10 +58,17 @@ class Scope:
 def enter_scope(*, conn: Connection, scope: Scope | None) -> None:
     """Act as ``scope`` for the rest of the caller's transaction (None: the login's own rights).
 
+    The database's ``gridgov_enter()`` (migration 0013) checks the identity and records
+    role, area, department and actor for this transaction; for a dashboard user
+    (``scope.username``) area and department come from the user's row (a caller may
+    only narrow a street to one of its communities). A privileged login (superuser:
+    CLI, loaders, tests) may act without a username.
+
     Raises
     ------
-    UnknownRole, BadValue
-        An unknown role, a malformed area code or an unknown department.
+    UnknownRole, BadValue, RoleNotHeld, OutsideYourArea
+        An unknown role, a malformed area code or an unknown department, an identity
+        that does not hold the role or area, or a second identity in one transaction.
     """
     if scope is None:
         return
@@ -64,41 +77,34 @@ def enter_scope(*, conn: Connection, scope: Scope | None) -> None:
     if scope.area is not None and not is_area_code(scope.area):
         raise BadValue(f"area {scope.area!r} is not a 9-digit street or 12-digit community code")
     department_id = None
-    if scope.department_code:
+    # a dashboard user's department comes from its row (gridgov_enter); only a
+    # privileged session without a user names one here
+    if scope.department_code and scope.username is None:
         department_id = conn.execute(
             sa.text("SELECT id FROM departments WHERE code = :c"), {"c": scope.department_code}
         ).scalar()
         if department_id is None:
             raise BadValue(f"department {scope.department_code!r}: no such department")
-    _set_session(conn, pg_role=PG_ROLE[scope.role], area=scope.area, department_id=department_id)
+    # one round trip; the role name comes from gridgov_enter (workflow_roles), never
+    # from the caller (set_config('role', …, true) is SET LOCAL ROLE)
+    with refusals_as_errors(conn, savepoint=False):
+        conn.execute(
+            sa.text(
+                "SELECT set_config('role', gridgov_enter(:r, :a, CAST(:d AS integer), :u), true)"
+            ),
+            {"r": scope.role, "a": scope.area, "d": department_id, "u": scope.username},
+        )
 
 
 def leave_scope(*, conn: Connection) -> None:
-    """Back to the login's own rights inside the same transaction (for a process that
-    switches roles in one transaction: tests, a model-based checker)."""
+    """Back to the login's own rights inside the same transaction (for a privileged
+    process that switches roles in one transaction: tests, a model-based checker)."""
     conn.execute(sa.text("RESET ROLE"))
-    _set_session(conn, pg_role=None, area=None, department_id=None)
-
-
-def _set_session(
-    conn: Connection, *, pg_role: str | None, area: str | None, department_id: int | None
-) -> None:
-    """The one place the scope reaches the database: transaction-local settings.
-
-    One round trip; the role name comes from ``PG_ROLE``, never from the caller
-    (``set_config('role', …, true)`` is ``SET LOCAL ROLE``).
-    """
-    role_sql = ", set_config('role', :r, true)" if pg_role else ""
     conn.execute(
         sa.text(
-            "SELECT set_config('gridgov.area', :a, true), "
-            f"set_config('gridgov.department', :d, true){role_sql}"
-        ),
-        {
-            "a": area or "",
-            "d": "" if department_id is None else str(int(department_id)),
-            **({"r": pg_role} if pg_role else {}),
-        },
+            "SELECT set_config('gridgov.area', '', true), "
+            "set_config('gridgov.department', '', true)"
+        )
     )
 
 
@@ -118,7 +124,12 @@ def masked_reporters(*, conn: Connection, case_id: int) -> list[dict[str, Any]]:
 def reporter_contacts(
     *, conn: Connection, case_ids: list[int], actor: str, role: str, purpose: str = "view"
 ) -> list[dict[str, Any]]:
-    """Unmasked reporter names and phones; the view or export is recorded first.
+    """Unmasked reporter names and phones; the view or export is recorded and committed first.
+
+    The record is written and committed in a short transaction of its own (a
+    second connection of the same engine, acting as the same role and actor)
+    before any row is read, so a caller that rolls back, or crashes, still
+    leaves it. The database returns the rows only for such a committed record.
 
     Raises
     ------
@@ -127,15 +138,30 @@ def reporter_contacts(
     """
     if purpose not in ("view", "export"):
         raise BadValue(f"purpose {purpose!r} is not view or export")
+    access_id = _record_access(conn, case_ids=case_ids, actor=actor, role=role, purpose=purpose)
     with refusals_as_errors(conn):
         rows = conn.execute(
-            sa.text(
-                "SELECT case_id, name, phone, channel "
-                "FROM reporter_contacts(CAST(:ids AS bigint[]), :actor, :role, :purpose)"
-            ),
-            {"ids": list(case_ids), "actor": actor, "role": role, "purpose": purpose},
+            sa.text("SELECT case_id, name, phone, channel FROM reporter_contacts(:a)"),
+            {"a": access_id},
         ).mappings()
         return [dict(r) for r in rows]
+
+
+def _record_access(
+    conn: Connection, *, case_ids: list[int], actor: str, role: str, purpose: str
+) -> int:
+    with conn.engine.connect() as audit, audit.begin():
+        enter_scope(conn=audit, scope=Scope(role, username=actor))
+        with refusals_as_errors(audit, savepoint=False):
+            return int(
+                audit.execute(
+                    sa.text(
+                        "SELECT personal_data_access_open("
+                        "CAST(:ids AS bigint[]), :actor, :role, :purpose)"
+                    ),
+                    {"ids": list(case_ids), "actor": actor, "role": role, "purpose": purpose},
+                ).scalar_one()
+            )
 
 
 def personal_data_log(*, conn: Connection, limit: int = 100) -> list[dict[str, Any]]:

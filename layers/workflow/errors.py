@@ -167,11 +167,14 @@ SQLSTATE_ERRORS: dict[str, type[WorkflowError]] = {
     "GG001": UnknownRole,
     "GG002": RoleNotHeld,
     "GG003": OutsideYourArea,
+    "GG004": RoleNotHeld,  # a second identity in one transaction (migration 0013)
     "GG010": BadValue,
     "GG011": UnknownAction,
     "GG012": MissingReason,
     "GG013": MissingAttachment,
     "GG014": BadValue,
+    "GG015": BadValue,  # a change key the action does not take (migration 0014)
+    "GG016": BadValue,  # an attachment that is not a stored photo of the case or a URL
     "GG020": StatusGuard,
     "GG030": UnknownCategory,
     "GG031": OutsideServedArea,

@@ -11,8 +11,9 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 
 
 @pytest.fixture
-def anonymous(demo_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", demo_url)
+def anonymous(demo_app_url, monkeypatch):
+    # the app logs in as it does in production: a non-superuser member of gridgov_app
+    monkeypatch.setenv("DATABASE_URL", demo_app_url)
     return AppTest.from_file(str(APP), default_timeout=60)
 
 

@@ -67,3 +67,37 @@ def test_a_crash_half_way_leaves_nothing(engine, small_district):
         assert _count(conn, "streets") == 0
         assert _count(conn, "cases") == 0
         assert loaded_demo(conn) is None
+
+
+def test_the_demo_handler_has_real_case_assignments(demo_engine):
+    """Issue 13 (low): the demo handler was offered actions that all failed (no assignments)."""
+    from layers.auth import DEMO_PASSWORD, authenticate
+    from layers.workflow.states import allowed_actions
+
+    with demo_engine.connect() as conn:
+        handler = authenticate(conn=conn, username="handler", password=DEMO_PASSWORD)
+        assert handler is not None
+        open_assigned = (
+            conn.execute(
+                sa.text("""
+            SELECT c.status FROM cases c
+            JOIN case_assignments a ON a.case_id = c.id
+            JOIN departments d ON d.id = a.department_id AND d.code = :d
+            WHERE c.status IN ('dispatched', 'in_handling')
+        """),
+                {"d": handler.scope.department_code},
+            )
+            .scalars()
+            .all()
+        )
+        missing = conn.execute(
+            sa.text("""
+            SELECT count(*) FROM cases c WHERE c.department_id IS NOT NULL
+            AND EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id
+                        AND e.action = 'dispatch')
+            AND NOT EXISTS (SELECT 1 FROM case_assignments a WHERE a.case_id = c.id)
+        """)
+        ).scalar_one()
+    assert open_assigned, "no open case is assigned to the demo handler's department"
+    assert any(allowed_actions(s, "handler") for s in open_assigned)
+    assert missing == 0

@@ -14,7 +14,7 @@ Create Date: 2026-12-01
 from alembic import op
 
 revision = "0020"
-down_revision = "0012"
+down_revision = "0015"  # after the verified identity (0013-0015): the app login exists
 branch_labels = None
 depends_on = None
 

@@ -20,7 +20,7 @@ from alembic import op
 from city import time_zone
 
 revision = "0050"
-down_revision = "0012"
+down_revision = "0034"  # last: rewrites case_report from its current (hardened) body
 branch_labels = None
 depends_on = None
 
