@@ -162,6 +162,19 @@ def _locate(pts, polys):
     return out
 
 
+def _joining_point(attached, block) -> tuple[float, float]:
+    """Where an attached small block joins the bisection: the point on the shared edge;
+    for a degenerate contact (no point, or an empty sliver of a block) the middle of its
+    sites, else a point of the block it rides on."""
+    geom, xs, ys, _, point = attached
+    if point is not None and not point.is_empty:
+        return point.x, point.y
+    if len(xs):
+        return float(np.mean(xs)), float(np.mean(ys))
+    inner = shapely.point_on_surface(geom if not geom.is_empty else block)
+    return inner.x, inner.y
+
+
 def _delineate_block(block, x, y, w, extra, target, low, high):
     """Parts of one block: list of (site positions, polygon, oversized).
 
@@ -173,8 +186,9 @@ def _delineate_block(block, x, y, w, extra, target, low, high):
     n = len(x)
     if n == 0 and not extra:
         return [(np.arange(0), block, False)]
-    vx = np.array([e[4].x for e in extra])
-    vy = np.array([e[4].y for e in extra])
+    at = [_joining_point(e, block) for e in extra]
+    vx = np.array([p[0] for p in at])
+    vy = np.array([p[1] for p in at])
     vw = np.array([int(e[3].sum()) for e in extra], dtype=np.int64)
     bx, by, bw = np.r_[x, vx], np.r_[y, vy], np.r_[w, vw].astype(np.int64)
     oversized = bw > high

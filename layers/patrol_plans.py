@@ -50,7 +50,8 @@ def plan_patrols(
     time_limit_s: float = 0.3,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Plan and store one route per worker with a current grid; return one row per plan."""
+    """Plan and store one route per worker with a current grid (over all of the worker's
+    grids); return one row per plan."""
     grids = pd.read_sql(
         sa.text("""
         SELECT g.id AS grid_id, g.worker_id, ST_X(c.office) AS lon, ST_Y(c.office) AS lat
@@ -65,11 +66,15 @@ def plan_patrols(
     epsg = utm_epsg(float(grids.lon.mean()), float(grids.lat.mean()))
     network, barriers = road_network(conn=conn, epsg=epsg)
     rows = []
-    for k, grid in enumerate(grids.itertuples()):
-        mine = stops[stops.grid_id == grid.grid_id]
+    # one route per worker: a worker who covers several grids walks all of them in one
+    # shift (the plan is filed under the first grid; the key is worker and day)
+    workers = list(grids.groupby("worker_id", sort=False))
+    for k, (_, theirs) in enumerate(workers):
+        grid = next(theirs.itertuples())
+        mine = stops[stops.grid_id.isin(theirs.grid_id)]
         rows.append(_plan_one(grid, mine, epsg, shift_s, time_limit_s, network, barriers))
         if progress:
-            progress(k + 1, len(grids))
+            progress(k + 1, len(workers))
     plans = pd.DataFrame(rows)
     _store(conn, plans, plan_date)
     return plans

@@ -23,8 +23,8 @@ def test_the_entry_script_only_starts_the_router():
     assert imported == {"app_pages"}
 
 
-def test_no_module_of_the_front_doors_services_or_layers_is_over_600_lines():
-    packages = ["app_pages", "services", "dashboard", "cli", "api", "layers"]
+def test_no_module_is_over_600_lines_outside_migrations():
+    packages = ["app_pages", "services", "dashboard", "cli", "api", "layers", "gis", "city"]
     long = {
         str(path.relative_to(ROOT)): n
         for package in packages

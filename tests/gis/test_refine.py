@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scipy.sparse.csgraph import connected_components
 
 from city import GridSize
+from dashboard.redraw_text import change_list_text
 from gis import partition
 from gis.crs import to_metric, utm_epsg
 from gis.delineate import delineate
@@ -127,7 +128,7 @@ def _assert_fixed_point(buildings, communities, barriers, size=None):
         barriers=barriers,
         size=size,
     )
-    assert set(again.changes.action) == {KEPT}, again.to_text()
+    assert set(again.changes.action) == {KEPT}, change_list_text(again)
     assert again.report.share_in_range == first.report.share_in_range
 
 

@@ -8,7 +8,7 @@ from services.uow import Scope, unit_of_work
 
 
 def _settings(conn):  # type: ignore[no-untyped-def]
-    return conn.execute(sa.text("SELECT current_user, current_setting('gridgov.area', true)")).one()
+    return conn.execute(sa.text("SELECT current_user, gridgov_area()")).one()
 
 
 def test_the_scope_is_taken_for_the_transaction_only(demo_engine, small_district):
