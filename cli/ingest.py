@@ -251,6 +251,7 @@ def _export_identity(user: str | None, role: str, personal: bool) -> tuple[str, 
 
 def _export_command(layer: str):  # type: ignore[no-untyped-def]
     def command(
+        *,
         path: Path = typer.Argument(..., help="Output: .geojson, .gpkg, .csv or .parquet."),  # noqa: B008
         community: str = typer.Option(None, help="Only this community (12-digit code)."),
         category: str = typer.Option(None, help="Catalogue code, major (E01) or minor (E0104)."),

@@ -67,7 +67,11 @@ def plan_patrols(
     rows = []
     for k, grid in enumerate(grids.itertuples()):
         mine = stops[stops.grid_id == grid.grid_id]
-        rows.append(_plan_one(grid, mine, epsg, shift_s, time_limit_s, network, barriers))
+        rows.append(
+            _plan_one(
+                grid, mine, epsg, shift_s, time_limit_s, network=network, network_barriers=barriers
+            )
+        )
         if progress:
             progress(k + 1, len(grids))
     plans = pd.DataFrame(rows)
@@ -134,6 +138,7 @@ def _plan_one(
     epsg: int,
     shift_s: float,  # type: ignore[no-untyped-def]
     time_limit_s: float,
+    *,
     network: RoadNetwork | None = None,
     network_barriers: list | None = None,
 ) -> dict:

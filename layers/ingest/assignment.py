@@ -100,7 +100,7 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
     c_idx = polygons_containing(area.community_geom, lon[rest], lat[rest])
     found = c_idx >= 0
     community_id[rest[found]] = area.community_id[c_idx[found]]
-    _grid_across_seam(area, lon, lat, rest[found], community_id, grid_id)
+    _grid_across_seam(area, lon, lat, rest[found], community_id=community_id, grid_id=grid_id)
     street = np.full(n, None, dtype=object)
     by_community = pd.Series(area.community_street, index=area.community_id)
     has = community_id >= 0
@@ -194,6 +194,7 @@ def _grid_across_seam(
     lon: np.ndarray,
     lat: np.ndarray,
     rows: np.ndarray,
+    *,
     community_id: np.ndarray,
     grid_id: np.ndarray,
 ) -> None:

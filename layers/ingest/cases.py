@@ -84,7 +84,7 @@ SELECT count(*) FROM new
 """
 
 
-def load_cases(
+def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load_*)
     path: str | Path,
     mapping: Mapping,
     *,
@@ -366,7 +366,7 @@ def prepare_cases(
             k: frame[str(cols[k])] for k in ("reported_at", "closed_at") if k in cols
         }
         names = {k: str(v) for k, v in cols.items()}
-        skewed = check_times(reported, closed, raw, names, rej, now, skew)
+        skewed = check_times(reported, closed, raw, names, rej, now=now, skew=skew)
         column = str(cols["category"]) if "category" in cols else None
         values = frame[column] if column else None
         category_ids = map_categories(values, mapping, catalogue, column, rej)

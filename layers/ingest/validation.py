@@ -280,6 +280,7 @@ def check_times(
     raw: dict[str, pd.Series],
     columns: dict[str, str],
     rej: Rejections,
+    *,
     now: pd.Timestamp,
     skew: pd.Timedelta = NO_SKEW,
 ) -> np.ndarray:

@@ -40,7 +40,7 @@ def test_lumpy_sites_come_into_range():
     y = np.zeros(4)
     w = np.array([200, 100, 338, 322])
     labels = np.array([0, 1, 0, 1])  # 538 and 422: one grid over the range
-    out = refine_grids(x, y, w, labels, 300, 500)
+    out = refine_grids(x, y, w, labels, low=300, high=500)
     sums = np.bincount(out, weights=w)
     assert badness(sums, 300, 500) == (0, 0)
     assert sorted(sums.astype(int)) == [300, 322, 338]
@@ -52,8 +52,8 @@ def test_in_range_labels_are_left_alone():
     rng = np.random.default_rng(1)
     x, y = rng.uniform(0, 100, (2, 30))
     w = np.full(30, 40)
-    labels = split_sites(x, y, w, 3, 300, 500)  # 400 each
-    assert (refine_grids(x, y, w, labels, 300, 500) == labels).all()
+    labels = split_sites(x, y, w, 3, low=300, high=500)  # 400 each
+    assert (refine_grids(x, y, w, labels, low=300, high=500) == labels).all()
 
 
 @settings(max_examples=60, deadline=None)
@@ -67,10 +67,10 @@ def test_refinement_never_makes_balance_worse_and_keeps_parts_connected(n, seed,
     x, y = rng.uniform(0, 500, (2, n))
     w = rng.integers(50, 451, n)
     k = min(k, n)
-    labels = split_sites(x, y, w, k, 300, 500)
+    labels = split_sites(x, y, w, k, low=300, high=500)
     graph = site_graph(x, y)
     assume(all(_connected(graph, np.flatnonzero(labels == g)) for g in range(labels.max() + 1)))
-    out = refine_grids(x, y, w, labels, 300, 500, graph=graph)
+    out = refine_grids(x, y, w, labels, low=300, high=500, graph=graph)
     before = badness(np.bincount(labels, weights=w), 300, 500)
     after = badness(np.bincount(out, weights=w), 300, 500)
     assert after[0] <= before[0]
