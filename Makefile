@@ -9,7 +9,7 @@ UV ?= uv
 PORT ?= 8501
 API_PORT ?= 8000
 
-.PHONY: setup demo serve api test lint check-imports unit bench clean-db help
+.PHONY: setup demo serve api test lint check-imports typecheck unit bench clean-db help
 
 help:
 	@sed -n '2,5p' Makefile
@@ -38,7 +38,10 @@ lint:
 check-imports:
 	$(UV) run lint-imports
 
-test: setup lint check-imports
+typecheck:
+	$(UV) run mypy
+
+test: setup lint check-imports typecheck
 	$(UV) run gridgov db up
 	$(UV) run pytest
 

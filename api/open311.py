@@ -41,6 +41,7 @@ from layers import idempotency
 from layers.workflow.access import client_for_key
 from layers.workflow.cases_api import (
     MAX_PAGE_SIZE,
+    Report,
     get_request,
     report_case,
     search_requests,
@@ -152,24 +153,14 @@ def build_router(
     ) -> Response:
         limiter.key(form.api_key)  # before any database work
         key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
-        report = validate_report(
-            service_code=form.service_code,
-            lon=form.long,
-            lat=form.lat,
-            datum=form.attr_datum or form.datum or "wgs84",
-            source="app",
-            description=form.description,
-            media_urls=[form.media_url] if form.media_url else [],
-            urgency=form.attr_urgency or "normal",
-        )
-        name = " ".join(p for p in (form.last_name, form.first_name) if p) or None
+        report = _report_of(form)
+        name = _reporter_name(form)
         fingerprint = idempotency.request_hash(form.model_dump(exclude={"api_key"}))
         with session(form.api_key, keyed=True) as conn:
             client = conn.info["client"]
-            if key is not None:
-                done = idempotency.claim(conn=conn, client=client, key=key, fingerprint=fingerprint)
-                if done is not None:  # a retry: the first answer, no second case
-                    return respond(done[1], fmt, "service_requests", "request", done[0])
+            done = _claimed(conn, client=client, key=key, fingerprint=fingerprint)
+            if done is not None:  # a retry: the first answer, no second case
+                return respond(done[1], fmt, "service_requests", "request", done[0])
             made = report_case(
                 conn=conn,
                 report=report,
@@ -199,8 +190,9 @@ def build_router(
         return respond(body, fmt, "service_requests", "request", 201)
 
     @router.get("/requests.{fmt}", summary="Search service requests")
-    def get_requests(
+    def get_requests(  # noqa: PLR0913 (the query parameters of GeoReport v2 search)
         fmt: Fmt,
+        *,
         service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
         service_code: Annotated[str | None, Query(max_length=2000)] = None,
         start_date: datetime | None = None,
@@ -213,19 +205,9 @@ def build_router(
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
         jurisdiction_id: str | None = None,
     ) -> Response:
-        if page * page_size > MAX_RESULT_WINDOW:
-            raise BadValue(
-                f"page * page_size may be at most {MAX_RESULT_WINDOW:,}; narrow the search "
-                "with start_date/end_date or bbox instead of paging deeper"
-            )
+        _check_window(page, page_size)
         ids = _id_list(service_request_id) if service_request_id else None
-        end = _aware(end_date) if end_date else None
-        start = _aware(start_date) if start_date else None
-        if ids is None and start is None:  # the spec's default window: 90 days before end
-            try:
-                start = (end or datetime.now(UTC)) - DEFAULT_WINDOW
-            except OverflowError as exc:
-                raise BadValue("end_date is too early") from exc
+        start, end = _search_window(ids, start_date, end_date)
         statuses = set(status.split(",")) if status else set()
         with session() as conn:
             rows = search_requests(
@@ -273,6 +255,58 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
             "bbox must be four numbers: min_long,min_lat,max_long,max_lat"
         ) from exc
     return x0, y0, x1, y1
+
+
+def _report_of(form: ServiceRequestForm) -> Report:
+    """The checked report of a posted form (datum and urgency from the attributes first)."""
+    return validate_report(
+        service_code=form.service_code,
+        lon=form.long,
+        lat=form.lat,
+        datum=form.attr_datum or form.datum or "wgs84",
+        source="app",
+        description=form.description,
+        media_urls=[form.media_url] if form.media_url else [],
+        urgency=form.attr_urgency or "normal",
+    )
+
+
+def _claimed(
+    conn: Connection, *, client: str, key: str | None, fingerprint: str
+) -> tuple[int, Any] | None:
+    """The first answer to a retried request, None for a new one or a request without a key."""
+    if key is None:
+        return None
+    return idempotency.claim(conn=conn, client=client, key=key, fingerprint=fingerprint)
+
+
+def _reporter_name(form: ServiceRequestForm) -> str | None:
+    """Family name, then given name, as written in Chinese; None when neither is given."""
+    return " ".join(p for p in (form.last_name, form.first_name) if p) or None
+
+
+def _check_window(page: int, page_size: int) -> None:
+    """Refuse paging deeper than the result window."""
+    if page * page_size > MAX_RESULT_WINDOW:
+        raise BadValue(
+            f"page * page_size may be at most {MAX_RESULT_WINDOW:,}; narrow the search "
+            "with start_date/end_date or bbox instead of paging deeper"
+        )
+
+
+def _search_window(
+    ids: list[int] | None, start_date: datetime | None, end_date: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """Start and end of the search (UTC when naive); without ids or start, the spec's default:
+    the 90 days before the end (or now)."""
+    end = _aware(end_date) if end_date else None
+    start = _aware(start_date) if start_date else None
+    if ids is None and start is None:  # the spec's default window: 90 days before end
+        try:
+            start = (end or datetime.now(UTC)) - DEFAULT_WINDOW
+        except OverflowError as exc:
+            raise BadValue("end_date is too early") from exc
+    return start, end
 
 
 def _aware(value: datetime) -> datetime:

@@ -91,6 +91,7 @@ def load_map_view(
     end: date,
     categories: tuple[str, ...] | None,
     area: str | None,
+    *,
     scope: Scope,
     resolution: int | None = None,
 ):  # type: ignore[no-untyped-def]
@@ -115,12 +116,16 @@ st.metric(t("cases_in_window", lang), f"{total:,}")
 m = maps.new_map(extent, base())
 cats = tuple(chosen) or None
 if shows == "hotspots":
-    spots = load_map_view(shows, window[0], window[1], cats, area, scope(), resolution)
+    spots = load_map_view(
+        shows, window[0], window[1], cats, area, scope=scope(), resolution=resolution
+    )
     maps.add_hotspot_cells(m, spots.cells, resolution, lang)
 elif shows == "heat_grid":
-    maps.add_grid_heat(m, load_map_view(shows, window[0], window[1], cats, area, scope()), lang)
+    maps.add_grid_heat(
+        m, load_map_view(shows, window[0], window[1], cats, area, scope=scope()), lang
+    )
 elif shows == "density":
-    smooth = load_map_view(shows, window[0], window[1], cats, area, scope())
+    smooth = load_map_view(shows, window[0], window[1], cats, area, scope=scope())
     maps.add_density(m, smooth.bands, smooth.bandwidth_m, lang)
 else:
     maps.add_heat_cells(m, cells, resolution, lang)

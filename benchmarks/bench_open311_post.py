@@ -131,6 +131,7 @@ def run_load(
     code: str,
     total: int,
     clients: int,
+    *,
     mode: str,
     watch: tuple[int, int | None] = (0, None),
 ) -> dict:
@@ -202,18 +203,18 @@ def _serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
     return server, base
 
 
-def _measure(admin, app_url: str, setting: str, args, key: str, code: str) -> dict:  # type: ignore[no-untyped-def]
+def _measure(admin, app_url: str, setting: str, args, *, key: str, code: str) -> dict:  # type: ignore[no-untyped-def]
     """POST load with the app login's ``synchronous_commit`` at ``setting`` (new sessions)."""
     login = make_url(app_url).username
     with admin.begin() as conn:
         conn.exec_driver_sql(f"ALTER ROLE {login} SET synchronous_commit = {setting}")
     server, base = _serve(app_url, args.workers)
     try:
-        run_load(base, key, code, 200, args.clients, "post")  # warm-up (counted below too)
+        run_load(base, key, code, 200, args.clients, mode="post")  # warm-up (counted below too)
         watch = (server.pid, _postmaster(admin.url.port or 5432))
-        post = run_load(base, key, code, args.requests, args.clients, "post", watch)
+        post = run_load(base, key, code, args.requests, args.clients, mode="post", watch=watch)
         get = (
-            run_load(base, key, code, args.requests // 2, args.clients, "get", watch)
+            run_load(base, key, code, args.requests // 2, args.clients, mode="get", watch=watch)
             if setting == "on"
             else None
         )
@@ -255,8 +256,8 @@ def main() -> None:
     app_url = app.url.render_as_string(hide_password=False)
     app.dispose()
     # same run, same database: the non-durable setting first, then the durable one
-    fast = _measure(admin, app_url, "off", args, key, code)
-    durable = _measure(admin, app_url, "on", args, key, code)
+    fast = _measure(admin, app_url, "off", args, key=key, code=code)
+    durable = _measure(admin, app_url, "on", args, key=key, code=code)
     with admin.connect() as conn:
         in_db = count_reported(conn=conn, source_system="open311")
     accepted = sum(r["statuses"].get(201, 0) + r["warmup_accepted"] for r in (fast, durable))

@@ -174,6 +174,7 @@ def catalogue_load(
 
 @app.command("demo")
 def demo(
+    *,
     seed: int = typer.Option(42, help="Seed of the generator: same seed, same district."),
     households: int = typer.Option(50_000, min=1_000, help="Households in the street."),
     communities: int = typer.Option(10, min=1, max=12, help="Communities in the street."),

@@ -99,6 +99,7 @@ def hotspots(
 
 @analyse_app.command("density")
 def density(
+    *,
     days: int = typer.Option(90, min=1, help="Window: the last DAYS days with cases."),
     category: Annotated[
         list[str] | None,

@@ -55,6 +55,7 @@ def _now() -> datetime:
 
 @case_app.command("report")
 def report(
+    *,
     service_code: str,
     lon: float,
     lat: float,
@@ -85,6 +86,7 @@ def report(
 
 @case_app.command("act")
 def act(
+    *,
     case_id: int,
     action: str,
     actor: Actor,
@@ -113,6 +115,7 @@ def act(
 
 @case_app.command("dispatch")
 def dispatch(
+    *,
     case_id: int,
     actor: Actor,
     version: Version,

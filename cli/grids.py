@@ -15,11 +15,12 @@ from cli.ingest import _export_command
 from dashboard.redraw_text import change_list_text
 from gis.delineate import DelineationError
 from gis.grid_codes import GridCodeError
-from gis.redraw import RedrawError
+from gis.redraw import Redraw, RedrawError
 from layers.db import DatabaseError, get_engine
 from layers.grids import (
     GridInputError,
     GridWriteError,
+    WriteSummary,
     current_report,
     grid_history,
     propose_grids,
@@ -64,6 +65,7 @@ _fail = fail  # the CLI's one error printer (cli.errors)
 
 @grids_app.command("delineate")
 def delineate_cmd(
+    *,
     community: list[str] = COMMUNITY,
     target: int = TARGET,
     low: int = LOW,
@@ -133,7 +135,15 @@ def delineate_cmd(
                 transaction.rollback()
     except KNOWN_ERRORS as exc:
         _fail(exc)
-    result = proposal.redraw
+    _print_proposal(proposal.redraw, redraw=redraw)
+    if summary is None:
+        console.print("\n[bold]dry run[/]: nothing was written.")
+    else:
+        _print_written(summary)
+
+
+def _print_proposal(result: Redraw, *, redraw: bool) -> None:
+    """The quality report, the rows set aside and the change list (or the new grids' count)."""
     console.print(result.report.to_text(), highlight=False)
     if len(result.set_aside):
         console.print(f"\n搁置 Set aside ({len(result.set_aside)} rows; first 20):")
@@ -144,31 +154,30 @@ def delineate_cmd(
         console.print(change_list_text(result), highlight=False)
     else:
         console.print(f"新增 New grids: {len(result.grids)}", highlight=False)
-    if summary is None:
-        console.print("\n[bold]dry run[/]: nothing was written.")
-    else:
+
+
+def _print_written(summary: WriteSummary) -> None:
+    """What writing the new version did: kept, changed, retired, new; workers handed over."""
+    console.print(
+        f"\nwritten as the version of {summary.valid_from}: kept {summary.kept} "
+        f"(household counts refreshed: {summary.households_updated}), changed "
+        f"{summary.changed}, retired {summary.retired}, new {summary.new}; parts moved to "
+        f"their current grid: {summary.parts_moved}.",
+        highlight=False,
+    )
+    for worker, old, new in summary.handed_over:
+        console.print(f"  网格员 worker {worker}: {old} (撤销 retired) → {new}", highlight=False)
+    if summary.without_worker:
         console.print(
-            f"\nwritten as the version of {summary.valid_from}: kept {summary.kept} "
-            f"(household counts refreshed: {summary.households_updated}), changed "
-            f"{summary.changed}, retired {summary.retired}, new {summary.new}; parts moved to "
-            f"their current grid: {summary.parts_moved}.",
+            f"[bold]待分配网格员 No worker yet[/] ({len(summary.without_worker):,}): "
+            f"{_some(summary.without_worker)} — assign one.",
             highlight=False,
         )
-        for worker, old, new in summary.handed_over:
-            console.print(
-                f"  网格员 worker {worker}: {old} (撤销 retired) → {new}", highlight=False
-            )
-        if summary.without_worker:
-            console.print(
-                f"[bold]待分配网格员 No worker yet[/] ({len(summary.without_worker):,}): "
-                f"{_some(summary.without_worker)} — assign one.",
-                highlight=False,
-            )
-        if summary.freed:
-            console.print(
-                f"空闲网格员 Workers without a grid now: {', '.join(summary.freed)}",
-                highlight=False,
-            )
+    if summary.freed:
+        console.print(
+            f"空闲网格员 Workers without a grid now: {', '.join(summary.freed)}",
+            highlight=False,
+        )
 
 
 @grids_app.command("report")

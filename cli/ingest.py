@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -11,6 +12,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from cli.errors import fail
+from gis.errors import GridGovError
 from layers.db import DatabaseError, get_engine
 from layers.ingest import (
     ImportAccount,
@@ -64,7 +66,8 @@ def _run(
             raise IngestError(f"{mapping_path} is a mapping for {mapping.layer}, not {layer}")
         engine = get_engine()
         migrate.upgrade(engine)
-        options = {} if batch_rows is None else {"batch_rows": batch_rows}
+        # keyword options of the loader: they differ between layers (see LOADERS)
+        options: dict[str, Any] = {} if batch_rows is None else {"batch_rows": batch_rows}
         options |= extra
         with (
             tqdm(unit=" rows", unit_scale=True, desc=f"{layer} ← {path.name}") as bar,
@@ -152,6 +155,8 @@ def load_roads_cmd(
         with engine.begin() as conn:
             account = load_roads(path, conn=conn, source=source, class_column=class_column)
     except (IngestError, DatabaseError, ValueError) as exc:
+        if not isinstance(exc, GridGovError):  # not ours: the traceback is the report
+            raise
         _fail(exc)
     console.print(account.summary(), highlight=False, soft_wrap=True)
 
@@ -212,7 +217,8 @@ def quarantine_cmd(
     for column in ("row_number", "source_id", "reason", "message"):
         table.add_column(column)
     for row in frame.itertuples():
-        table.add_row(str(row.row_number), str(row.source_id), row.reason, row.message)
+        # reason and message are NOT NULL text columns
+        table.add_row(str(row.row_number), str(row.source_id), str(row.reason), str(row.message))
     console.print(table)
 
 
@@ -245,6 +251,7 @@ def _export_identity(user: str | None, role: str, personal: bool) -> tuple[str, 
 
 def _export_command(layer: str):  # type: ignore[no-untyped-def]
     def command(
+        *,
         path: Path = typer.Argument(..., help="Output: .geojson, .gpkg, .csv or .parquet."),  # noqa: B008
         community: str = typer.Option(None, help="Only this community (12-digit code)."),
         category: str = typer.Option(None, help="Catalogue code, major (E01) or minor (E0104)."),

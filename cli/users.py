@@ -21,6 +21,7 @@ users_app = typer.Typer(
 
 @users_app.command("add")
 def add(
+    *,
     username: str = typer.Argument(..., help="Login name (letters, digits, '_', '.', '-')."),
     role: str = typer.Option(..., help=f"One of: {', '.join(LOGIN_ROLES)}."),
     area: str = typer.Option(

@@ -168,7 +168,7 @@ def selected_id(clicked: dict | None, kind: str) -> str | None:
     return value if found == kind and value else None
 
 
-def _filled_layer(
+def _filled_layer(  # noqa: PLR0913 (folium layer properties, all keyword-only)
     m: folium.Map,
     data: gpd.GeoDataFrame,
     columns: list[str],

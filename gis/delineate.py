@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -172,9 +173,9 @@ def delineate(
     x, y, hh, comm_of, aside = _prepare_buildings(bld, households, geoms, zero)
     lines = _barrier_lines(barriers, work_crs)
 
-    site_of, sx, sy, shh, scomm, s_nb = _sites(x, y, hh, comm_of)
+    site_of, sites = _sites(x, y, hh, comm_of)
     grid_rows, site_grid = _delineate_all(
-        geoms, keys, sx, sy, shh, scomm, s_nb, lines, size, progress
+        geoms, keys, sites, lines=lines, size=size, progress=progress
     )
     grids = gpd.GeoDataFrame(
         pd.DataFrame(
@@ -420,7 +421,17 @@ def _barrier_lines(barriers, work_crs):
     return None if lines.is_empty else lines
 
 
-def _sites(x, y, hh, comm_of):
+class _Sites(NamedTuple):
+    """Sites (buildings at one location, per community): position, households, community."""
+
+    x: np.ndarray
+    y: np.ndarray
+    hh: np.ndarray
+    comm: np.ndarray
+    n_b: np.ndarray  # buildings per site
+
+
+def _sites(x, y, hh, comm_of) -> tuple[np.ndarray, _Sites]:
     """Group kept buildings at one location (per community) into sites."""
     kept = np.flatnonzero(comm_of >= 0)
     rx = np.round(x[kept] / _SITE_PRECISION_M).astype(np.int64)
@@ -441,7 +452,7 @@ def _sites(x, y, hh, comm_of):
     sy = y[kept][first]
     shh = np.bincount(sid, weights=hh[kept], minlength=n_sites).astype(np.int64)
     snb = np.bincount(sid, minlength=n_sites).astype(np.int64)
-    return site_of, sx, sy, shh, c[first], snb
+    return site_of, _Sites(sx, sy, shh, c[first], snb)
 
 
 def _few(values, n=10):
@@ -450,8 +461,9 @@ def _few(values, n=10):
     return ", ".join(vals) + more
 
 
-def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, size, progress):
+def _delineate_all(geoms, keys, all_sites: _Sites, *, lines, size, progress):
     """Grid rows of every community and the grid (row position) of every site."""
+    sx, sy, shh, scomm, s_nb = all_sites
     grid_rows: list[tuple] = []
     site_grid = np.full(len(sx), -1, dtype=np.int64)
     order = np.argsort(scomm, kind="stable")
@@ -464,10 +476,8 @@ def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, size, progress)
             sy[sites],
             shh[sites],
             s_nb[sites],
-            lines,
-            size.target,
-            size.low,
-            size.high,
+            lines=lines,
+            size=size,
         )
         for p, (members, geom, oversized) in enumerate(parts):
             site_grid[sites[members]] = len(grid_rows)
@@ -486,18 +496,19 @@ def _delineate_all(geoms, keys, sx, sy, shh, scomm, s_nb, lines, size, progress)
     return grid_rows, site_grid
 
 
-def _community_parts(poly, x, y, w, n_b, lines, target, low, high):
+def _community_parts(poly, x, y, w, n_b, *, lines, size: GridSize):
     """Parts of one community: construction, refinement, then settled for the redraw.
 
     A redraw re-delineates clusters of grids with :func:`delineate`, which reaches this
     function; :func:`gis.settle.settle_grids` re-delineates them the same way here, so
     that a redraw right after a delineation finds nothing to improve.
     """
-    parts = partition_community(poly, x, y, w, lines, target, low, high)
+    target, low, high = size.target, size.low, size.high
+    parts = partition_community(poly, x, y, w, lines, target=target, low=low, high=high)
     if not partition.REFINE:
         return parts
 
     def again(union, idx):
-        return _community_parts(union, x[idx], y[idx], w[idx], n_b[idx], lines, target, low, high)
+        return _community_parts(union, x[idx], y[idx], w[idx], n_b[idx], lines=lines, size=size)
 
-    return settle_grids(parts, w, n_b, low, high, again)
+    return settle_grids(parts, w, n_b, low=low, high=high, redelineate=again)

@@ -179,7 +179,7 @@ def space_time_gi_star(
         std = np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
     else:
         raise HotspotInputError(f"global_window must be 'cube' or 'time_window': {global_window}")
-    z = gi_z(local, weight_sum, weight_sq, mean, std, n)
+    z = gi_z(local, weight_sum, weight_sq, mean=mean, std=std, n=n)
     p = two_sided_p(z)
     q = _fdr(p, per_slice=global_window != "cube") if fdr else p
     return SpaceTimeGi(z, p, q, confidence_bins(z, q))

@@ -113,7 +113,7 @@ class QualityReport:
         return "\n".join(lines)
 
 
-def quality_report(
+def quality_report(  # noqa: PLR0913 (the inputs of the measure, options keyword-only)
     grids: gpd.GeoDataFrame,
     buildings_assigned: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame | None,

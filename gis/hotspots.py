@@ -202,7 +202,7 @@ def gi_star(
         raise HotspotInputError("gi_star: values must be finite (use 0 for empty cells)")
     row_sum = np.asarray(w.sum(axis=1)).ravel()
     row_sq_sum = np.asarray(w.multiply(w).sum(axis=1)).ravel()
-    z = gi_z(w @ x, row_sum, row_sq_sum, x.mean(), x.std(), x.size)
+    z = gi_z(w @ x, row_sum, row_sq_sum, mean=x.mean(), std=x.std(), n=x.size)
     p = two_sided_p(z)
     q = bh_adjusted(p) if fdr else p
     return GiStarResult(
@@ -214,6 +214,7 @@ def gi_z(
     local_sum: np.ndarray,
     weight_sum: np.ndarray,
     weight_sq_sum: np.ndarray,
+    *,
     mean: float | np.ndarray,
     std: float | np.ndarray,
     n: int | np.ndarray,

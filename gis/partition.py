@@ -40,7 +40,7 @@ def n_parts(total: int, target: int, low: int, high: int) -> int:
     return max(1, k)
 
 
-def partition_community(poly, x, y, w, lines, target, low, high):
+def partition_community(poly, x, y, w, lines, *, target, low, high):
     """Parts of one community: a list of ``(site positions, polygon, oversized)``.
 
     ``poly`` is the community in a metre CRS, ``x``/``y``/``w`` its sites (one per
@@ -50,20 +50,20 @@ def partition_community(poly, x, y, w, lines, target, low, high):
     """
     if len(x) == 0 or w.sum() < low:
         return [(np.arange(len(x)), poly, False)]
-    blocks, block_of, attached = _blocks(poly, lines, x, y, w, target, low, high)
+    blocks, block_of, attached = _blocks(poly, lines, x, y, w, target=target, low=low, high=high)
     parts = []
     for b, block in enumerate(blocks):
         members = np.flatnonzero(block_of == b)
         extra = [(geom, x[sites], y[sites], w[sites], vp) for geom, sites, _, vp in attached[b]]
         everyone = np.concatenate([members, *(sites for _, sites, _, _ in attached[b])])
         for sub, geom, over in _delineate_block(
-            block, x[members], y[members], w[members], extra, target, low, high
+            block, x[members], y[members], w[members], extra, target=target, low=low, high=high
         ):
             parts.append((everyone[sub], geom, over))
     return parts
 
 
-def _blocks(poly, lines, x, y, w, target, low, high):
+def _blocks(poly, lines, x, y, w, *, target, low, high):
     """Cut ``poly`` along ``lines`` into blocks.
 
     Returns the blocks, the block of each site (-1 for sites of attached blocks) and,
@@ -71,20 +71,9 @@ def _blocks(poly, lines, x, y, w, target, low, high):
     point on the shared edge)``. Small blocks (under ``low`` households) merge with a
     small neighbour, or attach to a big one, along their longest shared edge.
     """
-    one = ([poly], np.zeros(len(x), dtype=np.int64), [[]])
-    if lines is None or not shapely.intersects(lines, poly):
-        return one
-    # lines clipped to a margin around the community (not to the community itself) so that
-    # they cross its boundary and get noded there; clipped exactly they may end a hair short
-    xmin, ymin, xmax, ymax = poly.bounds
-    near = shapely.clip_by_rect(lines, xmin - 10, ymin - 10, xmax + 10, ymax + 10)
-    noded = shapely.union_all([shapely.boundary(poly), near])
-    faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
-    if len(faces):
-        # drop faces that fill the community's holes
-        faces = faces[shapely.contains(poly, shapely.point_on_surface(faces))]
-    if len(faces) <= 1:
-        return one
+    faces = _faces(poly, lines)
+    if faces is None:
+        return ([poly], np.zeros(len(x), dtype=np.int64), [[]])
     block_of = _locate(shapely.points(x, y), faces)
     geoms = list(faces)
     weight = np.bincount(block_of, weights=w, minlength=len(geoms))
@@ -111,17 +100,9 @@ def _blocks(poly, lines, x, y, w, target, low, high):
             j = int(np.lexsort((-length, miss))[0])
             if length[j] <= 0:
                 j = int(np.argmax(length))
-            # flatten twice: a shared boundary can be a collection holding multi-lines
-            edge = max(shapely.get_parts(shapely.get_parts(shared[j])), key=shapely.length)
-            point = shapely.line_interpolate_point(edge, 0.5, normalized=True)
-            if point is None or point.is_empty:  # no line among the parts: any shared point
-                point = shapely.point_on_surface(shared[j])
+            point = _edge_point(shared[j])
         else:  # an island: hang it on the nearest block (the grid will be multi-part)
-            others = np.flatnonzero(alive)
-            others = others[others != s]
-            other_geoms = np.asarray([geoms[i] for i in others], dtype=object)
-            j = int(np.argmin(shapely.distance(geoms[s], other_geoms)))
-            point = shapely.get_point(shapely.shortest_line(geoms[s], other_geoms[j]), 1)
+            others, j, point = _nearest_block(geoms, s, alive)
         t = int(others[j])
         alive[s] = False
         if weight[t] < low:
@@ -141,6 +122,42 @@ def _blocks(poly, lines, x, y, w, target, low, high):
         sites = np.flatnonzero(block_of == s)
         attached[remap[target_of[s]]].append((geoms[s], sites, int(w[sites].sum()), vpoint[s]))
     return [geoms[i] for i in live], remap[block_of], attached
+
+
+def _faces(poly, lines):
+    """Faces of ``poly`` cut along ``lines``, its holes left out; None if fewer than two."""
+    if lines is None or not shapely.intersects(lines, poly):
+        return None
+    # lines clipped to a margin around the community (not to the community itself) so that
+    # they cross its boundary and get noded there; clipped exactly they may end a hair short
+    xmin, ymin, xmax, ymax = poly.bounds
+    near = shapely.clip_by_rect(lines, xmin - 10, ymin - 10, xmax + 10, ymax + 10)
+    noded = shapely.union_all([shapely.boundary(poly), near])
+    faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
+    if len(faces):
+        # drop faces that fill the community's holes
+        faces = faces[shapely.contains(poly, shapely.point_on_surface(faces))]
+    return faces if len(faces) > 1 else None
+
+
+def _edge_point(shared):
+    """Middle of the longest line of a shared boundary (any shared point if it has no line)."""
+    # flatten twice: a shared boundary can be a collection holding multi-lines
+    edge = max(shapely.get_parts(shapely.get_parts(shared)), key=shapely.length)
+    point = shapely.line_interpolate_point(edge, 0.5, normalized=True)
+    if point is None or point.is_empty:  # no line among the parts: any shared point
+        point = shapely.point_on_surface(shared)
+    return point
+
+
+def _nearest_block(geoms, s, alive):
+    """The live blocks but ``s``, the index of the nearest among them, and its nearest point."""
+    others = np.flatnonzero(alive)
+    others = others[others != s]
+    other_geoms = np.asarray([geoms[i] for i in others], dtype=object)
+    j = int(np.argmin(shapely.distance(geoms[s], other_geoms)))
+    point = shapely.get_point(shapely.shortest_line(geoms[s], other_geoms[j]), 1)
+    return others, j, point
 
 
 def _imbalance(total, target, low, high) -> float:
@@ -175,7 +192,7 @@ def _joining_point(attached, block) -> tuple[float, float]:
     return inner.x, inner.y
 
 
-def _delineate_block(block, x, y, w, extra, target, low, high):
+def _delineate_block(block, x, y, w, extra, *, target, low, high):
     """Parts of one block: list of (site positions, polygon, oversized).
 
     ``extra`` lists small blocks attached to this one as ``(geometry, x, y, w, point on
@@ -199,7 +216,9 @@ def _delineate_block(block, x, y, w, extra, target, low, high):
         k = n_parts(int(bw[rest].sum()), target, low, high)
         labels[rest] = _bisect(bx[rest], by[rest], bw[rest], k)
         if REFINE:
-            labels[rest] = _refine(block, extra, bx, by, bw, rest, labels[rest], low, high)
+            labels[rest] = _refine(
+                block, extra, bx, by, bw, rest=rest, labels=labels[rest], low=low, high=high
+            )
         k = int(labels[rest].max()) + 1
     big = np.flatnonzero(oversized)
     labels[big] = k + np.arange(len(big))
@@ -238,7 +257,7 @@ def _delineate_block(block, x, y, w, extra, target, low, high):
     return out
 
 
-def _refine(block, extra, bx, by, bw, rest, labels, low, high):
+def _refine(block, extra, bx, by, bw, *, rest, labels, low, high):  # noqa: PLR0913 (block, carried blocks, sites as x/y/households, which sites, range: all needed)
     """Labels of the block's ordinary sites after :func:`gis.refine.refine_grids`.
 
     Only blocks with a part out of range are refined; their site graph is that of the
@@ -250,9 +269,9 @@ def _refine(block, extra, bx, by, bw, rest, labels, low, high):
         return labels
     region = shapely.union_all([block, *(e[0] for e in extra)]) if extra else block
     active = np.zeros(len(bx), dtype=bool)
-    active[rest] = near_out_of_range(bx[rest], by[rest], bw[rest], labels, low, high)
+    active[rest] = near_out_of_range(bx[rest], by[rest], bw[rest], labels, low=low, high=high)
     graph = site_graph(bx, by, region, active)[rest][:, rest]
-    return refine_grids(bx[rest], by[rest], bw[rest], labels, low, high, graph=graph)
+    return refine_grids(bx[rest], by[rest], bw[rest], labels, low=low, high=high, graph=graph)
 
 
 def _areal(geom):

@@ -351,10 +351,10 @@ def plan_route(
     dist_m: np.ndarray,
     scores: np.ndarray,
     budget_s: float,
+    *,
     speed_mps: float = SPEED_MPS,
     service_s: float | np.ndarray = SERVICE_S,
     time_limit_s: float = 0.3,
-    *,
     metres_per_score: float = METRES_PER_SCORE,
 ) -> Route:
     """Best-scoring round trip from node 0 (the office) within ``budget_s``.
@@ -501,9 +501,9 @@ def _plan_shift(shift: Shift, o: _Options) -> PlanResult:
         dist,
         scores,
         shift.budget_s,
-        o.speed_mps,
-        service,
-        o.time_limit_s,
+        speed_mps=o.speed_mps,
+        service_s=service,
+        time_limit_s=o.time_limit_s,
         metres_per_score=o.metres_per_score,
     )
     baseline = nearest_neighbour_route(dist, route.order, o.speed_mps, service)

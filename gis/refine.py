@@ -65,6 +65,7 @@ def refine_grids(
     y: np.ndarray,
     w: np.ndarray,
     labels: np.ndarray,
+    *,
     low: int,
     high: int,
     graph: csr_matrix | None = None,
@@ -99,7 +100,7 @@ def refine_grids(
     sums = np.bincount(labels, weights=w).astype(np.int64)
     if badness(sums, low, high)[0] == 0 and graph is None:
         return labels
-    state = _State(x, y, w, labels, sums, low, high, graph)
+    state = _State(x, y, w, labels, sums, low=low, high=high, graph=graph)
     state.mend()
     state.search()
     return _compact(state.labels)
@@ -108,7 +109,7 @@ def refine_grids(
 class _State:
     """Labels, grid sums and the site graph of one block during the search."""
 
-    def __init__(self, x, y, w, labels, sums, low, high, graph):
+    def __init__(self, x, y, w, labels, sums, *, low, high, graph):
         self.x, self.y, self.w = np.asarray(x, float), np.asarray(y, float), w
         self.labels, self.low, self.high = labels, low, high
         self.sums = list(int(s) for s in sums)
@@ -223,7 +224,7 @@ class _State:
         best = None
         x, y, w = self.x[sites], self.y[sites], self.w[sites]
         for k in _part_counts(total, len(region), self.low, self.high, len(sites)):
-            local = split_sites(x, y, w, k, self.low, self.high)
+            local = split_sites(x, y, w, k, low=self.low, high=self.high)
             new = badness(np.bincount(local, weights=w), self.low, self.high)
             if new < old and (best is None or new < best[0]) and self._contiguous(sites, local):
                 best = (new, sites, local)
@@ -276,7 +277,7 @@ def _part_counts(total: int, n_now: int, low: int, high: int, n_sites: int) -> l
 
 
 def split_sites(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, k: int, low: int, high: int
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, k: int, *, low: int, high: int
 ) -> np.ndarray:
     """Labels ``0 .. k-1`` of a recursive bisection that fits each part into the range.
 
@@ -416,7 +417,7 @@ def _edges_and_sides(tri, pts, region, origin):
 
 
 def near_out_of_range(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, labels: np.ndarray, low: int, high: int
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, labels: np.ndarray, *, low: int, high: int
 ) -> np.ndarray:
     """Sites of grids out of range and of the grids up to :data:`RINGS` steps from them."""
     edges = delaunay_edges(x, y)

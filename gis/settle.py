@@ -37,6 +37,7 @@ def settle_grids(
     parts: list[Part],
     w: np.ndarray,
     n_buildings: np.ndarray,
+    *,
     low: int,
     high: int,
     redelineate: Callable[[object, np.ndarray], list[Part]],
@@ -66,7 +67,7 @@ def settle_grids(
     for _round in range(MAX_ROUNDS):
         if len(parts) < 2:
             return parts
-        grids = _Grids(parts, w, n_buildings, low, high, cache)
+        grids = _Grids(parts, w, n_buildings, low=low, high=high, cache=cache)
         if not any(r is not None for r in grids.reasons):
             return parts
         replaced = grids.search(redelineate)
@@ -79,7 +80,7 @@ def settle_grids(
 class _Grids:
     """The redraw's view of a community's grids: order, counts, reasons, neighbours."""
 
-    def __init__(self, parts, w, n_buildings, low, high, cache):
+    def __init__(self, parts, w, n_buildings, *, low, high, cache):
         self.cache = cache
         order = _code_order([p[1] for p in parts])
         self.parts = [parts[i] for i in order]

@@ -133,9 +133,10 @@ def add_user(
         )
         if found.first() is None:
             raise UserError(f"department {department_code!r}: no such department")
+    name = display_name or username
     params = {
         "u": username,
-        "n": display_name or username,
+        "n": name,
         "h": hash_password(password),
         "r": role,
         "a": area,
@@ -157,7 +158,7 @@ def add_user(
     ).rowcount
     if not written:
         raise UserError(f"username {username!r}: already taken (use replace to update it)")
-    return User(username, params["n"], Scope(role, area, department_code, username))
+    return User(username, name, Scope(role, area, department_code, username))
 
 
 def list_users(*, conn: Connection) -> list[dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pandas as pd
 import sqlalchemy as sa
@@ -56,8 +57,9 @@ COLUMNS = (
 
 def _check_categories(frame: pd.DataFrame, path: Path, known: frozenset[str]) -> None:
     codes = set(frame.service_code[frame.level == 1]) | known
-    for i, row in frame.iterrows():
-        line = f"{path.name} line {int(i) + 2} ({row.service_code})"
+    # read_csv gives a RangeIndex: the row's position is its line in the file (after the header)
+    for i, (_, row) in enumerate(frame.iterrows()):
+        line = f"{path.name} line {i + 2} ({row.service_code})"
         if row.kind not in ("part", "event"):
             raise CatalogueError(f"{line}: kind must be 'part' or 'event', not {row.kind!r}.")
         if row.level == 2 and row.parent not in codes:
@@ -138,6 +140,15 @@ def load_local_categories(conn: Connection, directory: Path) -> dict[str, int]:
     return _upsert(conn, departments, categories)
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts keyed by column name, the bind parameters of an executemany.
+
+    pandas-stubs types the keys as ``Hashable``; the catalogue's columns are the
+    CSV headers, which are text.
+    """
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
+
+
 def _upsert(
     conn: Connection, departments: pd.DataFrame, categories: pd.DataFrame
 ) -> dict[str, int]:
@@ -149,17 +160,14 @@ def _upsert(
             ON CONFLICT (code) DO UPDATE SET kind = EXCLUDED.kind, name_zh = EXCLUDED.name_zh,
                 name_en = EXCLUDED.name_en, phone = EXCLUDED.phone
         """),
-            departments.to_dict("records"),
+            _records(departments),
         )
     # majors first, so that minors can find their parent
     for level in (1, 2):
         if not (categories.level == level).any():
             continue
-        rows = (
-            categories[categories.level == level]
-            .astype(object)
-            .where(categories.notna(), None)
-            .to_dict("records")
+        rows = _records(
+            categories[categories.level == level].astype(object).where(categories.notna(), None)
         )
         conn.execute(
             sa.text("""

@@ -232,7 +232,7 @@ def write_grids(
             {"codes": [*kept.code, *closing]},
         )
     }
-    _check_writable(kept, closing, inserted, before, day, conn)
+    _check_writable(kept, closing, inserted, before, day, conn=conn)
     retired = sorted(action.index[action == "retired"])
     handover = _hand_over(conn, inserted, retired, before)
     updated = conn.execute(
@@ -363,6 +363,7 @@ def _check_writable(
     inserted: pd.DataFrame,
     before: dict,
     day: date,
+    *,
     conn: Connection,
 ) -> None:
     stale = sorted((set(kept.code) | set(closing)) - set(before))

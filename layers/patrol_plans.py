@@ -72,7 +72,11 @@ def plan_patrols(
     for k, (_, theirs) in enumerate(workers):
         grid = next(theirs.itertuples())
         mine = stops[stops.grid_id.isin(theirs.grid_id)]
-        rows.append(_plan_one(grid, mine, epsg, shift_s, time_limit_s, network, barriers))
+        rows.append(
+            _plan_one(
+                grid, mine, epsg, shift_s, time_limit_s, network=network, network_barriers=barriers
+            )
+        )
         if progress:
             progress(k + 1, len(workers))
     plans = pd.DataFrame(rows)
@@ -139,6 +143,7 @@ def _plan_one(
     epsg: int,
     shift_s: float,  # type: ignore[no-untyped-def]
     time_limit_s: float,
+    *,
     network: RoadNetwork | None = None,
     network_barriers: list | None = None,
 ) -> dict:

@@ -106,9 +106,8 @@ def generate_district(
     workers = _workers(rng, grids, spare_workers)
     parts = make_parts(rng, geo, n_parts, as_of.year - 2)
     planted = _plant(rng, geo, grids, parts)
-    cases, events, reporters = _cases(
-        rng, geo, grids, workers, parts, categories, n_cases, as_of, planted
-    )
+    scene = _Scene(geo, grids, workers, parts, categories, planted)
+    cases, events, reporters = _cases(rng, scene, n=n_cases, as_of=as_of)
     week_start = as_of.normalize() - pd.Timedelta(days=as_of.day_of_week + 7)
     patrols = make_patrols(rng, geo.buildings, grid_of_building, planted.worker_of_grid, week_start)
     patrols["worker_code"] = workers.code.to_numpy()[patrols.worker_idx]
@@ -188,17 +187,22 @@ def _locate(geo: Geography, grids: pd.DataFrame, frame: pd.DataFrame) -> pd.Data
     return frame.assign(grid_code=grid_codes, community_code=community_codes.where(ci >= 0, None))
 
 
+@dataclass(frozen=True)
+class _Scene:
+    """The district the cases happen in: places, grids, workers, parts, catalogue, plants."""
+
+    geo: Geography
+    grids: pd.DataFrame
+    workers: pd.DataFrame
+    parts: pd.DataFrame
+    categories: pd.DataFrame
+    planted: _Planting
+
+
 def _cases(
-    rng: np.random.Generator,
-    geo: Geography,
-    grids: pd.DataFrame,
-    workers: pd.DataFrame,
-    parts: pd.DataFrame,
-    categories: pd.DataFrame,
-    n: int,
-    as_of: pd.Timestamp,
-    planted: _Planting,
+    rng: np.random.Generator, scene: _Scene, *, n: int, as_of: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    geo, parts, categories, planted = scene.geo, scene.parts, scene.categories, scene.planted
     reported_at = case_gen.case_times(rng, n, as_of.tz_localize(None)).tz_localize(LOCAL_TZ)
     reported_at = reported_at.sort_values()
     placed = case_gen.place_cases(rng, geo, planted.hotspots, reported_at, parts)
@@ -206,18 +210,11 @@ def _cases(
     placed = pd.concat(
         [placed, plant_gen.corner_reports(rng, parts, planted.corner, as_of)], ignore_index=True
     )
-    cases = _attributes(rng, geo, grids, workers, categories, _inside(geo, placed), planted)
+    cases = _attributes(rng, scene, _inside(geo, placed))
     events, summary = make_histories(rng, cases, as_of)
     cases = pd.concat([cases, summary], axis=1)
     again = _attributes(
-        rng,
-        geo,
-        grids,
-        workers,
-        categories,
-        _inside(geo, plant_gen.rereports(rng, cases, as_of)),
-        planted,
-        resident=True,
+        rng, scene, _inside(geo, plant_gen.rereports(rng, cases, as_of)), resident=True
     )
     events_again, summary_again = make_histories(rng, again, as_of)
     cases, events = _in_time_order(
@@ -278,17 +275,11 @@ def _inside(geo: Geography, placed: pd.DataFrame) -> pd.DataFrame:
 
 
 def _attributes(
-    rng: np.random.Generator,
-    geo: Geography,
-    grids: pd.DataFrame,
-    workers: pd.DataFrame,
-    categories: pd.DataFrame,
-    placed: pd.DataFrame,
-    planted: _Planting,
-    *,
-    resident: bool = False,
+    rng: np.random.Generator, scene: _Scene, placed: pd.DataFrame, *, resident: bool = False
 ) -> pd.DataFrame:
     """Grid, community, source, urgency, time limit, department and worker of each case."""
+    geo, grids, workers = scene.geo, scene.grids, scene.workers
+    categories, planted = scene.categories, scene.planted
     cases = _locate(geo, grids, placed)
     cases["source"] = (
         plant_gen.resident_sources(rng, len(cases))

@@ -22,6 +22,7 @@ def make_patrols(
     grid_of_building: np.ndarray,
     worker_of_grid: np.ndarray,
     week_start: pd.Timestamp,
+    *,
     absent_share: float = 0.05,
 ) -> pd.DataFrame:
     """Patrol points (worker_idx, at, x, y) for the week starting ``week_start``.

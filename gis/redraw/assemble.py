@@ -114,10 +114,12 @@ def assemble(plan: Plan) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[np.ndarra
     before = current.households.to_numpy(dtype=float)
     rows = [_kept_row(plan, i) for i in plan.kept]
     changes = [
-        _change(current, i, KEPT, before[i], r["households"], r.pop("why"))
+        _change(current, i, KEPT, before[i], r["households"], why=r.pop("why"))
         for i, r in zip(plan.kept, rows, strict=True)
     ]
-    changes += [_change(current, i, RETIRED, before[i], np.nan, plan.reasons[i]) for i in plan.gone]
+    changes += [
+        _change(current, i, RETIRED, before[i], np.nan, why=plan.reasons[i]) for i in plan.gone
+    ]
     fresh_rows: list[tuple[int, int, dict, tuple[str, ...]]] = []
     codes: list[np.ndarray] = []
     for k, job in enumerate(plan.redrawn):
@@ -142,7 +144,7 @@ def assemble(plan: Plan) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[np.ndarra
                 else NoGridsBefore()
             )
             changes.append(
-                _change_row(code, base["community"], NEW, np.nan, base["households"], why)
+                _change_row(code, base["community"], NEW, np.nan, base["households"], why=why)
             )
     proposal = gpd.GeoDataFrame(
         pd.DataFrame(rows, columns=list(PROPOSAL_COLUMNS)), geometry="geometry", crs=plan.crs
@@ -181,14 +183,14 @@ def _successor_rows(
         rows.append(base | {"code": codes[j], "action": action, "previous": codes[j]})
         why = DrawnAgain(plan.reasons[i], same)
         changes.append(
-            _change_row(codes[j], base["community"], action, before[i], base["households"], why)
+            _change_row(codes[j], base["community"], action, before[i], base["households"], why=why)
         )
     taken = {o for o, _ in matched.values()}
     for pos in range(len(members)):
         if pos not in taken:
             i = int(members[pos])
             gone = NoSuccessor(plan.reasons[i])
-            changes.append(_change(current, i, RETIRED, before[i], np.nan, gone))
+            changes.append(_change(current, i, RETIRED, before[i], np.nan, why=gone))
     return codes, rows, changes, unmatched
 
 
@@ -242,13 +244,13 @@ def _kept_row(plan: Plan, i: int) -> dict:
 
 
 def _change(
-    current: gpd.GeoDataFrame, i: int, action: str, before: float, after: float, why: object
+    current: gpd.GeoDataFrame, i: int, action: str, before: float, after: float, *, why: object
 ) -> dict:
-    return _change_row(current.code[i], current.community[i], action, before, after, why)
+    return _change_row(current.code[i], current.community[i], action, before, after, why=why)
 
 
 def _change_row(
-    code: str, community: str, action: str, before: float, after: float, why: object
+    code: str, community: str, action: str, before: float, after: float, *, why: object
 ) -> dict:
     return {
         "code": code,

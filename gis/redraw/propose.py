@@ -51,7 +51,7 @@ Progress = Callable[[str, int, int], None]
 """progress(label, done, total): called before each cluster and once at the end."""
 
 
-def propose_redraw(
+def propose_redraw(  # noqa: PLR0913 (the redraw's options, keyword-only)
     current: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame,
@@ -227,7 +227,9 @@ def _runner(
         else:
             mask = np.isin(placed.grid_of, members)
         buildings = placed.good[mask & ~placed.outside]
-        return delineate_area(inputs, placed.current, members, community, buildings, polygon)
+        return delineate_area(
+            inputs, placed.current, members, community, buildings, polygon=polygon
+        )
 
     return run
 
@@ -255,7 +257,26 @@ def _redraw_clusters(
             continue
         redrawn.append(Redrawn(members, result))
         asides.append(result.set_aside)
-    # a cluster declined early may do better now that later declined grids can join it
+    _retry_declined(state, declined, redrawn, asides)
+    for g in range(len(placed.current)):
+        if state.reasons[g] is not None:
+            state.notes.pop(g, None)
+    if progress:
+        progress("done", len(jobs), len(jobs))
+    set_aside = pd.concat(asides, ignore_index=True) if len(asides) > 1 else asides[0]
+    return redrawn, [job.result for job in redrawn], set_aside
+
+
+def _retry_declined(
+    state: Clusters,
+    declined: list[tuple[np.ndarray, Run]],
+    redrawn: list[Redrawn],
+    asides: list[pd.DataFrame],
+) -> None:
+    """Retry the declined clusters, appending to ``redrawn`` and ``asides`` what now redraws.
+
+    A cluster declined early may do better now that later declined grids can join it.
+    """
     for _pass in range(2):
         retried: list[tuple[np.ndarray, Run]] = []
         for held, again in declined:
@@ -271,13 +292,6 @@ def _redraw_clusters(
         if len(retried) == len(declined):
             break
         declined = retried
-    for g in range(len(placed.current)):
-        if state.reasons[g] is not None:
-            state.notes.pop(g, None)
-    if progress:
-        progress("done", len(jobs), len(jobs))
-    set_aside = pd.concat(asides, ignore_index=True) if len(asides) > 1 else asides[0]
-    return redrawn, [job.result for job in redrawn], set_aside
 
 
 def _assignment(

@@ -107,6 +107,7 @@ def delineate_area(
     members: np.ndarray,
     community: str,
     buildings: gpd.GeoDataFrame,
+    *,
     polygon: shapely.Geometry | None = None,
 ) -> Delineation:
     """Delineate a cluster (the union of its grids) or a whole community (``polygon``)."""

@@ -8,6 +8,7 @@ listed first (lowest id), the rule of :func:`gis.assign.assign_to_polygons`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis.assign import H3_RESOLUTIONS, h3_cells_multi, polygons_containing
+from layers.ingest.arrays import is_none
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Assignment:
     @property
     def inside(self) -> np.ndarray:
         """Mask of points inside the served area."""
-        return ~np.equal(self.street_code, None)
+        return ~is_none(self.street_code)
 
 
 def served_area(*, conn: Connection) -> ServedArea:
@@ -65,7 +67,7 @@ def served_area(*, conn: Connection) -> ServedArea:
         sa.text("SELECT id, community_id, ST_AsBinary(geom) FROM grids_current ORDER BY id")
     ).all()
 
-    def geoms(rows: list, k: int) -> np.ndarray:
+    def geoms(rows: Sequence[sa.Row], k: int) -> np.ndarray:
         return np.asarray(shapely.from_wkb([bytes(r[k]) for r in rows]), dtype=object)
 
     return ServedArea(
@@ -98,7 +100,7 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
     c_idx = polygons_containing(area.community_geom, lon[rest], lat[rest])
     found = c_idx >= 0
     community_id[rest[found]] = area.community_id[c_idx[found]]
-    _grid_across_seam(area, lon, lat, rest[found], community_id, grid_id)
+    _grid_across_seam(area, lon, lat, rest[found], community_id=community_id, grid_id=grid_id)
     street = np.full(n, None, dtype=object)
     by_community = pd.Series(area.community_street, index=area.community_id)
     has = community_id >= 0
@@ -192,6 +194,7 @@ def _grid_across_seam(
     lon: np.ndarray,
     lat: np.ndarray,
     rows: np.ndarray,
+    *,
     community_id: np.ndarray,
     grid_id: np.ndarray,
 ) -> None:

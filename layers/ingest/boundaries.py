@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from city import CODES
 from gis import crs as gis_crs
 from layers.bulk import ewkb_hex
+from layers.ingest.arrays import is_none, where_or_none
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
 from layers.ingest.points import stage
@@ -117,7 +118,7 @@ def load_boundaries(
     rej = Rejections(len(source))
     names = column_text(source, mapping.columns["name"]).to_numpy(dtype=object)
     rej.reject(
-        np.equal(names, None),
+        is_none(names),
         MISSING_SOURCE_ID,
         lambda i: f"name ({mapping.columns['name']}) is empty",
     )
@@ -226,14 +227,14 @@ def _polygons(
         INVALID_GEOMETRY,
         lambda i: f"geometry is a {geoms[i].geom_type}, a polygon is expected",
     )
-    geoms = np.where(rej.ok, geoms, None)
+    geoms = where_or_none(rej.ok, geoms)
     epsg = source.epsg or mapping.crs
     if epsg != gis_crs.WGS84:
         geoms = shapely.transform(
             geoms, lambda xy: np.column_stack(gis_crs.to_wgs84(xy[:, 0], xy[:, 1], epsg))
         )
     fixed, repaired, unsafe = repair_polygons(geoms, mapping.max_repair_area_change)
-    reasons = shapely.is_valid_reason(np.where(unsafe, geoms, None))
+    reasons = shapely.is_valid_reason(where_or_none(unsafe, geoms))
     rej.reject(
         unsafe,
         INVALID_GEOMETRY,

@@ -16,6 +16,7 @@ import shapely
 from sqlalchemy.engine import Connection
 
 from layers.bulk import ewkb_hex
+from layers.ingest.arrays import where_or_none
 from layers.ingest.assignment import served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
@@ -115,7 +116,8 @@ def load_buildings(
             else np.full(n, None, dtype=object)
         ),
         "households": households,
-        "floors": floors.to_numpy(dtype=object, na_value=None),
+        # pandas-stubs has no overload taking na_value=None, which pandas accepts (na_value: Any)
+        "floors": floors.to_numpy(dtype=object, na_value=None),  # type: ignore[call-overload]
         "x": points.lon,
         "y": points.lat,
         "footprint": footprint,
@@ -222,7 +224,7 @@ def _locate_footprints(
     if not polygonal.any():
         return source, footprint, none, none
     fixed, repaired, unsafe = repair_polygons(
-        np.where(polygonal, geoms, None), mapping.max_repair_area_change
+        where_or_none(polygonal, geoms), mapping.max_repair_area_change
     )
     usable = polygonal & ~unsafe
     located = geoms.copy()

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from gis.assign import H3_RESOLUTIONS
 from layers.bulk import copy_binary, copy_frame, deferred_indexes_and_foreign_keys, point_ewkb_arrow
 from layers.catalogue import code_ids
+from layers.ingest.arrays import is_none
 from layers.ingest.assignment import served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
@@ -83,7 +84,7 @@ SELECT count(*) FROM new
 """
 
 
-def load_cases(
+def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load_*)
     path: str | Path,
     mapping: Mapping,
     *,
@@ -303,7 +304,7 @@ def _bulk_reporters(
     """Reporters of the new cases (personal data, kept apart), joined back by source id."""
     names = np.asarray(take_rows(fields["reporter_name"], rows), dtype=object)
     phones = np.asarray(take_rows(fields["reporter_phone"], rows), dtype=object)
-    has = ~(np.equal(names, None) & np.equal(phones, None))
+    has = ~(is_none(names) & is_none(phones))
     if not has.any():
         return
     keep = rows[has]
@@ -361,9 +362,11 @@ def prepare_cases(
 
     def checks(rej: Rejections) -> None:
         nonlocal category_ids, skewed
-        raw = {k: frame[str(cols[k])] for k in ("reported_at", "closed_at") if k in cols}
+        raw: dict[str, pd.Series] = {
+            k: frame[str(cols[k])] for k in ("reported_at", "closed_at") if k in cols
+        }
         names = {k: str(v) for k, v in cols.items()}
-        skewed = check_times(reported, closed, raw, names, rej, now, skew)
+        skewed = check_times(reported, closed, raw, names, rej, now=now, skew=skew)
         column = str(cols["category"]) if "category" in cols else None
         values = frame[column] if column else None
         category_ids = map_categories(values, mapping, catalogue, column, rej)
@@ -427,7 +430,7 @@ def _statuses(frame: pd.DataFrame, mapping: Mapping, closed: pd.Series) -> np.nd
     mapped = map_values(
         frame[str(mapping.columns["status"])], mapping.statuses, mapping.default_status
     )
-    return np.where(np.equal(mapped, None), fallback, mapped)
+    return np.where(is_none(mapped), fallback, mapped)
 
 
 def _text(source: SourceFrame, mapping: Mapping, key: str, limit: int | None = None) -> np.ndarray:

@@ -272,6 +272,17 @@ def _epsg(value: Any, where: str) -> int:
 
 
 def _check_values(m: Mapping, where: str) -> None:
+    """Refuse a mapping whose values do not fit its layer (the first problem found)."""
+    _check_columns(m, where)
+    _check_codes(m, where)
+    if m.layer == "boundaries":
+        _check_street(m, where)
+    if m.layer == "buildings" and "households" not in m.columns and m.default_households is None:
+        raise MappingError(f"{where}: give columns.households or default_households")
+
+
+def _check_columns(m: Mapping, where: str) -> None:
+    """The layer's required columns, coordinates given one way, a category for cases/parts."""
     for key in REQUIRED[m.layer]:
         if key not in m.columns:
             raise MappingError(f"{where}: columns: '{key}' is required for layer {m.layer}")
@@ -283,6 +294,10 @@ def _check_values(m: Mapping, where: str) -> None:
             raise MappingError(f"{where}: columns: give 'lon'/'lat' or 'point', not both")
     if m.layer in ("cases", "parts") and "category" not in m.columns and not m.default_category:
         raise MappingError(f"{where}: give columns.category or a default_category")
+
+
+def _check_codes(m: Mapping, where: str) -> None:
+    """Statuses and channels map to the codes GridGov knows."""
     for value, target in m.statuses.items():
         allowed = CASE_STATUSES if m.layer == "cases" else PART_STATUSES
         if target not in allowed:
@@ -296,11 +311,12 @@ def _check_values(m: Mapping, where: str) -> None:
             )
     if m.default_channel not in CASE_SOURCES:
         raise MappingError(f"{where}: default_channel must be one of {list(CASE_SOURCES)}")
-    if m.layer == "boundaries":
-        code = m.street.get("code", "")
-        if not is_street_code(code):
-            raise MappingError(f"{where}: street.code must be a 9-digit code, not {code!r}")
-        if not m.street.get("name"):
-            raise MappingError(f"{where}: street.name is required")
-    if m.layer == "buildings" and "households" not in m.columns and m.default_households is None:
-        raise MappingError(f"{where}: give columns.households or default_households")
+
+
+def _check_street(m: Mapping, where: str) -> None:
+    """A boundaries mapping names its street: a 9-digit code and a name."""
+    code = m.street.get("code", "")
+    if not is_street_code(code):
+        raise MappingError(f"{where}: street.code must be a 9-digit code, not {code!r}")
+    if not m.street.get("name"):
+        raise MappingError(f"{where}: street.name is required")

@@ -191,7 +191,7 @@ def _near_note(points: PreparedPoints) -> list[RowNote]:
     ]
 
 
-def point_batches(
+def point_batches(  # noqa: PLR0913 (the writer of a point layer: keyword-only options)
     conn: Connection,
     *,
     layer: str,

@@ -319,7 +319,7 @@ class BatchCounts:
     repaired: int = 0
 
 
-def run_import(
+def run_import(  # noqa: PLR0913 (the import run's own fields, keyword-only)
     *,
     conn: Connection,
     layer: str,

@@ -15,6 +15,7 @@ import shapely
 
 from gis import crs as gis_crs
 from gis import datum as gis_datum
+from layers.ingest.arrays import is_none, where_or_none
 from layers.ingest.errors import NotReadyError
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
@@ -81,7 +82,7 @@ class Rejections:
     @property
     def ok(self) -> np.ndarray:
         """Boolean mask of rows with no reason so far."""
-        return np.equal(self.reason, None)
+        return is_none(self.reason)
 
     def reject(self, mask: np.ndarray, reason: str, message: Callable[[int], str]) -> np.ndarray:
         """Give ``reason`` to rows in ``mask`` that have none yet; return their indices.
@@ -108,8 +109,8 @@ def column_text(source: SourceFrame, column: str | list[str], sep: str = " / ") 
     joined = np.full(len(frame), None, dtype=object)
     for c in column:
         part = _as_text(frame[c])
-        has = ~np.equal(part, None)
-        empty = np.equal(joined, None)
+        has = ~is_none(part)
+        empty = is_none(joined)
         joined[has & empty] = part[has & empty]
         both = has & ~empty
         joined[both] = joined[both] + sep + part[both]
@@ -120,7 +121,9 @@ def _as_text(values: pd.Series) -> np.ndarray:
     """Values as str, None where missing or blank."""
     text = values.astype("string")
     blank = (text.isna() | (text.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
-    out = np.array(text.to_numpy(dtype=object, na_value=None), dtype=object, copy=True)
+    # pandas-stubs has no overload taking na_value=None, which pandas accepts (na_value: Any)
+    raw = text.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+    out: np.ndarray = np.array(raw, dtype=object, copy=True)
     out[blank] = None
     return out
 
@@ -139,9 +142,9 @@ def source_ids(source: SourceFrame, mapping: Mapping, rej: Rejections) -> np.nda
         if pd.api.types.is_float_dtype(values) and (values.dropna() % 1 == 0).all():
             values = values.astype("Int64")
         ids = _as_text(values)
-    has = ~np.equal(ids, None)
+    has = ~is_none(ids)
     ids[has] = np.char.strip(ids[has].astype(str)).astype(object)
-    rej.reject(np.equal(ids, None), MISSING_SOURCE_ID, lambda i: f"source_id ({column}) is empty")
+    rej.reject(is_none(ids), MISSING_SOURCE_ID, lambda i: f"source_id ({column}) is empty")
     return ids
 
 
@@ -215,7 +218,7 @@ def _raw_xy(
         INVALID_GEOMETRY,
         lambda i: f"geometry is a {geoms[i].geom_type}, a point is expected",
     )
-    points = np.where(kinds == shapely.GeometryType.POINT, geoms, None)
+    points = where_or_none(kinds == shapely.GeometryType.POINT, geoms)
     return shapely.get_x(points), shapely.get_y(points), label
 
 
@@ -277,6 +280,7 @@ def check_times(
     raw: dict[str, pd.Series],
     columns: dict[str, str],
     rej: Rejections,
+    *,
     now: pd.Timestamp,
     skew: pd.Timedelta = NO_SKEW,
 ) -> np.ndarray:
@@ -357,9 +361,9 @@ def map_categories(
     table = {k: catalogue[v] for k, v in mapping.categories.items()}
     ids = _lookup(text, table, None)
     if default is not None:
-        ids = np.where(np.equal(ids, None), default, ids)
+        ids = np.where(is_none(ids), default, ids)
     rej.reject(
-        np.equal(ids, None),
+        is_none(ids),
         UNKNOWN_CATEGORY,
         lambda i: f"category ({column}) {_shown(values, i)} is not in the mapping's categories",
     )

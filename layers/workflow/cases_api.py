@@ -110,7 +110,7 @@ def validate_report(
     )
 
 
-def report_case(
+def report_case(  # noqa: PLR0913 (the fields of a new case, keyword-only)
     *,
     conn: Connection,
     report: Report,
@@ -269,7 +269,7 @@ def get_request(*, conn: Connection, case_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-def search_requests(
+def search_requests(  # noqa: PLR0913 (the Open311 search parameters, keyword-only)
     *,
     conn: Connection,
     ids: list[int] | None = None,

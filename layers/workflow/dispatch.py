@@ -164,7 +164,7 @@ def case_time_limit(*, conn: Connection, case_id: int) -> tuple[float, str]:
     return float(limit), row.time_unit
 
 
-def dispatch_case(
+def dispatch_case(  # noqa: PLR0913 (the fields of a dispatch event, keyword-only)
     *,
     conn: Connection,
     case_id: int,
@@ -241,7 +241,7 @@ def dispatch_case(
     )
 
 
-def approve_extension(
+def approve_extension(  # noqa: PLR0913 (the fields of an extension event, keyword-only)
     *,
     conn: Connection,
     case_id: int,

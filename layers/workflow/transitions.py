@@ -61,7 +61,7 @@ def refusals_as_errors(conn: Connection, *, savepoint: bool = True) -> Iterator[
         raise err from exc
 
 
-def transition(
+def transition(  # noqa: PLR0913 (the fields of one case event, keyword-only)
     *,
     conn: Connection,
     case_id: int,
