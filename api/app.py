@@ -23,6 +23,7 @@ from api.guard import install_guard
 from api.limits import Limiter, RateLimited, RateLimits
 from api.open311 import build_router
 from api.render import error
+from api.webapps import mount_webapps
 from services.errors import GridGovError, http_status
 
 SWAGGER_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor" / "swagger-ui"
@@ -68,6 +69,8 @@ def create_app(
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
     if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
         _serve_docs(app)
+    # the web apps' own routers (…/api/…) go above this line; the files are mounted last
+    mount_webapps(app)
     install_guard(app, Limiter(limits))
 
     @app.exception_handler(GridGovError)

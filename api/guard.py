@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import Limiter, RateLimited
 from api.render import error
+from api.webapps import PAGE_PREFIXES
 
 LOG = logging.getLogger("gridgov.api")
 SECURITY_HEADERS = {
@@ -34,6 +35,13 @@ DOCS_CSP = (
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
 """The policy of ``/docs`` (when turned on): Swagger UI from this server only."""
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; font-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""The policy of the web apps' pages (``/field/``, ``/report/``): everything from this
+server, nothing inline, no plug-ins, never framed."""
 _KEY_IN_URL = re.compile(r"(?i)(api_key=)[^&\s]*")
 
 
@@ -59,6 +67,8 @@ class Guard:
         query = scope.get("query_string", b"").decode("latin-1")
         fmt = "xml" if path.endswith(".xml") else "json"
         docs = path == "/docs" or path.startswith("/docs-assets/")
+        # an app's files, not its JSON (``/field/api/…`` stays data: no-store, no scripts)
+        page = path.startswith(PAGE_PREFIXES) and "/api/" not in path
         started = False
 
         async def send_with_headers(message: Message) -> None:
@@ -68,8 +78,7 @@ class Guard:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if docs:
-                    headers["Content-Security-Policy"] = DOCS_CSP
+                _page_headers(headers, docs=docs, page=page)
             await send(message)
 
         try:
@@ -103,6 +112,17 @@ class Guard:
                 return
             response = error(500, "internal error; the server log has its type", "internal", fmt)
         await response(scope, receive, send_with_headers)
+
+
+def _page_headers(headers: MutableHeaders, *, docs: bool, page: bool) -> None:
+    if docs:
+        headers["Content-Security-Policy"] = DOCS_CSP
+    elif page:
+        # a page or its asset: revalidated (ETag) rather than never stored, so the service
+        # worker and the browser cache can keep the app for offline use
+        headers["Content-Security-Policy"] = PAGE_CSP
+        if headers.get("Cache-Control") == "no-store":
+            headers["Cache-Control"] = "no-cache"
 
 
 def _sqlstate(exc: BaseException) -> str:

@@ -25,5 +25,12 @@ cp -r "$nm"/@fortawesome/fontawesome-free/webfonts "$out.tmp"/fontawesome/
 # Swagger UI for the API's /docs (only when GRIDGOV_API_DOCS=1), served by the API itself
 mkdir -p "$out.tmp"/swagger-ui
 cp "$nm"/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,favicon-32x32.png} "$out.tmp"/swagger-ui/
+# The web apps' libraries (/field/, /report/ load them from the API's /vendor/), the vector-tile
+# plugin of the maps, and axe-core (the accessibility tests inject it)
+mkdir -p "$out.tmp"/{idb,vectorgrid,image-compression,axe-core}
+cp "$nm"/idb/build/umd.js "$out.tmp"/idb/idb.umd.js
+cp "$nm"/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js "$out.tmp"/vectorgrid/
+cp "$nm"/browser-image-compression/dist/browser-image-compression.js "$out.tmp"/image-compression/
+cp "$nm"/axe-core/axe.min.js "$out.tmp"/axe-core/
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "front-end assets ready in $out"

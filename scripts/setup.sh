@@ -78,7 +78,7 @@ install_python_env() {
 
 install_assets() {
   local stamp=static/vendor/.package-lock.sha
-  local want; want=$(sha1sum frontend/package-lock.json | cut -d' ' -f1)
+  local want; want=$(cat frontend/package-lock.json scripts/build_assets.sh | sha1sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     say "front-end assets: up to date"; return
   fi
