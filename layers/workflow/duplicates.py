@@ -8,7 +8,8 @@ reported the problem is lost.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +62,67 @@ def find_duplicates(
             },
         ).mappings()
     ]
+
+
+def open_cases_near(
+    *,
+    conn: Connection,
+    lon: float,
+    lat: float,
+    service_code: str | None,
+    at: datetime,
+    radius_m: float = DEFAULT_RADIUS_M,
+    window: timedelta = timedelta(days=30),
+    limit: int = 5,
+) -> list[dict[str, Any]]:
+    """Open cases near a point that a new report there may duplicate, nearest first.
+
+    The one duplicate hint for every front door (field app, hotline, residents): a
+    report is not a case yet, so the search starts from a WGS 84 point. ``service_code``
+    narrows to one category (None: any category). Only cases reported within
+    ``window`` before ``at`` and not merged count; row-level security of the caller's
+    scope applies. Returns id, case_no, status, service_code, name_zh, name_en,
+    reported_at and distance_m (geodesic, one decimal).
+    """
+    return [
+        dict(r)
+        for r in conn.execute(
+            sa.text("""
+        WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom)
+        SELECT o.id, o.case_no, o.status, k.service_code, k.name_zh, k.name_en,
+               o.reported_at,
+               round(ST_Distance(o.geom::geography, p.geom::geography)::numeric, 1)
+                   AS distance_m
+        FROM p
+        JOIN cases o ON o.geom && ST_Expand(p.geom, :deg)
+                    AND ST_DWithin(o.geom::geography, p.geom::geography, :radius)
+        JOIN categories k ON k.id = o.category_id
+        JOIN case_statuses s ON s.code = o.status AND s.is_open
+        WHERE o.merged_into IS NULL
+          AND o.reported_at BETWEEN CAST(:at AS timestamptz) - :window
+                                AND CAST(:at AS timestamptz)
+          AND (CAST(:code AS text) IS NULL OR k.service_code = :code)
+        ORDER BY distance_m, o.reported_at DESC
+        LIMIT :limit
+    """),
+            {
+                "lon": lon,
+                "lat": lat,
+                "code": service_code,
+                "at": at,
+                "radius": radius_m,
+                "deg": _degrees_for(radius_m, lat),
+                "window": window,
+                "limit": limit,
+            },
+        ).mappings()
+    ]
+
+
+def _degrees_for(radius_m: float, lat: float) -> float:
+    """A bounding-box half-size in degrees that holds ``radius_m`` at latitude ``lat``."""
+    shrink = max(math.cos(math.radians(min(abs(lat), 85.0))), 0.05)
+    return 1.1 * radius_m / _METRES_PER_DEGREE_LAT / shrink
 
 
 def merge_duplicate(

@@ -12,6 +12,7 @@ from tests.workflow.factories import (
     INSIDE_EAST,
     INSIDE_WEST,
     T0,
+    category_with_department,
     category_without_department,
     make_case,
 )
@@ -72,3 +73,22 @@ def test_merging_into_a_closed_or_missing_case_is_refused(conn, area):
             role="operator",
             expected_version=1,
         )
+
+
+def test_open_cases_near_a_point_before_the_report_exists(conn, area):
+    """The front doors' hint: open cases near a point, by category or any category."""
+    from layers.workflow.duplicates import open_cases_near
+
+    service = category_with_department(conn)
+    first = make_case(conn, service_code=service)
+    make_case(conn, service_code=service, where=INSIDE_EAST)  # far away
+    make_case(conn, service_code=service, at=T0 - timedelta(days=40))  # too old
+    other = make_case(conn, where=NEAR, service_code=category_without_department(conn))
+    at = T0 + timedelta(hours=1)
+    hits = open_cases_near(conn=conn, lon=NEAR[0], lat=NEAR[1], service_code=service, at=at)
+    assert [h["id"] for h in hits] == [first["case_id"]]
+    assert 15 < float(hits[0]["distance_m"]) < 25
+    assert hits[0]["service_code"] == service
+    assert hits[0]["name_zh"]
+    any_kind = open_cases_near(conn=conn, lon=NEAR[0], lat=NEAR[1], service_code=None, at=at)
+    assert [h["id"] for h in any_kind] == [other["case_id"], first["case_id"]]
