@@ -125,10 +125,16 @@ def _kill(paths: cluster.ClusterPaths, *, whole_server: bool) -> None:
         while time.monotonic() < deadline and any(_alive(p) for p in victims):
             time.sleep(0.05)
     else:  # what the OOM killer does: one backend; the postmaster resets every session
-        backends = [
-            p for p in postmaster.children() if "postgres: gridgov_app" in " ".join(p.cmdline())
-        ]
+        backends = [p for p in postmaster.children() if _is_app_backend(p)]
         os.kill(backends[0].pid, signal.SIGKILL)
+
+
+def _is_app_backend(p: psutil.Process) -> bool:
+    """A backend of the app's login; one that ended while we looked is not (a race)."""
+    try:
+        return "postgres: gridgov_app" in " ".join(p.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def _post_all(base: str, key: str, code: str, on_kill) -> tuple[list[int], int]:  # type: ignore[no-untyped-def]
