@@ -66,12 +66,13 @@ COMMENT ON TABLE districts IS
     'Districts/counties (区/县): 6-digit code = the first 6 digits of their streets'' codes.';
 CREATE INDEX districts_geom_gix ON districts USING gist (geom);
 CREATE INDEX streets_district_idx ON streets (left(code, 6));
-GRANT SELECT ON districts TO {", ".join(ROLES)};
+GRANT SELECT ON districts, city TO {", ".join(ROLES)};  -- city: a district's name when it has no row
 """)
     op.execute(_reasons(REASONS))
 
 
 def downgrade() -> None:
+    op.execute(f"REVOKE SELECT ON city FROM {', '.join(ROLES)}")
     op.execute("DELETE FROM import_quarantine WHERE reason IN ('no_parent', 'bad_code')")
     op.execute(_reasons(OLD_REASONS))
     op.execute("DROP INDEX IF EXISTS streets_district_idx; DROP TABLE IF EXISTS districts")
