@@ -52,7 +52,7 @@ totals = {
     "parts": counts.parts,
 }
 legend_counts = {}
-if show["communities"]:
+if show["communities"] and not data.communities.empty:
     maps.add_communities(m, data.communities, lang)
     legend_counts[t("communities", lang)] = f"{counts.communities:,}"
 for layer, add in (("grids", maps.add_grids), ("parts", maps.add_parts)):
@@ -61,10 +61,10 @@ for layer, add in (("grids", maps.add_grids), ("parts", maps.add_parts)):
     if layer in data.aggregated:
         add_area_counts(m, data.communities, lang, layer)
         legend_counts[t(layer, lang)] = f"{totals[layer]:,} ({t('per_community', lang)})"
-    else:
+    elif totals[layer]:  # an empty layer comes back without a CRS: nothing to draw
         add(m, getattr(data, layer), lang)
         legend_counts[t(layer, lang)] = f"{totals[layer]:,}"
-if show["open_cases"]:
+if show["open_cases"] and not data.open_cases.empty:
     maps.add_open_cases(m, data.open_cases, lang)
     legend_counts[t("open_cases", lang)] = (
         f"{len(data.open_cases):,} {t('of_total', lang)} {data.open_case_total:,}"
