@@ -9,8 +9,9 @@ from streamlit_folium import st_folium
 
 from app_pages.resources import base, engine, scope
 from dashboard import maps
+from dashboard.area_counts import add_area_counts
 from dashboard.labels import t, time_zone
-from services.district import district_map
+from services.district import FEATURE_LIMIT, district_map
 from services.login import Scope
 
 # open cases drawn at most (overdue first): more would not read, and would weigh megabytes
@@ -43,36 +44,61 @@ with st.sidebar:
     }
 
 m = maps.new_map(data.extent, base())
-counts = {}
-if show["communities"]:
+counts = data.counts
+assert counts is not None  # district_map always counts
+totals = {
+    "communities": counts.communities,
+    "grids": counts.grids,
+    "parts": counts.parts,
+}
+legend_counts = {}
+if show["communities"] and not data.communities.empty:
     maps.add_communities(m, data.communities, lang)
-    counts[t("communities", lang)] = f"{len(data.communities):,}"
-if show["grids"]:
-    maps.add_grids(m, data.grids, lang)
-    counts[t("grids", lang)] = f"{len(data.grids):,}"
-if show["parts"]:
-    maps.add_parts(m, data.parts, lang)
-    counts[t("parts", lang)] = f"{len(data.parts):,}"
-overdue = int(data.open_cases.overdue.sum())
-if show["open_cases"]:
+    legend_counts[t("communities", lang)] = f"{counts.communities:,}"
+for layer, add in (("grids", maps.add_grids), ("parts", maps.add_parts)):
+    if not show[layer]:
+        continue
+    if layer in data.aggregated:
+        add_area_counts(m, data.communities, lang, layer)
+        legend_counts[t(layer, lang)] = f"{totals[layer]:,} ({t('per_community', lang)})"
+    elif totals[layer]:  # an empty layer comes back without a CRS: nothing to draw
+        add(m, getattr(data, layer), lang)
+        legend_counts[t(layer, lang)] = f"{totals[layer]:,}"
+if show["open_cases"] and not data.open_cases.empty:
     maps.add_open_cases(m, data.open_cases, lang)
-    counts[t("open_cases", lang)] = (
+    legend_counts[t("open_cases", lang)] = (
         f"{len(data.open_cases):,} {t('of_total', lang)} {data.open_case_total:,}"
     )
-    counts[t("overdue", lang)] = f"{overdue:,}"
+    legend_counts[t("overdue", lang)] = f"{counts.overdue:,}"
 statuses = dict(zip(data.open_cases.status, data.open_cases[f"status_{lang}"], strict=False))
-maps.legend(lang, counts, {k: v for k, v in statuses.items() if k in maps.STATUS_COLOURS}).add_to(m)
+maps.legend(
+    lang, legend_counts, {k: v for k, v in statuses.items() if k in maps.STATUS_COLOURS}
+).add_to(m)
 
 cols = st.columns(4)
-cols[0].metric(t("communities", lang), f"{len(data.communities):,}")
-cols[1].metric(t("grids", lang), f"{len(data.grids):,}")
-cols[2].metric(t("parts", lang), f"{len(data.parts):,}")
+cols[0].metric(t("communities", lang), f"{counts.communities:,}")
+cols[1].metric(t("grids", lang), f"{counts.grids:,}")
+cols[2].metric(t("parts", lang), f"{counts.parts:,}")
 cols[3].metric(
     t("open_cases", lang),
     f"{data.open_case_total:,}",
-    delta=f"{overdue:,} {t('overdue', lang)}",
+    delta=f"{counts.overdue:,} {t('overdue', lang)}",
     delta_color="inverse",
 )
+if data.aggregated:
+    what = "、" if lang == "zh" else ", "
+    st.caption(
+        t("aggregated_note", lang).format(
+            what=what.join(
+                t("n_of", lang).format(n=totals[layer], what=t(layer, lang))
+                for layer in ("grids", "parts")
+                if layer in data.aggregated
+            ),
+            limit=FEATURE_LIMIT,
+        )
+    )
+if counts.grids == 0:
+    st.info(t("no_grids_yet", lang))
 st_folium(
     maps.finish(m), height=640, use_container_width=True, returned_objects=[], key="district_map"
 )

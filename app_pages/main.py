@@ -17,6 +17,7 @@ from app_pages.resources import area_choices, day_range, engine
 from dashboard.access import pages_for
 from dashboard.labels import LANGUAGES, t
 from dashboard.maps import available_base_maps
+from services.areas import narrower
 from services.login import LoginLocked, User, login, session_expired, still_logged_in
 
 PAGES = {
@@ -112,18 +113,7 @@ def shared_sidebar(user: User, lang: str) -> None:
         if st.button(t("logout", lang), key="logout"):
             end_session()
             st.rerun()
-        names = {code: (zh if lang == "zh" else en) for code, zh, en in area_choices(user.scope)}
-        # an area-scoped user's "whole" is its own area (row-level security), never more
-        st.selectbox(
-            t("area", lang),
-            [None, *names],
-            key="area",
-            format_func=lambda code: (
-                t("my_area" if user.scope.area else "whole_street", lang)
-                if code is None
-                else names[code]
-            ),
-        )
+        area_picker(user, lang)
         days = day_range(user.scope)
         if days:
             st.slider(
@@ -139,3 +129,66 @@ def shared_sidebar(user: User, lang: str) -> None:
             key="base_map",
             format_func=lambda choice: t(f"base_{choice}", lang),
         )
+
+
+def area_picker(user: User, lang: str) -> None:
+    """District → street → community: one picker per level with more than one choice.
+
+    Every page reads the narrowest choice from ``st.session_state["area"]`` (any level's
+    code; None = the user's whole area). The district and street pickers appear only
+    when the user sees more than one; choosing one narrows the next and sets ``area``.
+    """
+    choices = area_choices(user.scope)
+    by_code = {c.code: c for c in choices}
+    districts = narrower(choices, "district", None)
+    district = (
+        st.selectbox(
+            t("pick_district", lang),
+            [None, *(c.code for c in districts)],
+            key="area_district",
+            format_func=lambda c: t("all_districts", lang) if c is None else by_code[c].name(lang),
+            on_change=_narrowed,
+            args=("district",),
+        )
+        if len(districts) > 1
+        else None
+    )
+    streets = narrower(choices, "street", district)
+    street = (
+        st.selectbox(
+            t("pick_street", lang),
+            [None, *(c.code for c in streets)],
+            key="area_street",
+            format_func=lambda c: t("all_streets", lang) if c is None else by_code[c].name(lang),
+            on_change=_narrowed,
+            args=("street",),
+        )
+        if len(streets) > 1
+        else None
+    )
+    wider = [code for code in (district, street) if code]
+    options = [None, *wider, *(c.code for c in narrower(choices, "community", street or district))]
+    if st.session_state.get("area") not in options:
+        st.session_state["area"] = wider[-1] if wider else None
+    whole = "my_area" if user.scope.area else "whole_city" if len(streets) > 1 else "whole_street"
+
+    def label(code: str | None) -> str:
+        if code is None:
+            return t(whole, lang)
+        choice = by_code[code]
+        if choice.level == "community":
+            return choice.name(lang)
+        return t(f"whole_{choice.level}_of", lang).format(name=choice.name(lang))
+
+    # an area-scoped user's "whole" is its own area (row-level security), never more
+    st.selectbox(t("area", lang), options, key="area", format_func=label)
+
+
+def _narrowed(level: str) -> None:
+    """A district or street was picked: the pages narrow to it (and a new district clears
+    the street)."""
+    district = st.session_state.get("area_district")
+    if level == "district":
+        st.session_state["area_street"] = None
+    street = st.session_state.get("area_street")
+    st.session_state["area"] = street or district

@@ -6,7 +6,8 @@ from datetime import date
 
 import streamlit as st
 
-from services.areas import community_choices, rollup_days
+from services.areas import AreaChoice, rollup_days
+from services.areas import area_choices as _area_choices
 from services.login import Scope, User
 from services.uow import Engine, open_engine
 
@@ -33,9 +34,9 @@ def base() -> str:
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def area_choices(scope: Scope) -> list[tuple[str, str, str]]:
-    """Communities the user may narrow every page to: (code, name_zh, name_en)."""
-    return community_choices(engine(), scope=scope)
+def area_choices(scope: Scope) -> list[AreaChoice]:
+    """Districts, streets and communities the user may narrow every page to."""
+    return _area_choices(engine(), scope=scope)
 
 
 @st.cache_data(ttl=600, show_spinner=False)

@@ -27,12 +27,28 @@ def load_extents(scope: Scope):  # type: ignore[no-untyped-def]
     return area_extents(engine(), scope=scope)
 
 
+def grid_table(grids):  # type: ignore[no-untyped-def]
+    """Grid code, worker and households under the page's language (no raw column names)."""
+    return grids[["code", "worker_code", "households"]].rename(
+        columns={
+            "code": t("grids", lang),
+            "worker_code": t("worker", lang),
+            "households": t("households", lang),
+        }
+    )
+
+
 # a week of tracks weighs megabytes: read and sent only when asked for
 show_tracks = st.sidebar.checkbox(t("tracks", lang), value=False, key="show_tracks")
 area = st.session_state.get("area")
 data = narrow_coverage(load(show_tracks, scope()), area, load_extents(scope()).get(area))
-if data.days is None:
+if data.grids.empty:
+    st.info(t("no_grids_yet", lang))
+    st.stop()
+if data.days is None:  # say what is missing and which command loads it, then the grids
     st.info(t("no_patrols", lang))
+    st.metric(t("unvisited_grids", lang), f"{len(data.grids):,}")
+    st.dataframe(grid_table(data.grids), hide_index=True)
     st.stop()
 
 unvisited = data.grids[data.grids.worker_patrol_days == 0]
@@ -54,7 +70,7 @@ st_folium(
 left, right = st.columns(2)
 with left:
     st.subheader(t("unvisited_grids", lang))
-    st.dataframe(unvisited[["code", "worker_code", "households"]], hide_index=True)
+    st.dataframe(grid_table(unvisited), hide_index=True)
 with right:
     st.subheader(t("workload", lang))
     st.dataframe(data.workload, hide_index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ export_app = typer.Typer(
 FILE = typer.Argument(..., exists=True, dir_okay=False, help="Source file.")
 MAPPING = typer.Option(..., "--mapping", "-m", exists=True, help="YAML mapping file.")
 BATCH = typer.Option(100_000, min=1, help="Rows per committed batch.")
-LOADERS = {
+LOADERS: dict[str, Callable[..., ImportAccount]] = {
     "cases": load_cases,
     "parts": load_parts,
     "buildings": load_buildings,
@@ -79,6 +80,12 @@ def _run(
     except (IngestError, DatabaseError) as exc:
         _fail(exc)
     _print_account(account)
+    if layer == "boundaries":
+        from layers.ingest.boundaries import derived_codes
+
+        with get_engine().connect() as conn:
+            for line in derived_codes(conn=conn, run_id=account.run_id):
+                console.print(line, highlight=False, soft_wrap=True)
 
 
 def _print_account(account: ImportAccount) -> None:
@@ -134,9 +141,18 @@ def load_buildings_cmd(path: Path = FILE, mapping: Path = MAPPING, batch_rows: i
 
 
 @load_app.command("boundaries")
-def load_boundaries_cmd(path: Path = FILE, mapping: Path = MAPPING) -> None:
-    """Load a street and its communities from a polygon file."""
-    _run("boundaries", path, mapping, None)
+def load_boundaries_cmd(
+    path: Path = FILE,
+    mapping: Path = MAPPING,
+    parent_column: str = typer.Option(
+        None,
+        "--parent-column",
+        help="Column naming each row's parent (a street for communities, a district for "
+        "streets), by code or name; default: the mapping's, else the parent it overlaps most.",
+    ),
+) -> None:
+    """Load districts, streets or communities (the mapping's level) from a polygon file."""
+    _run("boundaries", path, mapping, None, parent_column=parent_column)
 
 
 @load_app.command("roads")

@@ -47,7 +47,14 @@ TEXT: dict[str, dict[str, str]] = {
     "cases": {"zh": "案件数", "en": "Cases"},
     "heat": {"zh": "案件热力", "en": "Case heat"},
     "supervisor": {"zh": "网格员巡查覆盖", "en": "Grid-worker coverage"},
-    "no_patrols": {"zh": "还没有巡查轨迹。", "en": "No patrol tracks yet."},
+    "no_patrols": {
+        "zh": "还没有巡查轨迹（patrol_points）：网格员的手机（/field/）巡查时上传；"
+        "示例数据可用 `gridgov demo` 加载，之后运行 `gridgov analyse coverage` 计算覆盖率。"
+        "下表先列出网格及其网格员，均为“无人巡查”。",
+        "en": "No patrol tracks yet (patrol_points): grid workers' phones (/field/) send them "
+        "while on patrol; `gridgov demo` loads a sample week, then `gridgov analyse coverage` "
+        "computes the coverage. Below: the grids and their workers, all unvisited so far.",
+    },
     "week": {"zh": "统计周", "en": "Week"},
     "mean_coverage": {"zh": "平均覆盖率", "en": "Mean coverage"},
     "unvisited_grids": {"zh": "无人巡查的网格", "en": "Grids nobody visited"},
@@ -97,6 +104,28 @@ TEXT: dict[str, dict[str, str]] = {
     "area": {"zh": "区域", "en": "Area"},
     "whole_street": {"zh": "全街道", "en": "Whole street"},
     "my_area": {"zh": "本辖区", "en": "My area"},
+    "whole_city": {"zh": "全市", "en": "Whole city"},
+    "per_community": {"zh": "按社区汇总", "en": "per community"},
+    "aggregated_note": {
+        "zh": "本范围共有{what}：超过 {limit:,} 个的图层按社区汇总着色显示（颜色越深越多）；"
+        "在侧栏选择街道或社区即可逐个显示。",
+        "en": "This area holds {what}: layers with more than {limit:,} features are drawn as "
+        "counts per community (darker = more); pick a street or community in the sidebar to "
+        "see each feature.",
+    },
+    "n_of": {"zh": "{n:,} 个{what}", "en": "{n:,} {what}"},
+    "no_grids_yet": {
+        "zh": "还没有网格：运行 `gridgov grids delineate` 按楼栋户数划分网格（先 `gridgov load "
+        "buildings`）。",
+        "en": "No grids yet: run `gridgov grids delineate` to draw them from the buildings' "
+        "households (load them first with `gridgov load buildings`).",
+    },
+    "pick_district": {"zh": "区/县", "en": "District"},
+    "pick_street": {"zh": "街道/镇", "en": "Street / town"},
+    "whole_district_of": {"zh": "全区 · {name}", "en": "Whole district · {name}"},
+    "whole_street_of": {"zh": "全街道 · {name}", "en": "Whole street · {name}"},
+    "all_districts": {"zh": "全部区县", "en": "All districts"},
+    "all_streets": {"zh": "全部街道", "en": "All streets"},
     "weekly": {"zh": "每周案件", "en": "Cases per week"},
     "show_performance": {"zh": "计算绩效表", "en": "Compute the performance tables"},
     "hotspots": {"zh": "热点分析", "en": "Hotspots"},

@@ -10,9 +10,13 @@ from layers.areas import IN_AREA
 
 
 def parts(
-    *, conn: Connection, limit: int = 20_000, community: str | None = None
+    *, conn: Connection, limit: int | None = None, community: str | None = None
 ) -> gpd.GeoDataFrame:
-    """Parts with their category (kind of facility) and status, at most ``limit``."""
+    """Parts with their category (kind of facility) and status (at most ``limit``; None: all).
+
+    No hidden cap: a caller that draws them checks the count first
+    (:func:`layers.areas.feature_counts`) and draws counts per area instead.
+    """
     return gpd.read_postgis(
         sa.text(f"""
         SELECT p.id, p.part_code, p.status, k.service_code, k.name_zh, k.name_en,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.engine import Engine
@@ -23,6 +24,38 @@ def narrowed_community(scope: Scope | None, community: str | None) -> str | None
     return community or (scope.community if scope else None)
 
 
+@dataclass(frozen=True)
+class AreaChoice:
+    """One area a user may narrow the pages to: its level, code, names and parent's code."""
+
+    level: str
+    code: str
+    name_zh: str
+    name_en: str
+    parent: str | None
+
+    def name(self, lang: str) -> str:
+        """The area's name in ``lang`` (zh or en)."""
+        return self.name_zh if lang == "zh" else self.name_en
+
+
+def area_choices(engine: Engine, *, scope: Scope | None = None) -> list[AreaChoice]:
+    """Districts, streets and communities the scope sees, for the area picker (code order).
+
+    A district or street is offered only with the communities under it that the scope
+    sees (row-level security): a community-scoped user gets its own community only.
+    """
+    with unit_of_work(engine, scope) as conn:
+        return [AreaChoice(*row) for row in areas.area_choices(conn=conn)]
+
+
+def narrower(choices: list[AreaChoice], level: str, parent: str | None) -> list[AreaChoice]:
+    """The choices of ``level`` under the area ``parent`` (None: all of that level)."""
+    return [
+        c for c in choices if c.level == level and (parent is None or c.code.startswith(parent))
+    ]
+
+
 def community_choices(engine: Engine, *, scope: Scope | None = None) -> list[tuple[str, str, str]]:
     """(code, name_zh, name_en) of every community, for the area picker."""
     with unit_of_work(engine, scope) as conn:
@@ -36,7 +69,7 @@ def rollup_days(engine: Engine, *, scope: Scope | None = None) -> tuple[date, da
 
 
 def area_extents(engine: Engine, *, scope: Scope | None = None) -> dict[str | None, Extent]:
-    """Bounding boxes of the scope's whole area (key None) and of each community it sees."""
+    """Bounding boxes of the scope's whole area (key None) and of each area it sees (any level)."""
     with unit_of_work(engine, scope) as conn:
         out: dict[str | None, Extent] = {}
         out.update(areas.community_extents(conn=conn))

@@ -226,8 +226,9 @@ def narrow_heat(heat: AreaHeat, community: str | None) -> tuple[pd.DataFrame, pd
     """(cells: cell, n) and (daily: day, major, name_zh, name_en, n) of one community or all."""
     cells, daily = heat.cells, heat.daily
     if community is not None:
-        cells = cells[cells.community == community]
-        daily = daily[daily.community == community]
+        # any level's code: a community's code starts with its street's and district's
+        cells = cells[cells.community.fillna("").str.startswith(community)]
+        daily = daily[daily.community.fillna("").str.startswith(community)]
     cells = cells.groupby("cell", as_index=False).agg(n=("n", "sum"))
     daily = daily.groupby(["day", "major", "name_zh", "name_en"], as_index=False, dropna=False).agg(
         n=("n", "sum")

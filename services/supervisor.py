@@ -79,7 +79,7 @@ def supervisor_coverage(
     covered["worker_patrol_days"] = covered.worker_code.map(days).fillna(0).astype(int)
     if community:
         # coverage is measured over the whole street (tracks cross boundaries), shown for one
-        covered = covered[covered.community_code == community]
+        covered = covered[covered.community_code.str.startswith(community)]
         workload = workload[workload.grid_code.fillna("").str.startswith(community)]
         if not tracks.empty:
             tracks = tracks[tracks.worker_code.isin(covered.worker_code)]
@@ -89,10 +89,12 @@ def supervisor_coverage(
 def narrow_coverage(
     data: Coverage, community: str | None, extent: Extent | None = None
 ) -> Coverage:
-    """``data`` narrowed to one community (None: unchanged); no database work."""
-    if community is None or data.days is None:
+    """``data`` narrowed to one area of any level (None: unchanged); no database work."""
+    if community is None:
         return data
-    grids_here = data.grids[data.grids.community_code == community]
+    grids_here = data.grids[data.grids.community_code.str.startswith(community)]
+    if data.days is None:  # no patrols yet: the grids alone, all unvisited
+        return Coverage(extent or data.extent, None, grids_here, data.tracks, data.workload)
     tracks = data.tracks
     if not tracks.empty:
         tracks = tracks[tracks.worker_code.isin(grids_here.worker_code)]

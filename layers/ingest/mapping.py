@@ -38,6 +38,8 @@ from layers.ingest.errors import MappingError
 from layers.workflow.states import STATUSES
 
 LAYERS = ("cases", "parts", "buildings", "boundaries")
+LEVELS = ("community", "street", "district")
+"""Levels of a boundaries file: what each row is (its parent is the next level up)."""
 
 COLUMN_KEYS: dict[str, tuple[str, ...]] = {
     "cases": (
@@ -66,7 +68,7 @@ COLUMN_KEYS: dict[str, tuple[str, ...]] = {
         "maintainer",
     ),
     "buildings": ("source_id", "lon", "lat", "point", "households", "floors", "address"),
-    "boundaries": ("name", "name_en"),
+    "boundaries": ("name", "name_en", "code", "parent", "street", "district"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "cases": ("source_id", "reported_at"),
@@ -119,6 +121,8 @@ class Mapping:
     default_households: int | None = None
     round_households: bool = False
     street: dict[str, str] = field(default_factory=dict)
+    district: dict[str, str] = field(default_factory=dict)
+    level: str = "community"
     max_repair_area_change: float = 0.01
     area_tolerance_m: float = 5.0
     clock_skew_s: float = 60.0
@@ -185,6 +189,8 @@ def mapping_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Mappi
         "default_households",
         "round_households",
         "street",
+        "district",
+        "level",
         "max_repair_area_change",
         "area_tolerance_m",
         "clock_skew_s",
@@ -223,6 +229,8 @@ def mapping_from_dict(raw: dict[str, Any], *, path: Path | None = None) -> Mappi
         default_households=raw.get("default_households"),
         round_households=bool(raw.get("round_households", False)),
         street={str(k): str(v) for k, v in (raw.get("street") or {}).items()},
+        district={str(k): str(v) for k, v in (raw.get("district") or {}).items()},
+        level=str(raw.get("level", "community")),
         max_repair_area_change=float(raw.get("max_repair_area_change", 0.01)),
         area_tolerance_m=_non_negative(raw, "area_tolerance_m", 5.0, where),
         clock_skew_s=_non_negative(raw, "clock_skew_s", 60.0, where),
@@ -313,10 +321,33 @@ def _check_codes(m: Mapping, where: str) -> None:
         raise MappingError(f"{where}: default_channel must be one of {list(CASE_SOURCES)}")
 
 
-def _check_street(m: Mapping, where: str) -> None:
-    """A boundaries mapping names its street: a 9-digit code and a name."""
-    code = m.street.get("code", "")
-    if not is_street_code(code):
-        raise MappingError(f"{where}: street.code must be a 9-digit code, not {code!r}")
-    if not m.street.get("name"):
-        raise MappingError(f"{where}: street.name is required")
+def _check_street(m: Mapping, where: str) -> None:  # noqa: C901 (one check per key)
+    """A boundaries mapping's level, and its fixed parent (street or district) when given.
+
+    Communities need no ``street:`` when the file has a street column or the streets
+    are loaded (then each community goes to the street it overlaps most).
+    """
+    if m.layer != "boundaries" and (m.street or m.district):
+        raise MappingError(f"{where}: 'street' and 'district' are keys of boundaries mappings")
+    if m.level not in LEVELS:
+        raise MappingError(f"{where}: level must be one of {list(LEVELS)}, not {m.level!r}")
+    if m.street:
+        code = m.street.get("code", "")
+        if not is_street_code(code):
+            raise MappingError(f"{where}: street.code must be a 9-digit code, not {code!r}")
+        if not m.street.get("name"):
+            raise MappingError(f"{where}: street.name is required")
+        if m.level != "community":
+            raise MappingError(f"{where}: 'street' is the parent of communities, not of {m.level}")
+    if m.district:
+        code = m.district.get("code", "")
+        if not (len(code) == 6 and code.isdigit()):
+            raise MappingError(f"{where}: district.code must be a 6-digit code, not {code!r}")
+        if not m.district.get("name"):
+            raise MappingError(f"{where}: district.name is required")
+        if m.level == "district":
+            raise MappingError(f"{where}: a district file has no 'district' parent")
+    if m.level == "district" and ("street" in m.columns or "district" in m.columns):
+        raise MappingError(f"{where}: columns: a district file has no street or district column")
+    if m.level == "street" and "street" in m.columns:
+        raise MappingError(f"{where}: columns: a street file has no street column (use 'name')")

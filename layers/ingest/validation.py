@@ -31,6 +31,8 @@ UNKNOWN_CATEGORY = "unknown_category"
 INVALID_GEOMETRY = "invalid_geometry"
 DUPLICATE_SOURCE_ID = "duplicate_source_id"
 BAD_HOUSEHOLDS = "bad_households"
+NO_PARENT = "no_parent"
+BAD_CODE = "bad_code"
 REASONS = (
     MISSING_SOURCE_ID,
     MISSING_COORDINATES,
@@ -43,6 +45,8 @@ REASONS = (
     INVALID_GEOMETRY,
     DUPLICATE_SOURCE_ID,
     BAD_HOUSEHOLDS,
+    NO_PARENT,
+    BAD_CODE,
 )
 """Quarantine reason codes (the CHECK constraint of ``import_quarantine.reason``)."""
 

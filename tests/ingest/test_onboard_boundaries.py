@@ -36,7 +36,7 @@ def test_pieces_of_one_community_are_merged_into_one(iconn, tmp_path):
     account = load_boundaries(path, mapping, conn=iconn, commit=False)
     assert (account.read, account.loaded, account.quarantined) == (4, 2, 0)
     assert account.already_present == 2 and account.adds_up
-    assert account.notes == {"merged_parts": 2}
+    assert account.notes == {"merged_parts": 2, "code_derived": 2}
     rows = iconn.execute(
         sa.text("""SELECT c.name_zh, ST_NumGeometries(c.geom), ST_Area(c.geom)
                    FROM communities c JOIN streets s ON s.id = c.street_id

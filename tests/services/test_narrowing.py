@@ -26,7 +26,9 @@ def test_narrow_heat_equals_the_query_per_community(demo_engine, small_district)
 def test_narrow_coverage_equals_the_query_per_community(demo_engine, small_district):
     loaded = supervisor.supervisor_coverage(demo_engine, scope=LEADER)
     extents = areas.area_extents(demo_engine, scope=LEADER)
-    assert set(extents) == {None, *small_district.communities.code}
+    codes = set(small_district.communities.code)
+    # every level's extent: communities, their streets and districts (issue 14's area picker)
+    assert set(extents) == {None, *codes, *(c[:9] for c in codes), *(c[:6] for c in codes)}
     for community in small_district.communities.code:
         narrowed = supervisor.narrow_coverage(loaded, community, extents[community])
         queried = supervisor.supervisor_coverage(demo_engine, scope=LEADER, community=community)
