@@ -16,6 +16,8 @@ export function makeI18n(dict) {
     str: (key, vars) => pair(key, vars).join(" "),
     /** A <span> with the Chinese and, beside it, the English in a smaller span. */
     label: (key, vars) => bilingual(...pair(key, vars)),
+    /** Add more labels (an app may load the labels of later screens later). */
+    extend: (more) => Object.assign(dict, more),
   };
 }
 

@@ -10,6 +10,7 @@ const SHELL = [
   "/field/icons/icon-192.png",
   "/field/css/field.css",
   "/field/js/main.js",
+  "/field/js/strings_boot.js",
   "/field/js/strings.js",
   "/field/js/app.js",
   "/field/js/geo.js",

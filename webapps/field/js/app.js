@@ -4,6 +4,9 @@ import { bilingual } from "/webapps/common/i18n.js";
 import { openOutbox } from "/webapps/common/outbox.js";
 import { T, api, session, onRevoked, dropToken, showSignIn } from "./main.js";
 import { here, startWatch, stopWatch, screenKeptOn } from "./geo.js";
+import { STRINGS } from "./strings.js";
+
+T.extend(STRINGS);
 
 /** What the app shows: the cached reference data, the outbox, the current tab. */
 export const state = {

@@ -3,9 +3,10 @@
 /* global idb */
 import { h, clear, $ } from "/webapps/common/dom.js";
 import { makeI18n, bilingual } from "/webapps/common/i18n.js";
-import { STRINGS } from "./strings.js";
+import { BOOT_STRINGS } from "./strings_boot.js";
 
-export const T = makeI18n(STRINGS);
+/** The app's text; app.js adds the labels past the first screens (strings.js). */
+export const T = makeI18n({ ...BOOT_STRINGS });
 const API = "/field/api";
 const PIN_TRIES = 5;
 const PBKDF2_ROUNDS = 200_000;
