@@ -168,7 +168,14 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
         ),
         # the field app (migration 0070): verify a report on site (status unchanged), and
         # 即知即改 — close a case the worker has just found on patrol, with a photo
-        *_t("reported", "verify", "reported", "grid_worker", needs_reason=True, needs_attachment=True),
+        *_t(
+            "reported",
+            "verify",
+            "reported",
+            "grid_worker",
+            needs_reason=True,
+            needs_attachment=True,
+        ),
         *_t(
             "reported",
             "close",

@@ -49,6 +49,7 @@ CREATE TABLE field_workers (
     worker_id  integer NOT NULL UNIQUE REFERENCES workers(id)
 );
 GRANT SELECT ON field_workers TO gridgov_app, {FIELD_ROLES};
+GRANT SELECT (id, code) ON workers TO gridgov_app;  -- an OsmAnd id may be a worker code
 COMMENT ON TABLE field_workers IS 'The grid worker (workers row) a dashboard login walks as.';
 
 CREATE FUNCTION gridgov_field_worker() RETURNS integer
@@ -198,6 +199,7 @@ ALTER TABLE patrol_points DROP COLUMN IF EXISTS speed_ms, DROP COLUMN IF EXISTS 
 DROP TABLE IF EXISTS field_actions;
 DROP TABLE IF EXISTS field_photos;
 DROP FUNCTION IF EXISTS gridgov_field_worker();
+REVOKE SELECT (id, code) ON workers FROM gridgov_app;
 DROP TABLE IF EXISTS field_workers;
 DROP TABLE IF EXISTS field_devices;
 """)
