@@ -102,9 +102,8 @@ def user_of_worker(*, conn: Connection, worker_code: str) -> Device | None:
     row = conn.execute(
         sa.text("""
         SELECT u.username, u.display_name, u.role, u.area, u.department_code
-        FROM field_workers f JOIN workers w ON w.id = f.worker_id
-        JOIN app_users u ON u.username = f.username
-        WHERE w.code = :c AND u.disabled_at IS NULL
+        FROM app_users u
+        WHERE u.username = gridgov_field_login_of_worker(:c) AND u.disabled_at IS NULL
     """),
         {"c": worker_code},
     ).first()

@@ -49,7 +49,14 @@ CREATE TABLE field_workers (
     worker_id  integer NOT NULL UNIQUE REFERENCES workers(id)
 );
 GRANT SELECT ON field_workers TO gridgov_app, {FIELD_ROLES};
-GRANT SELECT (id, code) ON workers TO gridgov_app;  -- an OsmAnd id may be a worker code
+CREATE FUNCTION gridgov_field_login_of_worker(p_code text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT f.username FROM field_workers f JOIN workers w ON w.id = f.worker_id
+    WHERE w.code = p_code
+$$;
+REVOKE ALL ON FUNCTION gridgov_field_login_of_worker FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gridgov_field_login_of_worker TO gridgov_app;
+COMMENT ON FUNCTION gridgov_field_login_of_worker IS 'The login linked to a worker code (an OsmAnd id), for the app login that cannot read workers (RLS).';
 COMMENT ON TABLE field_workers IS 'The grid worker (workers row) a dashboard login walks as.';
 
 CREATE FUNCTION gridgov_field_worker() RETURNS integer
@@ -199,7 +206,7 @@ ALTER TABLE patrol_points DROP COLUMN IF EXISTS speed_ms, DROP COLUMN IF EXISTS 
 DROP TABLE IF EXISTS field_actions;
 DROP TABLE IF EXISTS field_photos;
 DROP FUNCTION IF EXISTS gridgov_field_worker();
-REVOKE SELECT (id, code) ON workers FROM gridgov_app;
+DROP FUNCTION IF EXISTS gridgov_field_login_of_worker(text);
 DROP TABLE IF EXISTS field_workers;
 DROP TABLE IF EXISTS field_devices;
 """)
