@@ -44,7 +44,14 @@ def build_osmand_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
     def db() -> Engine:
         return engine if isinstance(engine, Engine) else engine()
 
-    @router.api_route("/osmand", methods=["GET", "POST"], summary="One fix (OsmAnd protocol)")
+    @router.get("/osmand", summary="One fix (OsmAnd protocol, query string)")
+    async def osmand_get(request: Request) -> PlainTextResponse:
+        return await osmand(request)
+
+    @router.post("/osmand", summary="One fix (OsmAnd protocol, query string or form body)")
+    async def osmand_post(request: Request) -> PlainTextResponse:
+        return await osmand(request)
+
     async def osmand(request: Request) -> PlainTextResponse:
         params = {k: v for k, v in request.query_params.items() if k in PARAMS}
         if request.method == "POST":

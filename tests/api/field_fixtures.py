@@ -53,7 +53,7 @@ def sign_in(url: str, username: str) -> tuple[str, str]:
     return r.json()["token"], r.json()["device_id"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def field_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The test area with two linked grid workers, a handler and an operator (committed)."""
     old = os.environ.get("GRIDGOV_MEDIA_DIR")
@@ -113,7 +113,7 @@ def field_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         os.environ["GRIDGOV_MEDIA_DIR"] = old
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def field_app_engine(field_db: Engine) -> Iterator[Engine]:
     """The same database through the app's own login (a non-superuser: RLS applies)."""
     eng = app_login_engine(field_db)

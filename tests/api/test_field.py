@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from api import create_app
 from api.limits import RateLimits
 from layers.workflow.transitions import history
-from tests.api import field_fixtures
 from tests.api.field_fixtures import (
     EAST_POINT,
     PASSWORD,
@@ -31,9 +30,6 @@ from tests.api.field_fixtures import (
 )
 from tests.api.server import serving
 from tests.workflow.factories import category_with_department, walk_to
-
-field_db = field_fixtures.field_db
-field_app_engine = field_fixtures.field_app_engine
 
 
 def test_a_phone_signs_in_once_and_is_named_by_its_token(field_url, field_db):

@@ -11,12 +11,8 @@ import sqlalchemy as sa
 
 from api import create_app
 from api.limits import RateLimits
-from tests.api import field_fixtures
 from tests.api.field_fixtures import WEST_POINT, sign_in
 from tests.api.server import serving
-
-field_db = field_fixtures.field_db
-field_app_engine = field_fixtures.field_app_engine
 
 
 def _counts(engine, code: str) -> tuple[int, dict[str, int]]:  # type: ignore[no-untyped-def]
