@@ -164,7 +164,10 @@ def build_field_router(engine: Engine | Callable[[], Engine]) -> APIRouter:  # n
             return field_error(
                 415, "bad_photo", "Content-Type: image/jpeg, image/png or image/webp"
             )
-        data = await _read_limited(request)
+        try:
+            data = await _read_limited(request)
+        except PhotoTooLarge as exc:
+            return field_error(413, exc.code, exc.message)
         try:
             status, body = await run_in_threadpool(
                 field_sync.upload_photo, db(), who, photo_id=photo_id, data=data

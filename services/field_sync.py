@@ -134,7 +134,7 @@ class Action(BaseModel):
     """One outbox action as the phone sends it."""
 
     client_id: uuid.UUID
-    kind: str = Field(max_length=40)
+    kind: str = Field(max_length=40, pattern=r"^[a-z_]{1,40}$")
     at: datetime | None = None
     case_id: int | None = Field(None, ge=1, le=2**62)
     expected_version: int | None = Field(None, ge=1, le=2**31 - 1)
@@ -247,7 +247,22 @@ def _validation_error(exc: ValidationError) -> BadValue:
     return BadValue(f"payload.{where}: {first.get('msg', 'invalid')}")
 
 
+def _printable(value: Any, where: str = "payload") -> None:
+    """Refuse control characters (NUL …) anywhere in a payload; line breaks are text."""
+    if isinstance(value, str):
+        if any((ord(c) < 32 and c not in "\n\r\t") or 127 <= ord(c) < 160 for c in value):
+            raise BadValue(f"{where}: contains a control character (such as NUL)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _printable(str(key), where)
+            _printable(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _printable(item, f"{where}.{i}")
+
+
 def _apply(conn: Connection, device: Device, action: Action) -> dict[str, Any]:
+    _printable(action.payload)
     handler = _HANDLERS.get(action.kind)
     if handler is None:
         raise GridGovError(

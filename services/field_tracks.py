@@ -179,6 +179,9 @@ def osmand_fix(engine: Engine, params: dict[str, str]) -> dict[str, object]:
     for name in ("id", "lat", "lon", "timestamp"):
         if not params.get(name):
             raise BadValue(f"{name}: required (OsmAnd protocol)")
+    for name, value in params.items():
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+            raise BadValue(f"{name}: contains a control character (such as NUL)")
 
     def number(name: str) -> float | None:
         raw = params.get(name)

@@ -114,7 +114,7 @@ def test_photos_upload_by_client_id_retry_safely(field_url, gw1):
             content=jpeg(4) + bytes(11_000_000),
             headers={"Content-Type": "image/jpeg"},
         )
-        assert huge.status_code == 400 and huge.json()["code"] == "photo_too_large"
+        assert huge.status_code == 413 and huge.json()["code"] == "photo_too_large"
         assert "MB" in huge.json()["message"]
 
 
