@@ -155,10 +155,9 @@ function renderShell() {
       h("strong", { class: "who" }, session.me.display_name || session.me.username),
       h("span", { class: "role" }, T.label(`role_${session.me.role}`)),
       h("span", { id: "net", class: "badge" }),
-      lock,
     ),
-    h("div", { class: "status-row" }, h("span", { id: "outbox-status" }), sync),
     h("div", { id: "position", class: "position", "aria-live": "polite" }),
+    h("div", { class: "status-row" }, h("span", { id: "outbox-status" }), h("span", { class: "header-buttons" }, sync, lock)),
   );
   const nav = h("nav", { class: "tabs", "aria-label": T.str("app_title") });
   for (const name of tabs) {

@@ -21,7 +21,7 @@ export class ApiError extends Error {
     super(body.message || `HTTP ${status}`);
     this.status = status;
     this.code = body.code || `http_${status}`;
-    this.zh = body.message_zh || body.message || "";
+    this.zh = body.message_zh || "";
   }
 }
 
@@ -107,7 +107,7 @@ function message(el, key, vars) {
 }
 
 function serverMessage(el, err) {
-  if (err instanceof ApiError) clear(el, bilingual(err.zh, err.message));
+  if (err instanceof ApiError) clear(el, err.zh ? bilingual(err.zh, err.message) : err.message);
   else message(el, "net_error");
 }
 

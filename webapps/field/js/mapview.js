@@ -23,7 +23,9 @@ export function loadLeaflet() {
 /** A Leaflet map in ``el`` showing the cached layers; returns {map, setPosition, layers}. */
 export async function makeMap(el, { parts = true, tasks = true, plan = true, onPart } = {}) {
   await loadLeaflet();
-  const map = L.map(el, { zoomControl: true, attributionControl: false, preferCanvas: true });
+  // SVG for the few shapes (grid, route, tasks); parts (up to 2,000) on one canvas
+  const map = L.map(el, { zoomControl: true, attributionControl: false });
+  const canvas = L.canvas({ padding: 0.2 });
   const d = state.data;
   const grid = L.geoJSON(d.grid || { type: "FeatureCollection", features: [] }, {
     style: { color: "#1565c0", weight: 3, fillColor: "#bbdefb", fillOpacity: 0.25 },
@@ -49,7 +51,7 @@ export async function makeMap(el, { parts = true, tasks = true, plan = true, onP
   }
   if (parts && d.parts) {
     L.geoJSON(d.parts, {
-      pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 5, color: "#6a1b9a", weight: 1, fillOpacity: 0.7 }),
+      pointToLayer: (f, ll) => L.circleMarker(ll, { renderer: canvas, radius: 5, color: "#6a1b9a", weight: 1, fillOpacity: 0.7 }),
       onEachFeature: (f, layer) => {
         const p = f.properties;
         layer.bindTooltip(`${p.name_zh} ${p.name_en} · ${p.code}`);
