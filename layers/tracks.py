@@ -6,7 +6,8 @@ the distance from the previous fix kept, less both accuracies) go to
 ``patrol_points_aside`` with their reason; a fix at the same instant as a stored one
 (or an earlier one of the batch) is a duplicate and is dropped. The rest goes in with
 one COPY into a temporary table and one ``INSERT … SELECT ST_MakePoint`` (COPY straight
-into ``patrol_points`` is not possible: row-level security applies to it). Batches may
+into ``patrol_points`` is not possible: row-level security applies to it); a batch of
+fewer than :data:`COPY_FROM` fixes goes in as one ``INSERT`` from arrays instead. Batches may
 arrive in any order; a per-worker advisory lock makes two batches of one worker
 queue, so the duplicate check holds.
 """
@@ -27,6 +28,8 @@ _LOCK_SPACE = 70
 _EARTH_M = 6_371_008.8
 _NEIGHBOURS_S = 900.0
 """Stored fixes this close in time to a batch are its neighbours for the speed check."""
+COPY_FROM = 500
+"""Batches of this many fixes or more go in by COPY; smaller ones by one INSERT of arrays."""
 _COLUMNS = ("at", "lon", "lat", "accuracy_m", "speed_ms", "bearing", "altitude_m", "batt")
 
 
@@ -239,6 +242,10 @@ def _copy_in(
     idx = np.flatnonzero(keep)
     if len(idx) == 0:
         return 0
+    if len(idx) < COPY_FROM:
+        return _insert_arrays(
+            conn, worker_id=worker_id, street_code=street_code, batch=batch, idx=idx, source=source
+        )
     conn.execute(sa.text("DROP TABLE IF EXISTS pg_temp.field_fixes_in"))
     conn.execute(
         sa.text("""
@@ -269,6 +276,49 @@ def _copy_in(
         FROM field_fixes_in
     """),
             {"w": worker_id, "s": street_code, "src": source},
+        ).rowcount
+    )
+
+
+def _insert_arrays(
+    conn: Connection,
+    *,
+    worker_id: int,
+    street_code: str,
+    batch: FixBatch,
+    idx: np.ndarray,
+    source: str,
+) -> int:
+    """A small batch: one INSERT from arrays (a temporary table costs more than it saves)."""
+
+    def col(name: str) -> list[float | None]:
+        return [None if not math.isfinite(v) else float(v) for v in getattr(batch, name)[idx]]
+
+    return int(
+        conn.execute(
+            sa.text("""
+        INSERT INTO patrol_points (worker_id, street_code, at, accuracy_m, speed_ms, bearing,
+                                   altitude_m, batt, source, geom)
+        SELECT :w, :s, to_timestamp(t), acc, v, b, alt, batt, :src,
+               ST_SetSRID(ST_MakePoint(x, y), 4326)
+        FROM unnest(CAST(:t AS float8[]), CAST(:x AS float8[]), CAST(:y AS float8[]),
+                    CAST(:acc AS real[]), CAST(:v AS real[]), CAST(:b AS real[]),
+                    CAST(:alt AS real[]), CAST(:batt AS real[]))
+             AS f(t, x, y, acc, v, b, alt, batt)
+    """),
+            {
+                "w": worker_id,
+                "s": street_code,
+                "src": source,
+                "t": col("t"),
+                "x": col("lon"),
+                "y": col("lat"),
+                "acc": col("accuracy_m"),
+                "v": col("speed_ms"),
+                "b": col("bearing"),
+                "alt": col("altitude_m"),
+                "batt": col("batt"),
+            },
         ).rowcount
     )
 
