@@ -266,7 +266,7 @@ def test_offline_field_work_lands_exactly_once(browser, field_world) -> None:  #
     _check_database(w, results=first)
 
 
-def _sign_in(page, w: dict) -> None:  # type: ignore[no-untyped-def]
+def _sign_in(page, w: dict, *, queue: bool = True) -> None:  # type: ignore[no-untyped-def]
     """Sign in (online) and choose a PIN; the app caches its data and its shell."""
     page.goto(f"{w['api'].base}/field/")
     page.fill("input[name=username]", "grid_worker")
@@ -280,9 +280,11 @@ def _sign_in(page, w: dict) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("#view-map[data-drawn]")
     page.wait_for_function("() => document.querySelectorAll('#main-map path').length > 0")
     page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
-    page.click("#tab-tasks")
-    page.wait_for_selector(f"[data-case-no='{w['case_no']}']")
-    _shot(page, "queue_online")
+    page.wait_for_selector("#outbox-status >> text=数据更新于")  # the data is cached
+    if queue:
+        page.click("#tab-tasks")
+        page.wait_for_selector(f"[data-case-no='{w['case_no']}']")
+        _shot(page, "queue_online")
 
 
 def _reopen_offline(context, page) -> None:  # type: ignore[no-untyped-def]
@@ -408,3 +410,39 @@ def _check_database(w: dict, *, results: list[dict]) -> None:
         assert points.d == points.n  # no fix twice
         assert points.n >= WALK
     assert {r["case_id"] for r in results if r.get("case_id")} >= set(ids)
+
+
+def test_a_token_revoked_while_offline_keeps_the_outbox(browser, field_world) -> None:  # type: ignore[no-untyped-def]
+    """The device is revoked while the phone is offline: its report is kept, the app asks
+    for a new sign-in, and the report is sent (once) after it."""
+    from services.field import list_devices, revoke_device
+
+    w = field_world
+    here = {"latitude": w["lat"], "longitude": w["lon"], "accuracy": 8}
+    context = browser.new_context(
+        **DEVICES["Pixel 5"], geolocation=here, permissions=["geolocation"], locale="zh-CN"
+    )
+    page = context.new_page()
+    marker = uuid.uuid4().hex[:8]
+    try:
+        _sign_in(page, w, queue=False)
+        context.set_offline(True)
+        _report(page, 1, marker)
+        for device in list_devices(w["engine"], username="grid_worker"):
+            revoke_device(w["engine"], device_id=device.device_id)
+        context.set_offline(False)
+        page.wait_for_selector("#signin-form >> text=注销", timeout=60_000)
+        _shot(page, "revoked")
+        _sign_in(page, w, queue=False)
+        page.wait_for_function("() => document.body.dataset.pending === '0'", timeout=60_000)
+    except Exception:
+        _shot(page, "failure_revoked")
+        raise
+    finally:
+        context.close()
+    with w["engine"].connect() as conn:
+        n = conn.execute(
+            sa.text("SELECT count(*) FROM cases WHERE description LIKE :m"),
+            {"m": f"e2e % {marker} %"},
+        ).scalar_one()
+    assert n == 1
