@@ -19,9 +19,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.field import FIELD_PREFIXES, build_field_router, field_error
 from api.guard import install_guard
 from api.limits import Limiter, RateLimited, RateLimits
 from api.open311 import build_router
+from api.osmand import build_osmand_router
 from api.render import error
 from api.webapps import mount_webapps
 from services.errors import GridGovError, http_status
@@ -69,17 +71,26 @@ def create_app(
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
     if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
         _serve_docs(app)
+    app.include_router(build_field_router(engine), prefix="/field/api")
+    app.include_router(build_osmand_router(engine))
     # the web apps' own routers (…/api/…) go above this line; the files are mounted last
     mount_webapps(app)
     install_guard(app, Limiter(limits))
 
     @app.exception_handler(GridGovError)
     async def gridgov_error(request: Request, exc: GridGovError) -> Response:
+        if request.url.path.startswith(FIELD_PREFIXES):
+            retry = getattr(exc, "retry_after_s", None)
+            headers = {"Retry-After": str(retry)} if retry is not None else None
+            return field_error(http_status(exc), exc.code, exc.message, headers)
         return error(http_status(exc), exc.message, exc.code, _fmt(request))
 
     @app.exception_handler(RateLimited)
     async def rate_limited(request: Request, exc: RateLimited) -> Response:
-        response = error(429, str(exc), "rate_limited", _fmt(request))
+        if request.url.path.startswith(FIELD_PREFIXES):
+            response = field_error(429, "rate_limited", str(exc))
+        else:
+            response = error(429, str(exc), "rate_limited", _fmt(request))
         response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 
@@ -89,12 +100,16 @@ def create_app(
         # names the field and why, never the value sent (it may be a name or a phone)
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        if request.url.path.startswith(FIELD_PREFIXES):
+            return field_error(400, "bad_request", f"{where}: {first.get('msg', 'invalid')}")
         return error(
             400, f"{where}: {first.get('msg', 'invalid request')}", "bad_request", _fmt(request)
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(FIELD_PREFIXES):
+            return field_error(exc.status_code, "http_error", str(exc.detail))
         return error(exc.status_code, str(exc.detail), "http_error", _fmt(request))
 
     return app

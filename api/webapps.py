@@ -18,6 +18,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBAPPS_DIR = ROOT / "webapps"
@@ -38,15 +40,23 @@ def mount_webapps(app: FastAPI) -> None:
         _redirect(app, name)
         app.mount(
             f"/{name}",
-            StaticFiles(directory=WEBAPPS_DIR / name, html=True, check_dir=False),
+            _gzipped(StaticFiles(directory=WEBAPPS_DIR / name, html=True, check_dir=False)),
             name=f"webapp-{name}",
         )
     app.mount(
         "/webapps/common",
-        StaticFiles(directory=WEBAPPS_DIR / "common", check_dir=False),
+        _gzipped(StaticFiles(directory=WEBAPPS_DIR / "common", check_dir=False)),
         name="webapp-common",
     )
-    app.mount("/vendor", StaticFiles(directory=VENDOR_DIR, check_dir=False), name="vendor")
+    app.mount(
+        "/vendor", _gzipped(StaticFiles(directory=VENDOR_DIR, check_dir=False)), name="vendor"
+    )
+
+
+def _gzipped(files: StaticFiles) -> ASGIApp:
+    """Files compressed on the way out when the browser accepts it: on a phone's slow-3G
+    link every kilobyte of the first load is ~20 ms (Leaflet: 145 KB raw, 41 KB gzipped)."""
+    return GZipMiddleware(files, minimum_size=1024, compresslevel=6)
 
 
 def _redirect(app: FastAPI, name: str) -> None:

@@ -7,8 +7,9 @@ from streamlit_folium import st_folium
 
 from app_pages.resources import base, engine, scope
 from dashboard import maps
-from dashboard.labels import localized, t
+from dashboard.labels import localized, pick, t
 from services.areas import area_extents
+from services.field_positions import worker_last_positions
 from services.login import Scope
 from services.supervisor import narrow_coverage, supervisor_coverage
 
@@ -42,6 +43,24 @@ def grid_table(grids):  # type: ignore[no-untyped-def]
 show_tracks = st.sidebar.checkbox(t("tracks", lang), value=False, key="show_tracks")
 area = st.session_state.get("area")
 data = narrow_coverage(load(show_tracks, scope()), area, load_extents(scope()).get(area))
+
+
+@st.cache_data(ttl=30, max_entries=4, show_spinner=False)
+def load_positions(scope: Scope, lang: str):  # type: ignore[no-untyped-def]
+    """Each worker's last fix (field app or OsmAnd tracker) and its age, newest data."""
+    return [
+        {
+            pick("网格员", "Worker", lang): p.worker_code,
+            pick("最后位置时间", "Last fix", lang): f"{p.at:%m-%d %H:%M}",
+            pick("多久以前", "Age", lang): p.age_text,
+            pick("经度", "Lon", lang): round(p.lon, 5),
+            pick("纬度", "Lat", lang): round(p.lat, 5),
+            pick("精度（米）", "Accuracy (m)", lang): p.accuracy_m,
+        }
+        for p in worker_last_positions(engine(), scope=scope)
+    ]
+
+
 if data.grids.empty:
     st.info(t("no_grids_yet", lang))
     st.stop()
@@ -78,3 +97,8 @@ with right:
 if data.plans is not None and not data.plans.empty:
     st.subheader(f"{t('patrol_plan', lang)} · {data.plans.plan_date.iloc[0]}")
     st.dataframe(localized(data.plans.drop(columns=["geom", "plan_date"]), lang), hide_index=True)
+
+# each worker's newest fix (field app or OsmAnd tracker) and its age: last, so the
+# coverage tables above keep their places
+with st.expander(pick("网格员最后位置 · Last positions", "Last positions · 网格员最后位置", lang)):
+    st.dataframe(load_positions(scope(), lang), hide_index=True)

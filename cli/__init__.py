@@ -18,6 +18,7 @@ from cli.api import api_cmd
 from cli.cases import case_app
 from cli.city import city_app
 from cli.errors import fail
+from cli.field import field_app
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
 from cli.patrol import patrol_app
@@ -56,6 +57,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(grids_app, name="grids")
 app.add_typer(users_app, name="users")
 app.add_typer(city_app, name="city")
+app.add_typer(field_app, name="field")
 app.command("api")(api_cmd)
 
 KNOWN_ERRORS = (GridGovError,)

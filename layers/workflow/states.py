@@ -166,6 +166,25 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
         *_t(
             "in_handling", "handle", "handled", "handler", needs_reason=True, needs_attachment=True
         ),
+        # the field app (migration 0070): verify a report on site (status unchanged), and
+        # 即知即改 — close a case the worker has just found on patrol, with a photo
+        *_t(
+            "reported",
+            "verify",
+            "reported",
+            "grid_worker",
+            needs_reason=True,
+            needs_attachment=True,
+        ),
+        *_t(
+            "reported",
+            "close",
+            "closed",
+            "grid_worker",
+            needs_reason=True,
+            needs_attachment=True,
+            guard="own_patrol_report",
+        ),
         *_t("handled", "check", "checked", "grid_worker"),
         *_t("handled", "rework", "in_handling", "grid_worker", needs_reason=True),
         *_t("checked", "close", "closed", "operator shift_leader"),

@@ -6,6 +6,7 @@ import pytest
 from api import create_app
 from api.limits import RateLimits
 from layers.workflow.access import create_api_key
+from tests.api.field_fixtures import field_app_engine, field_db  # noqa: F401 (shared)
 from tests.api.server import serving
 from tests.workflow.factories import served_database
 

@@ -19,7 +19,12 @@ STATUSES: set[int] = set()
 
 def test_no_server_errors(base_url, api_key):
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # the Open311 operations (the field API has its own tests: tests/api/test_field*.py)
+    operations = [
+        o
+        for o in (result.ok() for result in schema.get_all_operations())
+        if o.path.startswith("/open311/")
+    ]
     assert len(operations) == 5
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     for operation, mode in [(o, m) for o in operations for m in modes]:

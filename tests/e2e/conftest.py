@@ -28,6 +28,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LOCAL_PREFIXES = ("http://127.0.0.1", "http://localhost", "data:", "blob:", "about:")
+DEVICES: dict = {}
+"""Playwright's device descriptors (``p.devices``: "Pixel 5" …), filled by :func:`browser`."""
 
 
 def _free_port() -> int:
@@ -136,6 +138,7 @@ def browser():  # type: ignore[no-untyped-def]
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        DEVICES.update(p.devices)
         yield b
         b.close()
 

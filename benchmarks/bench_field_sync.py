@@ -1,0 +1,374 @@
+"""Field sync on loopback: one shift of GPS fixes, and 200 phones syncing at once.
+
+Own database ``gridgov_bench_field`` (recreated: migrated, catalogue, the one-street
+test area, ``--phones`` grid-worker logins each linked to a worker and holding a device).
+The API runs as a separate uvicorn process (``--workers``) logged in as a
+non-superuser member of ``gridgov_app`` (row-level security on, as in production).
+
+1. **One 8-hour shift** (2,880 fixes, one every 10 s) sent in one ``POST
+   /field/api/fixes``: the server time (request to answer on loopback) against the
+   baseline — the same rows written one ``INSERT`` per fix in one transaction, as the
+   same worker, in this process. Bar: < 2 s.
+2. **``--phones`` phones syncing at once**: every phone uploads a photo, sends its
+   outbox (one report) and a batch of ``--fixes`` fixes; all start within
+   ``--window`` seconds (uniform arrivals; ``--window 0`` is one burst). Then every
+   phone sends the same outbox again (a retry after a lost answer). Printed: latency
+   p50/p95/p99/max per request, errors, and the database count — one case per phone,
+   every fix once, nothing doubled. Bar: p99 < 500 ms, 0 lost.
+
+Run: ``uv run python benchmarks/bench_field_sync.py [--phones 200] [--fixes 60]
+[--window 10] [--workers 2]``. Report the figures with ``uptime``'s load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from layers.auth import hash_password  # noqa: E402
+from layers.workflow.access import Scope  # noqa: E402
+from services.uow import unit_of_work  # noqa: E402
+from tests.api.server import free_port  # noqa: E402
+from tests.conftest import app_login_engine  # noqa: E402
+from tests.workflow.factories import WEST, X0, XM, Y0, Y1, served_database  # noqa: E402
+
+DB = "gridgov_bench_field"
+SHIFT = 2_880
+
+
+def setup(phones: int) -> tuple[sa.Engine, list[dict]]:
+    """The database with ``phones + 1`` linked grid workers and their device tokens."""
+    admin = served_database(DB)
+    digest = hash_password("bench-password")
+    people = []
+    with admin.begin() as conn:
+        community = conn.execute(
+            sa.text("SELECT id FROM communities WHERE code = :c"), {"c": WEST}
+        ).scalar_one()
+        code = conn.execute(
+            sa.text("SELECT service_code FROM categories WHERE level = 2 ORDER BY 1 LIMIT 1")
+        ).scalar_one()
+        for i in range(phones + 1):
+            name, token = f"bench{i:04d}", f"bench-token-{i}-{uuid.uuid4()}"
+            wid = conn.execute(
+                sa.text(
+                    "INSERT INTO workers (code, name_zh, community_id) "
+                    "VALUES (:c, '测', :m) RETURNING id"
+                ),
+                {"c": f"B{i:04d}", "m": community},
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO app_users (username, display_name, password_hash, role, area) "
+                    "VALUES (:u, :u, :h, 'grid_worker', :a)"
+                ),
+                {"u": name, "h": digest, "a": WEST},
+            )
+            conn.execute(
+                sa.text("INSERT INTO field_workers (username, worker_id) VALUES (:u, :w)"),
+                {"u": name, "w": wid},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO field_devices (id, username, label, token_hash) "
+                    "VALUES (:i, :u, 'bench', :h)"
+                ),
+                {"i": uuid.uuid4(), "u": name, "h": hashlib.sha256(token.encode()).hexdigest()},
+            )
+            people.append({"username": name, "token": token, "worker_id": wid, "code": code})
+    return admin, people
+
+
+def serve(url: str, workers: int, media: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=os.environ
+        | {
+            "DATABASE_URL": url,
+            "GRIDGOV_API_RATE_KEY": "off",
+            "GRIDGOV_API_RATE_ADDRESS": "off",
+            "GRIDGOV_MEDIA_DIR": str(media),
+        },
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(1200):
+        try:
+            urllib.request.urlopen(f"{base}/openapi.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, base
+
+
+def shift_fixes(seed: int, n: int, t0: float) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    lon = 120.605 + np.cumsum(rng.normal(0, 0.00004, n))
+    lat = 31.305 + np.cumsum(rng.normal(0, 0.00003, n))
+    lon, lat = np.clip(lon, X0 + 0.001, XM - 0.001), np.clip(lat, Y0 + 0.001, Y1 - 0.001)
+    return [
+        {
+            "t": round((t0 + 10 * i) * 1000),
+            "lon": float(lon[i]),
+            "lat": float(lat[i]),
+            "accuracy": float(rng.uniform(3, 20)),
+            "speed": 1.1,
+            "batt": 90 - i / 100,
+        }
+        for i in range(n)
+    ]
+
+
+def baseline_per_row(admin: sa.Engine, app: sa.Engine, person: dict, fixes: list[dict]) -> float:
+    """The same fixes, one INSERT each, in one transaction as the same worker."""
+    street = "320508901"
+    start = time.perf_counter()
+    with unit_of_work(app, Scope("grid_worker", username=person["username"]), write=True) as conn:
+        for f in fixes:
+            conn.execute(
+                sa.text("""
+                INSERT INTO patrol_points (worker_id, street_code, at, accuracy_m, speed_ms,
+                                           batt, source, geom)
+                VALUES (:w, :s, to_timestamp(:t), :a, :v, :b, 'field',
+                        ST_SetSRID(ST_MakePoint(:x, :y), 4326))
+            """),
+                {
+                    "w": person["worker_id"],
+                    "s": street,
+                    "t": f["t"] / 1000,
+                    "a": f["accuracy"],
+                    "v": f["speed"],
+                    "b": f["batt"],
+                    "x": f["lon"],
+                    "y": f["lat"],
+                },
+            )
+    return time.perf_counter() - start
+
+
+async def phone(  # type: ignore[no-untyped-def]
+    client,
+    base: str,
+    person: dict,
+    *,
+    delay: float,
+    fixes: int,
+    seed: int,
+    out: list,
+) -> dict:
+    await asyncio.sleep(delay)
+    auth = {"Authorization": f"Bearer {person['token']}"}
+    photo = str(uuid.uuid4())
+    body = b"\xff\xd8\xff\xe0" + os.urandom(60_000)  # a 60 KB "JPEG" as a phone sends one
+    action = {
+        "client_id": str(uuid.uuid4()),
+        "kind": "report",
+        "at": datetime.now(UTC).isoformat(),
+        "payload": {
+            "service_code": person["code"],
+            "lon": 120.61,
+            "lat": 31.305,
+            "accuracy_m": 8,
+            "description": "bench",
+            "photo_ids": [photo],
+        },
+    }
+    batch = shift_fixes(seed, fixes, time.time() - 3600)
+    answers = {}
+    for name, method, path, kw in [
+        (
+            "photo",
+            "PUT",
+            f"/field/api/photos/{photo}",
+            {"content": body, "headers": auth | {"Content-Type": "image/jpeg"}},
+        ),
+        ("sync", "POST", "/field/api/sync", {"json": {"actions": [action]}, "headers": auth}),
+        ("fixes", "POST", "/field/api/fixes", {"json": {"fixes": batch}, "headers": auth}),
+    ]:
+        t = time.perf_counter()
+        try:
+            r = await client.request(method, base + path, **kw)
+            status, payload = r.status_code, (r.json() if r.status_code < 500 else None)
+        except Exception as exc:
+            status, payload = type(exc).__name__, None
+        out.append((name, time.perf_counter() - t, status))
+        answers[name] = payload
+    return {"action": action, "photo": photo, "body": body, "answers": answers, "auth": auth}
+
+
+async def crowd(base: str, people: list[dict], *, fixes: int, window: float) -> tuple[list, list]:
+    import httpx
+
+    rng = random.Random(7)
+    out: list = []
+    limits = httpx.Limits(max_connections=len(people), max_keepalive_connections=len(people))
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        # warm-up (not measured): every worker process opens its pool and loads its code
+        await asyncio.gather(
+            *[
+                client.get(
+                    base + "/field/api/me", headers={"Authorization": f"Bearer {p['token']}"}
+                )
+                for p in people[:40]
+            ]
+        )
+        phones = await asyncio.gather(
+            *[
+                phone(client, base, p, delay=rng.uniform(0, window), fixes=fixes, seed=i, out=out)
+                for i, p in enumerate(people)
+            ]
+        )
+        # every phone retries its outbox (as after a lost answer): same ids, same answers
+        retried: list = []
+
+        async def again(p: dict) -> None:
+            r = await client.post(
+                base + "/field/api/sync", json={"actions": [p["action"]]}, headers=p["auth"]
+            )
+            retried.append(
+                r.json()["results"][0] == p["answers"]["sync"]["results"][0]
+                if p["answers"]["sync"]
+                else False
+            )
+
+        await asyncio.gather(*[again(p) for p in phones])
+    return out, [phones, retried]
+
+
+def main() -> None:  # noqa: PLR0915 (one report, printed in order)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phones", type=int, default=200)
+    parser.add_argument("--fixes", type=int, default=60, help="fixes per phone in part 2")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds of arrivals")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    import tempfile
+
+    import httpx
+
+    print(f"load before: {os.getloadavg()}")
+    admin, people = setup(args.phones + 1)  # + the shift's and the baseline's workers
+    app = app_login_engine(admin)
+    app_url = app.url.render_as_string(hide_password=False)
+    media = Path(tempfile.mkdtemp(prefix="gridgov-bench-media-"))
+    server, base = serve(app_url, args.workers, media)
+    try:
+        shift_person, baseline_person = people[0], people[1]
+        fixes = shift_fixes(1, SHIFT, time.time() - 9 * 3600)
+        with httpx.Client(timeout=120) as c:
+            c.post(
+                base + "/field/api/fixes",
+                json={"fixes": fixes[:10]},
+                headers={"Authorization": f"Bearer {baseline_person['token']}"},
+            )  # warm-up
+            t = time.perf_counter()
+            r = c.post(
+                base + "/field/api/fixes",
+                json={"fixes": fixes},
+                headers={"Authorization": f"Bearer {shift_person['token']}"},
+            )
+            shift_s = time.perf_counter() - t
+        assert r.status_code == 200, r.text
+        base_s = baseline_per_row(admin, app, baseline_person, fixes)
+        print(
+            f"1. one shift ({SHIFT} fixes) in one POST /field/api/fixes: {shift_s:.3f} s "
+            f"server time on loopback, answer {r.json()}"
+        )
+        print(
+            f"   baseline, one INSERT per fix in one transaction: {base_s:.3f} s; "
+            f"ratio {base_s / shift_s:.1f}x; bar < 2 s: {'met' if shift_s < 2 else 'NOT met'}"
+        )
+        crowd_people = people[2:]
+        t = time.perf_counter()
+        out, (phones, retried) = asyncio.run(
+            crowd(base, crowd_people, fixes=args.fixes, window=args.window)
+        )
+        wall = time.perf_counter() - t
+        lat = np.array([o[1] for o in out]) * 1000
+        bad = [o for o in out if o[2] not in (200, 201)]
+        print(
+            f"2. {len(crowd_people)} phones within {args.window:.0f} s "
+            f"({len(out)} requests, {wall:.1f} s wall): p50 {np.percentile(lat, 50):.0f} ms, "
+            f"p95 {np.percentile(lat, 95):.0f} ms, p99 {np.percentile(lat, 99):.0f} ms, "
+            f"max {lat.max():.0f} ms; non-2xx {len(bad)} {bad[:3]}"
+        )
+        for name in ("photo", "sync", "fixes"):
+            part = np.array([o[1] for o in out if o[0] == name]) * 1000
+            print(
+                f"   {name:>5}: p50 {np.percentile(part, 50):.0f} ms, "
+                f"p99 {np.percentile(part, 99):.0f} ms"
+            )
+        with admin.connect() as conn:
+            ids = [p["action"]["client_id"] for p in phones]
+            cases = conn.execute(
+                sa.text(
+                    "SELECT count(*), count(DISTINCT source_id) FROM cases "
+                    "WHERE source_system = 'field' AND source_id = ANY(:i)"
+                ),
+                {"i": ids},
+            ).one()
+            points = conn.execute(
+                sa.text("SELECT count(*) FROM patrol_points WHERE worker_id = ANY(:w)"),
+                {"w": [p["worker_id"] for p in crowd_people]},
+            ).scalar_one()
+            aside = conn.execute(
+                sa.text("SELECT count(*) FROM patrol_points_aside WHERE worker_id = ANY(:w)"),
+                {"w": [p["worker_id"] for p in crowd_people]},
+            ).scalar_one()
+        answered = sum(
+            1 for p in phones if p["answers"]["sync"] and p["answers"]["sync"]["results"][0]["ok"]
+        )
+        stored = sum(p["answers"]["fixes"]["stored"] for p in phones if p["answers"]["fixes"])
+        print(
+            f"   database: {cases[0]} cases ({cases[1]} distinct client ids) for "
+            f"{len(phones)} phones, {answered} answered ok; {points} fixes stored "
+            f"(answers said {stored}) + {aside} aside of {len(phones) * args.fixes} sent; "
+            f"re-sent outboxes answered the same: {sum(retried)}/{len(retried)}"
+        )
+        lost = len(phones) - cases[0] + (len(phones) * args.fixes - points - aside)
+        print(
+            f"   lost: {lost}; doubled: {cases[0] - cases[1]}; bar p99 < 500 ms: "
+            f"{'met' if np.percentile(lat, 99) < 500 else 'NOT met'}"
+        )
+    finally:
+        server.terminate()
+        server.wait(30)
+        app.dispose()
+        admin.dispose()
+    print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
