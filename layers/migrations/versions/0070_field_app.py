@@ -21,7 +21,7 @@ Create Date: 2026-12-02
 from alembic import op
 
 revision = "0070"
-down_revision = "0051"
+down_revision = "0060"
 branch_labels = None
 depends_on = None
 
