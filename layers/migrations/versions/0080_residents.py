@@ -66,7 +66,7 @@ DECLARE
     v_id bigint;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM cases WHERE id = p_case_id) THEN
-        PERFORM gridgov_fail('GG010', format('no case %s', p_case_id));
+        PERFORM gridgov_fail('GG404', format('no case %s', p_case_id));
     END IF;
     INSERT INTO reporters (case_id, name, phone, channel)
     VALUES (p_case_id, nullif(btrim(p_name), ''), nullif(btrim(p_phone), ''), 'resident_app')
