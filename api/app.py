@@ -23,6 +23,7 @@ from api.guard import install_guard
 from api.limits import Limiter, RateLimited, RateLimits
 from api.open311 import build_router
 from api.render import error
+from api.report import BodyRefused, ReportLimits, build_report_router
 from api.webapps import mount_webapps
 from services.errors import GridGovError, http_status
 
@@ -39,6 +40,7 @@ def create_app(
     *,
     limits: RateLimits | None = None,
     docs: bool | None = None,
+    report_limits: ReportLimits | None = None,
 ) -> FastAPI:
     """The API app on ``engine`` (default: the configured GridGov database, on first use).
 
@@ -48,6 +50,8 @@ def create_app(
         Rate limits (default :meth:`api.limits.RateLimits.from_env`).
     docs
         Serve Swagger UI at ``/docs`` (default: ``GRIDGOV_API_DOCS=1``).
+    report_limits
+        The residents' app's write limits (default :meth:`api.report.ReportLimits.from_env`).
     """
     if engine is None:
         from layers.db import get_app_engine
@@ -69,6 +73,7 @@ def create_app(
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
     if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
         _serve_docs(app)
+    app.include_router(build_report_router(engine, report_limits), prefix="/report/api")
     # the web apps' own routers (…/api/…) go above this line; the files are mounted last
     mount_webapps(app)
     install_guard(app, Limiter(limits))
@@ -76,6 +81,10 @@ def create_app(
     @app.exception_handler(GridGovError)
     async def gridgov_error(request: Request, exc: GridGovError) -> Response:
         return error(http_status(exc), exc.message, exc.code, _fmt(request))
+
+    @app.exception_handler(BodyRefused)
+    async def body_refused(request: Request, exc: BodyRefused) -> Response:
+        return error(exc.status, str(exc), "bad_body", _fmt(request))
 
     @app.exception_handler(RateLimited)
     async def rate_limited(request: Request, exc: RateLimited) -> Response:
