@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.guard import install_guard
 from api.limits import Limiter, RateLimited, RateLimits
+from api.notify import build_notify_router
 from api.open311 import build_router
 from api.render import error
 from api.report import BodyRefused, ReportLimits, build_report_router
@@ -71,6 +72,7 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
+    app.include_router(build_notify_router(engine))
     if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
         _serve_docs(app)
     app.include_router(build_report_router(engine, report_limits), prefix="/report/api")

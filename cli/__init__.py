@@ -20,6 +20,7 @@ from cli.city import city_app
 from cli.errors import fail
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
+from cli.notify import notify_app
 from cli.patrol import patrol_app
 from cli.users import users_app
 from layers import cluster
@@ -56,6 +57,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(grids_app, name="grids")
 app.add_typer(users_app, name="users")
 app.add_typer(city_app, name="city")
+app.add_typer(notify_app, name="notify")
 app.command("api")(api_cmd)
 
 KNOWN_ERRORS = (GridGovError,)
