@@ -17,7 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis.errors import GridGovError
 from layers.workflow.transitions import refusals_as_errors
+
+
+class LinkTaken(GridGovError):
+    """A client id or a private-link token that is already stored."""
+
+    code = "client_id_taken"
+    kind = "conflict"
 
 
 def token_hash(token: str) -> bytes:
@@ -70,26 +78,38 @@ def add_link(  # noqa: PLR0913 (the fields of one link, keyword-only)
     address_key: str | None,
     reporter_id: int | None = None,
 ) -> int:
-    """Store a report's or follow's private link; return its id."""
-    return int(
-        conn.execute(
-            sa.text("""
-        INSERT INTO resident_links (case_id, token_hash, client_id, relation, kind, device_hash,
-                                    address_key, reporter_id)
-        VALUES (:case_id, :h, :cid, :rel, :kind, :dev, :addr, :rep) RETURNING id
-    """),
-            {
-                "case_id": case_id,
-                "h": token_hash(token),
-                "cid": client_id,
-                "rel": relation,
-                "kind": kind,
-                "dev": device_hash,
-                "addr": address_key,
-                "rep": reporter_id,
-            },
-        ).scalar_one()
-    )
+    """Store a report's or follow's private link; return its id.
+
+    Raises
+    ------
+    LinkTaken
+        The client id or the token is already stored (a race of two re-sends, or a token
+        used twice).
+    """
+    params = {
+        "case_id": case_id,
+        "h": token_hash(token),
+        "cid": client_id,
+        "rel": relation,
+        "kind": kind,
+        "dev": device_hash,
+        "addr": address_key,
+        "rep": reporter_id,
+    }
+    try:
+        with conn.begin_nested():
+            return int(
+                conn.execute(
+                    sa.text("""
+            INSERT INTO resident_links (case_id, token_hash, client_id, relation, kind,
+                                        device_hash, address_key, reporter_id)
+            VALUES (:case_id, :h, :cid, :rel, :kind, :dev, :addr, :rep) RETURNING id
+        """),
+                    params,
+                ).scalar_one()
+            )
+    except sa.exc.IntegrityError as exc:
+        raise LinkTaken("client_id or token: already used; make new ones") from exc
 
 
 def add_reporter(*, conn: Connection, case_id: int, name: str | None, phone: str | None) -> int:
