@@ -24,6 +24,31 @@ PLANTED_PHONE = "13912345678"
 PLANTED_ID = "320508199001011234"
 
 
+APP_LOGIN = "gridgov_test_resapp"
+"""The residents' tests' own app login (``tests.conftest.app_login_engine``'s login is shared
+by every test run on the cluster, and each call changes its password)."""
+
+
+def resident_app_login(admin: Engine) -> Engine:
+    """An engine on ``admin``'s database logging in as the app does: a non-superuser member
+    of ``gridgov_app`` (migration 0013) and nothing else."""
+    password = secrets.token_urlsafe(18)
+    with admin.connect() as conn, conn.begin():
+        conn.execute(
+            sa.text(f"""
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_LOGIN}') THEN
+                    CREATE ROLE {APP_LOGIN} LOGIN;
+                END IF;
+            END $$""")
+        )
+        conn.execute(
+            sa.text(f"ALTER ROLE {APP_LOGIN} LOGIN INHERIT NOSUPERUSER PASSWORD '{password}'")
+        )
+        conn.execute(sa.text(f"GRANT gridgov_app TO {APP_LOGIN}"))
+    return sa.create_engine(admin.url.set(username=APP_LOGIN, password=password))
+
+
 def photo_with_gps(colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     """A small JPEG carrying EXIF GPS and camera fields (what stripping must remove)."""
     img = Image.new("RGB", (64, 48), colour)

@@ -26,9 +26,9 @@ from tests.api.report_support import (
     new_id,
     new_token,
     photo_with_gps,
+    resident_app_login,
 )
 from tests.api.server import serving
-from tests.conftest import app_login_engine
 from tests.workflow.factories import INSIDE_EAST, INSIDE_WEST, served_database
 
 OPEN = RateLimits(per_address=None, per_key=None)
@@ -40,7 +40,7 @@ def report_db(tmp_path_factory) -> Iterator[tuple[sa.Engine, sa.Engine]]:
     mp = pytest.MonkeyPatch()
     mp.setenv("GRIDGOV_MEDIA_DIR", str(tmp_path_factory.mktemp("report-media")))
     admin = served_database("gridgov_test_report_api")
-    app_login = app_login_engine(admin)
+    app_login = resident_app_login(admin)
     yield admin, app_login
     app_login.dispose()
     admin.dispose()

@@ -22,9 +22,9 @@ from tests.api.report_support import (
     command_centre,
     new_token,
     photo_with_gps,
+    resident_app_login,
 )
 from tests.api.server import serving
-from tests.conftest import app_login_engine
 from tests.e2e.conftest import LOCAL_PREFIXES
 from tests.workflow.factories import INSIDE_WEST, served_database
 
@@ -48,7 +48,7 @@ def report_app(tmp_path_factory) -> Iterator[tuple[str, sa.Engine]]:
     mp = pytest.MonkeyPatch()
     mp.setenv("GRIDGOV_MEDIA_DIR", str(tmp_path_factory.mktemp("report-e2e-media")))
     admin = served_database("gridgov_test_report_e2e")
-    app_login = app_login_engine(admin)
+    app_login = resident_app_login(admin)
     app = create_app(
         app_login,
         limits=RateLimits(per_address=None, per_key=None),
