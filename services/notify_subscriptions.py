@@ -91,6 +91,8 @@ def parse_contact(
         value = re.sub(r"[\s-]", "", value)
         if not _PHONE.match(value):
             raise BadContact("phone: not a mobile number (11 digits from 13…19, or +country…)")
+        if not value.startswith("+") or value.startswith("+86"):
+            value = "+86" + value[-11:]  # one spelling per mainland number
     if field == "wechat_openid" and not _OPENID.match(value):
         raise BadContact("wechat_openid: 16–64 letters, digits, _ or -")
     channel = {"email": "email", "phone": "sms", "wechat_openid": "wechat"}[field]
