@@ -37,6 +37,7 @@ __all__ = [
     "dead_letters",
     "notifications_of_event",
     "record_attempt",
+    "release",
     "retry_dead",
 ]
 
@@ -63,6 +64,7 @@ class Claimed:
     """A notification claimed for one attempt, with what its sender needs."""
 
     id: int
+    receiver_id: int | None
     delivery_key: str
     channel: str
     payload: dict[str, Any]
@@ -248,7 +250,7 @@ def claim_due(
             FROM due WHERE n.id = due.id
             RETURNING n.id, n.delivery_key, n.channel, n.payload, n.attempts,
                       n.subscription_id, n.receiver_id)
-        SELECT upd.id, upd.delivery_key, upd.channel, upd.payload, upd.attempts,
+        SELECT upd.id, upd.receiver_id, upd.delivery_key, upd.channel, upd.payload, upd.attempts,
                s.address, r.url, r.secret, r.max_tries, r.backoff_base_s, r.backoff_cap_s
         FROM upd
         LEFT JOIN notify_subscriptions s ON s.id = upd.subscription_id
@@ -260,6 +262,7 @@ def claim_due(
     return [
         Claimed(
             id=int(r["id"]),
+            receiver_id=r["receiver_id"],
             delivery_key=r["delivery_key"],
             channel=r["channel"],
             payload=r["payload"],
@@ -322,6 +325,18 @@ def record_attempt(
             {"n": notification_id, "a": attempt, "d": (detail or "")[:500]},
         )
     return status
+
+
+def release(*, conn: Connection, notification_ids: Sequence[int], retry_at: datetime) -> None:
+    """Give claimed notifications back untried (their attempt is not counted): the worker
+    does this for the rest of a receiver's batch once one send to it has failed."""
+    conn.execute(
+        sa.text(
+            "UPDATE notifications SET status = 'pending', attempts = attempts - 1, "
+            "next_attempt_at = :t WHERE id = ANY(:i) AND status = 'sending'"
+        ),
+        {"i": list(notification_ids), "t": retry_at},
+    )
 
 
 def dead_letters(*, conn: Connection, limit: int = 100) -> list[dict[str, Any]]:

@@ -96,20 +96,37 @@ def run_once(
     with unit_of_work(engine, SYSTEM, write=True) as conn:
         captured = notify.capture_events(conn=conn, hidden_service_codes=hidden)
     sent = failed = dead = 0
+    held: dict[int, datetime] = {}  # receivers that failed in this pass: until when
     while True:
         with unit_of_work(engine, SYSTEM, write=True) as conn:
             claimed = notify.claim_due(conn=conn, channels=list(senders), limit=batch)
+        later: dict[datetime, list[int]] = {}
         for item in claimed:
-            status = _attempt(engine, item, senders[item.channel], policy)
+            if item.receiver_id in held:
+                # a receiver that is down is not hammered once per queued event: the rest
+                # of its queue waits, untried, for its next retry
+                later.setdefault(held[item.receiver_id], []).append(item.id)
+                continue
+            status, retry_at = _attempt(engine, item, senders[item.channel], policy)
+            if status != "sent" and item.receiver_id is not None:
+                held[item.receiver_id] = retry_at or (
+                    datetime.now().astimezone() + timedelta(seconds=item.backoff_base_s or 1.0)
+                )
             sent += status == "sent"
             failed += status == "pending"
             dead += status == "dead"
+        if later:
+            with unit_of_work(engine, SYSTEM, write=True) as conn:
+                for retry_at, ids in later.items():
+                    notify.release(conn=conn, notification_ids=ids, retry_at=retry_at)
         if len(claimed) < batch:
             break
     return PassResult(captured.events, captured.notifications, sent, failed, dead)
 
 
-def _attempt(engine: Engine, item: Claimed, sender: Sender, policy: RetryPolicy) -> str:
+def _attempt(
+    engine: Engine, item: Claimed, sender: Sender, policy: RetryPolicy
+) -> tuple[str, datetime | None]:
     started = time.monotonic()
     ok, detail = True, ""
     try:
@@ -126,7 +143,7 @@ def _attempt(engine: Engine, item: Claimed, sender: Sender, policy: RetryPolicy)
         delay = policy.delay_s(item.attempt, base_s=item.backoff_base_s, cap_s=item.backoff_cap_s)
         retry_at = datetime.now().astimezone() + timedelta(seconds=delay)
     with unit_of_work(engine, SYSTEM, write=True) as conn:
-        return notify.record_attempt(
+        status = notify.record_attempt(
             conn=conn,
             notification_id=item.id,
             attempt=item.attempt,
@@ -135,6 +152,7 @@ def _attempt(engine: Engine, item: Claimed, sender: Sender, policy: RetryPolicy)
             duration_ms=ms,
             retry_at=retry_at,
         )
+    return status, retry_at
 
 
 def run(

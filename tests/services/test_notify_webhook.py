@@ -161,3 +161,24 @@ def test_a_receiver_that_keeps_failing_ends_in_the_dead_letters(db) -> None:  # 
         assert "secret" not in listed["broken"]
     finally:
         receiver.stop()
+
+
+def test_a_down_receiver_is_tried_once_per_pass_not_once_per_event(db) -> None:  # type: ignore[no-untyped-def]
+    rid = notify.add_receiver(
+        db, NewReceiver(name="away", url=f"http://127.0.0.1:{free_port()}/hook", secret="a" * 32)
+    )
+    for _ in range(3):
+        report(db)
+    notify.run_once(db, senders={"webhook": WebhookSender(timeout_s=5)})
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT n.status, n.attempts, n.next_attempt_at > now() AS later, "
+                "(SELECT count(*) FROM notify_deliveries WHERE notification_id = n.id) AS tries "
+                "FROM notifications n WHERE n.receiver_id = :r ORDER BY n.id"
+            ),
+            {"r": rid},
+        ).all()
+    assert len(rows) == 3
+    assert sum(r.tries for r in rows) == 1 and sum(r.attempts for r in rows) == 1
+    assert all(r.status == "pending" and r.later for r in rows)  # all wait for the retry
