@@ -10,6 +10,7 @@ import os
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
@@ -20,7 +21,7 @@ STATUSES: set[int] = set()
 def test_no_server_errors(base_url, api_key):
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 5
+    assert len(operations) >= 5  # Open311's five, and the residents' app's own
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     for operation, mode in [(o, m) for o in operations for m in modes]:
 
@@ -32,5 +33,10 @@ def test_no_server_errors(base_url, api_key):
             response = case.call_and_validate(checks=[not_a_server_error])
             STATUSES.add(response.status_code)
 
-        check()
+        try:
+            check()
+        except Unsatisfiable:
+            # an operation without parameters (e.g. GET /report/api/kinds) has no invalid form
+            if mode is not GenerationMode.NEGATIVE:
+                raise
     assert {200, 400, 404} <= STATUSES  # successes and refusals were both reached
