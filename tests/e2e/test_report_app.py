@@ -285,3 +285,22 @@ def test_every_report_page_passes_axe(report_app, phone, mode):
         if mode == "large":
             assert page.evaluate("document.documentElement.classList.contains('large')")
     assert problems == {}
+
+
+def test_the_app_opens_with_no_network_after_the_first_visit(report_app, browser):
+    base, _ = report_app
+    context = browser.new_context(**PHONE, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/report/")
+        page.get_by_role("button", name=re.compile("路灯不亮")).wait_for()
+        page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+        page.reload()  # now controlled by the service worker, which caches what it serves
+        page.get_by_role("button", name=re.compile("路灯不亮")).wait_for()
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        context.set_offline(True)
+        page.reload()
+        page.get_by_role("button", name=re.compile("路灯不亮")).wait_for()
+        page.get_by_text("没有网络").wait_for()
+    finally:
+        context.close()
