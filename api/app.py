@@ -72,7 +72,7 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
-    app.include_router(build_notify_router(engine))
+    app.include_router(build_notify_router(engine, limits))
     if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
         _serve_docs(app)
     app.include_router(build_report_router(engine, report_limits), prefix="/report/api")

@@ -11,20 +11,30 @@
 A repeat of the same request (same client id, or the same follow) answers 200 with
 ``created: false``; a new one 201 with its unsubscribe token. The contact is never
 repeated in an answer or an error.
+
+Abuse (someone subscribing another person's mailbox or phone): new subscriptions are
+limited per client address (``GRIDGOV_API_RATE_SUBSCRIBE``, default ``30/hour;100/day``)
+and per contact (``GRIDGOV_API_RATE_CONTACT``, default ``10/hour;30/day``; counted by a
+hash of the contact), in the API's rate storage; ``off`` turns one off, and both are off
+when the API's own limits are (``RateLimits(per_address=None)``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import Engine
 
+from api.limits import Limiter, RateLimits
 from services.notify_subscriptions import (
+    Contact,
     Subscribed,
     WatchRequest,
     follow_case,
@@ -36,8 +46,19 @@ from services.notify_subscriptions import (
 __all__ = ["build_notify_router"]
 
 
+def _no_control_characters(value: object) -> object:
+    """NUL and other control characters are refused (the message never repeats the value)."""
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str) and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+            raise ValueError("contains a control character (such as NUL)")
+    return value
+
+
 class _Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    _plain = field_validator("*", mode="after")(_no_control_characters)
 
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=20)
@@ -66,6 +87,8 @@ class UnsubscribeBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    _plain = field_validator("*", mode="after")(_no_control_characters)
+
     token: str = Field(max_length=128)
 
 
@@ -74,9 +97,33 @@ def _answer(result: Subscribed) -> JSONResponse:
     return JSONResponse(body, status_code=201 if result.created else 200)
 
 
-def build_notify_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
-    """The alert routes on ``engine`` (or a function returning it, called on first use)."""
+def _limit(env: str, default: str, api_limits: RateLimits | None) -> str | None:
+    if api_limits is not None and api_limits.per_address is None:
+        return None
+    raw = os.environ.get(env, default).strip()
+    return None if raw.lower() in ("off", "none", "") else raw
+
+
+def build_notify_router(
+    engine: Engine | Callable[[], Engine], limits: RateLimits | None = None
+) -> APIRouter:
+    """The alert routes on ``engine`` (or a function returning it, called on first use).
+
+    ``limits``: the API's own limits (their storage is used; off when theirs are off).
+    """
     router = APIRouter(tags=["Residents' alerts"])
+    storage = (limits or RateLimits.from_env()).storage
+    per_address = Limiter(
+        RateLimits(_limit("GRIDGOV_API_RATE_SUBSCRIBE", "30/hour;100/day", limits), None, storage)
+    )
+    per_contact = Limiter(
+        RateLimits(_limit("GRIDGOV_API_RATE_CONTACT", "10/hour;30/day", limits), None, storage)
+    )
+
+    def count(request: Request, contact: Contact) -> None:
+        per_address.address(request.client.host if request.client else None)
+        who = f"{contact.channel}:{contact.address}".encode()
+        per_contact.address("contact-" + hashlib.sha256(who).hexdigest()[:32])
 
     @functools.cache
     def current_engine() -> Engine:
@@ -86,10 +133,12 @@ def build_notify_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
     def follow(
         case_no: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9-]+$")],
         body: FollowBody,
+        request: Request,
     ) -> JSONResponse:
         contact = parse_contact(
             email=body.email, phone=body.phone, wechat_openid=body.wechat_openid
         )
+        count(request, contact)
         result = follow_case(
             current_engine(),
             case_no=case_no,
@@ -100,11 +149,12 @@ def build_notify_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
         return _answer(result)
 
     @router.post("/report/api/watches", summary="Watch an area for kinds")
-    def watch(body: WatchBody) -> JSONResponse:
+    def watch(body: WatchBody, request: Request) -> JSONResponse:
         contact = parse_contact(
             email=body.email, phone=body.phone, wechat_openid=body.wechat_openid
         )
-        request = WatchRequest(
+        count(request, contact)
+        wanted = WatchRequest(
             kinds=tuple(body.kinds),
             community=body.community,
             lon=body.lon,
@@ -112,7 +162,7 @@ def build_notify_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
             radius_m=body.radius_m,
             client_id=body.client_id,
         )
-        return _answer(watch_area(current_engine(), request=request, contact=contact))
+        return _answer(watch_area(current_engine(), request=wanted, contact=contact))
 
     @router.post("/report/api/unsubscribe", summary="End a follow or a watch")
     def stop(body: UnsubscribeBody) -> JSONResponse:

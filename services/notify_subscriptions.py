@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 PUBLIC = Scope("api_client")
-_EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,24}$")
+_EMAIL = re.compile(r"^[^@\s<>\"'\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,24}$")
 _PHONE = re.compile(r"^(\+?86)?1[3-9][0-9]{9}$|^\+[1-9][0-9]{6,14}$")
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -85,15 +85,15 @@ def parse_contact(
     if len(given) != 1:
         raise BadContact("email|phone: give exactly one of email, phone or wechat_openid")
     field, value = next(iter(given.items()))
-    if field == "email" and not _EMAIL.match(value):
+    if field == "email" and not _EMAIL.fullmatch(value):
         raise BadContact("email: not an e-mail address like name@example.org")
     if field == "phone":
         value = re.sub(r"[\s-]", "", value)
-        if not _PHONE.match(value):
+        if not _PHONE.fullmatch(value):
             raise BadContact("phone: not a mobile number (11 digits from 13…19, or +country…)")
         if not value.startswith("+") or value.startswith("+86"):
             value = "+86" + value[-11:]  # one spelling per mainland number
-    if field == "wechat_openid" and not _OPENID.match(value):
+    if field == "wechat_openid" and not _OPENID.fullmatch(value):
         raise BadContact("wechat_openid: 16–64 letters, digits, _ or -")
     channel = {"email": "email", "phone": "sms", "wechat_openid": "wechat"}[field]
     return Contact(channel, value.lower() if field == "email" else value)
@@ -102,7 +102,7 @@ def parse_contact(
 def _client_id(client_id: str | None, *parts: object) -> str:
     if client_id is None:
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:40]
-    if not _CLIENT_ID.match(client_id):
+    if not _CLIENT_ID.fullmatch(client_id):
         raise BadContact("client_id: 8–64 letters, digits, _ or -")
     return client_id
 
@@ -129,7 +129,7 @@ def follow_case(
     layers.notify_subscriptions.CaseLinkNotFound
         The case number and the link do not belong together.
     """
-    if not _TOKEN.match(token or ""):
+    if not _TOKEN.fullmatch(token or ""):
         raise BadContact("token: the private link's token is 16–128 letters, digits, _ or -")
     cid = _client_id(client_id, "follow", case_no, contact.channel, contact.address)
     unsubscribe_token, unsubscribe_hash = _new_token()
@@ -224,7 +224,7 @@ def _watchable(requested: tuple[str, ...]) -> tuple[str, ...]:
 
 def unsubscribe(engine: Engine, *, token: str) -> bool:
     """End the subscription of this unsubscribe token; False when none (or ended already)."""
-    if not _TOKEN.match(token or ""):
+    if not _TOKEN.fullmatch(token or ""):
         raise BadContact("token: 16–128 letters, digits, _ or -")
     with unit_of_work(engine, PUBLIC, write=True) as conn:
         return notify_subscriptions.end_subscription(

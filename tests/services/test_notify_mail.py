@@ -124,7 +124,9 @@ def test_unsubscribed_hears_nothing_more(db, api) -> None:  # type: ignore[no-un
         ("follow", {}, 400, "email|phone"),
         ("follow", {"phone": "12345"}, 400, "phone"),
         ("follow", {"email": "a@example.org", "token": "x" * 40}, 404, "case_no"),
+        ("follow", {"email": "a@example.org\u0000"}, 400, "email"),
         ("watches", {"email": "a@example.org"}, 400, "community|lon/lat/radius_m"),
+        ("watches", {"email": "a@example.org", "community": "1\u0000"}, 400, "community"),
         ("watches", {"email": "a@example.org", "community": "999999999999"}, 400, "community"),
         (
             "watches",
@@ -154,3 +156,30 @@ def test_bad_requests_name_the_field(db, api, path, body, status, field) -> None
     description = answer.json()[0]["description"]
     assert description.startswith(field + ":"), description
     assert "a@example.org" not in description and "13900001111" not in description
+
+
+def test_one_mailbox_cannot_be_flooded_with_subscriptions(db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GRIDGOV_API_RATE_CONTACT", "2/hour")
+    app_engine = app_login_engine(db)
+    app = create_app(app_engine, limits=RateLimits(per_address="1000/minute", per_key=None))
+    try:
+        with serving(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+            answers = []
+            for _ in range(3):
+                case = report(db)
+                token = make_link(db, case["case_id"])
+                answers.append(
+                    client.post(
+                        f"/report/api/cases/{case['case_no']}/follow",
+                        json={"token": token, "email": "victim@example.org"},
+                    )
+                )
+            other = client.post(
+                "/report/api/watches", json={"community": WEST, "email": "me@example.org"}
+            )
+    finally:
+        app_engine.dispose()
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert answers[2].headers["Retry-After"]
+    assert "victim" not in answers[2].text
+    assert other.status_code == 201  # another contact is not held back
