@@ -20,9 +20,11 @@ setup:
 demo: setup
 	$(UV) run gridgov db up
 	$(UV) run gridgov demo
-	@# both servers on loopback; stopping the dashboard (Ctrl-C) stops the API too
+	@# both servers on loopback, the alert worker beside them; stopping the dashboard
+	@# (Ctrl-C) stops the API and the worker too
 	$(UV) run gridgov api --port $(API_PORT) & api=$$!; \
-	trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
+	$(UV) run gridgov notify run & notifier=$$!; \
+	trap 'kill $$api $$notifier 2>/dev/null' EXIT INT TERM; \
 	$(UV) run gridgov serve --port $(PORT)
 
 serve: setup

@@ -22,9 +22,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.field import FIELD_PREFIXES, build_field_router, field_error
 from api.guard import install_guard
 from api.limits import Limiter, RateLimited, RateLimits
+from api.notify import build_notify_router
 from api.open311 import build_router
 from api.osmand import build_osmand_router
 from api.render import error
+from api.report import BodyRefused, ReportLimits, build_report_router
 from api.webapps import mount_webapps
 from services.errors import GridGovError, http_status
 
@@ -41,6 +43,7 @@ def create_app(
     *,
     limits: RateLimits | None = None,
     docs: bool | None = None,
+    report_limits: ReportLimits | None = None,
 ) -> FastAPI:
     """The API app on ``engine`` (default: the configured GridGov database, on first use).
 
@@ -50,6 +53,8 @@ def create_app(
         Rate limits (default :meth:`api.limits.RateLimits.from_env`).
     docs
         Serve Swagger UI at ``/docs`` (default: ``GRIDGOV_API_DOCS=1``).
+    report_limits
+        The residents' app's write limits (default :meth:`api.report.ReportLimits.from_env`).
     """
     if engine is None:
         from layers.db import get_app_engine
@@ -69,10 +74,12 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
+    app.include_router(build_notify_router(engine, limits))
     if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
         _serve_docs(app)
     app.include_router(build_field_router(engine), prefix="/field/api")
     app.include_router(build_osmand_router(engine))
+    app.include_router(build_report_router(engine, report_limits), prefix="/report/api")
     # the web apps' own routers (…/api/…) go above this line; the files are mounted last
     mount_webapps(app)
     install_guard(app, Limiter(limits))
@@ -84,6 +91,10 @@ def create_app(
             headers = {"Retry-After": str(retry)} if retry is not None else None
             return field_error(http_status(exc), exc.code, exc.message, headers)
         return error(http_status(exc), exc.message, exc.code, _fmt(request))
+
+    @app.exception_handler(BodyRefused)
+    async def body_refused(request: Request, exc: BodyRefused) -> Response:
+        return error(exc.status, str(exc), "bad_body", _fmt(request))
 
     @app.exception_handler(RateLimited)
     async def rate_limited(request: Request, exc: RateLimited) -> Response:

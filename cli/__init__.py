@@ -21,6 +21,7 @@ from cli.errors import fail
 from cli.field import field_app
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
+from cli.notify import notify_app
 from cli.patrol import patrol_app
 from cli.users import users_app
 from layers import cluster
@@ -58,6 +59,7 @@ app.add_typer(grids_app, name="grids")
 app.add_typer(users_app, name="users")
 app.add_typer(city_app, name="city")
 app.add_typer(field_app, name="field")
+app.add_typer(notify_app, name="notify")
 app.command("api")(api_cmd)
 
 KNOWN_ERRORS = (GridGovError,)

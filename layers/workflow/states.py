@@ -188,11 +188,14 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
         *_t("handled", "check", "checked", "grid_worker"),
         *_t("handled", "rework", "in_handling", "grid_worker", needs_reason=True),
         *_t("checked", "close", "closed", "operator shift_leader"),
-        *_t("closed", "rate", "rated", "resident operator"),
+        *_t("closed", "rate", "rated", "resident"),  # not the office that closed it (0080)
         *_t("closed", "archive", "archived", "system operator"),
         *_t("rated", "archive", "archived", "system operator"),
         *_t("closed", "reopen", "dispatched", "operator shift_leader", needs_reason=True),
         *_t("rated", "reopen", "dispatched", "operator shift_leader", needs_reason=True),
+        # a resident's "not fixed" reopens for rework (0080)
+        *_t("closed", "reopen", "dispatched", "resident", needs_reason=True),
+        *_t("rated", "reopen", "dispatched", "resident", needs_reason=True),
     ]
 )
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))

@@ -10,22 +10,24 @@ import os
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-EXAMPLES = int(os.environ.get("GRIDGOV_SCHEMATHESIS_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("GRIDGOV_SCHEMATHESIS_EXAMPLES", "40"))
 STATUSES: set[int] = set()
 
 
 def test_no_server_errors(base_url, api_key):
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
-    # the Open311 operations (the field API has its own tests: tests/api/test_field*.py)
+    # Open311 and the residents' app (the field API, behind device tokens, has its own
+    # tests: tests/api/test_field*.py)
     operations = [
         o
         for o in (result.ok() for result in schema.get_all_operations())
-        if o.path.startswith("/open311/")
+        if not o.path.startswith(("/field/", "/osmand"))
     ]
-    assert len(operations) == 5
+    assert len([o for o in operations if o.path.startswith("/open311/")]) == 5
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     for operation, mode in [(o, m) for o in operations for m in modes]:
 
@@ -37,5 +39,10 @@ def test_no_server_errors(base_url, api_key):
             response = case.call_and_validate(checks=[not_a_server_error])
             STATUSES.add(response.status_code)
 
-        check()
+        try:
+            check()
+        except Unsatisfiable:
+            # an operation without parameters (e.g. GET /report/api/kinds) has no invalid form
+            if mode is not GenerationMode.NEGATIVE:
+                raise
     assert {200, 400, 404} <= STATUSES  # successes and refusals were both reached
