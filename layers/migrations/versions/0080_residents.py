@@ -28,7 +28,7 @@ Create Date: 2026-12-02
 from alembic import op
 
 revision = "0080"
-down_revision = "0051"
+down_revision = "0070"
 branch_labels = None
 depends_on = None
 
