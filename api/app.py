@@ -23,6 +23,7 @@ from api.guard import install_guard
 from api.limits import Limiter, RateLimited, RateLimits
 from api.open311 import build_router
 from api.render import error
+from api.tiles import build_tiles_router
 from api.webapps import mount_webapps
 from services.errors import GridGovError, http_status
 
@@ -67,6 +68,7 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
+    app.include_router(build_tiles_router(engine))
     if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
         _serve_docs(app)
     # the web apps' own routers (…/api/…) go above this line; the files are mounted last
