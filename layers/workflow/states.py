@@ -174,6 +174,9 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
         *_t("rated", "archive", "archived", "system operator"),
         *_t("closed", "reopen", "dispatched", "operator shift_leader", needs_reason=True),
         *_t("rated", "reopen", "dispatched", "operator shift_leader", needs_reason=True),
+        # supervision (督办, migration 0095): to the shift leader, the status stays
+        *_t("dispatched", "escalate", "dispatched", "operator", needs_reason=True),
+        *_t("in_handling", "escalate", "in_handling", "operator", needs_reason=True),
     ]
 )
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))
