@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 
 import pandas as pd
@@ -83,8 +84,11 @@ for line in board.departments:
             }
         )
         marks = [MARK_COLOURS[c.mark] for c in mine]
+        hours: list[Hashable] = [t("bd_hours_left", lang), t("bd_limit_hours", lang)]
         st.dataframe(
-            frame.style.apply(lambda _row, m=marks: [m[_row.name]] * len(_row), axis=1),
+            frame.style.apply(lambda _row, m=marks: [m[_row.name]] * len(_row), axis=1).format(
+                "{:.1f}", subset=hours
+            ),
             hide_index=True,
             key=f"bd_cases_{line.department_code}",
         )

@@ -90,7 +90,10 @@ with right:
     maps.add_communities(m, area.communities, lang)
     point = st.session_state.get("hl_point")
     if point:
-        folium.Marker([point[1], point[0]]).add_to(m)
+        # a circle, not folium's default pin (its image would come from a CDN)
+        folium.CircleMarker(
+            [point[1], point[0]], radius=9, color="#b71c1c", weight=3, fill=True
+        ).add_to(m)
         m.location = [point[1], point[0]]
     st.caption(t("hl_map_click", lang))
     clicked = st_folium(

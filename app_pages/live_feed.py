@@ -20,7 +20,7 @@ from dashboard.labels import LOCAL_TZ, pick, t
 from dashboard.safe_text import markdown_text as md
 from services.live import CaseChange, poll, start
 
-POLL_S = 3
+POLL_S = 2
 """Seconds between polls: a change shows within this plus one page run (well under 10 s)."""
 RECENT = 8
 """Changes listed in the strip."""
@@ -50,20 +50,25 @@ def _strip(lang: str, area: str | None, on_change: Callable[[], None]) -> None:
         urgent = [c for c in changes if c.is_urgent and c.is_new_report]
         st.session_state["live_alerts"] = st.session_state["live_alerts"] + urgent
         for c in urgent:
-            st.toast(t("live_urgent_toast", lang).format(case_no=c.case_no), icon="🚨")
+            st.toast(
+                t("live_urgent_toast", lang).format(case_no=c.case_no),
+                icon=":material/notification_important:",
+            )
+    # drawn before the page reruns: the browser shows the change at once
+    _draw(lang)
+    if changes:
         on_change()
         st.rerun(scope="app")
-    _draw(lang)
 
 
 def _draw(lang: str) -> None:
-    checked = datetime.now().astimezone().strftime("%H:%M:%S")
+    checked = datetime.now(ZoneInfo(LOCAL_TZ)).strftime("%H:%M:%S")
     alerts: list[CaseChange] = st.session_state["live_alerts"]
     if alerts:
         names = "、".join(
             f"{md(c.case_no)}（{md(pick(c.category_zh, c.category_en, lang))}）" for c in alerts
         )
-        st.error(f"🚨 **{t('live_urgent', lang)}** {names}")
+        st.error(f"**{t('live_urgent', lang)}** {names}", icon=":material/notification_important:")
         if st.button(t("live_acknowledge", lang), key="live_ack"):
             st.session_state["live_alerts"] = []
             st.rerun(scope="fragment")
@@ -75,7 +80,7 @@ def _draw(lang: str) -> None:
         for c in recent:
             at = c.at.astimezone(ZoneInfo(LOCAL_TZ)).strftime("%H:%M:%S")
             what = t("live_new", lang) if c.is_new_report else t(f"act_{c.action}", lang)
-            flag = "🚨 " if c.is_urgent else ""
+            flag = f"**【{t('urgency_urgent', lang)}】** " if c.is_urgent else ""
             st.markdown(
                 f"{flag}`{at}` **{md(c.case_no)}** · {md(pick(c.category_zh, c.category_en, lang))}"
                 f" · {md(what)} → {md(pick(c.status_zh, c.status_en, lang))}",

@@ -12,7 +12,7 @@ from streamlit_folium import st_folium
 
 from app_pages.live_feed import live_strip
 from app_pages.resources import base, engine, scope, user
-from dashboard import maps
+from dashboard import maps, tile_map
 from dashboard.labels import LOCAL_TZ, localized, pick, t, time_zone
 from dashboard.safe_text import markdown_text as md
 from services.case_commands import (
@@ -25,6 +25,7 @@ from services.case_commands import (
 from services.errors import GridGovError, PhotoError, describe
 from services.login import Scope
 from services.operator import CaseFile, case_file, find_case, operator_desk
+from services.tiles import tile_access
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("operator", lang))
@@ -87,8 +88,17 @@ cols[4].metric(t("overdue", lang), f"{int(shown.overdue.sum()):,}")
 left, right = st.columns([3, 2])
 with left:
     m = maps.new_map(desk.extent, base())
+    # the offline base map under everything: vector tiles from `gridgov api`
+    access = tile_access(scope())
+    tile_map.add_tile_layers(m, access, lang=lang, layers=("basemap",))
     maps.add_communities(m, desk.communities, lang)
-    maps.add_open_cases(m, shown, lang)
+    if desk.open_case_total > len(queue):
+        # more open cases than the queue holds: every one of them drawn as vector tiles
+        codes = sorted(shown.service_code.unique()) if chosen_categories else None
+        tile_map.add_tile_layers(m, access, lang=lang, layers=("cases",), categories=codes)
+        st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))
+    else:
+        maps.add_open_cases(m, shown, lang)
     maps.legend(
         lang,
         {t("shown", lang): f"{len(shown):,}"},
