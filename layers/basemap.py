@@ -1,4 +1,5 @@
-"""The offline base map: roads, buildings and water in ``basemap_features`` (EPSG:3857).
+"""The offline base map: roads and waterways in ``basemap_lines``, buildings and water areas
+in ``basemap_areas`` (WGS 84; indexed in EPSG:3857 for the tiles).
 
 Loaded from an OpenStreetMap extract (``.osm.pbf``/``.osm``, read by GDAL's OSM driver:
 ``lines`` for roads and waterways, ``multipolygons`` for buildings and water areas) or
@@ -124,10 +125,11 @@ def _feature(
 def replace_basemap(
     *, conn: Connection, source: str, features: Iterable[BasemapFeature]
 ) -> BasemapAccount:
-    """Replace the features of ``source`` with ``features`` (COPY, then one INSERT … SELECT
-    transforming to EPSG:3857); invalid geometries are made valid, empty ones left out."""
+    """Replace the features of ``source`` with ``features`` (COPY, then INSERT … SELECT into
+    the lines and areas tables); invalid geometries are made valid, empty ones left out,
+    ``stored`` counts what was stored."""
     account = BasemapAccount(source)
-    conn.execute(sa.text("DELETE FROM basemap_features WHERE source = :s"), {"s": source})
+    _delete(conn, source)
     conn.execute(
         sa.text(
             "CREATE TEMP TABLE basemap_in (source_id text, kind text, class text, name text,"
@@ -145,54 +147,73 @@ def replace_basemap(
                 raise BasemapError(f"kind: {f.kind!r} is not one of {', '.join(KINDS)}")
             account.by_kind[f.kind] = account.by_kind.get(f.kind, 0) + 1
             copy.write_row((f.source_id, f.kind, f.feature_class, f.name, f.wkb))
-    account.stored = int(
-        conn.execute(
-            sa.text("""
-        INSERT INTO basemap_features (source, source_id, kind, class, name, geom)
-        SELECT DISTINCT ON (kind, source_id) :s, source_id, kind, class, name,
-               ST_Transform(CASE WHEN GeometryType(g) = 'GEOMETRYCOLLECTION'
-                                 THEN ST_CollectionExtract(g, 3) ELSE g END, 3857)
-        FROM (SELECT *, ST_MakeValid(ST_SetSRID(ST_GeomFromWKB(wkb), 4326)) AS g
-              FROM basemap_in) i
-        WHERE NOT ST_IsEmpty(g)
-        ORDER BY kind, source_id
-    """),
-            {"s": source},
-        ).rowcount
+    conn.execute(
+        sa.text("""
+        CREATE TEMP TABLE basemap_valid ON COMMIT DROP AS
+        SELECT DISTINCT ON (kind, source_id) source_id, kind, class, name,
+               ST_MakeValid(ST_SetSRID(ST_GeomFromWKB(wkb), 4326)) AS g
+        FROM basemap_in ORDER BY kind, source_id
+    """)
     )
-    conn.execute(sa.text("DROP TABLE basemap_in"))
+    for table, dim, cast in (("basemap_lines", 2, "MultiLineString"),
+                             ("basemap_areas", 3, "MultiPolygon")):  # fmt: skip
+        account.stored += int(
+            conn.execute(
+                sa.text(f"""
+            INSERT INTO {table} (source, source_id, kind, class, name, geom)
+            SELECT :s, source_id, kind, class, name,
+                   CAST(ST_Multi(ST_CollectionExtract(g, {dim})) AS geometry({cast}, 4326))
+            FROM basemap_valid
+            WHERE NOT ST_IsEmpty(ST_CollectionExtract(g, {dim}))
+              AND kind IN ({"'road', 'water'" if dim == 2 else "'building', 'water'"})
+        """),
+                {"s": source},
+            ).rowcount
+        )
+    conn.execute(sa.text("DROP TABLE basemap_in, basemap_valid"))
     return account
+
+
+def _delete(conn: Connection, source: str) -> None:
+    for table in ("basemap_lines", "basemap_areas"):
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE source = :s"), {"s": source})
 
 
 def demo_basemap(*, conn: Connection, source: str = "demo") -> BasemapAccount:
     """The district's own base map: its roads, and its buildings' footprints (a 6-m
     square round an address point without one), stored under ``source``."""
     account = BasemapAccount(source)
-    conn.execute(sa.text("DELETE FROM basemap_features WHERE source = :s"), {"s": source})
-    rows = conn.execute(
+    _delete(conn, source)
+    roads = conn.execute(
         sa.text("""
-        WITH ins AS (
-            INSERT INTO basemap_features (source, source_id, kind, class, name, geom)
-            SELECT :s, 'road:' || r.id, 'road', r.road_class, coalesce(r.name_zh, r.name_en),
-                   ST_Transform(r.geom, 3857)
-            FROM roads r
-            UNION ALL
-            SELECT :s, 'building:' || b.id, 'building', 'building', NULL,
-                   coalesce(ST_Transform(b.footprint, 3857),
-                            ST_Expand(ST_Transform(b.geom, 3857), 6))
-            FROM buildings b
-            RETURNING kind
-        )
-        SELECT kind, count(*) FROM ins GROUP BY kind
+        INSERT INTO basemap_lines (source, source_id, kind, class, name, geom)
+        SELECT :s, 'road:' || r.id, 'road', r.road_class, coalesce(r.name_zh, r.name_en),
+               ST_Multi(r.geom)
+        FROM roads r
     """),
         {"s": source},
-    )
-    account.by_kind = {str(k): int(n) for k, n in rows}
-    account.stored = sum(account.by_kind.values())
+    ).rowcount
+    buildings = conn.execute(
+        sa.text("""
+        INSERT INTO basemap_areas (source, source_id, kind, class, name, geom)
+        SELECT :s, 'building:' || b.id, 'building', 'building', NULL,
+               coalesce(b.footprint, ST_Multi(ST_Transform(
+                   ST_Expand(ST_Transform(b.geom, 3857), 6), 4326)))
+        FROM buildings b
+    """),
+        {"s": source},
+    ).rowcount
+    account.by_kind = {"road": int(roads), "building": int(buildings)}
+    account.stored = int(roads) + int(buildings)
     return account
 
 
 def basemap_counts(*, conn: Connection) -> dict[str, int]:
     """How many base-map features of each kind are stored."""
-    rows = conn.execute(sa.text("SELECT kind, count(*) FROM basemap_features GROUP BY kind"))
+    rows = conn.execute(
+        sa.text("""
+        SELECT kind, count(*) FROM (SELECT kind FROM basemap_lines
+                                    UNION ALL SELECT kind FROM basemap_areas) b
+        GROUP BY kind""")
+    )
     return {str(kind): int(n) for kind, n in rows}

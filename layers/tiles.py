@@ -3,10 +3,12 @@ the base map, and the base map's own table.
 
 Every tile query runs on the caller's connection: inside ``services.uow.unit_of_work``
 as the user's scope, row-level security decides which rows are in a tile. Each feature
-carries its integer id (the MVT feature id) and ``feature_id`` (``case:<id>`` …), the
-property the maps select by. Points come aggregated below :data:`POINT_DETAIL_ZOOM`: one
-point per cell (64 × 64 cells a tile) with its ``count``, so that a tile of the whole
-city stays small.
+carries its integer id (the MVT feature id: the case's, part's, grid's or community's
+id; an aggregate carries the smallest id in it); grids and communities also carry
+``feature_id`` (``grid:<id>``, ``community:<code>``); for cases and parts the map makes
+it from the MVT id (a string per point would make the tiles a third bigger). Points
+come aggregated below :data:`POINT_DETAIL_ZOOM`: one point per cell (32 × 32 cells a
+tile) with its ``count``, so that a tile of the whole city stays small.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from gis.errors import GridGovError
 LAYERS = ("cases", "parts", "grids", "communities", "basemap")
 """The tile layers ``/tiles/{layer}/…`` serves."""
 MAX_ZOOM = 22
-POINT_DETAIL_ZOOM = 14
+POINT_DETAIL_ZOOM = 16
 """From this zoom up points are drawn one by one; below it they are aggregated."""
 BUILDING_ZOOM = 14
 """Buildings of the base map from this zoom up (below it: roads and water only)."""
 EXTENT = 4096
 BUFFER = 64
-CLUSTER_CELLS = 64
-"""Cells per tile side for aggregated points (a cell is 4 px of a 256-px tile)."""
+CLUSTER_CELLS = 32
+"""Cells per tile side for aggregated points (a cell is 8 px of a 256-px tile)."""
 OPEN_STATUSES = (
     "reported",
     "accepted",
@@ -91,11 +93,12 @@ def tile(
     """
     check_address(layer, z, x, y)
     params: dict[str, object] = {"z": z, "x": x, "y": y}
+    hint = _community_hint(conn) if layer in ("cases", "parts") else ""
     if layer == "cases":
-        sql = _cases_sql(z, y, cases or CaseFilter(), params)
+        sql = _cases_sql(z, y, cases or CaseFilter(), params, hint=hint.format(t="c"))
         params["now"] = now
     elif layer == "parts":
-        sql = _points_sql(z, y, _PARTS, "parts")
+        sql = _points_sql(z, y, _PARTS + hint.format(t="p"), "parts", params)
     elif layer == "grids":
         sql = _polygons_sql(z, _GRIDS, "grids")
     elif layer == "communities":
@@ -106,15 +109,33 @@ def tile(
     return bytes(value or b"")
 
 
+def _community_hint(conn: Connection) -> str:
+    """For a scope of one community, a condition that the community's rows meet anyway.
+
+    Row-level security's per-row check (``gridgov_area_allows``, not inlinable) comes
+    before any condition that is not leakproof, the spatial ``&&`` included: without a
+    hint every row of the table is checked. An integer ``=`` is leakproof, so this one
+    narrows the rows first through the community index. It only narrows (ANDed with the
+    policy): it cannot show a row the policy hides.
+    """
+    area = conn.execute(sa.text("SELECT gridgov_area()")).scalar()
+    if not area or len(str(area)) != 12:
+        return ""
+    return (
+        " AND {t}.community_id = (SELECT id FROM communities WHERE code = (SELECT gridgov_area()))"
+    )
+
+
 # --- the SQL -----------------------------------------------------------------------------
 _ENV = f"""env AS (
     SELECT ST_TileEnvelope(:z, :x, :y) AS e,
-           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS e4
+           ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT}), 4326) AS e4,
+           ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326) AS t4
 )"""
 _MVT_GEOM = f"ST_AsMVTGeom(ST_Transform({{geom}}, 3857), env.e, {EXTENT}, {BUFFER}, true)"
 
 _PARTS = """
-    SELECT p.id, 'part:' || p.id AS feature_id, p.part_code, p.status,
+    SELECT p.id, p.part_code, p.status,
            k.service_code AS category, k.name_zh AS category_zh, k.name_en AS category_en,
            p.geom AS g
     FROM parts p JOIN categories k ON k.id = p.category_id, env
@@ -130,8 +151,10 @@ _COMMUNITIES = """
     WHERE m.geom && env.e4"""
 
 
-def _cases_sql(z: int, y: int, wanted: CaseFilter, params: dict[str, object]) -> str:
-    where = ["c.geom && env.e4"]
+def _cases_sql(
+    z: int, y: int, wanted: CaseFilter, params: dict[str, object], *, hint: str = ""
+) -> str:
+    where = ["c.geom && env.e4" + hint]
     if wanted.statuses is not None:
         unknown = sorted(set(wanted.statuses) - set(_ALL_STATUSES))
         if unknown:
@@ -152,17 +175,19 @@ def _cases_sql(z: int, y: int, wanted: CaseFilter, params: dict[str, object]) ->
         where.append("c.reported_at < :until")
         params["until"] = wanted.until
     rows = f"""
-    SELECT c.id, 'case:' || c.id AS feature_id, c.case_no, c.status, c.urgency,
+    SELECT c.id, c.case_no, c.status, s.name_zh AS status_zh,
+           s.name_en AS status_en, c.urgency,
            k.service_code AS category, k.name_zh AS category_zh, k.name_en AS category_en,
            coalesce(c.deadline_at < coalesce(CAST(:now AS timestamptz), now()), false)
                AS overdue,
            c.geom AS g
-    FROM cases c JOIN categories k ON k.id = c.category_id, env
+    FROM cases c JOIN categories k ON k.id = c.category_id
+         JOIN case_statuses s ON s.code = c.status, env
     WHERE {" AND ".join(where)}"""
-    return _points_sql(z, y, rows, "cases")
+    return _points_sql(z, y, rows, "cases", params)
 
 
-def _points_sql(z: int, y: int, rows: str, name: str) -> str:
+def _points_sql(z: int, y: int, rows: str, name: str, params: dict[str, object]) -> str:
     if z >= POINT_DETAIL_ZOOM:
         return f"""WITH {_ENV}, f AS ({rows})
         SELECT ST_AsMVT(t, '{name}', {EXTENT}, 'geom', 'id') FROM (
@@ -181,8 +206,12 @@ def _points_sql(z: int, y: int, rows: str, name: str) -> str:
     # latitude that times cos(latitude of the tile's centre)
     w = 360.0 / 2**z / CLUSTER_CELLS
     h = w * math.cos(math.atan(math.sinh(math.pi * (1 - 2 * (y + 0.5) / 2**z))))
+    # aggregates count the points of the tile itself (no margin): every point is in
+    # exactly one tile's count
+    rows = rows.replace("&& env.e4", "&& env.t4")
+    params |= {"cw": w, "ch": h}  # bound, not spelled: one statement per zoom (prepared)
     return f"""WITH {_ENV}, f AS ({rows}),
-        cell AS (SELECT CAST({w!r} AS float8) AS w, CAST({h!r} AS float8) AS h),
+        cell AS (SELECT CAST(:cw AS float8) AS w, CAST(:ch AS float8) AS h),
         agg AS (
             SELECT floor(ST_X(f.g) / cell.w)::bigint AS cx, floor(ST_Y(f.g) / cell.h)::bigint AS cy,
                    count(*) AS count, avg(ST_X(f.g)) AS lon, avg(ST_Y(f.g)) AS lat,
@@ -190,10 +219,7 @@ def _points_sql(z: int, y: int, rows: str, name: str) -> str:
             FROM f, cell GROUP BY 1, 2
         )
         SELECT ST_AsMVT(t, '{name}', {EXTENT}, 'geom', 'id') FROM (
-            SELECT row_number() OVER () AS id,
-                   CASE WHEN agg.count = 1 THEN '{name[:-1]}:' || agg.one_id
-                        ELSE 'cluster:' || agg.cx || ':' || agg.cy END AS feature_id,
-                   agg.count{", agg.overdue, agg.urgent" if extra else ""},
+            SELECT agg.one_id AS id, agg.count{", agg.overdue, agg.urgent" if extra else ""},
                    {_MVT_GEOM.format(geom="ST_SetSRID(ST_MakePoint(agg.lon, agg.lat), 4326)")}
                        AS geom
             FROM agg, env
@@ -211,16 +237,22 @@ def _polygons_sql(z: int, rows: str, name: str) -> str:
 
 
 def _basemap_sql(z: int) -> str:
-    kinds = ["'road'", "'water'"] + (["'building'"] if z >= BUILDING_ZOOM else [])
     tolerance = 156543.03 / 2**z / 4
-    road_filter = "" if z >= POINT_DETAIL_ZOOM else " AND (b.kind <> 'road' OR b.class = 'major')"
+    major_only = (
+        "" if z >= POINT_DETAIL_ZOOM - 2 else " AND (b.kind <> 'road' OR b.class = 'major')"
+    )
+    areas = "b.kind = 'water'" if z < BUILDING_ZOOM else "true"
+    parts = []
+    for table, where in (("basemap_areas", areas), ("basemap_lines", "true" + major_only)):
+        parts.append(f"""
+        SELECT b.id * 2 + {0 if table == "basemap_areas" else 1} AS id, b.kind, b.class, b.name,
+               ST_AsMVTGeom(ST_Simplify(ST_Transform(b.geom, 3857), {tolerance}), env.e,
+                            {EXTENT}, {BUFFER}, true) AS geom
+        FROM {table} b, env
+        WHERE ST_Transform(b.geom, 3857) && env.e AND {where}""")
     return f"""WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e)
     SELECT ST_AsMVT(t, 'basemap', {EXTENT}, 'geom', 'id') FROM (
-        SELECT b.id, b.kind, b.class, b.name,
-               ST_AsMVTGeom(ST_Simplify(b.geom, {tolerance}), env.e, {EXTENT}, {BUFFER}, true)
-                   AS geom
-        FROM basemap_features b, env
-        WHERE b.geom && env.e AND b.kind IN ({", ".join(kinds)}){road_filter}
+        {" UNION ALL ".join(parts)}
     ) t WHERE t.geom IS NOT NULL"""
 
 
