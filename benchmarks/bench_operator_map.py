@@ -243,7 +243,9 @@ CASES_DRAWN = """() => {
                                                 catch (e) { return false; } });
   let drawn = 0;
   map.eachLayer(l => { if (l._url && l._url.includes('/tiles/cases/')) {
-    for (const key in l._vectorTiles) { const f = l._vectorTiles[key]._features || {};
+    const z = String(map.getZoom());  // the tiles of the view's zoom only
+    for (const key in l._vectorTiles) { if (key.split(':')[2] !== z) continue;
+      const f = l._vectorTiles[key]._features || {};
       for (const id in f) drawn += f[id].feature.properties.count || 1; } } });
   return drawn; }"""
 
