@@ -88,12 +88,14 @@ cols[4].metric(t("overdue", lang), f"{int(shown.overdue.sum()):,}")
 left, right = st.columns([3, 2])
 with left:
     m = maps.new_map(desk.extent, base())
-    # the offline base map under everything: vector tiles from `gridgov api`
-    access = tile_access(scope())
-    tile_map.add_tile_layers(m, access, lang=lang, layers=("basemap",))
+    tiled = desk.open_case_total > len(queue)
+    if tiled:
+        # more open cases than the queue holds: the offline base map and every open case
+        # drawn as vector tiles from `gridgov api` (docs/tiles.md)
+        access = tile_access(scope())
+        tile_map.add_tile_layers(m, access, lang=lang, layers=("basemap",))
     maps.add_communities(m, desk.communities, lang)
-    if desk.open_case_total > len(queue):
-        # more open cases than the queue holds: every one of them drawn as vector tiles
+    if tiled:
         codes = sorted(shown.service_code.unique()) if chosen_categories else None
         tile_map.add_tile_layers(m, access, lang=lang, layers=("cases",), categories=codes)
         st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))
