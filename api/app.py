@@ -27,6 +27,7 @@ from api.open311 import build_router
 from api.osmand import build_osmand_router
 from api.render import error
 from api.report import BodyRefused, ReportLimits, build_report_router
+from api.tiles import build_tiles_router
 from api.webapps import mount_webapps
 from services.errors import GridGovError, http_status
 
@@ -75,6 +76,7 @@ def create_app(
     )
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
     app.include_router(build_notify_router(engine, limits))
+    app.include_router(build_tiles_router(engine))
     if docs if docs is not None else os.environ.get("GRIDGOV_API_DOCS") == "1":
         _serve_docs(app)
     app.include_router(build_field_router(engine), prefix="/field/api")

@@ -23,6 +23,8 @@ from services.login import LoginLocked, User, login, session_expired, still_logg
 PAGES = {
     "district": ("app_pages/district_map.py", ":material/map:", "district"),
     "operator": ("app_pages/operator.py", ":material/support_agent:", "operator"),
+    "hotline": ("app_pages/hotline.py", ":material/call:", "hotline"),
+    "board": ("app_pages/board.py", ":material/alarm:", "board"),
     "supervisor": ("app_pages/supervisor.py", ":material/directions_walk:", "supervisor"),
     "leader": ("app_pages/leader.py", ":material/local_fire_department:", "leader"),
 }

@@ -10,8 +10,9 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app_pages.live_feed import live_strip
 from app_pages.resources import base, engine, scope, user
-from dashboard import maps
+from dashboard import maps, tile_map
 from dashboard.labels import LOCAL_TZ, localized, pick, t, time_zone
 from dashboard.safe_text import markdown_text as md
 from services.case_commands import (
@@ -24,6 +25,7 @@ from services.case_commands import (
 from services.errors import GridGovError, PhotoError, describe
 from services.login import Scope
 from services.operator import CaseFile, case_file, find_case, operator_desk
+from services.tiles import tile_access
 
 lang = st.session_state.get("lang", "zh")
 st.title(t("operator", lang))
@@ -34,6 +36,8 @@ def load(now_minute: datetime, area: str | None, scope: Scope):  # type: ignore[
     return operator_desk(engine(), scope=scope, now=now_minute, community=area)
 
 
+# live: polls for changes every few seconds and reruns the page when there are some
+live_strip(lang, st.session_state.get("area"), load.clear)
 now = datetime.now(time_zone()).replace(second=0, microsecond=0)
 desk = load(now, st.session_state.get("area"), scope())
 queue = desk.queue
@@ -74,16 +78,29 @@ if overdue_only:
     mask &= queue.overdue
 shown = queue[mask]
 
-cols = st.columns(3)
+cols = st.columns(5)
 cols[0].metric(t("open_cases", lang), f"{desk.open_case_total:,}")
 cols[1].metric(t("shown", lang), f"{len(shown):,}")
-cols[2].metric(t("overdue", lang), f"{int(shown.overdue.sum()):,}")
+cols[2].metric(t("live_new_count", lang), f"{int((shown.status == 'reported').sum()):,}")
+cols[3].metric(t("live_urgent_count", lang), f"{int((shown.urgency == 'urgent').sum()):,}")
+cols[4].metric(t("overdue", lang), f"{int(shown.overdue.sum()):,}")
 
 left, right = st.columns([3, 2])
 with left:
     m = maps.new_map(desk.extent, base())
+    tiled = desk.open_case_total > len(queue)
+    if tiled:
+        # more open cases than the queue holds: the offline base map and every open case
+        # drawn as vector tiles from `gridgov api` (docs/tiles.md)
+        access = tile_access(scope())
+        tile_map.add_tile_layers(m, access, lang=lang, layers=("basemap",))
     maps.add_communities(m, desk.communities, lang)
-    maps.add_open_cases(m, shown, lang)
+    if tiled:
+        codes = sorted(shown.service_code.unique()) if chosen_categories else None
+        tile_map.add_tile_layers(m, access, lang=lang, layers=("cases",), categories=codes)
+        st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))
+    else:
+        maps.add_open_cases(m, shown, lang)
     maps.legend(
         lang,
         {t("shown", lang): f"{len(shown):,}"},
@@ -99,13 +116,17 @@ with left:
     )
 with right:
     # new reports waiting to be accepted first, then overdue, then the least time left
-    table = shown.assign(_new=shown.status == "reported").sort_values(
-        ["_new", "overdue", "hours_left", "age_hours"], ascending=[False, False, True, True]
+    table = shown.assign(
+        _new=shown.status == "reported", _urgent=shown.urgency == "urgent"
+    ).sort_values(
+        ["_new", "_urgent", "overdue", "hours_left", "age_hours"],
+        ascending=[False, False, False, True, True],
     )[
         [
             "id",
             "case_no",
             "category",
+            "urgency",
             "state",
             "source",
             "community",
@@ -114,6 +135,7 @@ with right:
             "overdue",
         ]
     ]
+    table = table.assign(urgency=[t(f"urgency_{u}", lang) for u in table.urgency])
     picked = st.dataframe(
         localized(table.drop(columns="id"), lang),
         hide_index=True,

@@ -177,6 +177,32 @@ def load_roads_cmd(
     console.print(account.summary(), highlight=False, soft_wrap=True)
 
 
+OSM_FILE = typer.Argument(
+    None, exists=True, dir_okay=False, help="An OpenStreetMap extract (.osm.pbf or .osm)."
+)
+
+
+@load_app.command("basemap")
+def load_basemap_cmd(
+    path: Path = OSM_FILE,
+    demo: bool = typer.Option(False, "--demo", help="From the district's own roads and buildings."),
+    source: str = typer.Option(None, help="Source name (default: the file name, or demo)."),
+) -> None:
+    """Load the offline base map (roads, buildings, water): vector tiles under every map."""
+    from layers import migrate
+    from services.tiles import load_basemap
+
+    if (path is None) == (not demo):
+        _fail(GridGovError("give an OSM extract FILE, or --demo (not both)", code="bad_input"))
+    try:
+        engine = get_engine()
+        migrate.upgrade(engine)
+        account = load_basemap(engine, None if demo else path, source=source)
+    except (DatabaseError, GridGovError) as exc:
+        _fail(exc)
+    console.print(account.summary(), highlight=False, soft_wrap=True)
+
+
 @load_app.command("runs")
 def runs_cmd(limit: int = typer.Option(20, min=1, help="How many runs.")) -> None:
     """List the latest import runs and their account."""

@@ -7,6 +7,8 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
         {"operator", "dispatcher", "shift_leader", "handler", "grid_worker", "supervisor", "leader"}
     ),
     "operator": frozenset({"operator", "dispatcher", "shift_leader", "handler", "leader"}),
+    "hotline": frozenset({"operator", "shift_leader"}),
+    "board": frozenset({"operator", "dispatcher", "shift_leader", "handler", "leader"}),
     "supervisor": frozenset({"supervisor", "grid_worker", "shift_leader", "leader"}),
     "leader": frozenset({"leader", "shift_leader", "supervisor"}),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from city import time_zone
+from dashboard.live_labels import LIVE_TEXT
 
 LANGUAGES = {"zh": "中文", "en": "English"}
 LOCAL_TZ = time_zone().key
@@ -272,6 +273,9 @@ TEXT: dict[str, dict[str, str]] = {
     "act_archive": {"zh": "归档", "en": "Archive"},
     "act_reopen": {"zh": "重新打开", "en": "Reopen"},
 }
+
+
+TEXT.update(LIVE_TEXT)
 
 
 def t(key: str, lang: str) -> str:

@@ -17,7 +17,8 @@ from layers.areas import IN_AREA
 def open_cases(
     *, conn: Connection, now: datetime, limit: int = 5_000, community: str | None = None
 ) -> gpd.GeoDataFrame:
-    """Open cases (overdue first, then newest; at most ``limit``) with overdue flag at ``now``.
+    """Open cases (new reports first, then overdue, then newest; at most ``limit``) with
+    overdue flag at ``now``: a new report is always in the queue, however long it is.
 
     ``overdue`` is true when the deadline has passed at ``now``; ``hours_left``
     is negative by the hours overdue.
@@ -40,7 +41,8 @@ def open_cases(
         LEFT JOIN communities m ON m.id = c.community_id
         LEFT JOIN departments d ON d.id = c.department_id
         WHERE s.is_open AND {IN_AREA.format(code="m.code")}
-        ORDER BY coalesce(c.deadline_at < :now, false) DESC, c.reported_at DESC
+        ORDER BY c.status = 'reported' DESC, coalesce(c.deadline_at < :now, false) DESC,
+                 c.reported_at DESC
         LIMIT :limit
     """),
         conn,

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from gis.demo import DemoDistrict
 from gis.errors import GridGovError
 from layers.auth import demo_users
+from layers.basemap import demo_basemap
 from layers.bulk import copy_frame, ewkb_hex, point_ewkb
 from layers.catalogue import code_ids, load_catalogue
 from layers.patrols import derive_patrols, latest_patrol_week, refresh_coverage
@@ -133,6 +134,8 @@ def load_demo(
     )
     step("demo users")  # after the demo marker: demo logins exist only on a demo database
     counts["users"] = len(demo_users(conn=conn))
+    step("base map")  # the district's own roads and buildings, drawn as vector tiles
+    counts["basemap"] = demo_basemap(conn=conn).stored
     return LoadReport(True, "The demo district is loaded.", counts)
 
 

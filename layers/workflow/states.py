@@ -196,6 +196,9 @@ TRANSITIONS: tuple[Transition, ...] = tuple(
         # a resident's "not fixed" reopens for rework (0080)
         *_t("closed", "reopen", "dispatched", "resident", needs_reason=True),
         *_t("rated", "reopen", "dispatched", "resident", needs_reason=True),
+        # supervision (督办, migration 0095): to the shift leader, the status stays
+        *_t("dispatched", "escalate", "dispatched", "operator", needs_reason=True),
+        *_t("in_handling", "escalate", "in_handling", "operator", needs_reason=True),
     ]
 )
 ACTIONS = tuple(dict.fromkeys(t.action for t in TRANSITIONS))

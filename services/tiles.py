@@ -1,0 +1,194 @@
+"""Vector tiles for a dashboard user: a signed, short-lived tile token and the tile itself.
+
+A Streamlit page cannot hand its login to the browser's tile requests (they go to
+``gridgov api``, another server), so the page asks :func:`tile_access` for a token that
+names the user's scope — role, area, department, username — and an expiry, signed with
+HMAC-SHA256. The API checks it (:func:`scope_from_token`) and computes the tile inside a
+unit of work as that scope: row-level security applies as on every other read, and the
+database checks the user's row again (a disabled user's token stops working).
+
+The secret is ``GRIDGOV_TILE_SECRET``, else ``$GRIDGOV_HOME/tile_secret`` (made on first
+use, mode 0600), so the dashboard and the API on one machine share it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from gis.errors import GridGovError
+from layers import basemap, tiles
+from layers.basemap import BasemapAccount, BasemapError
+from layers.cluster import default_home
+from layers.cluster_auth import ensure_secret
+from layers.tiles import LAYERS, OPEN_STATUSES, BadTileRequest, CaseFilter
+from layers.workflow.access import Scope
+from services.uow import unit_of_work
+
+__all__ = [
+    "LAYERS",
+    "BadTileRequest",
+    "BasemapAccount",
+    "BasemapError",
+    "CaseFilter",
+    "TileAccess",
+    "TileTokenError",
+    "case_filter",
+    "load_basemap",
+    "scope_from_token",
+    "tile_access",
+    "tile_bytes",
+]
+
+WINDOW_S = 600
+"""Tokens are minted per 10-minute window and live until the end of the next one
+(10–20 min): the same token for every rerun of a page within a window."""
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+class TileTokenError(GridGovError):
+    """A tile request without a valid token (missing, forged, malformed or expired)."""
+
+    code = "tile_token"
+    kind = "unauthorised"
+
+
+@dataclass(frozen=True)
+class TileAccess:
+    """What a page hands to the map: the token, the API's base URL and the expiry."""
+
+    token: str
+    api_url: str
+    expires_at: datetime
+
+
+@lru_cache(maxsize=1)
+def _secret() -> bytes:
+    if env := os.environ.get("GRIDGOV_TILE_SECRET"):
+        return env.encode()
+    home = default_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return ensure_secret(home / "tile_secret").encode()
+
+
+def _sign(body: bytes) -> str:
+    mac = hmac.new(_secret(), body, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def tile_access(
+    scope: Scope, *, now: float | None = None, api_url: str | None = None
+) -> TileAccess:
+    """A signed token for ``scope``'s tiles and the API URL to fetch them from.
+
+    ``scope.username`` should be set (a dashboard user): the API's login is not
+    privileged, and the database checks role and area against that user's row.
+    """
+    now = time.time() if now is None else now
+    expires = (int(now) // WINDOW_S + 2) * WINDOW_S
+    claims = {
+        "r": scope.role,
+        "a": scope.area,
+        "d": scope.department_code,
+        "u": scope.username,
+        "e": expires,
+    }
+    body = base64.urlsafe_b64encode(
+        json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    ).rstrip(b"=")
+    return TileAccess(
+        token=f"{body.decode()}.{_sign(body)}",
+        api_url=(api_url or os.environ.get("GRIDGOV_API_URL") or DEFAULT_API_URL).rstrip("/"),
+        expires_at=datetime.fromtimestamp(expires, UTC),
+    )
+
+
+def scope_from_token(token: str | None, *, now: float | None = None) -> Scope:
+    """The scope a token names.
+
+    Raises
+    ------
+    TileTokenError
+        No token, a malformed or forged one, or one past its expiry.
+    """
+    if not token:
+        raise TileTokenError("token: missing (ask the dashboard page for the map's tile token)")
+    body, _, mac = token.partition(".")
+    if not body or not mac or not hmac.compare_digest(_sign(body.encode()), mac):
+        raise TileTokenError("token: not signed by this GridGov (forged or malformed)")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        expires = int(claims["e"])
+        role = str(claims["r"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TileTokenError("token: malformed") from exc
+    if (time.time() if now is None else now) >= expires:
+        raise TileTokenError("token: expired; reload the page for a new one")
+    return Scope(role=role, area=claims.get("a"), department_code=claims.get("d"),
+                 username=claims.get("u"))  # fmt: skip
+
+
+def case_filter(
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> CaseFilter:
+    """The cases layer's filter from a request's text: ``status`` ``open`` (default),
+    ``all`` or comma-separated status codes; ``category`` comma-separated service codes.
+
+    Raises
+    ------
+    BadTileRequest
+        ``until`` not after ``since``.
+    """
+    if since is not None and until is not None and until <= since:
+        raise BadTileRequest("until: must be after since")
+    text = (status or "open").strip()
+    statuses: tuple[str, ...] | None
+    if text == "open":
+        statuses = OPEN_STATUSES
+    elif text == "all":
+        statuses = None
+    else:
+        statuses = tuple(s.strip() for s in text.split(",") if s.strip())
+    categories = tuple(c.strip() for c in (category or "").split(",") if c.strip()) or None
+    return CaseFilter(statuses=statuses, categories=categories, since=since, until=until)
+
+
+def tile_bytes(
+    engine: Engine,
+    *,
+    scope: Scope,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    cases: CaseFilter | None = None,
+) -> bytes:
+    """One tile of ``layer`` as ``scope`` may see it (MVT bytes; empty: nothing there)."""
+    tiles.check_address(layer, z, x, y)
+    with unit_of_work(engine, scope) as conn:
+        return tiles.tile(conn=conn, layer=layer, z=z, x=x, y=y, cases=cases)
+
+
+def load_basemap(engine: Engine, path: Path | None, *, source: str | None = None) -> BasemapAccount:
+    """Load the base map from an OSM extract ``path`` (source: the file name), or from the
+    district's own roads and buildings when ``path`` is None (source ``demo``); replaces
+    that source's features in one transaction."""
+    with engine.begin() as conn:
+        if path is None:
+            return basemap.demo_basemap(conn=conn, source=source or "demo")
+        features = basemap.read_osm(path)
+        return basemap.replace_basemap(conn=conn, source=source or path.name, features=features)
