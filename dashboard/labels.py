@@ -242,6 +242,62 @@ TEXT: dict[str, dict[str, str]] = {
     "act_rate": {"zh": "评价", "en": "Rate"},
     "act_archive": {"zh": "归档", "en": "Archive"},
     "act_reopen": {"zh": "重新打开", "en": "Reopen"},
+    # the leader's places and pictures (issue 18)
+    "choose_options": {"zh": "请选择", "en": "Choose options"},
+    "heat_weekly": {"zh": "逐周热力动画", "en": "Heat week by week"},
+    "major_roads": {"zh": "主要道路", "en": "Major roads"},
+    "road": {"zh": "道路", "en": "Road"},
+    "community_names": {"zh": "社区名称", "en": "Community names"},
+    "chosen_hotspot": {"zh": "所选热点", "en": "Chosen hotspot"},
+    "play": {"zh": "播放", "en": "Play"},
+    "pause": {"zh": "暂停", "en": "Pause"},
+    "measure": {"zh": "指标", "en": "Measure"},
+    "min_sample": {"zh": "最少样本（案件数）", "en": "Minimum sample (cases)"},
+    "measure_not_for_level": {
+        "zh": "此指标不按这一层级统计。",
+        "en": "This measure is not counted at this level.",
+    },
+    "hidden_small_sample": {
+        "zh": "另有 {n} 个单位样本少于 {min}，未排名。",
+        "en": "{n} more units have fewer than {min} in the sample and are not ranked.",
+    },
+    "performance_tables": {"zh": "明细表", "en": "Detail tables"},
+    "hotspot_list": {"zh": "热点排行（按地点）", "en": "Hotspots by place"},
+    "hotspot_period": {"zh": "统计周期", "en": "Period"},
+    "last_days": {"zh": "近 {days} 天", "en": "Last {days} days"},
+    "hotspot_note": {
+        "zh": "{start} 至 {end} 案件最多的六边形 (H3 r8)，与上一同长周期比较；点击地点放大地图。",
+        "en": "Hexagons (H3 r8) with most cases {start} to {end}, against the period before; "
+        "click a place to zoom the map.",
+    },
+    "no_cases": {"zh": "所选范围内没有案件。", "en": "No cases in the chosen range."},
+    "show_whole_area": {"zh": "显示全辖区", "en": "Show the whole area"},
+    "near_road": {"zh": "近{road}", "en": "near {road}"},
+    "cases_unit": {"zh": "件", "en": "cases"},
+    "trend_new": {"zh": "上期无案件", "en": "no cases last period"},
+    "previous_period": {"zh": "上期", "en": "last period"},
+    "place_cases": {"zh": "地点案件（下钻）", "en": "Cases of a place (drill-down)"},
+    "drill_down_hint": {
+        "zh": "点击地图上的六边形或网格，或点击热点排行中的地点，查看其案件。",
+        "en": "Click a hexagon or grid on the map, or a place in the hotspot list, "
+        "to see its cases.",
+    },
+    "place_cases_of": {
+        "zh": "{place}：{start} 至 {end} 共 {n} 件（最多显示 500 件）",
+        "en": "{place}: {n} cases {start} to {end} (at most 500 shown)",
+    },
+    "major_class": {"zh": "大类", "en": "Major class"},
+    "reported_at": {"zh": "上报时间", "en": "Reported"},
+    "src_patrol": {"zh": "网格员巡查", "en": "Patrol"},
+    "src_hotline": {"zh": "热线", "en": "Hotline"},
+    "src_app": {"zh": "手机应用", "en": "App"},
+    "src_web": {"zh": "网站", "en": "Web"},
+    "src_sensor": {"zh": "传感器", "en": "Sensor"},
+    "src_leader": {"zh": "领导交办", "en": "Leader"},
+    "src_import": {"zh": "导入", "en": "Import"},
+    "lon": {"zh": "经度", "en": "Longitude"},
+    "lat": {"zh": "纬度", "en": "Latitude"},
+    "service_code": {"zh": "类别编码", "en": "Class code"},
 }
 
 
