@@ -133,7 +133,6 @@ with left:
         clicked = None
     else:
         m = maps.new_map(extent, base())
-        leader_maps.add_places(m, outlines, roads, lang)
         if shows == "hotspots":
             spots = load_map_view(
                 shows, window[0], window[1], cats, area, scope=scope(), resolution=resolution
@@ -148,6 +147,7 @@ with left:
             maps.add_density(m, smooth.bands, smooth.bandwidth_m, lang)
         else:
             maps.add_heat_cells(m, cells, resolution, lang)
+        leader_maps.add_places(m, outlines, roads, lang)  # over the heat, so they stay legible
         if chosen_spot is not None:
             leader_maps.add_chosen(m, chosen_spot.outline, lang)
             leader_maps.zoom_to(m, chosen_spot.bounds)

@@ -99,9 +99,9 @@ def hotspot_list(
     for row in spots.itertuples():
         place = pick(row.community_zh, row.community_en, lang)
         road = pick(row.road_zh, row.road_en, lang)
-        near = f" · {t('near_road', lang).format(road=road)}" if road else ""
+        near = f" · {markdown_text(t('near_road', lang).format(road=road))}" if road else ""
         count = f"{int(row.n)} {t('cases_unit', lang)}"
-        label = f"{row.rank}. {markdown_text(place)}{markdown_text(near)} — {count}"
+        label = f"{row.rank}. {markdown_text(place)}{near} — {count}"
         if st.button(label, key=f"hotspot_{row.rank}", width="stretch"):
             st.session_state["leader_hotspot"] = row.cell
         classes = pick(row.classes_zh, row.classes_en, lang)
@@ -226,7 +226,7 @@ def weekly_animation(
     lang: str,
 ) -> None:
     """The heat week by week (play, or drag the slider), over the community outlines."""
-    level = min(resolution, 8)
+    level = resolution
     weekly = _weekly(
         window[0], window[1], categories=cats, area=area, resolution=level, scope=scope()
     )

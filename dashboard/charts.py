@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
+import h3
 import pandas as pd
 import plotly.graph_objects as go
 import shapely
@@ -147,7 +148,12 @@ def heat_animation(
             )
         )
     fixed = len(fig.data)
-    size = {7: 26, 8: 12, 9: 6}.get(resolution, 10)
+    # a hexagon marker about as wide as the cell: the plot is ~500 px over the area's height
+    span = max(float(outlines.total_bounds[3] - outlines.total_bounds[1]), 1e-3)
+    if outlines.empty:
+        span = max(float(weekly.lat.max() - weekly.lat.min()), 1e-3)
+    across = 2 * h3.average_hexagon_edge_length(resolution, unit="km") / 111.0
+    size = max(4.0, min(60.0, 500 * across / span))
 
     def frame_of(week: object) -> go.Scatter:
         rows = weekly[weekly.week == week]
@@ -169,7 +175,7 @@ def heat_animation(
             showlegend=False,
         )
 
-    fig.add_trace(frame_of(weeks[0]) if weeks else go.Scatter())
+    fig.add_trace(frame_of(weeks[-1]) if weeks else go.Scatter())  # the latest week first
     labels = [str(w) for w in weeks]
     fig.frames = [
         go.Frame(data=[frame_of(w)], traces=[fixed], name=label)
@@ -188,6 +194,7 @@ def heat_animation(
         updatemenus=[{"type": "buttons", "buttons": [play, pause], "x": 0, "y": 0}],
         sliders=[
             {
+                "active": max(len(labels) - 1, 0),
                 "currentvalue": {"prefix": t("week", lang) + ": "},
                 "steps": [
                     {

@@ -298,6 +298,9 @@ TEXT: dict[str, dict[str, str]] = {
     "lon": {"zh": "经度", "en": "Longitude"},
     "lat": {"zh": "纬度", "en": "Latitude"},
     "service_code": {"zh": "类别编码", "en": "Class code"},
+    "days_on_patrol": {"zh": "巡查天数", "en": "Days on patrol"},
+    "km_walked": {"zh": "步行(公里)", "en": "Walked (km)"},
+    "reports_made": {"zh": "上报案件", "en": "Reports made"},
 }
 
 

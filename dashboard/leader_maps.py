@@ -71,7 +71,7 @@ def add_places(
     )
 
 
-def zoom_to(m: folium.Map, bounds: tuple[float, float, float, float], pad: float = 0.004) -> None:
+def zoom_to(m: folium.Map, bounds: tuple[float, float, float, float], pad: float = 0.0003) -> None:
     """Fit the map to ``bounds`` (minx, miny, maxx, maxy) with a margin in degrees."""
     minx, miny, maxx, maxy = bounds
     m.fit_bounds([[miny - pad, minx - pad], [maxy + pad, maxx + pad]])
