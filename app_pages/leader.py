@@ -117,9 +117,10 @@ resolution = maps.heat_resolution(extent, cast(int | str, picked))
 cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, scope()), area)
 total = int(cells.n.sum()) if not cells.empty else 0
 cats = tuple(chosen) or None
-tables = perf.tables_for(window, scope())
 st.metric(t("cases_in_window", lang), f"{total:,}")
-perf.headline_row(tables, lang)
+# the measures scan every case of the window: their row is kept here and filled after the
+# map has been sent, so the map shows as soon as before while they are computed (cached)
+headline_slot = st.container()
 
 left, right = st.columns([3, 2])
 with right:
@@ -159,6 +160,9 @@ with left:
             key=f"leader_map_{chosen_spot.cell if chosen_spot else 'all'}",
         )
 drill_down(window, cats, chosen_spot, clicked, lang)
+tables = perf.tables_for(window, scope())
+with headline_slot:
+    perf.headline_row(tables, lang)
 
 if not daily.empty:
     st.subheader(t("trend", lang))

@@ -26,8 +26,8 @@ from services.leader_places import (
 )
 from services.login import Scope
 
-HOTSPOT_LEVEL = 8
-"""Hotspots are listed on H3 r8 cells (~0.7 km², a few blocks: a place a leader can name)."""
+HOTSPOT_LEVEL = 9
+"""Hotspots are listed on H3 r9 cells (~0.1 km², a block or two: a place a leader can name)."""
 
 
 @dataclass(frozen=True)

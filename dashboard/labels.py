@@ -266,8 +266,8 @@ TEXT: dict[str, dict[str, str]] = {
     "hotspot_period": {"zh": "统计周期", "en": "Period"},
     "last_days": {"zh": "近 {days} 天", "en": "Last {days} days"},
     "hotspot_note": {
-        "zh": "{start} 至 {end} 案件最多的六边形 (H3 r8)，与上一同长周期比较；点击地点放大地图。",
-        "en": "Hexagons (H3 r8) with most cases {start} to {end}, against the period before; "
+        "zh": "{start} 至 {end} 案件最多的六边形 (H3 r9)，与上一同长周期比较；点击地点放大地图。",
+        "en": "Hexagons (H3 r9) with most cases {start} to {end}, against the period before; "
         "click a place to zoom the map.",
     },
     "no_cases": {"zh": "所选范围内没有案件。", "en": "No cases in the chosen range."},

@@ -85,7 +85,7 @@ def test_top_hotspot_zooms_to_a_named_place_and_lists_its_cases(dashboard, page,
             dict(zip("wsen", after["box"], strict=True), name=place.group(1)),
         ).scalar_one()
     assert inside
-    centre = h3.latlng_to_cell(after["lat"], after["lng"], 8)
+    centre = h3.latlng_to_cell(after["lat"], after["lng"], 9)
     assert (
         h3.int_to_str(centre) == after["chosen"]
         or h3.grid_distance(centre, h3.str_to_int(after["chosen"])) <= 1
