@@ -3,17 +3,18 @@ and how they trend, for any time window."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import cast
 
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app_pages import leader_performance as perf
+from app_pages.leader_places import drill_down, hotspot_list, place_map_layers, weekly_animation
 from app_pages.resources import base, day_range, engine, scope
-from dashboard import maps
-from dashboard.export import excel_workbook
-from dashboard.labels import localized, pick, t, time_zone
+from dashboard import leader_maps, maps
+from dashboard.labels import pick, t
 from services.areas import area_extents
 from services.leader import (
     leader_density,
@@ -22,7 +23,6 @@ from services.leader import (
     leader_hotspots,
     major_choices,
     narrow_heat,
-    performance,
 )
 from services.login import Scope
 
@@ -70,9 +70,13 @@ with st.sidebar:
     )
     labels = {r.service_code: pick(r.name_zh, r.name_en, lang) for r in load_majors().itertuples()}
     chosen = st.multiselect(
-        t("category", lang), list(labels), format_func=lambda c: labels[c], key="leader_categories"
+        t("category", lang),
+        list(labels),
+        format_func=lambda c: labels[c],
+        placeholder=t("choose_options", lang),
+        key="leader_categories",
     )
-    views_of_map = ["heat_h3", "heat_grid", "density", "hotspots"]
+    views_of_map = ["heat_h3", "heat_grid", "density", "hotspots", "heat_weekly"]
     shows = st.radio(
         t("map_shows", lang),
         views_of_map,
@@ -112,26 +116,53 @@ extent = load_extents(scope()).get(area)
 resolution = maps.heat_resolution(extent, cast(int | str, picked))
 cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, scope()), area)
 total = int(cells.n.sum()) if not cells.empty else 0
-st.metric(t("cases_in_window", lang), f"{total:,}")
-m = maps.new_map(extent, base())
 cats = tuple(chosen) or None
-if shows == "hotspots":
-    spots = load_map_view(
-        shows, window[0], window[1], cats, area, scope=scope(), resolution=resolution
-    )
-    maps.add_hotspot_cells(m, spots.cells, resolution, lang)
-elif shows == "heat_grid":
-    maps.add_grid_heat(
-        m, load_map_view(shows, window[0], window[1], cats, area, scope=scope()), lang
-    )
-elif shows == "density":
-    smooth = load_map_view(shows, window[0], window[1], cats, area, scope=scope())
-    maps.add_density(m, smooth.bands, smooth.bandwidth_m, lang)
-else:
-    maps.add_heat_cells(m, cells, resolution, lang)
-st_folium(
-    maps.finish(m), height=560, use_container_width=True, returned_objects=[], key="leader_map"
-)
+st.metric(t("cases_in_window", lang), f"{total:,}")
+# the measures scan every case of the window: their row is kept here and filled after the
+# map has been sent, so the map shows as soon as before while they are computed (cached)
+headline_slot = st.container()
+
+left, right = st.columns([3, 2])
+with right:
+    chosen_spot = hotspot_list(window, cats, area, lang)
+with left:
+    outlines, roads = place_map_layers()
+    if shows == "heat_weekly":
+        weekly_animation(
+            window, cats=cats, area=area, resolution=resolution, outlines=outlines, lang=lang
+        )
+        clicked = None
+    else:
+        m = maps.new_map(extent, base())
+        if shows == "hotspots":
+            spots = load_map_view(
+                shows, window[0], window[1], cats, area, scope=scope(), resolution=resolution
+            )
+            maps.add_hotspot_cells(m, spots.cells, resolution, lang)
+        elif shows == "heat_grid":
+            maps.add_grid_heat(
+                m, load_map_view(shows, window[0], window[1], cats, area, scope=scope()), lang
+            )
+        elif shows == "density":
+            smooth = load_map_view(shows, window[0], window[1], cats, area, scope=scope())
+            maps.add_density(m, smooth.bands, smooth.bandwidth_m, lang)
+        else:
+            maps.add_heat_cells(m, cells, resolution, lang)
+        leader_maps.add_places(m, outlines, roads, lang)  # over the heat, so they stay legible
+        if chosen_spot is not None:
+            leader_maps.add_chosen(m, chosen_spot.outline, lang)
+            leader_maps.zoom_to(m, chosen_spot.bounds)
+        clicked = st_folium(
+            maps.finish(m),
+            height=560,
+            width="stretch",
+            returned_objects=["last_active_drawing"],
+            key=f"leader_map_{chosen_spot.cell if chosen_spot else 'all'}",
+        )
+drill_down(window, cats, chosen_spot, clicked, lang)
+tables = perf.tables_for(window, scope())
+with headline_slot:
+    perf.headline_row(tables, lang)
 
 if not daily.empty:
     st.subheader(t("trend", lang))
@@ -148,7 +179,7 @@ if not daily.empty:
     st.dataframe(
         trend,
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         column_config={
             t("weekly", lang): st.column_config.LineChartColumn(
                 t("weekly", lang), width="large", y_min=0
@@ -158,42 +189,4 @@ if not daily.empty:
     )
 
 
-@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
-def load_performance(
-    start: date, end: date, now_hour: datetime, recurrence_days: int, scope: Scope
-):  # type: ignore[no-untyped-def]
-    return performance(
-        engine(),
-        scope=scope,
-        start=start,
-        end=end,
-        now=now_hour,
-        recurrence_days=recurrence_days,
-    )
-
-
-st.subheader(t("performance", lang))
-st.caption(t("performance_note", lang))
-# measures scan every case of the window: computed when asked for, then cached
-if st.toggle(t("show_performance", lang), value=False, key="show_performance"):
-    recurrence_days = st.number_input(
-        t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
-    )
-    now_hour = datetime.now(time_zone()).replace(minute=0, second=0, microsecond=0)
-    tables = load_performance(window[0], window[1], now_hour, int(recurrence_days), scope())
-    departments = tables["departments"].drop(columns=["name_en" if lang == "zh" else "name_zh"])
-    st.dataframe(localized(departments, lang), hide_index=True)
-    with st.expander(t("grids", lang)):
-        st.dataframe(localized(tables["grids"], lang), hide_index=True)
-    for level in ("communities", "streets", "places"):
-        with st.expander(t(level, lang)):
-            named = tables[level].drop(columns=["name_en" if lang == "zh" else "name_zh"])
-            st.dataframe(localized(named, lang), hide_index=True)
-    with st.expander(t("workers", lang)):
-        st.dataframe(localized(tables["workers"], lang), hide_index=True)
-    st.download_button(
-        t("export_excel", lang),
-        excel_workbook(tables),
-        file_name=f"gridgov-performance-{window[0]}-{window[1]}.xlsx",
-        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+perf.charts_section(tables, window, lang)

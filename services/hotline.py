@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import geopandas as gpd
 from sqlalchemy.engine import Engine
 
-from layers import areas, cases, intake, places
+from layers import areas, cases, intake, place_search
 from layers.workflow import duplicates
 from layers.workflow.access import Scope
 from layers.workflow.cases_api import MAX_DESCRIPTION, report_case, validate_report
@@ -136,9 +136,9 @@ def categories(engine: Engine, *, scope: Scope) -> list[Category]:
 
 
 def find_places(engine: Engine, *, scope: Scope, text: str, limit: int = 10) -> list[Place]:
-    """Places matching what the caller said (GridGov's own layers; see :mod:`layers.places`)."""
+    """Places matching what the caller said (GridGov's own layers; see :mod:`layers.place_search`)."""
     with unit_of_work(engine, scope) as conn:
-        rows = places.find_places(conn=conn, text=text, limit=limit)
+        rows = place_search.find_places(conn=conn, text=text, limit=limit)
     return [Place(**{k: r[k] for k in Place.__dataclass_fields__}) for r in rows]
 
 

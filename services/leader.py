@@ -240,3 +240,45 @@ def major_choices(engine: Engine) -> pd.DataFrame:
     """Major classes of the catalogue (service_code, kind, names), for the category filter."""
     with unit_of_work(engine, None) as conn:
         return catalogue.major_categories(conn=conn)
+
+
+HEADLINE = (
+    "closure_rate",
+    "on_time_closure_rate",
+    "part_recurrence_rate",
+    "false_closure_rate",
+    "missed_report_share",
+    "proactive_share",
+    "backlog_median_age_days",
+    "cases_per_100_households",
+)
+"""The first screen's figures: closure and on-time closure, then what they hide."""
+
+
+def headline(tables: dict[str, pd.DataFrame]) -> dict[str, float | None]:
+    """The area's headline figures from :func:`performance`'s tables: the street rates
+    weighted by cases (one street: its own), the share of resident reports patrols missed
+    and the cases per 100 households over the grids, and the sample sizes (``cases``,
+    ``closed``, ``backlog_open``, ``households``)."""
+    streets, grids = tables["streets"], tables["grids"]
+    out: dict[str, float | None] = {}
+    cases = float(streets.cases.sum()) if not streets.empty else 0.0
+    for key in (*HEADLINE[:6], "backlog_median_age_days"):
+        if key in ("missed_report_share",) or key not in streets.columns or not cases:
+            continue
+        values = pd.to_numeric(streets[key], errors="coerce").astype(float)
+        weights = streets.cases.astype(float).where(values.notna(), 0.0)
+        out[key] = (
+            float((values.fillna(0) * weights).sum() / weights.sum()) if weights.sum() else None
+        )
+    grid_cases = float(grids.cases.sum()) if not grids.empty else 0.0
+    households = float(grids.households.sum()) if not grids.empty else 0.0
+    out["missed_report_share"] = (
+        float(grids.missed_reports.sum()) / grid_cases if grid_cases else None
+    )
+    out["cases_per_100_households"] = 100.0 * grid_cases / households if households else None
+    out["cases"] = cases
+    out["closed"] = float(streets.closed.sum()) if not streets.empty else 0.0
+    out["backlog_open"] = float(streets.backlog_open.sum()) if not streets.empty else 0.0
+    out["households"] = households
+    return out

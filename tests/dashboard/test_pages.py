@@ -65,7 +65,7 @@ def test_leader_page_heat_and_trend(app, small_district):
     at.switch_page("app_pages/leader.py").run()
     assert not at.exception
     # the trend: one row per major class with its weekly sparkline, adding up to the total
-    trend = at.dataframe[0].value  # the only table before the performance toggle
+    trend = next(d.value for d in at.dataframe if "每周案件" in d.value.columns)
     assert trend["案件数"].sum() == len(small_district.cases)
     assert all(sum(w) == n for w, n in zip(trend["每周案件"], trend["案件数"], strict=True))
     total = {m.label: m.value for m in at.metric}["时段内案件"]
@@ -133,9 +133,7 @@ def test_leader_performance_tables_and_excel_export(app, small_district):
 
     at = app.run()
     at.switch_page("app_pages/leader.py").run()
-    assert not at.exception
-    at.toggle(key="show_performance").set_value(True).run()
-    assert not at.exception
+    assert not at.exception  # the measures are on the first screen: no toggle
     departments = next(d.value for d in at.dataframe if "复发率" in d.value.columns)
     assert departments["案件数"].sum() == len(small_district.cases)
     from dashboard.export import excel_workbook
@@ -148,7 +146,6 @@ def test_the_leader_page_shows_the_planted_problems_first(app, small_district):
     # the page is told nothing: the tables rank what the measures find
     at = app.run()
     at.switch_page("app_pages/leader.py").run()
-    at.toggle(key="show_performance").set_value(True).run()
     assert not at.exception
     tables = [d.value for d in at.dataframe]
     places = next(t for t in tables if "结案后复发次数" in t.columns)

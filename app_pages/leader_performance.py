@@ -1,0 +1,130 @@
+"""The leader's performance, drawn: the headline figures with the measures closure rates
+hide beside them, ranked coloured charts per department, street, community and grid, the
+recurring parts and the workers' load, and the Excel export. (Not a page of its own: the
+leader page calls :func:`headline_row` and :func:`charts`.)"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import streamlit as st
+
+from app_pages.resources import engine
+from dashboard import charts
+from dashboard.export import excel_workbook
+from dashboard.labels import localized, pick, t, time_zone
+from services.leader import HEADLINE, headline, performance
+from services.login import Scope
+
+LEVELS = ("departments", "streets", "communities", "grids")
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
+def load_performance(
+    start: date, end: date, now_hour: datetime, recurrence_days: int, scope: Scope
+):  # type: ignore[no-untyped-def]
+    return performance(
+        engine(), scope=scope, start=start, end=end, now=now_hour, recurrence_days=recurrence_days
+    )
+
+
+def tables_for(window: tuple[date, date], scope: Scope) -> dict[str, pd.DataFrame]:
+    """The measures of the window (cached for the hour; recurrence within 30 days)."""
+    now_hour = datetime.now(time_zone()).replace(minute=0, second=0, microsecond=0)
+    days = int(st.session_state.get("recurrence_days", 30))
+    return load_performance(window[0], window[1], now_hour, days, scope)
+
+
+def _shown(key: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if charts.MEASURES[key].share:
+        return f"{100 * value:.1f} %"
+    return f"{value:.1f}"
+
+
+def headline_row(tables: dict[str, pd.DataFrame], lang: str) -> None:
+    """Closure and on-time closure, and beside them the measures they hide, each with its
+    sample size."""
+    figures = headline(tables)
+    samples = {
+        "cases": t("cases", lang),
+        "closed": t("closed", lang),
+        "backlog_open": t("backlog_open", lang),
+        "households": t("households", lang),
+    }
+    columns = st.columns(len(HEADLINE))
+    for column, key in zip(columns, HEADLINE, strict=True):
+        sample = charts.MEASURES[key].sample
+        if key == "cases_per_100_households":
+            sample = "households"
+        n = int(figures.get(sample) or 0)
+        column.metric(
+            t(key, lang),
+            _shown(key, figures.get(key)),
+            help=f"{samples[sample]} n={n:,}",
+        )
+        column.caption(f"n={n:,}")
+
+
+def _label_column(level: str, frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    if level == "grids":
+        return frame.assign(label=frame.code)
+    return frame.assign(
+        label=[pick(z, e, lang) for z, e in zip(frame.name_zh, frame.name_en, strict=True)]
+    )
+
+
+def charts_section(tables: dict[str, pd.DataFrame], window: tuple[date, date], lang: str) -> None:
+    """A measure chosen once, ranked per department, street, community and grid (worst
+    first, units with a small sample hidden and counted), then the detail tables."""
+    st.subheader(t("performance", lang))
+    st.caption(t("performance_note", lang))
+    left, right = st.columns(2)
+    key = left.selectbox(
+        t("measure", lang),
+        list(charts.MEASURES),
+        format_func=lambda k: t(k, lang),
+        key="leader_measure",
+    )
+    minimum = right.number_input(
+        t("min_sample", lang), min_value=1, max_value=1000, value=charts.MIN_SAMPLE,
+        key="leader_min_sample",
+    )  # fmt: skip
+    measure = charts.MEASURES[key]
+    for tab, level in zip(st.tabs([t(level, lang) for level in LEVELS]), LEVELS, strict=True):
+        with tab:
+            frame = _label_column(level, tables[level], lang)
+            if key not in frame.columns:
+                st.info(t("measure_not_for_level", lang))
+                continue
+            fig, hidden = charts.ranked_bars(
+                frame, measure, label="label", lang=lang, min_sample=int(minimum)
+            )
+            st.plotly_chart(fig, width="stretch", key=f"leader_chart_{level}")
+            if hidden:
+                st.caption(t("hidden_small_sample", lang).format(n=hidden, min=int(minimum)))
+    with st.expander(t("places", lang), expanded=True):
+        st.dataframe(localized(_named(tables["places"], lang), lang), hide_index=True)
+    with st.expander(t("workers", lang), expanded=True):
+        st.dataframe(localized(tables["workers"], lang), hide_index=True)
+    with st.expander(t("performance_tables", lang)):
+        st.number_input(
+            t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
+        )
+        for level in LEVELS:
+            st.caption(t(level, lang))
+            st.dataframe(localized(_named(tables[level], lang), lang), hide_index=True)
+    st.download_button(
+        t("export_excel", lang),
+        excel_workbook(tables),
+        file_name=f"gridgov-performance-{window[0]}-{window[1]}.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+def _named(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Keep the name in the screen's language only, and no raw class code."""
+    drop = [c for c in ("name_en" if lang == "zh" else "name_zh", "service_code") if c in frame]
+    return frame.drop(columns=drop)

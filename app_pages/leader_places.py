@@ -1,0 +1,238 @@
+"""The leader page's places: the hotspot list (named by community and nearest road, with
+top classes and trend; a click zooms the map), the drill-down to a place's cases and the
+week-by-week heat. (Not a page of its own: the leader page calls these.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+
+from app_pages.resources import engine, scope
+from dashboard import charts, maps
+from dashboard.labels import LOCAL_TZ, localized, pick, t
+from dashboard.safe_text import markdown_text
+from gis import heat
+from services.leader_places import (
+    HOTSPOT_PERIODS,
+    cases_of_place,
+    hotspot_period,
+    place_layers,
+    ranked_hotspots,
+    weekly_heat,
+)
+from services.login import Scope
+
+HOTSPOT_LEVEL = 9
+"""Hotspots are listed on H3 r9 cells (~0.1 km², a block or two: a place a leader can name)."""
+
+
+@dataclass(frozen=True)
+class ChosenSpot:
+    """The hotspot the leader clicked: its cell, bounds and outline."""
+
+    cell: str
+    bounds: tuple[float, float, float, float]
+    outline: gpd.GeoDataFrame
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _layers(scope: Scope):  # type: ignore[no-untyped-def]
+    layers = place_layers(engine(), scope=scope)
+    return layers.communities, layers.roads
+
+
+def place_map_layers() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """(community outlines with label points, major roads) of the user's area."""
+    return _layers(scope())  # type: ignore[no-any-return]
+
+
+@st.cache_data(ttl=300, max_entries=32, show_spinner=False)
+def _hotspots(
+    start: date, end: date, categories: tuple[str, ...] | None, area: str | None, scope: Scope
+):  # type: ignore[no-untyped-def]
+    return ranked_hotspots(
+        engine(),
+        scope=scope,
+        start=start,
+        end=end,
+        resolution=HOTSPOT_LEVEL,
+        categories=list(categories) if categories else None,
+        community=area,
+    )
+
+
+def _trend_text(row: pd.Series, lang: str) -> str:
+    if row.trend == "new":
+        return t("trend_new", lang)
+    arrow = {"up": "↑", "down": "↓", "flat": "→"}[str(row.trend)]
+    return (
+        f"{arrow} {100 * float(row.change):+.0f} % ({t('previous_period', lang)} {int(row.n_prev)})"
+    )
+
+
+def hotspot_list(
+    window: tuple[date, date], cats: tuple[str, ...] | None, area: str | None, lang: str
+) -> ChosenSpot | None:
+    """The ranked hotspots of the last days of the window; the one clicked (or None)."""
+    st.subheader(t("hotspot_list", lang))
+    days = st.radio(
+        t("hotspot_period", lang),
+        HOTSPOT_PERIODS,
+        index=1,
+        format_func=lambda d: t("last_days", lang).format(days=d),
+        horizontal=True,
+        key="hotspot_days",
+    )
+    start, end = hotspot_period(window[1], int(days))
+    start = max(start, window[0])
+    st.caption(t("hotspot_note", lang).format(start=start, end=end))
+    spots = _hotspots(start, end, cats, area, scope())
+    if spots.empty:
+        st.info(t("no_cases", lang))
+        return None
+    if st.button(t("show_whole_area", lang), key="hotspot_clear"):
+        st.session_state.pop("leader_hotspot", None)
+    for row in spots.itertuples():
+        place = pick(row.community_zh, row.community_en, lang)
+        road = pick(row.road_zh, row.road_en, lang)
+        near = f" · {markdown_text(t('near_road', lang).format(road=road))}" if road else ""
+        count = f"{int(row.n)} {t('cases_unit', lang)}"
+        label = f"{row.rank}. {markdown_text(place)}{near} — {count}"
+        if st.button(label, key=f"hotspot_{row.rank}", width="stretch"):
+            st.session_state["leader_hotspot"] = row.cell
+        classes = pick(row.classes_zh, row.classes_en, lang)
+        st.caption(
+            f"{markdown_text(classes)} · "
+            f"{markdown_text(_trend_text(pd.Series(row._asdict()), lang))}"
+        )
+    chosen = st.session_state.get("leader_hotspot")
+    match = spots[spots.cell == chosen]
+    if match.empty:
+        return None
+    row = match.iloc[0]
+    import h3.api.basic_int as h3
+
+    outline = heat.cell_polygons(pd.DataFrame({"cell": [h3.str_to_int(row.cell)], "n": [row.n]}))
+    bounds = (float(row.minx), float(row.miny), float(row.maxx), float(row.maxy))
+    return ChosenSpot(str(row.cell), bounds, outline)
+
+
+@st.cache_data(ttl=300, max_entries=32, show_spinner=False)
+def _cases(
+    start: date,
+    end: date,
+    *,
+    cell: str | None,
+    grid: str | None,
+    categories: tuple[str, ...] | None,
+    scope: Scope,
+):  # type: ignore[no-untyped-def]
+    return cases_of_place(
+        engine(),
+        scope=scope,
+        start=start,
+        end=end,
+        cell=cell,
+        grid_code=grid,
+        categories=list(categories) if categories else None,
+    )
+
+
+def drill_down(
+    window: tuple[date, date],
+    cats: tuple[str, ...] | None,
+    spot: ChosenSpot | None,
+    clicked: dict | None,
+    lang: str,
+) -> None:
+    """The cases of the hexagon or grid clicked on the map, else of the chosen hotspot."""
+    cell = maps.selected_id(clicked, "h3") or maps.selected_id(clicked, "chosen")
+    grid = maps.selected_id(clicked, "grid")
+    start, end = window
+    if cell is None and grid is None and spot is not None:
+        cell = spot.cell
+        start = max(
+            start, hotspot_period(window[1], int(st.session_state.get("hotspot_days", 28)))[0]
+        )
+    st.subheader(t("place_cases", lang))
+    if cell is None and grid is None:
+        st.caption(t("drill_down_hint", lang))
+        return
+    what = f"{t('grid', lang)} {grid}" if grid else f"H3 {cell}"
+    cases = _cases(start, end, cell=cell, grid=grid, categories=cats, scope=scope())
+    st.caption(
+        t("place_cases_of", lang).format(
+            place=markdown_text(what), n=len(cases), start=start, end=end
+        )
+    )
+    shown = pd.DataFrame(
+        {
+            "case_no": cases.case_no,
+            "reported_at": pd.to_datetime(cases.reported_at, utc=True)
+            .dt.tz_convert(LOCAL_TZ)
+            .dt.strftime("%Y-%m-%d %H:%M"),
+            "part_major": [
+                pick(z, e, lang) for z, e in zip(cases.major_zh, cases.major_en, strict=True)
+            ],
+            "category": [
+                pick(z, e, lang) for z, e in zip(cases.category_zh, cases.category_en, strict=True)
+            ],
+            "status": [
+                pick(z, e, lang) for z, e in zip(cases.status_zh, cases.status_en, strict=True)
+            ],
+            "source": [t(f"src_{s}", lang) for s in cases.source],
+            "grid": cases.grid,
+            "community": [
+                pick(z, e, lang)
+                for z, e in zip(cases.community_zh, cases.community_en, strict=True)
+            ],
+        }
+    ).rename(columns={"part_major": "major_class"})
+    st.dataframe(localized(shown, lang), hide_index=True, width="stretch", key="place_cases")
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
+def _weekly(
+    start: date,
+    end: date,
+    *,
+    categories: tuple[str, ...] | None,
+    area: str | None,
+    resolution: int,
+    scope: Scope,
+):  # type: ignore[no-untyped-def]
+    return weekly_heat(
+        engine(),
+        scope=scope,
+        start=start,
+        end=end,
+        resolution=resolution,
+        categories=list(categories) if categories else None,
+        community=area,
+    )
+
+
+def weekly_animation(
+    window: tuple[date, date],
+    *,
+    cats: tuple[str, ...] | None,
+    area: str | None,
+    resolution: int,
+    outlines: gpd.GeoDataFrame,
+    lang: str,
+) -> None:
+    """The heat week by week (play, or drag the slider), over the community outlines."""
+    level = resolution
+    weekly = _weekly(
+        window[0], window[1], categories=cats, area=area, resolution=level, scope=scope()
+    )
+    if weekly.empty:
+        st.info(t("no_cases", lang))
+        return
+    shown = outlines if area is None else outlines[outlines.code == area]
+    fig = charts.heat_animation(weekly, shown, lang=lang, resolution=level)
+    st.plotly_chart(fig, width="stretch", key="leader_animation")

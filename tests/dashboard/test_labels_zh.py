@@ -1,0 +1,112 @@
+"""No Chinese page shows an untranslated column name or code.
+
+Every page of the router is run under Streamlit's AppTest in Chinese (as the leader, who
+may open them all, on the first screen and with the leader's map views switched through)
+and everything a person reads is scanned: table column names and text cells, metric,
+widget and button labels, widget options and placeholders. What counts as untranslated:
+a ``snake_case`` identifier or a key of the label dictionary shown as it is, a code of the
+case sources or statuses, or Streamlit's English placeholders ("Choose options").
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from app_pages.main import PAGES
+from dashboard.labels import TEXT
+from tests.dashboard.test_pages import APP, _LoggedIn
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$|^[a-z]+$")
+ENGLISH_PLACEHOLDERS = {"Choose options", "Choose an option", "Select...", "Select an option"}
+WIDGETS = ("selectbox", "multiselect", "radio", "select_slider", "text_input", "number_input",
+           "text_area", "date_input", "checkbox", "toggle", "button")  # fmt: skip
+SOURCES = {"patrol", "hotline", "app", "web", "sensor", "leader", "import"}
+
+
+@pytest.fixture(scope="module")
+def codes(demo_engine) -> set[str]:
+    with demo_engine.connect() as conn:
+        statuses = set(conn.execute(sa.text("SELECT code FROM case_statuses")).scalars())
+    return SOURCES | statuses
+
+
+def _raw(text: object, codes: set[str]) -> bool:
+    s = str(text).strip()
+    return bool(s) and (s in codes or s in TEXT or bool(IDENTIFIER.match(s)))
+
+
+def _tables(at: AppTest, codes: set[str]) -> list[str]:
+    found: list[str] = []
+    for frame in at.dataframe:
+        value = frame.value
+        found += [f"column {c!r}" for c in value.columns if _raw(c, codes)]
+        for column in value.columns:
+            if value[column].dtype != object:
+                continue
+            texts = {v for v in value[column].dropna() if isinstance(v, str)}
+            found += [f"cell {v!r} in {column!r}" for v in texts if _raw(v, codes)]
+    return found
+
+
+def _widgets(at: AppTest, codes: set[str]) -> list[str]:
+    found: list[str] = []
+    for kind in WIDGETS:
+        for widget in getattr(at, kind):
+            found += [f"{kind} label {widget.label!r}"] if _raw(widget.label, codes) else []
+            options = getattr(widget, "options", None) or []
+            found += [f"{kind} {widget.label!r} option {o!r}" for o in options if _raw(o, codes)]
+            placeholder = getattr(widget.proto, "placeholder", "")
+            # an empty multiselect placeholder shows Streamlit's English default
+            if placeholder in ENGLISH_PLACEHOLDERS or (kind == "multiselect" and not placeholder):
+                found.append(f"{kind} {widget.label!r} placeholder {placeholder!r}")
+    return found
+
+
+def untranslated(at: AppTest, codes: set[str]) -> list[str]:
+    """Everything on the current screen that a Chinese reader would see untranslated."""
+    metrics = [f"metric {m.label!r}" for m in at.metric if _raw(m.label, codes)]
+    return _tables(at, codes) + _widgets(at, codes) + metrics
+
+
+OTHERS_OWN = pytest.mark.xfail(
+    strict=True,
+    reason="found by this test, fixed by the page's owner (issue 18): the operator page's "
+    "source filter shows source codes and its multiselects Streamlit's English placeholder; "
+    "the supervisor page shows raw column names (worker_code, grid_code, households, ...)",
+)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        p if p not in ("operator", "supervisor") else pytest.param(p, marks=OTHERS_OWN)
+        for p in PAGES
+    ],
+)
+def test_no_chinese_page_shows_an_untranslated_name_or_code(demo_app_url, monkeypatch, codes, page):
+    monkeypatch.setenv("DATABASE_URL", demo_app_url)
+    at = _LoggedIn(AppTest.from_file(str(APP), default_timeout=120)).run()
+    at.switch_page(PAGES[page][0]).run()
+    assert not at.exception, at.exception
+    assert at.session_state["lang"] == "zh"
+    problems = untranslated(at, codes)
+    if page == "leader":  # every map view, and the drill-down of the top hotspot
+        at.button(key="hotspot_1").click().run()
+        problems += untranslated(at, codes)
+        for view in ("heat_grid", "hotspots", "heat_weekly"):
+            at.sidebar.radio(key="leader_map_shows").set_value(view).run()
+            assert not at.exception, at.exception
+            problems += [f"{view}: {p}" for p in untranslated(at, codes)]
+    assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_the_scan_finds_what_it_is_for(codes):
+    # the checks above can fail: raw names and codes are caught, labels are not
+    assert _raw("worker_code", codes) and _raw("households", codes) and _raw("patrol", codes)
+    assert not _raw("网格员", codes) and not _raw("SWJ", codes) and not _raw("P0208", codes)
+    assert not _raw(pd.Timestamp("2026-01-01"), codes)
