@@ -136,7 +136,7 @@ def categories(engine: Engine, *, scope: Scope) -> list[Category]:
 
 
 def find_places(engine: Engine, *, scope: Scope, text: str, limit: int = 10) -> list[Place]:
-    """Places matching what the caller said (GridGov's own layers; see :mod:`layers.place_search`)."""
+    """Places matching what the caller said (our own layers: :mod:`layers.place_search`)."""
     with unit_of_work(engine, scope) as conn:
         rows = place_search.find_places(conn=conn, text=text, limit=limit)
     return [Place(**{k: r[k] for k in Place.__dataclass_fields__}) for r in rows]
