@@ -30,7 +30,6 @@ import random
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from layers.auth import hash_password  # noqa: E402
 from layers.workflow.access import Scope  # noqa: E402
 from services.uow import unit_of_work  # noqa: E402
-from tests.api.server import free_port  # noqa: E402
+from tests.api.server import free_port, start_api_process, wait_for_api  # noqa: E402
 from tests.conftest import app_login_engine  # noqa: E402
 from tests.workflow.factories import WEST, X0, XM, Y0, Y1, served_database  # noqa: E402
 
@@ -97,39 +96,18 @@ def setup(phones: int) -> tuple[sa.Engine, list[dict]]:
 
 def serve(url: str, workers: int, media: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=os.environ
-        | {
+    server = start_api_process(
+        port=port,
+        env={
             "DATABASE_URL": url,
             "GRIDGOV_API_RATE_KEY": "off",
             "GRIDGOV_API_RATE_ADDRESS": "off",
             "GRIDGOV_MEDIA_DIR": str(media),
         },
+        workers=workers,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(1200):
-        try:
-            urllib.request.urlopen(f"{base}/openapi.json", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_api(f"{base}/openapi.json", proc=server)
     return server, base
 
 

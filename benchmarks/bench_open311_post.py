@@ -30,7 +30,6 @@ import random
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from layers.workflow.access import create_api_key  # noqa: E402
 from layers.workflow.cases_api import count_reported  # noqa: E402
-from tests.api.server import free_port  # noqa: E402
+from tests.api.server import free_port, start_api_process, wait_for_api  # noqa: E402
 from tests.conftest import app_login_engine  # noqa: E402
 from tests.workflow.factories import X0, X1, Y0, Y1, served_database  # noqa: E402
 
@@ -171,35 +170,11 @@ def run_load(
 
 def _serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "api.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        # the load comes from one key and one address: measure throughput, not the limits
-        env=os.environ
-        | {"DATABASE_URL": url, "GRIDGOV_API_RATE_KEY": "off", "GRIDGOV_API_RATE_ADDRESS": "off"},
-    )
+    # the load comes from one key and one address: measure throughput, not the limits
+    off = {"DATABASE_URL": url, "GRIDGOV_API_RATE_KEY": "off", "GRIDGOV_API_RATE_ADDRESS": "off"}
+    server = start_api_process(port=port, env=off, workers=workers)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(1200):
-        try:
-            urllib.request.urlopen(f"{base}/open311/v2/services.json", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_api(f"{base}/open311/v2/services.json", proc=server)
     return server, base
 
 

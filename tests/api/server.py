@@ -1,13 +1,20 @@
-"""Serve the API with uvicorn on a free loopback port in a background thread."""
+"""Serve the API on a free loopback port: in a background thread (``serving``) or as a
+``gridgov api``-like uvicorn subprocess that a test may kill (``start_api_process``)."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
+import httpx
 import uvicorn
 
 
@@ -36,3 +43,45 @@ def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_api_process(
+    *,
+    port: int,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    log_level: str = "warning",
+    log: IO[str] | None = None,
+) -> subprocess.Popen:
+    """The API (``api.app:create_app``) under uvicorn as a child process on ``port``.
+
+    ``env`` is added to this process's environment (e.g. ``DATABASE_URL``); the caller
+    waits with :func:`wait_for_api` and stops or kills the process.
+    """
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command += ["--log-level", log_level, "--no-access-log"]
+    return subprocess.Popen(command, cwd=ROOT, env=os.environ | (env or {}), stdout=log, stderr=log)
+
+
+def wait_for_api(
+    url: str, *, proc: subprocess.Popen | None = None, timeout_s: float = 120.0
+) -> None:
+    """Wait until ``url`` answers 200 (importing the app takes a while on a busy machine).
+
+    Raises RuntimeError when ``proc`` exits first or the time is up.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the API exited with {proc.returncode} before answering")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the API did not answer {url} within {timeout_s:.0f} s")

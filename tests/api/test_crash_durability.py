@@ -18,8 +18,6 @@ import contextlib
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ import sqlalchemy as sa
 from layers import cluster, migrate
 from layers.catalogue import load_catalogue
 from layers.workflow.access import create_api_key
-from tests.api.server import free_port
+from tests.api.server import free_port, start_api_process, wait_for_api
 from tests.scratch_cluster import env_for, scratch_cluster
 from tests.workflow.factories import X0, X1, Y0, Y1, make_area
 
@@ -64,44 +62,15 @@ def served():
             "GRIDGOV_API_RATE_KEY": "off",
             "GRIDGOV_API_RATE_ADDRESS": "off",
         }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "critical",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
+        server = start_api_process(port=port, env=env, log_level="critical")
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_for(base)
+            wait_for_api(f"{base}/open311/v2/services.json", proc=server)
             yield paths, admin, base, key, code
         finally:
             server.terminate()
             server.wait(20)
             admin.dispose()
-
-
-def _wait_for(base: str) -> None:
-    deadline = time.monotonic() + 120  # importing the app takes a while on a busy machine
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/open311/v2/services.json", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the API did not start")
 
 
 def _alive(p: psutil.Process) -> bool:
@@ -209,5 +178,5 @@ def test_every_acknowledged_report_survives_kill_9(served):
             "acknowledged reports lost"
         )
         total_acked += len(acked)
-        _wait_for(base)
+        wait_for_api(f"{base}/open311/v2/services.json")
     assert total_acked >= ROUNDS * KILL_AT // 2

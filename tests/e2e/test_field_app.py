@@ -16,14 +16,12 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from PIL import Image
@@ -31,7 +29,7 @@ from PIL import Image
 from layers.auth import DEMO_PASSWORD
 from layers.workflow.cases_api import report_case, validate_report
 from services.field import link_worker
-from tests.api.server import free_port
+from tests.api.server import free_port, start_api_process, wait_for_api
 from tests.e2e.conftest import ARTIFACTS, DEVICES, LOCAL_PREFIXES, MEDIA
 from tests.workflow.factories import in_scope
 
@@ -59,35 +57,11 @@ class Api:
     def start(self) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log = (ARTIFACTS / "field-api.log").open("a")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=self.log,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("the API exited; see tests/artifacts/field-api.log")
-            try:
-                if httpx.get(f"{self.base}/field/", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("the API did not start")
+        self.proc = start_api_process(port=self.port, env=self.env, log=self.log)
+        try:
+            wait_for_api(f"{self.base}/field/", proc=self.proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; see tests/artifacts/field-api.log") from exc
 
     def kill(self) -> None:
         assert self.proc is not None
