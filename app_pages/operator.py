@@ -13,7 +13,7 @@ from streamlit_folium import st_folium
 from app_pages.live_feed import live_strip
 from app_pages.resources import base, engine, scope, user
 from dashboard import maps, tile_map
-from dashboard.labels import LOCAL_TZ, localized, pick, t, time_zone
+from dashboard.labels import LOCAL_TZ, TEXT, localized, pick, t, time_zone
 from dashboard.safe_text import markdown_text as md
 from services.case_commands import (
     ActionRequest,
@@ -56,14 +56,25 @@ queue = queue.assign(
 with st.sidebar:
     wanted = st.text_input(t("find_case_no", lang), key="op_find").strip()
     st.subheader(t("filters", lang))
+    choose = t("choose_options", lang)
     chosen_categories = st.multiselect(
-        t("category", lang), sorted(queue.category.unique()), key="op_categories"
+        t("category", lang),
+        sorted(queue.category.unique()),
+        key="op_categories",
+        placeholder=choose,
     )
     chosen_sources = st.multiselect(
-        t("source", lang), sorted(queue.source.unique()), key="op_sources"
+        t("source", lang),
+        sorted(queue.source.unique()),
+        key="op_sources",
+        placeholder=choose,
+        format_func=lambda code: t(f"src_{code}", lang) if f"src_{code}" in TEXT else code,
     )
     chosen_communities = st.multiselect(
-        t("community", lang), sorted(queue.community.unique()), key="op_communities"
+        t("community", lang),
+        sorted(queue.community.unique()),
+        key="op_communities",
+        placeholder=choose,
     )
     overdue_only = st.toggle(t("overdue_only", lang), key="op_overdue_only")
 

@@ -92,7 +92,7 @@ with left:
     st.dataframe(grid_table(unvisited), hide_index=True)
 with right:
     st.subheader(t("workload", lang))
-    st.dataframe(data.workload, hide_index=True)
+    st.dataframe(localized(data.workload, lang), hide_index=True)
 
 if data.plans is not None and not data.plans.empty:
     st.subheader(f"{t('patrol_plan', lang)} · {data.plans.plan_date.iloc[0]}")
