@@ -212,8 +212,12 @@ def _apply_once(conn: Connection, device: Device, action: Action) -> dict[str, A
     return field.stored_result(conn=conn, client_id=action.client_id) or refusal
 
 
-class _AlreadyDone(Exception):
-    """A concurrent send of the same client id stored its result first."""
+class _AlreadyDone(GridGovError):
+    """A concurrent send of the same client id stored its result first (rolls the action's
+    savepoint back; never reaches a caller: the stored result is answered instead)."""
+
+    code = "field_action_already_done"
+    kind = "conflict"
 
 
 def _remember(conn: Connection, device: Device, action: Action, result: dict[str, Any]) -> bool:
