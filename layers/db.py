@@ -89,9 +89,14 @@ def database_url(*, start: bool = True, database: str | None = None, login: str 
     return resolved
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=None)
 def engine_for(url: str) -> Engine:
-    """One pooled engine per URL for the life of the process."""
+    """One pooled engine per URL for the life of the process.
+
+    Unbounded on purpose: an engine dropped from a bounded cache is garbage-collected
+    with its pooled connections still open (psycopg warns, at some random later moment).
+    A process uses a handful of URLs.
+    """
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 

@@ -58,6 +58,9 @@ def recreate_database(name: str) -> Engine:
 
 
 APP_TEST_LOGIN = "gridgov_test_app"
+_APP_TEST_PASSWORD = secrets.token_urlsafe(18)
+"""One password per test run: a login is per server, so a new password for each engine
+would lock out every URL handed out before (a session fixture's, a subprocess's)."""
 
 
 def app_login_engine(admin: Engine) -> Engine:
@@ -68,7 +71,7 @@ def app_login_engine(admin: Engine) -> Engine:
     on an external server; on the managed cluster the app's own ``gridgov_app``
     login works the same way.
     """
-    password = secrets.token_urlsafe(18)
+    password = _APP_TEST_PASSWORD
     with admin.connect() as conn, conn.begin():
         conn.execute(
             sa.text(f"""
