@@ -190,6 +190,24 @@ def _each_step_then_rate_and_not_fixed(page, base, admin, case_no, link) -> None
     page.goto(f"{base}{link}")
     page.locator('#steps li[data-step="received"].done').wait_for()
     assert page.locator('#steps li[data-step="assigned"].done').count() == 0
+    # -- follow it by mail from its page: a subscription for this case, once ---------------
+    page.fill("#f-contact", "not-an-address@")
+    page.get_by_role("button", name=re.compile("通知我")).click()
+    page.get_by_text("没有成功").wait_for()
+    page.fill("#f-contact", "resident@example.org")
+    page.get_by_role("button", name=re.compile("通知我")).click()
+    page.get_by_text("每有变化都会通知您").wait_for()
+    page.get_by_role("button", name=re.compile("通知我")).click()
+    page.get_by_text("您已经在关注这件事").wait_for()
+    with admin.connect() as conn:
+        follows = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM notify_subscriptions s JOIN cases c ON c.id = s.case_id"
+                " WHERE c.case_no = :n AND s.kind = 'follow' AND s.address = :a"
+            ),
+            {"n": case_no, "a": "resident@example.org"},
+        ).scalar_one()
+    assert follows == 1
     command_centre(admin, case_no, until="dispatch")
     page.reload()
     page.locator('#steps li[data-step="assigned"].done').wait_for()
@@ -267,7 +285,8 @@ def test_every_report_page_passes_axe(report_app, phone, mode):
     elif mode == "large":
         page.click("#large")
     problems: dict[str, list[str]] = {}
-    for path in ("/report/", f"/report/case.html#no={case['case_no']}&t={token}", "/report/stats/"):
+    case_page = f"/report/case.html#no={case['case_no']}&t={token}"
+    for path in ("/report/", case_page, "/report/watch.html", "/report/stats/"):
         page.goto(f"{base}{path}")
         page.wait_for_load_state("networkidle")
         if "case.html" in path:
@@ -285,6 +304,31 @@ def test_every_report_page_passes_axe(report_app, phone, mode):
         if mode == "large":
             assert page.evaluate("document.documentElement.classList.contains('large')")
     assert problems == {}
+
+
+def test_a_resident_watches_the_area_around_them(report_app, phone):
+    base, admin = report_app
+    page = phone.new_page()
+    page.goto(f"{base}/report/")
+    page.get_by_role("link", name=re.compile("关注附近")).click()
+    page.get_by_label(re.compile("路灯不亮")).check()
+    page.get_by_role("button", name=re.compile("开始关注")).click()
+    page.get_by_text("请先点").wait_for()  # no position yet: nothing is sent
+    page.get_by_role("button", name=re.compile("使用我的位置")).click()
+    page.get_by_text("已定位").wait_for()
+    page.fill("#w-contact", "13912345678")
+    page.get_by_role("button", name=re.compile("开始关注")).click()
+    page.get_by_text("附近有新情况会通知您").wait_for()
+    with admin.connect() as conn:
+        watch = conn.execute(
+            sa.text(
+                "SELECT channel, service_codes, radius_m, ST_X(geom) AS lon, ST_Y(geom) AS lat"
+                " FROM notify_subscriptions WHERE kind = 'watch' ORDER BY id DESC LIMIT 1"
+            )
+        ).one()
+    assert watch.channel == "sms" and watch.service_codes == ["P0208"] and watch.radius_m == 500
+    assert abs(watch.lon - INSIDE_WEST[0]) < 1e-4 and abs(watch.lat - INSIDE_WEST[1]) < 1e-4
+    assert phone.external == []
 
 
 def test_the_app_opens_with_no_network_after_the_first_visit(report_app, browser):

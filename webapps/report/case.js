@@ -101,6 +101,7 @@ function render() {
     }
     tl.append(li);
   }
+  $("follow").hidden = Boolean(view.summary.done);
   $("rate").hidden = !view.may_rate;
   $("notfixed").hidden = !view.may_say_not_fixed;
 }
@@ -127,6 +128,44 @@ function answered(item, answer, error) {
   load();
 }
 
+// Follow by mail or SMS: the notify routes (docs/alerts.md); the contact is only sent, never
+// kept on the phone. A repeat answers "already", and a refusal names what is wrong.
+async function follow() {
+  const contact = $("f-contact").value.trim();
+  if (!contact) {
+    pair($("f-note"), "请填手机号或电子邮箱", "Give a mobile number or an e-mail address");
+    return;
+  }
+  const body = { token, client_id: randomId(12) };
+  body[contact.includes("@") ? "email" : "phone"] = contact;
+  let r;
+  try {
+    r = await fetch(`/report/api/cases/${encodeURIComponent(caseNo)}/follow`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...headers() },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    pair($("f-note"), "没有网络：请联网后再点一次", "No network: tap again when you are online");
+    return;
+  }
+  if (r.ok) {
+    const answer = await r.json();
+    if (answer.created) pair($("f-note"), "好的：每有变化都会通知您", "Done: you will hear of every change");
+    else pair($("f-note"), "您已经在关注这件事", "You already follow this case");
+    return;
+  }
+  let why = "";
+  try {
+    const errors = await r.json();
+    why = (Array.isArray(errors) ? errors[0]?.description : errors?.detail) || "";
+  } catch {
+    why = "";
+  }
+  if (r.status === 429) pair($("f-note"), "请求太多，请稍后再试", "Too many requests: try again later");
+  else pair($("f-note"), `没有成功：${why || "请检查号码或邮箱"}`, `Not done: ${why || "check the number or address"}`);
+}
+
 setUp(() => {
   applyLang();
   showNet();
@@ -135,6 +174,7 @@ setUp(() => {
 for (const b of document.querySelectorAll("[data-verdict]")) {
   b.addEventListener("click", () => sendFeedback({ verdict: b.dataset.verdict }));
 }
+$("f-send").addEventListener("click", follow);
 $("nf-photo").addEventListener("change", async () => {
   const file = $("nf-photo").files[0];
   if (!file) return;

@@ -1,9 +1,11 @@
 // The residents' app's service worker: the shell is cached so the app opens with no
 // network; the API (/report/api/) always goes to the network (the outbox keeps writes).
-const CACHE = "gridgov-report-v1";
+const CACHE = "gridgov-report-v2";
 const SHELL = [
   "/report/",
   "/report/case.html",
+  "/report/watch.html",
+  "/report/watch.js",
   "/report/stats/",
   "/report/app.css",
   "/report/report.js",
