@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -89,7 +89,7 @@ def database_url(*, start: bool = True, database: str | None = None, login: str 
     return resolved
 
 
-@lru_cache(maxsize=None)
+@cache
 def engine_for(url: str) -> Engine:
     """One pooled engine per URL for the life of the process.
 
