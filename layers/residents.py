@@ -233,26 +233,6 @@ def feedback_of_case(*, conn: Connection, case_id: int) -> list[dict[str, Any]]:
     ]
 
 
-def places(*, conn: Connection, query: str, limit: int = 8) -> list[dict[str, Any]]:
-    """Buildings and address points of GridGov's own layer whose address contains ``query``
-    (no internet geocoder), with their community and point."""
-    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return [
-        dict(r)
-        for r in conn.execute(
-            sa.text("""
-        SELECT b.address, m.name_zh AS community_zh, m.name_en AS community_en,
-               round(ST_X(b.geom)::numeric, 6)::float8 AS lon,
-               round(ST_Y(b.geom)::numeric, 6)::float8 AS lat
-        FROM buildings b LEFT JOIN communities m ON m.id = b.community_id
-        WHERE b.address ILIKE :p
-        ORDER BY length(b.address), b.address LIMIT :n
-    """),
-            {"p": pattern, "n": limit},
-        ).mappings()
-    ]
-
-
 def refresh_stats(*, conn: Connection, max_age: timedelta, days: int = 365) -> bool:
     """Rebuild the public figures when older than ``max_age``; True when rebuilt."""
     with refusals_as_errors(conn):

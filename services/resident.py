@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from gis.errors import GridGovError
-from layers import media, residents
+from layers import media, place_search, residents
 from layers.workflow import duplicates
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.errors import BadValue, CaseNotFound
@@ -277,9 +277,24 @@ def follow_instead(
 
 
 def find_places(engine: Engine, *, query: str) -> list[dict[str, Any]]:
-    """Buildings and addresses of GridGov's own layer matching ``query`` (no map needed)."""
+    """Addresses, roads and communities of GridGov's own layers matching ``query`` (no map
+    needed; the same search as the hotline's, :mod:`layers.place_search`, without grid and
+    part codes, which residents do not know)."""
     text = (query or "").strip()
     if not text:
         raise BadValue("q: type part of an address")
     with unit_of_work(engine, RESIDENT) as conn:
-        return residents.places(conn=conn, query=text[:60])
+        rows = place_search.find_places(
+            conn=conn, text=text[:60], limit=8, kinds=("building", "road", "community")
+        )
+    return [
+        {
+            "address": r["name_zh"],
+            # a community's own name is not repeated as the community it lies in
+            "community_zh": None if r["kind"] == "community" else r["community_zh"],
+            "community_en": None if r["kind"] == "community" else r["community_en"],
+            "lon": round(float(r["lon"]), 6),
+            "lat": round(float(r["lat"]), 6),
+        }
+        for r in rows
+    ]

@@ -302,6 +302,25 @@ def test_places_come_from_gridgovs_own_layer(api, report_db):
     assert abs(r.json()["places"][0]["lon"] - INSIDE_WEST[0]) < 1e-6
 
 
+def test_places_include_roads_but_not_grid_or_part_codes(api, report_db):
+    """The residents' search is the hotline's (layers.place_search): a road by its name,
+    but no grid or part codes, which residents do not know."""
+    x, y = INSIDE_WEST
+    with report_db[0].begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO roads (name_zh, name_en, road_class, geom) VALUES "
+                "('银杏测试大道', 'Ginkgo Test Avenue', 'major', "
+                "ST_SetSRID(ST_MakeLine(ST_MakePoint(:x, :y), ST_MakePoint(:x + 0.001, :y)), 4326))"
+            ),
+            {"x": x, "y": y},
+        )
+        grid = conn.execute(sa.text("SELECT code FROM grids_current LIMIT 1")).scalar_one()
+    roads = api.get("/report/api/places", params={"q": "银杏测试"}).json()["places"]
+    assert [p["address"] for p in roads] == ["银杏测试大道"]
+    assert api.get("/report/api/places", params={"q": grid}).json()["places"] == []
+
+
 def test_kinds_are_mapped_to_the_catalogue(api, report_db):
     kinds = api.get("/report/api/kinds").json()["kinds"]
     with report_db[0].connect() as conn:
