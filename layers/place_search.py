@@ -58,7 +58,8 @@ def find_places(
             SELECT 'community', 3, m.code, m.name_zh, coalesce(m.name_en, m.name_zh), m.id,
                    coalesce(m.office, ST_PointOnSurface(m.geom))
             FROM communities m
-            WHERE 'community' = ANY(:kinds) AND (m.name_zh ILIKE :pattern OR m.name_en ILIKE :pattern)
+            WHERE 'community' = ANY(:kinds)
+              AND (m.name_zh ILIKE :pattern OR m.name_en ILIKE :pattern)
             UNION ALL
             SELECT 'grid', 4, g.code, g.code, g.code, g.community_id, ST_PointOnSurface(g.geom)
             FROM grids_current g WHERE 'grid' = ANY(:kinds) AND g.code LIKE :pattern
