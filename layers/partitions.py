@@ -157,3 +157,271 @@ def estimated_rows(conn: Connection, table: str) -> int:
             {"t": table},
         ).scalar_one()
     )
+
+
+# -- archive: detach a month into GeoParquet, attach it back ----------------------------
+
+ACCOUNT = "account.json"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``table.column`` refers to ``target.target_column`` (a foreign key)."""
+
+    table: str
+    column: str
+    target: str
+    target_column: str
+
+
+def references(conn: Connection) -> list[Reference]:
+    """Every foreign key of the database by its first column, from the catalogue (so a
+    table added later is archived with the cases it refers to)."""
+    rows = conn.execute(
+        sa.text("""
+        SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text, b.attname
+        FROM pg_constraint c
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+        JOIN pg_attribute b ON b.attrelid = c.confrelid AND b.attnum = c.confkey[1]
+        WHERE c.contype = 'f' AND c.conparentid = 0
+        ORDER BY 1, 2
+    """)
+    ).all()
+    return [Reference(*r) for r in rows]
+
+
+def _bounds(month: date) -> tuple[datetime, datetime]:
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    nxt = (pd.Timestamp(start) + pd.DateOffset(months=1)).to_pydatetime()
+    return start, nxt
+
+
+def _month_rows(conn: Connection, month: date) -> dict[str, str]:
+    """table -> the WHERE clause of the rows that go into the archive of ``month``: the
+    month's partitions and, table by table, every row that refers to one of them."""
+    lo, hi = (f"'{b.isoformat()}'" for b in _bounds(month))
+    where = {
+        "cases": f"reported_at >= {lo} AND reported_at < {hi}",
+        "case_keys": f"reported_at >= {lo} AND reported_at < {hi}",
+        "case_events": f"at >= {lo} AND at < {hi}",
+        "patrol_points": f"at >= {lo} AND at < {hi}",
+    }
+    fixed = dict(where)
+    refs = [r for r in references(conn) if r.table not in fixed]
+    for _ in range(len(refs) + 1):  # until no table gains a clause
+        grown = dict(fixed)
+        for r in refs:
+            if r.target in where and r.target != r.table:
+                clause = (
+                    f"{r.column} IN (SELECT {r.target_column} FROM {r.target} "
+                    f"WHERE {where[r.target]})"
+                )
+                grown[r.table] = f"({grown[r.table]}) OR {clause}" if r.table in grown else clause
+        if grown == where:
+            break
+        where = grown
+    return where
+
+
+def _load_order(conn: Connection, tables: list[str]) -> list[str]:
+    """``tables`` with every table after the tables it refers to."""
+    # case_keys is written by the trigger on cases: a reference to it waits for cases
+    refs = [
+        Reference(r.table, r.column, "cases" if r.target == "case_keys" else r.target, "")
+        for r in references(conn)
+        if r.table in tables and r.target in tables and r.table != "case_keys"
+    ]
+    done: list[str] = []
+    while len(done) < len(tables):
+        ready = [
+            t
+            for t in tables
+            if t not in done
+            and all(r.target in done or r.target == t for r in refs if r.table == t)
+        ]
+        if not ready:
+            raise PartitionError(f"circular references among {tables}")
+        done.extend(ready)
+    return done
+
+
+def _blockers(conn: Connection, month: date, where: dict[str, str]) -> list[str]:
+    """Live rows outside the archive that refer to what the archive takes away."""
+    lo, hi = _bounds(month)
+    out = []
+    other_events = conn.execute(
+        sa.text(f"""
+        SELECT count(*) FROM case_events e
+        WHERE NOT (e.at >= :lo AND e.at < :hi)
+          AND e.case_id IN (SELECT id FROM cases WHERE {where["cases"]})
+    """),
+        {"lo": lo, "hi": hi},
+    ).scalar_one()
+    if other_events:
+        out.append(
+            f"{other_events} 条其他月份的案件历史属于本月案件 / case_events rows of other months "
+            "belong to cases of this month (detach those months first, newest first)"
+        )
+    merged = conn.execute(
+        sa.text(f"""
+        SELECT count(*) FROM cases c
+        WHERE NOT ({where["cases"]})
+          AND c.merged_into IN (SELECT id FROM cases WHERE {where["cases"]})
+    """)
+    ).scalar_one()
+    if merged:
+        out.append(
+            f"{merged} 件其他月份的案件并入本月案件 / "
+            "cases of other months merged into this month's"
+        )
+    return out
+
+
+def detach(conn: Connection, month_text: str, archive: str) -> dict:
+    """Write the rows of ``month`` (its partitions of the three tables and every row that
+    refers to its cases or events) into ``archive/YYYY-MM/`` as GeoParquet, check the
+    files against the database, then drop the month. Returns the account.
+
+    All in the caller's transaction: a failure leaves the month where it was.
+    """
+    import json
+    from pathlib import Path
+
+    import geopandas as gpd
+
+    month = parse_month(month_text)
+    tag = f"{month:%Y-%m}"
+    missing = [t for t in TABLES if not _exists(conn, partition_name(t, month))]
+    if missing:
+        raise PartitionError(
+            f"{tag} 没有分区 / has no partition of {', '.join(missing)} "
+            "(gridgov db partitions list)"
+        )
+    where = _month_rows(conn, month)
+    archived = [t for t in where if t != "case_keys"]  # case_keys: rebuilt by the trigger
+    blocked = _blockers(conn, month, where)
+    if blocked:
+        raise PartitionError(f"{tag} 不能归档 / cannot be detached: " + "; ".join(blocked))
+    folder = Path(archive) / tag
+    folder.mkdir(parents=True, exist_ok=True)
+    account: dict = {"month": tag, "tables": {}}
+    for table in _load_order(conn, archived):
+        columns = _export_columns(conn, table)
+        sql = f"SELECT {columns} FROM {table} WHERE {where[table]} ORDER BY 1"
+        frame = pd.read_sql(sa.text(sql), conn, dtype_backend="numpy_nullable")
+        if "geom" in frame.columns:
+            geoms = gpd.GeoSeries.from_wkb(frame["geom"].to_numpy(dtype=object), crs=4326)  # hex
+            frame = gpd.GeoDataFrame(frame.assign(geom=geoms), geometry="geom", crs=4326)
+        frame.to_parquet(folder / f"{table}.parquet", index=False)  # GeoParquet with geom
+        account["tables"][table] = {"rows": len(frame), "file": f"{table}.parquet"}
+    # the account adds up: what the files hold is what the database holds
+    for table, entry in account["tables"].items():
+        on_disk = len(pd.read_parquet(folder / entry["file"], columns=[]))
+        in_db = conn.execute(
+            sa.text(f"SELECT count(*) FROM {table} WHERE {where[table]}")
+        ).scalar_one()
+        if on_disk != entry["rows"] or in_db != entry["rows"]:
+            raise PartitionError(
+                f"{table}: 归档 {on_disk} 行, 数据库 {in_db} 行 / archive {on_disk} rows, "
+                f"database {in_db}: nothing dropped"
+            )
+    (folder / ACCOUNT).write_text(json.dumps(account, indent=2, ensure_ascii=False))
+    # drop: rows that refer first, then the month's partitions (the rows are in the archive)
+    conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+    for table in reversed(_load_order(conn, list(where))):
+        if table not in TABLES:
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE {where[table]}"))
+    conn.execute(sa.text("SET LOCAL session_replication_role = origin"))
+    for table in TABLES:
+        name = partition_name(table, month)
+        conn.execute(sa.text(f'ALTER TABLE {table} DETACH PARTITION "{name}"'))
+        conn.execute(sa.text(f'DROP TABLE "{name}"'))
+    return account
+
+
+def attach(conn: Connection, month_text: str, archive: str) -> dict:
+    """Read ``archive/YYYY-MM/`` back (the month's partitions and the rows that refer to
+    them), checking every table against the account. Returns the account."""
+    import json
+    from pathlib import Path
+
+    import shapely
+
+    from layers.bulk import copy_frame, ewkb_hex
+
+    month = parse_month(month_text)
+    tag = f"{month:%Y-%m}"
+    folder = Path(archive) / tag
+    if not (folder / ACCOUNT).exists():
+        raise PartitionError(f"{folder / ACCOUNT} 不存在 / not found: no archive of {tag} there")
+    account = json.loads((folder / ACCOUNT).read_text())
+    present = [t for t in TABLES if _exists(conn, partition_name(t, month))]
+    if present:
+        live = sum(
+            conn.execute(sa.text(f'SELECT count(*) FROM "{partition_name(t, month)}"')).scalar_one()
+            for t in present
+        )
+        if live:
+            raise PartitionError(f"{tag} 已在数据库中 / is in the database already ({live} rows)")
+    ensure(conn, start=month, end=month)
+    for table in _load_order(conn, list(account["tables"])):
+        entry = account["tables"][table]
+        path = folder / entry["file"]
+        frame = pd.read_parquet(path, dtype_backend="numpy_nullable")
+        if "geom" in frame.columns:  # GeoParquet keeps WKB: back to EWKB with the SRID
+            wkb = frame["geom"].to_numpy(dtype=object)
+            frame["geom"] = ewkb_hex(shapely.from_wkb(wkb))
+        if len(frame) != entry["rows"]:
+            raise PartitionError(
+                f"{path}: {len(frame)} 行, 账目 {entry['rows']} 行 / rows, the account says "
+                f"{entry['rows']}: nothing attached"
+            )
+        copy_frame(conn, table, frame)
+    where = _month_rows(conn, month)
+    for table, entry in account["tables"].items():
+        back = conn.execute(
+            sa.text(f"SELECT count(*) FROM {table} WHERE {where[table]}")
+        ).scalar_one()
+        if back != entry["rows"]:
+            raise PartitionError(
+                f"{table}: 读回 {back} 行, 账目 {entry['rows']} 行 / read back {back} rows, the "
+                f"account says {entry['rows']}"
+            )
+    return account
+
+
+def _exists(conn: Connection, name: str) -> bool:
+    return (
+        conn.execute(sa.text("SELECT to_regclass(:n)"), {"n": f"public.{name}"}).scalar()
+        is not None
+    )
+
+
+def _has_geom(conn: Connection, table: str) -> bool:
+    return bool(
+        conn.execute(
+            sa.text("""SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                       WHERE table_schema = 'public' AND table_name = :t
+                         AND column_name = 'geom')"""),
+            {"t": table},
+        ).scalar()
+    )
+
+
+def _export_columns(conn: Connection, table: str) -> str:
+    """The columns of ``table`` as they go into Parquet: JSON as text (read back as JSON),
+    arrays as text, everything else as it is."""
+    rows = conn.execute(
+        sa.text("""SELECT column_name, data_type FROM information_schema.columns
+                   WHERE table_schema = 'public' AND table_name = :t ORDER BY ordinal_position"""),
+        {"t": table},
+    ).all()
+    cols = []
+    for name, kind in rows:
+        if name == "geom":
+            cols.append('''encode(ST_AsBinary("geom"), 'hex') AS "geom"''')
+        elif kind in ("json", "jsonb", "ARRAY", "inet", "interval", "USER-DEFINED"):
+            cols.append(f'"{name}"::text AS "{name}"')
+        else:
+            cols.append(f'"{name}"')
+    return ", ".join(cols)

@@ -278,3 +278,89 @@ def test_migration_moves_existing_rows_and_back():
         assert _counts(eng)["cases"] == now["cases"]
     finally:
         eng.dispose()
+
+
+def test_detach_to_archive_and_attach_back(conn, tmp_path):
+    make_area(conn)
+    partitions.ensure(conn, start=FAR, end=FAR)
+    worker = _worker(conn)
+    cases = [make_case(conn, at=FAR.replace(day=d)) for d in (3, 9, 20)]
+    for c in cases[:2]:
+        walk_to(conn, c["case_id"], "dispatched", at=FAR.replace(day=25))
+    for minute in range(5):
+        _fix(conn, worker, FAR.replace(minute=minute))
+    month = f"{FAR:%Y-%m}"
+    where = "reported_at >= '2031-07-01' AND reported_at < '2031-08-01'"
+    count = {
+        "cases": f"SELECT count(*) FROM cases WHERE {where}",
+        "case_keys": f"SELECT count(*) FROM case_keys WHERE {where}",
+        "case_events": "SELECT count(*) FROM case_events "
+        "WHERE at >= '2031-07-01' AND at < '2031-08-01'",
+        "patrol_points": "SELECT count(*) FROM patrol_points WHERE at >= '2031-07-01'",
+        "reporters": "SELECT count(*) FROM reporters r JOIN case_keys k ON k.id = r.case_id "
+        f"WHERE k.{where}",
+        "case_assignments": "SELECT count(*) FROM case_assignments WHERE event_at >= '2031-07-01'",
+    }
+    before = {k: conn.execute(sa.text(q)).scalar_one() for k, q in count.items()}
+    assert before["cases"] == 3 and before["patrol_points"] == 5
+    assert before["reporters"] == 3 and before["case_assignments"] >= 2
+    whole = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in count}
+
+    account = partitions.detach(conn, month, str(tmp_path))
+    assert account["tables"]["cases"]["rows"] == 3
+    assert account["tables"]["case_events"]["rows"] == before["case_events"]
+    assert account["tables"]["patrol_points"]["rows"] == 5
+    assert account["tables"]["reporters"]["rows"] == 3
+    assert (tmp_path / month / "account.json").exists()
+    # the month is gone from the database, the rest is untouched
+    names = {p.name for p in partitions.partitions(conn, exact=False)}
+    assert not {f"{t}_p2031_07" for t in partitions.TABLES} & names
+    for k, q in count.items():
+        assert conn.execute(sa.text(q)).scalar_one() == 0, k
+    for t, n in whole.items():
+        left = conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+        assert left == n - before[t], t
+    # GeoParquet with the geometry
+    import geopandas as gpd
+
+    shapes = gpd.read_parquet(tmp_path / month / "cases.parquet")
+    assert shapes.crs.to_epsg() == 4326 and len(shapes) == 3
+
+    back = partitions.attach(conn, month, str(tmp_path))
+    assert back == account
+    assert {k: conn.execute(sa.text(q)).scalar_one() for k, q in count.items()} == before
+    assert _home(conn, "cases", where) == ["cases_p2031_07"]
+    # the history is whole again and still append-only
+    walk = conn.execute(
+        sa.text("SELECT count(*) FROM case_history_violations(100) WHERE case_id = :i"),
+        {"i": cases[0]["case_id"]},
+    ).scalar_one()
+    assert walk == 0
+    with pytest.raises(DBAPIError, match="append-only"), conn.begin_nested():
+        conn.execute(sa.text("DELETE FROM case_events_p2031_07"))
+
+
+def test_attach_refuses_an_account_that_does_not_add_up(conn, tmp_path):
+    import json
+
+    make_area(conn)
+    partitions.ensure(conn, start=FAR, end=FAR)
+    make_case(conn, at=FAR)
+    month = f"{FAR:%Y-%m}"
+    partitions.detach(conn, month, str(tmp_path))
+    path = tmp_path / month / "account.json"
+    account = json.loads(path.read_text())
+    account["tables"]["cases"]["rows"] += 1
+    path.write_text(json.dumps(account))
+    with pytest.raises(partitions.PartitionError, match="account"):
+        partitions.attach(conn, month, str(tmp_path))
+
+
+def test_detach_refuses_a_month_still_referred_to(conn, tmp_path):
+    make_area(conn)
+    partitions.ensure(conn, start=FAR, end=FAR.replace(month=8))
+    case = make_case(conn, at=FAR)
+    walk_to(conn, case["case_id"], "accepted", at=FAR.replace(month=8))
+    with pytest.raises(partitions.PartitionError, match="other months"):
+        partitions.detach(conn, f"{FAR:%Y-%m}", str(tmp_path))
+    assert _home(conn, "cases", "id = :i", {"i": case["case_id"]}) == ["cases_p2031_07"]
