@@ -155,7 +155,8 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     reason = f"imported from {mapping.source} ({Path(path).name})"
     # every month of the new rows (and of their history) gets its partition first
     ok = points.ok
-    ensure_for(conn, [*take_rows(fields["reported_at"], ok), *take_rows(fields["closed_at"], ok)])
+    times = [pd.Series(take_rows(fields[k], ok)) for k in ("reported_at", "closed_at")]
+    ensure_for(conn, [t for col in times for t in (col.min(), col.max())])
     if commit:
         conn.commit()
     if bulk is None:
