@@ -22,6 +22,7 @@ from cli.field import field_app
 from cli.grids import grids_app
 from cli.ingest import export_app, load_app
 from cli.notify import notify_app
+from cli.partitions import partitions_app
 from cli.patrol import patrol_app
 from cli.users import users_app
 from layers import cluster
@@ -45,10 +46,12 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(
-    help="GridGov's own database: start, stop, inspect, migrate.", no_args_is_help=True
+    help="GridGov's own database: start, stop, inspect, migrate, monthly partitions.",
+    no_args_is_help=True,
 )
 catalogue_app = typer.Typer(help="The category catalogue (data/catalogue).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+db_app.add_typer(partitions_app, name="partitions")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(analyse_app, name="analyse")
 app.add_typer(patrol_app, name="patrol")

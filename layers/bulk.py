@@ -199,6 +199,8 @@ def copy_binary(
     if data.num_rows == 0:
         return 0
     columns = ", ".join(f'"{c}"' for c in data.column_names)
+    if freeze and is_partitioned_table(conn, table):
+        freeze = False  # PostgreSQL refuses COPY FREEZE into a partitioned table
     options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
     raw = conn.connection.driver_connection
     assert raw is not None
@@ -217,6 +219,14 @@ def copy_binary(
             f"COPY into {table} failed: {exc.diag.message_primary} {detail}".strip()
         ) from exc
     return data.num_rows
+
+
+def is_partitioned_table(conn: Connection, table: str) -> bool:
+    """True when ``table`` is a partitioned parent (its rows live in partitions)."""
+    kind = conn.execute(
+        sa.text("SELECT relkind FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": table}
+    ).scalar()
+    return kind == "p"
 
 
 def _integer_ids(frame: pd.DataFrame) -> pd.DataFrame:
@@ -253,7 +263,7 @@ def secondary_indexes_and_foreign_keys(
     Indexes that back a constraint (primary key, unique, exclusion) are kept
     unless ``keys``: they guard the natural key while rows go in.
     """
-    indexes = conn.execute(
+    found = conn.execute(
         sa.text("""
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i
@@ -263,17 +273,21 @@ def secondary_indexes_and_foreign_keys(
     """),
         {"tables": tables},
     ).all()
+    # a partitioned table's index reads "ON ONLY parent": built on the parent alone it
+    # would stay invalid; without ONLY it is built on every partition and attached
+    indexes = [(str(r[0]), str(r[1]).replace(" ON ONLY ", " ON ", 1)) for r in found]
     constraints = conn.execute(
         sa.text("""
         SELECT c.contype, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
         FROM pg_constraint c
         WHERE c.contype IN ('f', 'p', 'u') AND c.conrelid = ANY(CAST(:tables AS regclass[]))
+          AND c.conparentid = 0
         ORDER BY c.conrelid, c.contype, c.conname
     """),
         {"tables": tables},
     ).all()
     return Deferred(
-        [(r[0], r[1]) for r in indexes],
+        indexes,
         [(r[1], r[2], r[3]) for r in constraints if r[0] == "f"],
         [(r[1], r[2], r[3]) for r in constraints if r[0] != "f"] if keys else [],
         fresh=keys,
@@ -288,7 +302,7 @@ def referencing_closure(conn: Connection, tables: list[str]) -> list[str]:
             SELECT unnest(CAST(:tables AS regclass[]))::oid
             UNION
             SELECT c.conrelid FROM pg_constraint c JOIN t ON c.confrelid = t.rel
-            WHERE c.contype = 'f'
+            WHERE c.contype = 'f' AND c.conparentid = 0
         )
         SELECT rel::regclass::text FROM t
     """),

@@ -18,6 +18,7 @@ from layers.auth import demo_users
 from layers.basemap import demo_basemap
 from layers.bulk import copy_frame, ewkb_hex, point_ewkb
 from layers.catalogue import code_ids, load_catalogue
+from layers.partitions import ensure_for
 from layers.patrols import derive_patrols, latest_patrol_week, refresh_coverage
 from layers.rollups import refresh_rollups
 
@@ -93,6 +94,11 @@ def load_demo(
     conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
     conn.execute(sa.text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
     conn.execute(sa.text("DELETE FROM departments WHERE kind IN ('street', 'community')"))
+    # a partition for every month of the demo's cases, history and fixes (up to today)
+    ensure_for(
+        conn,
+        [*d_times(district), pd.Timestamp.now(tz="UTC")],
+    )
     step("catalogue")
     load_catalogue(conn)
     counts: dict[str, int] = {}
@@ -306,6 +312,12 @@ def _parts(conn: Connection, d: DemoDistrict) -> int:
             }
         ),
     )
+
+
+def d_times(d: DemoDistrict) -> list[pd.Timestamp]:
+    """The first and last time of the demo's cases and patrol fixes (for their partitions)."""
+    times = [d.cases["reported_at"], d.patrol_points["at"]]
+    return [t for col in times if len(col) for t in (col.min(), col.max())]
 
 
 def _cases(conn: Connection, d: DemoDistrict) -> dict[str, int]:

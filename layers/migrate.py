@@ -31,8 +31,19 @@ def upgrade(bind: Engine | Connection, revision: str = "heads") -> None:
     if isinstance(bind, Engine):
         with bind.begin() as conn:
             sync_city_settings(conn)
+            ensure_partitions(conn)
     else:
         sync_city_settings(bind)
+        ensure_partitions(bind)
+
+
+def ensure_partitions(conn: Connection) -> None:
+    """The monthly partitions from this month to :data:`layers.partitions.MONTHS_AHEAD`
+    months ahead (after migration 0100; nothing before it)."""
+    from layers import partitions
+
+    if partitions.is_partitioned(conn):
+        partitions.ensure(conn)
 
 
 def sync_city_settings(conn: Connection) -> None:

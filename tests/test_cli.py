@@ -146,3 +146,32 @@ def test_users_demo_is_refused_on_a_database_without_the_demo(engine):
     result = _gridgov("users", "demo", env_extra={"DATABASE_URL": url})
     assert result.returncode == 1
     assert "no demo district" in result.stderr + result.stdout
+
+
+def test_db_partitions_ensure_list_and_a_bad_month(tmp_path):
+    from layers import migrate
+    from tests.conftest import recreate_database
+
+    engine = recreate_database("gridgov_test_partitions_cli")
+    try:
+        migrate.upgrade(engine)
+        url = engine.url.render_as_string(hide_password=False)
+        env = {"DATABASE_URL": url}
+        first = _gridgov("db", "partitions", "ensure", "--months-ahead", "5", env_extra=env)
+        assert first.returncode == 0, first.stderr
+        # migrate made this month and three ahead: months 4 and 5 of the three tables
+        assert "6 partitions created" in first.stdout
+        again = _gridgov("db", "partitions", "ensure", "--months-ahead", "5", env_extra=env)
+        assert "nothing to do" in again.stdout
+        listed = _gridgov("db", "partitions", "list", env_extra=env)
+        assert listed.returncode == 0, listed.stderr
+        assert "默认 / default" in listed.stdout and "patrol_points" in listed.stdout
+        bad = _gridgov(
+            "db", "partitions", "detach", "2026-13", "--archive", str(tmp_path), env_extra=env
+        )
+        assert bad.returncode != 0
+        assert "YYYY-MM" in bad.stderr and "Traceback" not in bad.stderr + bad.stdout
+        help_text = _gridgov("db", "partitions", "--help", env_extra=env).stdout
+        assert "按月分区" in help_text and "detach" in help_text
+    finally:
+        engine.dispose()

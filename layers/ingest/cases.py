@@ -44,6 +44,7 @@ from layers.ingest.validation import (
     parse_times,
     require_catalogue,
 )
+from layers.partitions import ensure_for, estimated_rows
 
 STAGE = "ingest_stage_cases"
 STAGE_COLUMNS = """
@@ -66,8 +67,13 @@ WITH new AS (
            s.grid_id, s.h3_r7, s.h3_r8, s.h3_r9, s.h3_r10, s.channel, s.description, s.status,
            s.reported_at, s.reported_at, s.closed_at, :source, s.source_id,
            ST_SetSRID(ST_MakePoint(s.x, s.y), 4326), s.address
-    FROM {STAGE} s ORDER BY s.row_number
-    ON CONFLICT (source_system, source_id) DO NOTHING
+    FROM {STAGE} s
+    -- a case already loaded from this source counts as present; case_keys holds the
+    -- global key (cases is partitioned by month: no arbiter index for ON CONFLICT),
+    -- and its unique index refuses a concurrent load of the same row
+    WHERE NOT EXISTS (SELECT 1 FROM case_keys k
+                      WHERE k.source_system = :source AND k.source_id = s.source_id)
+    ORDER BY s.row_number
     RETURNING id, source_id, street_code, status, reported_at, closed_at
 ), history AS (
     INSERT INTO case_events (case_id, street_code, at, actor, role, action, to_status, reason)
@@ -147,6 +153,12 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     points = fields.pop("_points")
     notes = fields.pop("_notes")
     reason = f"imported from {mapping.source} ({Path(path).name})"
+    # every month of the new rows (and of their history) gets its partition first
+    ok = points.ok
+    times = [pd.Series(take_rows(fields[k], ok)) for k in ("reported_at", "closed_at")]
+    ensure_for(conn, [t for col in times for t in (col.min(), col.max())])
+    if commit:
+        conn.commit()
     if bulk is None:
         bulk = wants_bulk(conn, int(points.ok.sum()))
     if not bulk:
@@ -202,10 +214,7 @@ def wants_bulk(conn: Connection, good_rows: int) -> bool:
     """True when ``good_rows`` new cases should take the bulk path (see :func:`load_cases`)."""
     if good_rows < BULK_MIN_ROWS:
         return False
-    estimate = conn.execute(
-        sa.text("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'cases'::regclass")
-    ).scalar_one()
-    return good_rows >= BULK_MIN_SHARE * int(estimate)
+    return good_rows >= BULK_MIN_SHARE * estimated_rows(conn, "cases")
 
 
 def bulk_insert(

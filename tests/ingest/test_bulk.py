@@ -82,16 +82,25 @@ def test_bulk_mode_loads_and_leaves_every_index_and_constraint_valid(clean_engin
     assert tuple(where) == (0, 0)
 
 
-def _files(conn) -> dict[str, int]:
-    """The data file of each loaded table (TRUNCATE gives a table a new one)."""
-    return dict(
-        conn.execute(
-            sa.text(
-                "SELECT relname, relfilenode FROM pg_class "
-                "WHERE relname IN ('cases', 'case_events', 'cases_pkey')"
-            )
-        ).all()
-    )
+def _files(conn) -> dict[str, dict[str, int]]:
+    """The data files of each loaded table's monthly partitions and of the partitions of
+    the cases key (TRUNCATE gives a table a new one)."""
+    rows = conn.execute(
+        sa.text("""
+        SELECT p.relname, c.relname, c.relfilenode FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+        WHERE p.relname IN ('cases', 'case_events', 'cases_pkey')
+    """)
+    ).all()
+    files: dict[str, dict[str, int]] = {}
+    for parent, name, node in rows:
+        files.setdefault(parent, {})[name] = node
+    return files
+
+
+def _same_files(before: dict[str, int], after: dict[str, int]) -> bool:
+    """Every partition that was there before kept its file (a load may add months)."""
+    return all(after[name] == node for name, node in before.items())
 
 
 def test_a_fresh_load_rebuilds_the_keys_and_a_later_one_appends(clean_engine, tmp_path):
@@ -114,9 +123,10 @@ def test_a_fresh_load_rebuilds_the_keys_and_a_later_one_appends(clean_engine, tm
         ).scalar()
     assert before == between == after
     assert all(validated for *_, validated in after["constraints"])
-    assert files_between["cases"] != files["cases"]  # truncated: a new file
-    assert files_after["cases"] == files_between["cases"]  # appended in place
-    assert files_after["cases_pkey"] == files_between["cases_pkey"]  # key kept, not rebuilt
+    # truncated: new files for every partition that was there
+    assert all(files_between["cases"][n] != f for n, f in files["cases"].items())
+    assert _same_files(files_between["cases"], files_after["cases"])  # appended in place
+    assert _same_files(files_between["cases_pkey"], files_after["cases_pkey"])  # key kept
     assert (first.loaded, first.quarantined, first.already_present) == (2_940, 60, 0)
     assert (second.loaded, second.quarantined, second.already_present) == (1_960, 100, 2_940)
     assert cases == distinct == events == loaded == 4_900

@@ -75,11 +75,18 @@ def test_every_geometry_is_srid_4326_and_gist_indexed(conn):
     assert {f"{t}.geom" for t in tables} <= indexed
 
 
+PARTITION_KEYS = {"cases": "reported_at", "case_events": "at", "patrol_points": "at"}
+"""Monthly partitioned (0100): a key must hold the partition key, so id comes first and
+the month column second; the id alone stays unique (case_keys for cases, the identity
+sequence for the others), which is what QGIS asks of its key column."""
+
+
 def test_every_layer_has_an_integer_primary_key_for_qgis(conn):
     inspector = sa.inspect(conn)
     for table in LAYERS - {"gridgov_meta", "case_statuses"}:
         pk = inspector.get_pk_constraint(table)["constrained_columns"]
-        assert pk == ["id"], table
+        wanted = ["id", PARTITION_KEYS[table]] if table in PARTITION_KEYS else ["id"]
+        assert pk == wanted, table
         id_type = next(c["type"] for c in inspector.get_columns(table) if c["name"] == "id")
         assert isinstance(id_type, sa.Integer), table
 
@@ -87,3 +94,9 @@ def test_every_layer_has_an_integer_primary_key_for_qgis(conn):
 def test_one_migration_head():
     # later migrations chain from one another: several heads mean an upgrade order by chance
     assert "+" not in migrate.head_revision()
+
+
+def test_case_ids_stay_unique_across_partitions(conn):
+    # the global key of a case lives in case_keys: its primary key is the id alone
+    pk = sa.inspect(conn).get_pk_constraint("case_keys")["constrained_columns"]
+    assert pk == ["id"]
