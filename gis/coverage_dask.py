@@ -108,7 +108,7 @@ def _load_and_measure(
 def parquet_coverage(
     client: Any | None,
     lattice: CoverageLattice,
-    path: str,
+    path: str | Sequence[str],
     *,
     start: pd.Timestamp,
     end: pd.Timestamp,
@@ -126,7 +126,7 @@ def parquet_coverage(
     import dask_geopandas
 
     frame = dask_geopandas.read_parquet(
-        path,
+        path if isinstance(path, str) else list(path),
         columns=["worker_id", "at", "geometry"],
         filters=[("at", ">=", start), ("at", "<", end)],
         split_row_groups=False,

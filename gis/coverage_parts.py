@@ -32,8 +32,9 @@ from gis.crs import WGS84, utm_epsg
 from gis.errors import GridGovError
 
 SEGMENTS_PER_PASS = 50_000
-"""Segments tested per pass: samples already covered are not tested again, which keeps a
-part's work close to (samples + segments) instead of (samples x nearby segments)."""
+"""Segments tested per pass (every n-th of the part's): samples already covered are not
+tested again, which keeps a part's work near (samples + segments) instead of
+(samples x nearby segments)."""
 
 
 class CoveragePartsError(GridGovError, ValueError):
@@ -147,11 +148,14 @@ def _hit_samples(samples_xy: np.ndarray, segments: np.ndarray, reach_m: float) -
     )
     points = shapely.points(samples_xy[pool])
     covered = np.zeros(len(pool), dtype=bool)
-    for start in range(0, len(segments), SEGMENTS_PER_PASS):
+    n_passes = -(-len(segments) // SEGMENTS_PER_PASS)
+    for start in range(n_passes):
         open_ = np.flatnonzero(~covered)
         if not len(open_):
             break
-        tree = shapely.STRtree(segments[start : start + SEGMENTS_PER_PASS])
+        # every n-th segment: each pass spreads over the whole part, so the first
+        # passes cover most samples and later passes test few
+        tree = shapely.STRtree(segments[start::n_passes])
         near, _ = tree.query(points[open_], predicate="dwithin", distance=reach_m)
         covered[open_[near]] = True
     return pool[covered]
