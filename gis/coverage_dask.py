@@ -10,6 +10,7 @@ dask-geopandas (one part per file; a file must hold all fixes of its workers).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import geopandas as gpd
@@ -124,11 +125,15 @@ def parquet_coverage(
     """
     import dask
     import dask_geopandas
+    import pyarrow.parquet as pq
 
+    files = _parquet_files(path)
+    tz_stored = pq.read_schema(files[0]).field("at").type.tz or "UTC"
     frame = dask_geopandas.read_parquet(
-        path if isinstance(path, str) else list(path),
+        files,
         columns=["worker_id", "at", "geometry"],
-        filters=[("at", ">=", start), ("at", "<", end)],
+        # Arrow compares timestamps of one time zone only: the bounds in the files' zone
+        filters=[("at", ">=", start.tz_convert(tz_stored)), ("at", "<", end.tz_convert(tz_stored))],
         split_row_groups=False,
     )
     shared = client.scatter(lattice, broadcast=True) if client is not None else lattice
@@ -142,6 +147,20 @@ def parquet_coverage(
     else:
         results = client.gather(client.compute(tasks))
     return combine_parts(lattice, results)
+
+
+def _parquet_files(path: str | Sequence[str]) -> list[str]:
+    """The Parquet files of ``path`` (a file, a directory of them, or a list of files)."""
+    if not isinstance(path, str):
+        files = [str(p) for p in path]
+    elif Path(path).is_dir():
+        files = sorted(str(p) for p in Path(path).rglob("*.parquet"))
+    else:
+        files = [path]
+    missing = [f for f in files if not Path(f).is_file()]
+    if not files or missing:
+        raise FileNotFoundError(f"No GeoParquet fixes at {missing[0] if missing else path}.")
+    return files
 
 
 def _measure_fixes(
