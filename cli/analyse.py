@@ -49,10 +49,30 @@ def coverage(
     reach_m: float = typer.Option(
         25.0, min=1, max=200, help="A place counts as walked within this distance (m)."
     ),
+    scheduler: str = typer.Option(
+        None,
+        help="Dask scheduler address (tcp://host:port): compute in parts on its workers, "
+        "each reading its workers' tracks and fixes; default: in this process.",
+    ),
+    fixes: str = typer.Option(
+        None,
+        help="GeoParquet directory of GPS fixes (worker_id, at, point) to read instead of "
+        "the database's tracks; one part per file, a file holding all fixes of its workers.",
+    ),
+    parts: int = typer.Option(
+        None, min=1, help="With --scheduler: groups of workers (default 4 per Dask thread)."
+    ),
 ) -> None:
-    """Patrol coverage of every current grid for one week (table grid_coverage)."""
+    """Patrol coverage of every current grid for one week (table grid_coverage).
+
+    With --scheduler or --fixes the week is computed in parts (dask.distributed,
+    dask-geopandas); the rows are the same as the single-process path's.
+    """
     from datetime import timedelta
 
+    from gis.coverage_dask import SchedulerUnreachableError
+    from gis.coverage_parts import CoveragePartsError
+    from layers.coverage_dask import refresh_coverage_on_dask
     from layers.patrols import latest_patrol_week, refresh_coverage
 
     with get_engine().begin() as conn:
@@ -65,8 +85,26 @@ def coverage(
                 console.print("No patrol tracks loaded: nothing to measure.")
                 return
             week = latest
-        n = refresh_coverage(conn=conn, week_start=week[0], week_end=week[1], reach_m=reach_m)
-    console.print(f"grid_coverage: {n} grids for {week[0]} – {week[1]} (reach {reach_m:g} m).")
+        if scheduler or fixes:
+            try:
+                n = refresh_coverage_on_dask(
+                    conn=conn,
+                    week_start=week[0],
+                    week_end=week[1],
+                    reach_m=reach_m,
+                    scheduler=scheduler,
+                    fixes_path=fixes,
+                    n_parts=parts,
+                )
+            except (SchedulerUnreachableError, CoveragePartsError, FileNotFoundError) as exc:
+                console.print(f"[red]Cannot compute the coverage:[/red] {exc}")
+                raise typer.Exit(2) from exc
+        else:
+            n = refresh_coverage(conn=conn, week_start=week[0], week_end=week[1], reach_m=reach_m)
+    where = f" on {scheduler}" if scheduler else ""
+    console.print(
+        f"grid_coverage: {n} grids for {week[0]} – {week[1]} (reach {reach_m:g} m){where}."
+    )
 
 
 @analyse_app.command("hotspots")

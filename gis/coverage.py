@@ -59,13 +59,18 @@ def grid_coverage(
     out["covered_share"] = np.divide(
         n_hit, n_samples, out=np.zeros(len(polygons)), where=n_samples > 0
     )
+    out["walked_m"] = _walked_m(segments, polygons)
+    return out
+
+
+def _walked_m(segments: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Metres of ``segments`` in each polygon (a segment counts where its midpoint lies)."""
     mid = shapely.line_interpolate_point(segments, 0.5, normalized=True)
     in_grid = assign_to_polygons(mid, polygons)
     lengths = shapely.length(segments)
-    out["walked_m"] = np.bincount(
+    return np.bincount(
         in_grid[in_grid >= 0], weights=lengths[in_grid >= 0], minlength=len(polygons)
     )
-    return out
 
 
 def _segments(lines: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import geopandas as gpd
@@ -36,20 +37,32 @@ def derive_patrols(conn: Connection, tz: str | None = None) -> int:
 
 
 def patrol_lines(
-    *, conn: Connection, start: date, end: date, simplify_m: float = 5.0
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    simplify_m: float = 5.0,
+    worker_ids: Sequence[int] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Daily patrol lines from ``start`` to ``end`` (inclusive), simplified to ``simplify_m``."""
+    """Daily patrol lines from ``start`` to ``end`` (inclusive), simplified to ``simplify_m``;
+    only those of ``worker_ids`` when given."""
+    only = "" if worker_ids is None else "AND p.worker_id = ANY(:ids)"
     return gpd.read_postgis(
-        sa.text("""
+        sa.text(f"""
         SELECT p.id, p.day, w.code AS worker_code, p.length_m, p.n_points,
                ST_Simplify(p.geom, :tol) AS geom
         FROM patrols p JOIN workers w ON w.id = p.worker_id
-        WHERE p.day BETWEEN :start AND :end
+        WHERE p.day BETWEEN :start AND :end {only}
     """),
         conn,
         geom_col="geom",
         # degrees per metre at mid latitudes: good enough for a display tolerance
-        params={"start": start, "end": end, "tol": simplify_m / 111_000},
+        params={
+            "start": start,
+            "end": end,
+            "tol": simplify_m / 111_000,
+            "ids": list(worker_ids or []),
+        },
     )
 
 
@@ -109,20 +122,64 @@ def refresh_coverage(
 
     ``time_spent_h``: the time between consecutive GPS fixes of a worker (gaps over 5
     minutes left out) whose later fix lies in the grid. Returns the number of grids
-    written; re-running replaces that week's rows.
+    written; re-running replaces that week's rows. (On a Dask cluster:
+    :func:`layers.coverage_dask.refresh_coverage_on_dask`, the same rows.)
     """
-    current = gpd.read_postgis(sa.text("SELECT id, geom FROM grids_current"), conn, geom_col="geom")
+    current = current_grids(conn=conn)
     lines = patrol_lines(conn=conn, start=week_start, end=week_end, simplify_m=0)
     coverage = grid_coverage(current, lines, reach_m=reach_m)
-    fixes = pd.read_sql(
-        sa.text("""
+    fixes = week_fixes(conn=conn, week_start=week_start, week_end=week_end)
+    spent = time_in_grids(current, fixes)
+    return store_coverage(
+        conn=conn,
+        week_start=week_start,
+        week_end=week_end,
+        coverage=coverage,
+        spent=spent,
+        reach_m=reach_m,
+    )
+
+
+def current_grids(*, conn: Connection) -> gpd.GeoDataFrame:
+    """The current grids (id, geom) that coverage is measured on."""
+    return gpd.read_postgis(sa.text("SELECT id, geom FROM grids_current"), conn, geom_col="geom")
+
+
+def week_fixes(
+    *,
+    conn: Connection,
+    week_start: date,
+    week_end: date,
+    worker_ids: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """GPS fixes (worker_id, at, lon, lat) from ``week_start`` to ``week_end`` (inclusive),
+    only those of ``worker_ids`` when given.
+
+    The filter is a time range on ``at`` so that a table partitioned by month is pruned.
+    """
+    only = "" if worker_ids is None else "AND worker_id = ANY(:ids)"
+    return pd.read_sql(
+        sa.text(f"""
         SELECT worker_id, at, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM patrol_points
-        WHERE at >= :start AND at < CAST(:end AS date) + 1
+        WHERE at >= :start AND at < CAST(:end AS date) + 1 {only}
     """),
         conn,
-        params={"start": week_start, "end": week_end},
+        params={"start": week_start, "end": week_end, "ids": list(worker_ids or [])},
     )
-    spent = time_in_grids(current, fixes).to_dict()
+
+
+def store_coverage(
+    *,
+    conn: Connection,
+    week_start: date,
+    week_end: date,
+    coverage: pd.DataFrame,
+    spent: pd.Series,
+    reach_m: float,
+) -> int:
+    """Replace the week's grid_coverage rows by ``coverage`` (id, covered_share, walked_m)
+    and ``spent`` (hours by grid id); returns the number of rows written."""
+    hours = spent.to_dict()
     conn.execute(sa.text("DELETE FROM grid_coverage WHERE week_start = :w"), {"w": week_start})
     conn.execute(
         sa.text("""
@@ -137,7 +194,7 @@ def refresh_coverage(
                 "end": week_end,
                 "share": float(min(max(r["covered_share"], 0.0), 1.0)),
                 "walked": float(r["walked_m"]),
-                "spent": float(spent.get(int(r["id"]), 0.0)),
+                "spent": float(hours.get(int(r["id"]), 0.0)),
                 "reach": reach_m,
             }
             for r in coverage.to_dict("records")
