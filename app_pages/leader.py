@@ -160,7 +160,7 @@ with left:
             key=f"leader_map_{chosen_spot.cell if chosen_spot else 'all'}",
         )
 drill_down(window, cats, chosen_spot, clicked, lang)
-tables = perf.tables_for(window, scope())
+tables = perf.tables_for(window, scope(), area)
 with headline_slot:
     perf.headline_row(tables, lang)
 

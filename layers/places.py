@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.areas import IN_AREA
+from layers.rollups import daily_cells
 
 
 def community_outlines(*, conn: Connection, community: str | None = None) -> gpd.GeoDataFrame:
@@ -66,13 +67,7 @@ def cell_major_counts(
                coalesce(m.service_code, k.service_code) AS major,
                coalesce(m.name_zh, k.name_zh) AS major_zh,
                coalesce(m.name_en, k.name_en) AS major_en, sum(d.n)::bigint AS n
-        FROM case_daily d JOIN categories k ON k.id = d.category_id
-        LEFT JOIN categories m ON m.id = k.parent_id
-        JOIN communities a ON a.id = d.community_id
-        WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
-          AND {IN_AREA.format(code="a.code")}
-          AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
-               OR m.service_code = ANY(:cats))
+        {daily_cells(communities="JOIN")}
         GROUP BY 1, 2, 3, 4, 5, 6, 7"""),
         conn,
         params={"start": start, "end": end, "cats": categories, "community": community},
@@ -91,13 +86,7 @@ def weekly_cell_counts(
     return pd.read_sql(
         sa.text(f"""
         SELECT date_trunc('week', d.day)::date AS week, d.h3_r9 AS cell, sum(d.n)::bigint AS n
-        FROM case_daily d JOIN categories k ON k.id = d.category_id
-        LEFT JOIN categories m ON m.id = k.parent_id
-        LEFT JOIN communities a ON a.id = d.community_id
-        WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
-          AND {IN_AREA.format(code="a.code")}
-          AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
-               OR m.service_code = ANY(:cats))
+        {daily_cells()}
         GROUP BY 1, 2 ORDER BY 1"""),
         conn,
         params={"start": start, "end": end, "cats": categories, "community": community},
