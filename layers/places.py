@@ -109,6 +109,10 @@ def nearest_roads(
             SELECT x.name_zh, coalesce(x.name_en, x.name_zh) AS name_en
             FROM roads x
             WHERE x.road_class = 'major' AND coalesce(x.name_zh, '') <> ''
+              -- a box on the geometry index first (a degree of longitude is > 50 km up
+              -- to 60° of latitude), then the distance in metres
+              AND x.geom && ST_Expand(ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326),
+                                      :max_m / 50000.0)
               AND ST_DWithin(x.geom::geography,
                              ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography, :max_m)
             ORDER BY x.geom <-> ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)
