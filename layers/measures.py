@@ -188,23 +188,23 @@ _MEASURES = """
 
 _ROLLUP_MEASURES = """
     WITH r AS MATERIALIZED (
-        SELECT {unit} AS unit, m.*
+        SELECT m.*
         FROM case_measures_daily m LEFT JOIN communities a ON a.id = m.community_id
         WHERE m.day BETWEEN :start AND :end AND {in_area}
     ), fix AS (
-        SELECT unit, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS v
-        FROM r, unnest(r.hours_to_fix) h GROUP BY unit
+        SELECT {keys}, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS v
+        FROM r, unnest(r.hours_to_fix) h GROUP BY {sets}
     ), response AS (
-        SELECT unit, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS v
-        FROM r, unnest(r.hours_to_response) h GROUP BY unit
+        SELECT {keys}, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS v
+        FROM r, unnest(r.hours_to_response) h GROUP BY {sets}
     ), backlog AS (
-        SELECT unit, count(*) FILTER (WHERE o.deadline_at < :now) AS overdue_open,
+        SELECT {keys}, count(*) FILTER (WHERE o.deadline_at < :now) AS overdue_open,
                percentile_cont(0.5) WITHIN GROUP (
                    ORDER BY extract(epoch FROM :now - o.reported_at) / 86400) AS age
         FROM r, unnest(r.open_reported_at, r.open_deadline_at) AS o(reported_at, deadline_at)
-        GROUP BY unit
+        GROUP BY {sets}
     ), s AS (
-        SELECT unit, sum(cases) AS cases, sum(not_rejected) AS not_rejected,
+        SELECT {keys}, sum(cases) AS cases, sum(not_rejected) AS not_rejected,
                sum(dispatched) AS dispatched, sum(dispatched_no_rework) AS dispatched_no_rework,
                sum(closed) AS closed, sum(closed_with_deadline) AS closed_with_deadline,
                sum(closed_on_time) AS closed_on_time, sum(handled) AS handled,
@@ -214,9 +214,9 @@ _ROLLUP_MEASURES = """
                sum(patrol) AS patrol, sum(rated) AS rated, sum(satisfied) AS satisfied,
                sum(extended) AS extended, sum(part_closed) AS part_closed,
                sum(part_recurred) AS part_recurred, sum(open_cases) AS open_cases
-        FROM r GROUP BY unit
+        FROM r GROUP BY {sets}
     )
-    SELECT s.unit, s.cases,
+    SELECT s.level, s.unit, s.cases,
            round(s.not_rejected::numeric / s.cases, 3) AS valid_report_rate,
            round(s.dispatched_no_rework::numeric / nullif(s.dispatched, 0), 3)
                  AS accurate_dispatch_rate,
@@ -238,9 +238,10 @@ _ROLLUP_MEASURES = """
            round(s.satisfied::numeric / nullif(s.rated, 0), 3) AS satisfaction_rate,
            round(s.extended::numeric / nullif(s.dispatched, 0), 3) AS extension_rate,
            round(s.part_recurred::numeric / nullif(s.part_closed, 0), 3) AS part_recurrence_rate
-    FROM s LEFT JOIN fix f ON f.unit = s.unit LEFT JOIN response p ON p.unit = s.unit
-    LEFT JOIN backlog b ON b.unit = s.unit
-    ORDER BY s.unit
+    FROM s LEFT JOIN fix f ON f.level = s.level AND f.unit = s.unit
+    LEFT JOIN response p ON p.level = s.level AND p.unit = s.unit
+    LEFT JOIN backlog b ON b.level = s.level AND b.unit = s.unit
+    ORDER BY s.level, s.unit
 """
 
 # a unit's column in cases (raw) and in the rollup
@@ -265,13 +266,56 @@ def refresh_measures(*, conn: Connection, since: date | None = None) -> int:
     )
 
 
+def _for_rollup(conn: Connection) -> None:
+    """Settings for a read of the rollup, for the rest of the transaction: no JIT (its
+    compiling cost seconds on queries that run in less) and room to sort the medians'
+    values in memory."""
+    conn.execute(sa.text("SET LOCAL jit = off"))
+    conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+
+
 def _use_rollup(source: Source, recurrence_days: int) -> bool:
     if source not in ("rollup", "cases"):
         raise ValueError(f"source must be 'rollup' or 'cases', got {source!r}")
     return source == "rollup" and recurrence_days == ROLLUP_RECURRENCE_DAYS
 
 
-def _measures(
+def rollup_measures(
+    conn: Connection,
+    levels: tuple[str, ...],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    community: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The measures per unit of each of ``levels`` ("department", "grid", "community",
+    "street") from the rollup in one pass over its rows (grouping sets): ``unit`` (the
+    id, or the street's code) and the measures' columns, per level."""
+    _for_rollup(conn)
+    columns = [_UNITS[level][1].removeprefix("m.") for level in levels]
+    which = " ".join(
+        f"WHEN GROUPING({c}) = 0 THEN '{level}'" for level, c in zip(levels, columns, strict=True)
+    )
+    keys = (
+        f"CASE {which} END AS level, coalesce({', '.join(f'{c}::text' for c in columns)}) AS unit"
+    )
+    sql = _ROLLUP_MEASURES.format(
+        in_area=_CASE_IN_AREA,
+        keys=keys,
+        sets="GROUPING SETS (" + ", ".join(f"({c})" for c in columns) + ")",
+    )
+    frame = pd.read_sql(sa.text(sql), conn, params=_params(start, end, now, 30, community))
+    out = {}
+    for level in levels:
+        mine = frame[frame.level == level].drop(columns="level")
+        mine = mine[mine.unit.notna()]
+        unit = mine.unit.str.strip() if level == "street" else mine.unit.astype("int64")
+        out[level] = mine.assign(unit=unit).reset_index(drop=True)
+    return out
+
+
+def _measures(  # noqa: PLR0913 (the window, the area and the source, keyword-only)
     conn: Connection,
     level: str,
     *,
@@ -281,18 +325,21 @@ def _measures(
     recurrence_days: int,
     community: str | None,
     source: Source,
+    rolled: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    raw, rolled = _UNITS[level]
     if _use_rollup(source, recurrence_days):
-        sql = _ROLLUP_MEASURES.format(unit=rolled, in_area=_CASE_IN_AREA)
-    else:
-        sql = _MEASURES.format(
-            part_recurred=_PART_RECURRED,
-            unit=raw,
-            window=_IN_WINDOW,
-            area_join=_AREA_OF_CASE,
-            in_area=_CASE_IN_AREA,
-        )
+        if rolled is not None:
+            return rolled[level]
+        return rollup_measures(conn, (level,), start=start, end=end, now=now, community=community)[
+            level
+        ]
+    sql = _MEASURES.format(
+        part_recurred=_PART_RECURRED,
+        unit=_UNITS[level][0],
+        window=_IN_WINDOW,
+        area_join=_AREA_OF_CASE,
+        in_area=_CASE_IN_AREA,
+    )
     return pd.read_sql(
         sa.text(sql), conn, params=_params(start, end, now, recurrence_days, community)
     )
@@ -307,18 +354,22 @@ def department_performance(
     recurrence_days: int = 30,
     community: str | None = None,
     source: Source = "cases",
+    rolled: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """The measures (module docs) per handling unit (department code and names)."""
+    """The measures (module docs) per handling unit (department code and names).
+
+    ``rolled``: :func:`rollup_measures`' answer for this window and area, when the caller
+    read several levels at once (used when the rollup is the source)."""
     frame = _measures(
         conn, "department", start=start, end=end, now=now, recurrence_days=recurrence_days,
-        community=community, source=source,
+        community=community, source=source, rolled=rolled,
     )  # fmt: skip
     names = pd.read_sql(sa.text("SELECT id AS unit, code, name_zh, name_en FROM departments"), conn)
     out = names.merge(frame, on="unit").drop(columns="unit")
     return with_index(out)
 
 
-def area_performance(
+def area_performance(  # noqa: PLR0913 (the window, the level, the area, keyword-only)
     *,
     conn: Connection,
     start: date,
@@ -328,6 +379,7 @@ def area_performance(
     level: str = "community",
     community: str | None = None,
     source: Source = "cases",
+    rolled: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The measures per community or per street (``level``) where the cases happened."""
     if level == "community":
@@ -338,7 +390,7 @@ def area_performance(
         raise ValueError(f"level must be 'community' or 'street', got {level!r}")
     frame = _measures(
         conn, level, start=start, end=end, now=now, recurrence_days=recurrence_days,
-        community=community, source=source,
+        community=community, source=source, rolled=rolled,
     )  # fmt: skip
     names = pd.read_sql(sa.text(names_sql), conn)
     return with_index(names.merge(frame, on="unit").drop(columns="unit"))
@@ -383,11 +435,12 @@ def grid_performance(
     recurrence_days: int = 30,
     community: str | None = None,
     source: Source = "cases",
+    rolled: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The measures (module docs) per grid (code) for the grids cases were filed in."""
     frame = _measures(
         conn, "grid", start=start, end=end, now=now, recurrence_days=recurrence_days,
-        community=community, source=source,
+        community=community, source=source, rolled=rolled,
     )  # fmt: skip
     names = pd.read_sql(sa.text("SELECT id AS unit, code, households FROM grids"), conn)
     out = names.merge(frame, on="unit").drop(columns="unit")
@@ -529,6 +582,7 @@ def recurring_places(
     label = "t.part_code" if by == "part" else "p.place::text"
     join = "JOIN parts t ON t.id = p.place" if by == "part" else ""
     if by == "part" and _use_rollup(source, recurrence_days):
+        _for_rollup(conn)
         sql = _ROLLUP_PARTS.format(in_area=_CASE_IN_AREA, label=label, join=join)
     else:
         key, having, recurred = _PLACE_KEYS[by]
@@ -579,7 +633,8 @@ def worker_load(
 ) -> pd.DataFrame:
     """Households and cases per grid worker against the fair share (module docs); with
     ``community``, the workers and grids of that area only."""
-    _use_rollup(source, ROLLUP_RECURRENCE_DAYS)
+    if _use_rollup(source, ROLLUP_RECURRENCE_DAYS):
+        _for_rollup(conn)
     return pd.read_sql(
         sa.text(f"""
         WITH assigned_grids AS (

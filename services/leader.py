@@ -87,8 +87,17 @@ def performance(
         "community": community,
         "source": "rollup",
     }
-    timed = {**common, "now": now, "recurrence_days": recurrence_days}
+    timed: dict[str, object] = {**common, "now": now, "recurrence_days": recurrence_days}
     with unit_of_work(engine, scope) as conn:
+        if recurrence_days == measures.ROLLUP_RECURRENCE_DAYS:  # every level in one pass
+            timed["rolled"] = measures.rollup_measures(
+                conn,
+                ("department", "grid", "community", "street"),
+                start=start,
+                end=end,
+                now=now,
+                community=community,
+            )
         return {
             "departments": measures.department_performance(conn=conn, **timed),  # type: ignore[arg-type]
             "grids": measures.grid_performance(conn=conn, **timed),  # type: ignore[arg-type]

@@ -31,6 +31,14 @@ def _both(conn, *, start, end, now, community=None) -> dict[str, tuple[pd.DataFr
             measure(conn=conn, start=start, end=end, now=now, community=community, source=s)
             for s in ("rollup", "cases")
         )
+    rolled = measures.rollup_measures(
+        conn, ("department", "grid", "community", "street"), start=start, end=end, now=now,
+        community=community,
+    )  # fmt: skip
+    for name, measure in LEVELS.items():  # all levels in one pass: the same
+        together = measure(conn=conn, start=start, end=end, now=now, community=community,
+                           source="rollup", rolled=rolled)  # fmt: skip
+        _assert_equal({f"{name} in one pass": (together, out[name][0])})
     out["places"] = tuple(
         measures.recurring_places(
             conn=conn, start=start, end=end, community=community, source=s, limit=1000
