@@ -11,7 +11,8 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages import leader_performance as perf
-from app_pages.leader_places import drill_down, hotspot_list, place_map_layers, weekly_animation
+from app_pages import leader_places
+from app_pages.leader_places import drill_down, hotspot_list, weekly_animation
 from app_pages.resources import base, day_range, engine, scope
 from dashboard import leader_maps, maps
 from dashboard.labels import pick, t
@@ -123,10 +124,11 @@ st.metric(t("cases_in_window", lang), f"{total:,}")
 headline_slot = st.container()
 
 left, right = st.columns([3, 2])
-with right:
-    chosen_spot = hotspot_list(window, cats, area, lang)
+# the map first, then the hotspot list: an area change redraws the map without waiting for
+# the list's queries (a hotspot's button sets the choice before the page runs)
+chosen_spot = leader_places.chosen_spot()
 with left:
-    outlines, roads = place_map_layers()
+    outlines, roads = leader_places.place_map_layers(area)
     if shows == "heat_weekly":
         weekly_animation(
             window, cats=cats, area=area, resolution=resolution, outlines=outlines, lang=lang
@@ -159,8 +161,10 @@ with left:
             returned_objects=["last_active_drawing"],
             key=f"leader_map_{chosen_spot.cell if chosen_spot else 'all'}",
         )
+with right:
+    hotspot_list(window, cats, area, lang)
 drill_down(window, cats, chosen_spot, clicked, lang)
-tables = perf.tables_for(window, scope())
+tables = perf.tables_for(window, scope(), area)
 with headline_slot:
     perf.headline_row(tables, lang)
 

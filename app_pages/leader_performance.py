@@ -22,18 +22,33 @@ LEVELS = ("departments", "streets", "communities", "grids")
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner=False)
 def load_performance(
-    start: date, end: date, now_hour: datetime, recurrence_days: int, scope: Scope
+    start: date,
+    end: date,
+    now_hour: datetime,
+    recurrence_days: int,
+    scope: Scope,
+    *,
+    area: str | None = None,
 ):  # type: ignore[no-untyped-def]
     return performance(
-        engine(), scope=scope, start=start, end=end, now=now_hour, recurrence_days=recurrence_days
+        engine(),
+        scope=scope,
+        start=start,
+        end=end,
+        now=now_hour,
+        recurrence_days=recurrence_days,
+        community=area,
     )
 
 
-def tables_for(window: tuple[date, date], scope: Scope) -> dict[str, pd.DataFrame]:
-    """The measures of the window (cached for the hour; recurrence within 30 days)."""
+def tables_for(
+    window: tuple[date, date], scope: Scope, area: str | None = None
+) -> dict[str, pd.DataFrame]:
+    """The measures of the window in the area picked (None: the user's whole area), from
+    the measures rollup (cached for the hour; recurrence within 30 days)."""
     now_hour = datetime.now(time_zone()).replace(minute=0, second=0, microsecond=0)
     days = int(st.session_state.get("recurrence_days", 30))
-    return load_performance(window[0], window[1], now_hour, days, scope)
+    return load_performance(window[0], window[1], now_hour, days, scope, area=area)
 
 
 def _shown(key: str, value: float | None) -> str:
@@ -106,7 +121,7 @@ def charts_section(tables: dict[str, pd.DataFrame], window: tuple[date, date], l
             if hidden:
                 st.caption(t("hidden_small_sample", lang).format(n=hidden, min=int(minimum)))
     with st.expander(t("places", lang), expanded=True):
-        st.dataframe(localized(_named(tables["places"], lang), lang), hide_index=True)
+        st.dataframe(localized(_places(tables["places"], lang), lang), hide_index=True)
     with st.expander(t("workers", lang), expanded=True):
         st.dataframe(localized(tables["workers"], lang), hide_index=True)
     with st.expander(t("performance_tables", lang)):
@@ -122,6 +137,28 @@ def charts_section(tables: dict[str, pd.DataFrame], window: tuple[date, date], l
         file_name=f"gridgov-performance-{window[0]}-{window[1]}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
+
+
+def department_name(zh: object, en: object, lang: str) -> str:
+    """A department as a person reads it: in Chinese its Chinese name with the English
+    beside it, in English the English name; "—" when there is none."""
+    if not isinstance(zh, str) or not zh:
+        return "—"
+    english = en if isinstance(en, str) and en else zh
+    if lang != "zh":
+        return english
+    return zh if english == zh else f"{zh} ({english})"
+
+
+def _places(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The recurring parts as shown: the department by name, not by its code."""
+    named = frame.assign(
+        department=[
+            department_name(z, e, lang)
+            for z, e in zip(frame.department_zh, frame.department_en, strict=True)
+        ]
+    )
+    return _named(named.drop(columns=["department_code", "department_zh", "department_en"]), lang)
 
 
 def _named(frame: pd.DataFrame, lang: str) -> pd.DataFrame:

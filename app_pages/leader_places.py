@@ -45,9 +45,23 @@ def _layers(scope: Scope):  # type: ignore[no-untyped-def]
     return layers.communities, layers.roads
 
 
-def place_map_layers() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """(community outlines with label points, major roads) of the user's area."""
-    return _layers(scope())  # type: ignore[no-any-return]
+@st.cache_data(ttl=600, max_entries=64, show_spinner=False)
+def _area_layers(scope: Scope, area: str | None):  # type: ignore[no-untyped-def]
+    outlines, roads = _layers(scope)
+    if area is None or outlines.empty:
+        return outlines, roads
+    mine = outlines[outlines.code.str.startswith(area)]
+    if mine.empty:
+        return mine, roads.iloc[0:0]
+    minx, miny, maxx, maxy = mine.total_bounds
+    return mine, roads.cx[minx:maxx, miny:maxy]
+
+
+def place_map_layers(area: str | None = None) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """(community outlines with label points, major roads) of the user's area, or of the
+    area picked (any level): its communities and the roads crossing their extent — an
+    area's map carries no other area's features."""
+    return _area_layers(scope(), area)  # type: ignore[no-any-return]
 
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
@@ -74,10 +88,36 @@ def _trend_text(row: pd.Series, lang: str) -> str:
     )
 
 
+def _choose(cell: str | None) -> None:
+    """A hotspot button's callback: run before the page, so the map (drawn before the
+    list) already zooms to the chosen hotspot."""
+    if cell is None:
+        st.session_state.pop("leader_hotspot", None)
+    else:
+        st.session_state["leader_hotspot"] = cell
+
+
+def chosen_spot() -> ChosenSpot | None:
+    """The hotspot the leader clicked (its cell, bounds and outline), or None."""
+    chosen = st.session_state.get("leader_hotspot")
+    if not chosen:
+        return None
+    import h3.api.basic_int as h3
+
+    try:
+        cell = h3.str_to_int(str(chosen))
+    except (ValueError, TypeError):
+        return None
+    outline = heat.cell_polygons(pd.DataFrame({"cell": [cell], "n": [0]}))
+    minx, miny, maxx, maxy = (float(v) for v in outline.total_bounds)
+    return ChosenSpot(str(chosen), (minx, miny, maxx, maxy), outline)
+
+
 def hotspot_list(
     window: tuple[date, date], cats: tuple[str, ...] | None, area: str | None, lang: str
-) -> ChosenSpot | None:
-    """The ranked hotspots of the last days of the window; the one clicked (or None)."""
+) -> None:
+    """The ranked hotspots of the last days of the window; a click chooses one (see
+    :func:`chosen_spot`)."""
     st.subheader(t("hotspot_list", lang))
     days = st.radio(
         t("hotspot_period", lang),
@@ -93,32 +133,22 @@ def hotspot_list(
     spots = _hotspots(start, end, cats, area, scope())
     if spots.empty:
         st.info(t("no_cases", lang))
-        return None
-    if st.button(t("show_whole_area", lang), key="hotspot_clear"):
-        st.session_state.pop("leader_hotspot", None)
+        return
+    st.button(t("show_whole_area", lang), key="hotspot_clear", on_click=_choose, args=(None,))
     for row in spots.itertuples():
         place = pick(row.community_zh, row.community_en, lang)
         road = pick(row.road_zh, row.road_en, lang)
         near = f" · {markdown_text(t('near_road', lang).format(road=road))}" if road else ""
         count = f"{int(row.n)} {t('cases_unit', lang)}"
         label = f"{row.rank}. {markdown_text(place)}{near} — {count}"
-        if st.button(label, key=f"hotspot_{row.rank}", width="stretch"):
-            st.session_state["leader_hotspot"] = row.cell
+        st.button(
+            label, key=f"hotspot_{row.rank}", width="stretch", on_click=_choose, args=(row.cell,)
+        )
         classes = pick(row.classes_zh, row.classes_en, lang)
         st.caption(
             f"{markdown_text(classes)} · "
             f"{markdown_text(_trend_text(pd.Series(row._asdict()), lang))}"
         )
-    chosen = st.session_state.get("leader_hotspot")
-    match = spots[spots.cell == chosen]
-    if match.empty:
-        return None
-    row = match.iloc[0]
-    import h3.api.basic_int as h3
-
-    outline = heat.cell_polygons(pd.DataFrame({"cell": [h3.str_to_int(row.cell)], "n": [row.n]}))
-    bounds = (float(row.minx), float(row.miny), float(row.maxx), float(row.maxy))
-    return ChosenSpot(str(row.cell), bounds, outline)
 
 
 @st.cache_data(ttl=300, max_entries=32, show_spinner=False)
@@ -233,6 +263,5 @@ def weekly_animation(
     if weekly.empty:
         st.info(t("no_cases", lang))
         return
-    shown = outlines if area is None else outlines[outlines.code == area]
-    fig = charts.heat_animation(weekly, shown, lang=lang, resolution=level)
+    fig = charts.heat_animation(weekly, outlines, lang=lang, resolution=level)
     st.plotly_chart(fig, width="stretch", key="leader_animation")

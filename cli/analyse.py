@@ -31,13 +31,34 @@ def _last_days(conn, days: int) -> tuple[date, date] | None:  # type: ignore[no-
 
 
 @analyse_app.command("rollups")
-def rollups() -> None:
-    """Rebuild the daily case rollups (case_daily) from cases."""
+def rollups(
+    since: str = typer.Option(
+        None,
+        help="Only the leader's measures, only the days touched since this local day "
+        "(YYYY-MM-DD): after a load. Default: rebuild everything.",
+    ),
+) -> None:
+    """Rebuild the daily case rollups (case_daily) and the leader's measures rollups
+    (case_measures_daily, case_part_daily) from cases."""
+    from layers.measures import refresh_measures
     from layers.rollups import refresh_rollups
 
+    if since:
+        try:
+            day = date.fromisoformat(since)
+        except ValueError as e:
+            raise typer.BadParameter(
+                f"{since!r} is not a day YYYY-MM-DD", param_hint="--since"
+            ) from e
+        with get_engine().begin() as conn:
+            n = refresh_measures(conn=conn, since=day)
+        console.print(
+            f"case_measures_daily: {n:,} rows rewritten for the days touched since {day}."
+        )
+        return
     with get_engine().begin() as conn:
         rows = refresh_rollups(conn=conn)
-    console.print(f"case_daily rebuilt: {rows:,} rows.")
+    console.print(f"case_daily rebuilt: {rows:,} rows; the measures rollups too.")
 
 
 @analyse_app.command("coverage")

@@ -16,6 +16,7 @@ TEXT: dict[str, dict[str, str]] = {
     "district_map": {"zh": "辖区地图", "en": "District map"},
     "layers": {"zh": "图层", "en": "Layers"},
     "communities": {"zh": "社区", "en": "Communities"},
+    "departments": {"zh": "处置部门", "en": "Handling units"},
     "grids": {"zh": "网格", "en": "Grids"},
     "streets": {"zh": "街道", "en": "Streets"},
     "parts": {"zh": "部件", "en": "Parts"},

@@ -57,26 +57,52 @@ Per grid worker (:func:`worker_load`), workload fairness:
   of them); ``households_ratio``: households / the fair share (all assigned households
   / workers with a grid) — 2.0 is twice the fair load; ``cases`` and ``cases_ratio``: the
   same for cases reported in the window in those grids.
+
+Where they come from (``source``): ``"rollup"`` reads ``case_measures_daily`` and
+``case_part_daily`` (migration 0105; rebuilt by :func:`refresh_measures`, ``gridgov
+analyse rollups``), which hold the counts each rate is made of per local day, street,
+community, grid and department — an area and a year are then a sum over small rows;
+``"cases"`` computes them from the raw cases (the reference the rollup is tested
+against, and what answers a ``recurrence_days`` other than the rollup's 30). Windows are
+local days of the city's time zone either way. ``community``: an area code of any level
+(district, street, community; None = everywhere) — cases, grids and workers outside it
+are left out.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from layers.areas import IN_AREA
+
 CLOSED = ("closed", "rated", "archived")
+ROLLUP_RECURRENCE_DAYS = 30
+"""The recurrence window the rollup was counted with."""
+Source = Literal["rollup", "cases"]
+
+# reported in the window [start, end] of local days (the index on reported_at still serves)
+_IN_WINDOW = """c.reported_at >= CAST(:start AS date)::timestamp AT TIME ZONE gridgov_time_zone()
+      AND c.reported_at < (CAST(:end AS date) + 1)::timestamp AT TIME ZONE gridgov_time_zone()"""
+_AREA_OF_CASE = "LEFT JOIN communities a ON a.id = c.community_id"
+_CASE_IN_AREA = IN_AREA.format(code="a.code")
 
 # cases have no index on part_id: a hash join finds the recurring part faults in one pass
-_PART_RECURRED = """
+_PART_RECURRED = (
+    """
     SELECT DISTINCT c.id FROM cases c
     JOIN cases b ON b.part_id = c.part_id AND b.reported_at > c.closed_at
                 AND b.reported_at <= c.closed_at + make_interval(days => :recurrence_days)
     WHERE c.part_id IS NOT NULL AND c.status IN ('closed', 'rated', 'archived')
-      AND c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
+      AND """
+    + _IN_WINDOW
+    + """
 """
+)
 
 _MEASURES = """
     WITH part_recurred AS ({part_recurred}), scope AS (
@@ -99,8 +125,8 @@ _MEASURES = """
                EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'extend')
                    AS extended,
                c.id IN (SELECT id FROM part_recurred) AS part_recurred
-        FROM cases c
-        WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
+        FROM cases c {area_join}
+        WHERE {window} AND {in_area}
     )
     SELECT unit,
            count(*) AS cases,
@@ -160,18 +186,190 @@ _MEASURES = """
 """
 
 
-def department_performance(
-    *, conn: Connection, start: date, end: date, now: datetime, recurrence_days: int = 30
+_ROLLUP_MEASURES = """
+    WITH r AS MATERIALIZED (
+        SELECT m.*
+        FROM case_measures_daily m LEFT JOIN communities a ON a.id = m.community_id
+        WHERE m.day BETWEEN :start AND :end AND {in_area}
+    ), fix AS (
+        SELECT {keys}, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS v
+        FROM r, unnest(r.hours_to_fix) h GROUP BY {sets}
+    ), response AS (
+        SELECT {keys}, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS v
+        FROM r, unnest(r.hours_to_response) h GROUP BY {sets}
+    ), backlog AS (
+        SELECT {keys}, count(*) FILTER (WHERE o.deadline_at < :now) AS overdue_open,
+               percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM :now - o.reported_at) / 86400) AS age
+        FROM r, unnest(r.open_reported_at, r.open_deadline_at) AS o(reported_at, deadline_at)
+        GROUP BY {sets}
+    ), s AS (
+        SELECT {keys}, sum(cases) AS cases, sum(not_rejected) AS not_rejected,
+               sum(dispatched) AS dispatched, sum(dispatched_no_rework) AS dispatched_no_rework,
+               sum(closed) AS closed, sum(closed_with_deadline) AS closed_with_deadline,
+               sum(closed_on_time) AS closed_on_time, sum(handled) AS handled,
+               sum(handled_with_deadline) AS handled_with_deadline,
+               sum(handled_on_time) AS handled_on_time, sum(reworked) AS reworked,
+               sum(recurred) AS recurred, sum(false_closed) AS false_closed,
+               sum(patrol) AS patrol, sum(rated) AS rated, sum(satisfied) AS satisfied,
+               sum(extended) AS extended, sum(part_closed) AS part_closed,
+               sum(part_recurred) AS part_recurred, sum(open_cases) AS open_cases
+        FROM r GROUP BY {sets}
+    )
+    SELECT s.level, s.unit, s.cases,
+           round(s.not_rejected::numeric / s.cases, 3) AS valid_report_rate,
+           round(s.dispatched_no_rework::numeric / nullif(s.dispatched, 0), 3)
+                 AS accurate_dispatch_rate,
+           round(s.closed_on_time::numeric / nullif(s.closed_with_deadline, 0), 3)
+                 AS on_time_closure_rate,
+           s.closed,
+           round(s.closed::numeric / nullif(s.not_rejected, 0), 3) AS closure_rate,
+           round(s.handled_on_time::numeric / nullif(s.handled_with_deadline, 0), 3)
+                 AS on_time_rate,
+           coalesce(b.overdue_open, 0) AS overdue_open,
+           round(s.reworked::numeric / nullif(s.handled, 0), 3) AS rework_rate,
+           round(f.v::numeric, 1) AS median_hours_to_fix,
+           round(s.recurred::numeric / nullif(s.closed, 0), 3) AS recurrence_rate,
+           round(s.false_closed::numeric / nullif(s.closed, 0), 3) AS false_closure_rate,
+           round(p.v::numeric, 2) AS median_hours_to_first_response,
+           round(s.patrol::numeric / s.cases, 3) AS proactive_share,
+           s.open_cases AS backlog_open,
+           round(b.age::numeric, 1) AS backlog_median_age_days,
+           round(s.satisfied::numeric / nullif(s.rated, 0), 3) AS satisfaction_rate,
+           round(s.extended::numeric / nullif(s.dispatched, 0), 3) AS extension_rate,
+           round(s.part_recurred::numeric / nullif(s.part_closed, 0), 3) AS part_recurrence_rate
+    FROM s LEFT JOIN fix f ON f.level = s.level AND f.unit = s.unit
+    LEFT JOIN response p ON p.level = s.level AND p.unit = s.unit
+    LEFT JOIN backlog b ON b.level = s.level AND b.unit = s.unit
+    ORDER BY s.level, s.unit
+"""
+
+# a unit's column in cases (raw) and in the rollup
+_UNITS = {
+    "department": ("c.department_id", "m.department_id"),
+    "grid": ("c.grid_id", "m.grid_id"),
+    "community": ("c.community_id", "m.community_id"),
+    "street": ("c.street_code", "m.street_code"),
+}
+
+
+def refresh_measures(*, conn: Connection, since: date | None = None) -> int:
+    """Rebuild the measures rollups (``case_measures_daily``, ``case_part_daily``) from
+    the cases: every day, or (``since``) only the days of cases reported, accepted,
+    dispatched, handled or closed since that local day and of cases closed in the 30 days
+    before it. Returns the ``case_measures_daily`` rows written."""
+    return int(
+        conn.execute(
+            sa.text("SELECT gridgov_refresh_case_measures(CAST(:since AS date))"),
+            {"since": since},
+        ).scalar_one()
+    )
+
+
+def _for_rollup(conn: Connection) -> None:
+    """Settings for a read of the rollup, for the rest of the transaction: no JIT (its
+    compiling cost seconds on queries that run in less) and room to sort the medians'
+    values in memory."""
+    conn.execute(sa.text("SET LOCAL jit = off"))
+    conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+
+
+def _use_rollup(source: Source, recurrence_days: int) -> bool:
+    if source not in ("rollup", "cases"):
+        raise ValueError(f"source must be 'rollup' or 'cases', got {source!r}")
+    return source == "rollup" and recurrence_days == ROLLUP_RECURRENCE_DAYS
+
+
+def rollup_measures(
+    conn: Connection,
+    levels: tuple[str, ...],
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    community: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The measures per unit of each of ``levels`` ("department", "grid", "community",
+    "street") from the rollup in one pass over its rows (grouping sets): ``unit`` (the
+    id, or the street's code) and the measures' columns, per level."""
+    _for_rollup(conn)
+    columns = [_UNITS[level][1].removeprefix("m.") for level in levels]
+    which = " ".join(
+        f"WHEN GROUPING({c}) = 0 THEN '{level}'" for level, c in zip(levels, columns, strict=True)
+    )
+    keys = (
+        f"CASE {which} END AS level, coalesce({', '.join(f'{c}::text' for c in columns)}) AS unit"
+    )
+    sql = _ROLLUP_MEASURES.format(
+        in_area=_CASE_IN_AREA,
+        keys=keys,
+        sets="GROUPING SETS (" + ", ".join(f"({c})" for c in columns) + ")",
+    )
+    frame = pd.read_sql(sa.text(sql), conn, params=_params(start, end, now, 30, community))
+    out = {}
+    for level in levels:
+        mine = frame[frame.level == level].drop(columns="level")
+        mine = mine[mine.unit.notna()]
+        unit = mine.unit.str.strip() if level == "street" else mine.unit.astype("int64")
+        out[level] = mine.assign(unit=unit).reset_index(drop=True)
+    return out
+
+
+def _measures(  # noqa: PLR0913 (the window, the area and the source, keyword-only)
+    conn: Connection,
+    level: str,
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    recurrence_days: int,
+    community: str | None,
+    source: Source,
+    rolled: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """The measures (module docs) per handling unit (department code and names)."""
-    sql = _MEASURES.format(part_recurred=_PART_RECURRED, unit="c.department_id")
-    frame = pd.read_sql(sa.text(sql), conn, params=_params(start, end, now, recurrence_days))
+    if _use_rollup(source, recurrence_days):
+        if rolled is not None:
+            return rolled[level]
+        return rollup_measures(conn, (level,), start=start, end=end, now=now, community=community)[
+            level
+        ]
+    sql = _MEASURES.format(
+        part_recurred=_PART_RECURRED,
+        unit=_UNITS[level][0],
+        window=_IN_WINDOW,
+        area_join=_AREA_OF_CASE,
+        in_area=_CASE_IN_AREA,
+    )
+    return pd.read_sql(
+        sa.text(sql), conn, params=_params(start, end, now, recurrence_days, community)
+    )
+
+
+def department_performance(
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    now: datetime,
+    recurrence_days: int = 30,
+    community: str | None = None,
+    source: Source = "cases",
+    rolled: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """The measures (module docs) per handling unit (department code and names).
+
+    ``rolled``: :func:`rollup_measures`' answer for this window and area, when the caller
+    read several levels at once (used when the rollup is the source)."""
+    frame = _measures(
+        conn, "department", start=start, end=end, now=now, recurrence_days=recurrence_days,
+        community=community, source=source, rolled=rolled,
+    )  # fmt: skip
     names = pd.read_sql(sa.text("SELECT id AS unit, code, name_zh, name_en FROM departments"), conn)
     out = names.merge(frame, on="unit").drop(columns="unit")
     return with_index(out)
 
 
-def area_performance(
+def area_performance(  # noqa: PLR0913 (the window, the level, the area, keyword-only)
     *,
     conn: Connection,
     start: date,
@@ -179,25 +377,21 @@ def area_performance(
     now: datetime,
     recurrence_days: int = 30,
     level: str = "community",
+    community: str | None = None,
+    source: Source = "cases",
+    rolled: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The measures per community or per street (``level``) where the cases happened."""
     if level == "community":
-        unit, names_sql = (
-            "c.community_id",
-            "SELECT id AS unit, code, name_zh, name_en FROM communities",
-        )
+        names_sql = "SELECT id AS unit, code, name_zh, name_en FROM communities"
     elif level == "street":
-        unit, names_sql = (
-            "c.street_code",
-            "SELECT code AS unit, code, name_zh, name_en FROM streets",
-        )
+        names_sql = "SELECT code AS unit, code, name_zh, name_en FROM streets"
     else:
         raise ValueError(f"level must be 'community' or 'street', got {level!r}")
-    frame = pd.read_sql(
-        sa.text(_MEASURES.format(part_recurred=_PART_RECURRED, unit=unit)),
-        conn,
-        params=_params(start, end, now, recurrence_days),
-    )
+    frame = _measures(
+        conn, level, start=start, end=end, now=now, recurrence_days=recurrence_days,
+        community=community, source=source, rolled=rolled,
+    )  # fmt: skip
     names = pd.read_sql(sa.text(names_sql), conn)
     return with_index(names.merge(frame, on="unit").drop(columns="unit"))
 
@@ -212,22 +406,10 @@ def with_index(frame: pd.DataFrame) -> pd.DataFrame:
     return out.assign(rank=out["index"].rank(ascending=False, method="min").astype("Int64"))
 
 
-def grid_performance(
-    *, conn: Connection, start: date, end: date, now: datetime, recurrence_days: int = 30
-) -> pd.DataFrame:
-    """The measures (module docs) per grid (code) for the grids cases were filed in."""
-    sql = _MEASURES.format(part_recurred=_PART_RECURRED, unit="c.grid_id")
-    frame = pd.read_sql(sa.text(sql), conn, params=_params(start, end, now, recurrence_days))
-    names = pd.read_sql(sa.text("SELECT id AS unit, code, households FROM grids"), conn)
-    out = names.merge(frame, on="unit").drop(columns="unit")
-    out["cases_per_100_households"] = (
-        100 * out.cases / out.households.where(out.households > 0)
-    ).round(1)
-    missed = pd.read_sql(
-        sa.text("""
+_MISSED = """
         SELECT c.grid_id AS unit, count(*) AS missed_reports
-        FROM cases c
-        WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
+        FROM cases c {area_join}
+        WHERE {window} AND {in_area}
           AND c.source IN ('hotline', 'app', 'web')
           AND NOT EXISTS (
               SELECT 1 FROM cases p
@@ -235,9 +417,43 @@ def grid_performance(
                 AND p.h3_r10 = c.h3_r10 AND p.reported_at <= c.reported_at
                 AND p.reported_at > c.reported_at - interval '7 days')
         GROUP BY c.grid_id
-    """),
-        conn,
-        params=_params(start, end, now, recurrence_days),
+"""
+_ROLLUP_MISSED = """
+        SELECT m.grid_id AS unit, sum(m.missed_reports)::bigint AS missed_reports
+        FROM case_measures_daily m LEFT JOIN communities a ON a.id = m.community_id
+        WHERE m.day BETWEEN :start AND :end AND {in_area}
+        GROUP BY m.grid_id HAVING sum(m.missed_reports) > 0
+"""
+
+
+def grid_performance(
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    now: datetime,
+    recurrence_days: int = 30,
+    community: str | None = None,
+    source: Source = "cases",
+    rolled: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """The measures (module docs) per grid (code) for the grids cases were filed in."""
+    frame = _measures(
+        conn, "grid", start=start, end=end, now=now, recurrence_days=recurrence_days,
+        community=community, source=source, rolled=rolled,
+    )  # fmt: skip
+    names = pd.read_sql(sa.text("SELECT id AS unit, code, households FROM grids"), conn)
+    out = names.merge(frame, on="unit").drop(columns="unit")
+    out["cases_per_100_households"] = (
+        100 * out.cases / out.households.where(out.households > 0)
+    ).round(1)
+    missed_sql = (
+        _ROLLUP_MISSED.format(in_area=_CASE_IN_AREA)
+        if _use_rollup(source, recurrence_days)
+        else _MISSED.format(window=_IN_WINDOW, area_join=_AREA_OF_CASE, in_area=_CASE_IN_AREA)
+    )
+    missed = pd.read_sql(
+        sa.text(missed_sql), conn, params=_params(start, end, now, recurrence_days, community)
     )
     out = out.merge(
         names[["unit", "code"]].merge(missed, on="unit")[["code", "missed_reports"]],
@@ -262,33 +478,76 @@ _PLACE_KEYS = {
     "cell": ("h3_r10", "true", _CELL_RECURRED),
 }
 
-_RECURRING_PLACES = """
-    WITH part_recurred AS ({part_recurred}), scope AS (
-        SELECT c.id, c.category_id, c.{key} AS place, c.status, c.closed_at, c.grid_id,
-               c.department_id, c.geom, {recurred} AS recurred
-        FROM cases c
-        WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1 AND {having}
-    ), places AS (
-        SELECT category_id, place, count(*) AS cases,
-               count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived')) AS closed,
-               count(*) FILTER (WHERE recurred) AS recurrences,
-               mode() WITHIN GROUP (ORDER BY grid_id) AS grid_id,
-               mode() WITHIN GROUP (ORDER BY department_id) AS department_id,
-               ST_Centroid(ST_Collect(geom)) AS centre
-        FROM scope GROUP BY category_id, place
-    )
+_PLACES_LISTED = """
     SELECT k.service_code, k.name_zh, k.name_en, {label} AS place, g.code AS grid_code,
-           d.code AS department_code, p.cases, p.closed, p.recurrences,
-           round(ST_X(p.centre)::numeric, 6) AS lon, round(ST_Y(p.centre)::numeric, 6) AS lat
+           d.code AS department_code, d.name_zh AS department_zh,
+           coalesce(d.name_en, d.name_zh) AS department_en, p.cases, p.closed, p.recurrences,
+           round(p.lon::numeric, 6) AS lon, round(p.lat::numeric, 6) AS lat
     FROM places p
     JOIN categories k ON k.id = p.category_id
     LEFT JOIN grids g ON g.id = p.grid_id
     LEFT JOIN departments d ON d.id = p.department_id
     {join}
     WHERE p.recurrences > 0
-    ORDER BY p.recurrences DESC, p.closed DESC, place
+    ORDER BY p.recurrences DESC, p.closed DESC, place, k.service_code
     LIMIT :limit
 """
+
+_RECURRING_PLACES = (
+    """
+    WITH part_recurred AS ({part_recurred}), scope AS (
+        SELECT c.id, c.category_id, c.{key} AS place, c.status, c.closed_at, c.grid_id,
+               c.department_id, c.geom, {recurred} AS recurred
+        FROM cases c {area_join}
+        WHERE {window} AND {in_area} AND {having}
+    ), places AS (
+        SELECT category_id, place, count(*) AS cases,
+               count(*) FILTER (WHERE status IN ('closed', 'rated', 'archived')) AS closed,
+               count(*) FILTER (WHERE recurred) AS recurrences,
+               mode() WITHIN GROUP (ORDER BY grid_id) AS grid_id,
+               mode() WITHIN GROUP (ORDER BY department_id) AS department_id,
+               ST_X(ST_Centroid(ST_Collect(geom))) AS lon,
+               ST_Y(ST_Centroid(ST_Collect(geom))) AS lat
+        FROM scope GROUP BY category_id, place
+    )
+"""
+    + _PLACES_LISTED
+)
+
+# per part from the rollup: sums per (category, part), the most frequent grid and
+# department as mode() picks them (most cases, then the smallest id), the centre of the
+# cases as the mean of their coordinates (what ST_Centroid of points is)
+_ROLLUP_PARTS = (
+    """
+    WITH r AS MATERIALIZED (
+        SELECT m.category_id, m.part_id, m.grid_id, m.department_id, m.cases, m.closed,
+               m.recurrences, m.sum_lon, m.sum_lat
+        FROM case_part_daily m LEFT JOIN communities a ON a.id = m.community_id
+        WHERE m.day BETWEEN :start AND :end AND {in_area}
+    ), sums AS (
+        SELECT category_id, part_id AS place, sum(cases) AS cases, sum(closed) AS closed,
+               sum(recurrences) AS recurrences, sum(sum_lon) / sum(cases) AS lon,
+               sum(sum_lat) / sum(cases) AS lat
+        FROM r GROUP BY 1, 2
+    ), grid_mode AS (
+        SELECT DISTINCT ON (category_id, part_id) category_id, part_id, grid_id
+        FROM (SELECT category_id, part_id, grid_id, sum(cases) AS n FROM r
+              WHERE grid_id IS NOT NULL GROUP BY 1, 2, 3) x
+        ORDER BY category_id, part_id, n DESC, grid_id
+    ), department_mode AS (
+        SELECT DISTINCT ON (category_id, part_id) category_id, part_id, department_id
+        FROM (SELECT category_id, part_id, department_id, sum(cases) AS n FROM r
+              WHERE department_id IS NOT NULL GROUP BY 1, 2, 3) x
+        ORDER BY category_id, part_id, n DESC, department_id
+    ), places AS (
+        SELECT s.*, gm.grid_id, dm.department_id FROM sums s
+        LEFT JOIN grid_mode gm ON gm.category_id = s.category_id AND gm.part_id = s.place
+        LEFT JOIN department_mode dm
+               ON dm.category_id = s.category_id AND dm.part_id = s.place
+    )
+"""
+    + _PLACES_LISTED
+)
 
 
 def recurring_places(
@@ -299,14 +558,17 @@ def recurring_places(
     recurrence_days: int = 30,
     by: str = "part",
     limit: int = 50,
+    community: str | None = None,
+    source: Source = "cases",
 ) -> pd.DataFrame:
-    """Places where the same problem keeps coming back after closing (module docs).
+    """Places where the same problem keeps coming back after closing (module docs), with
+    the grid and the handling department (code and names) most of their cases had.
 
     Parameters
     ----------
     by
         ``"part"``: one part (its ``part_code`` is the place); ``"cell"``: one category in
-        one H3 resolution-10 cell (the cell id is the place).
+        one H3 resolution-10 cell (the cell id is the place; always from the cases).
     limit
         Most places returned, most recurrences first.
 
@@ -317,37 +579,73 @@ def recurring_places(
     """
     if by not in _PLACE_KEYS:
         raise ValueError(f"by must be 'part' or 'cell', got {by!r}")
-    key, having, recurred = _PLACE_KEYS[by]
-    sql = _RECURRING_PLACES.format(
-        part_recurred=_PART_RECURRED if by == "part" else "SELECT NULL::bigint AS id",
-        key=key,
-        having=having,
-        recurred=recurred,
-        label="t.part_code" if by == "part" else "p.place::text",
-        join="JOIN parts t ON t.id = p.place" if by == "part" else "",
-    )
-    params: dict[str, date | int] = {
+    label = "t.part_code" if by == "part" else "p.place::text"
+    join = "JOIN parts t ON t.id = p.place" if by == "part" else ""
+    if by == "part" and _use_rollup(source, recurrence_days):
+        _for_rollup(conn)
+        sql = _ROLLUP_PARTS.format(in_area=_CASE_IN_AREA, label=label, join=join)
+    else:
+        key, having, recurred = _PLACE_KEYS[by]
+        sql = _RECURRING_PLACES.format(
+            part_recurred=_PART_RECURRED if by == "part" else "SELECT NULL::bigint AS id",
+            key=key,
+            having=having,
+            recurred=recurred,
+            label=label,
+            join=join,
+            window=_IN_WINDOW,
+            area_join=_AREA_OF_CASE,
+            in_area=_CASE_IN_AREA,
+        )
+    params: dict[str, date | int | str | None] = {
         "start": start,
         "end": end,
         "recurrence_days": recurrence_days,
         "limit": limit,
+        "community": community,
     }
     return pd.read_sql(sa.text(sql), conn, params=params)
 
 
-def worker_load(*, conn: Connection, start: date, end: date) -> pd.DataFrame:
-    """Households and cases per grid worker against the fair share (module docs)."""
+_WORKED = {
+    "cases": """
+            SELECT g.worker_id, count(*) AS cases
+            FROM cases c JOIN assigned_grids g ON g.id = c.grid_id
+            WHERE """
+    + _IN_WINDOW
+    + """
+            GROUP BY g.worker_id""",
+    "rollup": """
+            SELECT g.worker_id, sum(m.cases)::bigint AS cases
+            FROM case_measures_daily m JOIN assigned_grids g ON g.id = m.grid_id
+            WHERE m.day BETWEEN :start AND :end
+            GROUP BY g.worker_id""",
+}
+
+
+def worker_load(
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    community: str | None = None,
+    source: Source = "cases",
+) -> pd.DataFrame:
+    """Households and cases per grid worker against the fair share (module docs); with
+    ``community``, the workers and grids of that area only."""
+    if _use_rollup(source, ROLLUP_RECURRENCE_DAYS):
+        _for_rollup(conn)
     return pd.read_sql(
-        sa.text("""
-        WITH assigned AS (
+        sa.text(f"""
+        WITH assigned_grids AS (
+            SELECT g.id, g.worker_id, g.households, g.code
+            FROM grids_current g JOIN communities a ON a.id = g.community_id
+            WHERE g.worker_id IS NOT NULL AND {_CASE_IN_AREA}
+        ), assigned AS (
             SELECT worker_id, count(*) AS grids, sum(households) AS households,
                    string_agg(code, ' ' ORDER BY code) AS grid_codes
-            FROM grids_current WHERE worker_id IS NOT NULL GROUP BY worker_id
-        ), worked AS (
-            SELECT g.worker_id, count(*) AS cases
-            FROM cases c JOIN grids_current g ON g.id = c.grid_id
-            WHERE c.reported_at >= :start AND c.reported_at < CAST(:end AS date) + 1
-            GROUP BY g.worker_id
+            FROM assigned_grids GROUP BY worker_id
+        ), worked AS ({_WORKED[source]}
         )
         SELECT w.code AS worker_code, a.grid_codes, a.grids, a.households,
                round(a.households / (sum(a.households) OVER () / count(*) OVER ()), 2)
@@ -362,9 +660,17 @@ def worker_load(*, conn: Connection, start: date, end: date) -> pd.DataFrame:
         ORDER BY households_ratio DESC, w.code
     """),
         conn,
-        params={"start": start, "end": end},
+        params={"start": start, "end": end, "community": community},
     )
 
 
-def _params(start: date, end: date, now: datetime, recurrence_days: int) -> dict:
-    return {"start": start, "end": end, "now": now, "recurrence_days": recurrence_days}
+def _params(
+    start: date, end: date, now: datetime, recurrence_days: int, community: str | None = None
+) -> dict:
+    return {
+        "start": start,
+        "end": end,
+        "now": now,
+        "recurrence_days": recurrence_days,
+        "community": community,
+    }

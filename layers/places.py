@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.areas import IN_AREA
+from layers.rollups import daily_cells
 
 
 def community_outlines(*, conn: Connection, community: str | None = None) -> gpd.GeoDataFrame:
@@ -66,13 +67,7 @@ def cell_major_counts(
                coalesce(m.service_code, k.service_code) AS major,
                coalesce(m.name_zh, k.name_zh) AS major_zh,
                coalesce(m.name_en, k.name_en) AS major_en, sum(d.n)::bigint AS n
-        FROM case_daily d JOIN categories k ON k.id = d.category_id
-        LEFT JOIN categories m ON m.id = k.parent_id
-        JOIN communities a ON a.id = d.community_id
-        WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
-          AND {IN_AREA.format(code="a.code")}
-          AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
-               OR m.service_code = ANY(:cats))
+        {daily_cells(communities="JOIN")}
         GROUP BY 1, 2, 3, 4, 5, 6, 7"""),
         conn,
         params={"start": start, "end": end, "cats": categories, "community": community},
@@ -91,13 +86,7 @@ def weekly_cell_counts(
     return pd.read_sql(
         sa.text(f"""
         SELECT date_trunc('week', d.day)::date AS week, d.h3_r9 AS cell, sum(d.n)::bigint AS n
-        FROM case_daily d JOIN categories k ON k.id = d.category_id
-        LEFT JOIN categories m ON m.id = k.parent_id
-        LEFT JOIN communities a ON a.id = d.community_id
-        WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
-          AND {IN_AREA.format(code="a.code")}
-          AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
-               OR m.service_code = ANY(:cats))
+        {daily_cells()}
         GROUP BY 1, 2 ORDER BY 1"""),
         conn,
         params={"start": start, "end": end, "cats": categories, "community": community},
@@ -120,6 +109,10 @@ def nearest_roads(
             SELECT x.name_zh, coalesce(x.name_en, x.name_zh) AS name_en
             FROM roads x
             WHERE x.road_class = 'major' AND coalesce(x.name_zh, '') <> ''
+              -- a box on the geometry index first (a degree of longitude is > 50 km up
+              -- to 60° of latitude), then the distance in metres
+              AND x.geom && ST_Expand(ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326),
+                                      :max_m / 50000.0)
               AND ST_DWithin(x.geom::geography,
                              ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)::geography, :max_m)
             ORDER BY x.geom <-> ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)

@@ -11,10 +11,31 @@ from sqlalchemy.engine import Connection
 
 from city import time_zone
 from layers.areas import IN_AREA
+from layers.measures import refresh_measures
+
+
+def daily_cells(*, communities: str = "LEFT JOIN") -> str:
+    """``FROM … WHERE …`` of the ``case_daily`` rows (alias ``d``) with an H3 r9 cell that
+    were reported ``:start``–``:end``, in the area ``:community`` (any level; NULL =
+    everywhere) and of the classes ``:cats`` (minor or major service codes; NULL = all).
+    Joined: the category ``k``, its major class ``m`` and the community ``a``
+    (``communities="JOIN"`` drops the rows without a community). The one filter the
+    rollup's readers share (the heat, the hotspot list, the weekly frames)."""
+    if communities not in ("JOIN", "LEFT JOIN"):
+        raise ValueError(f"communities must be 'JOIN' or 'LEFT JOIN', got {communities!r}")
+    return f"""
+        FROM case_daily d JOIN categories k ON k.id = d.category_id
+        LEFT JOIN categories m ON m.id = k.parent_id
+        {communities} communities a ON a.id = d.community_id
+        WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
+          AND {IN_AREA.format(code="a.code")}
+          AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
+               OR m.service_code = ANY(:cats))"""
 
 
 def refresh_rollups(*, conn: Connection, tz: str | None = None) -> int:
-    """Rebuild ``case_daily`` and ``case_daily_major`` from ``cases``; return case_daily rows.
+    """Rebuild ``case_daily`` and ``case_daily_major`` from ``cases``, and the measures
+    rollups (:func:`layers.measures.refresh_measures`); return case_daily rows.
 
     Days are local days in ``tz`` (default: the city profile's time zone).
     """
@@ -39,6 +60,7 @@ def refresh_rollups(*, conn: Connection, tz: str | None = None) -> int:
         GROUP BY 1, 2, 3
     """)
     )
+    refresh_measures(conn=conn)
     return result.rowcount
 
 
@@ -58,13 +80,7 @@ def counts_by_h3(
     return pd.read_sql(
         sa.text(f"""
         SELECT d.h3_r9 AS cell, sum(d.n)::bigint AS n
-        FROM case_daily d JOIN categories k ON k.id = d.category_id
-        LEFT JOIN categories m ON m.id = k.parent_id
-        LEFT JOIN communities a ON a.id = d.community_id
-        WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
-          AND {IN_AREA.format(code="a.code")}
-          AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
-               OR m.service_code = ANY(:cats))
+        {daily_cells()}
         GROUP BY d.h3_r9
     """),
         conn,
@@ -150,13 +166,7 @@ def counts_by_h3_and_community(
     return pd.read_sql(
         sa.text(f"""
         SELECT d.h3_r9 AS cell, a.code AS community, sum(d.n)::bigint AS n
-        FROM case_daily d JOIN categories k ON k.id = d.category_id
-        LEFT JOIN categories m ON m.id = k.parent_id
-        LEFT JOIN communities a ON a.id = d.community_id
-        WHERE d.day BETWEEN :start AND :end AND d.h3_r9 IS NOT NULL
-          AND {IN_AREA.format(code="a.code")}
-          AND (CAST(:cats AS text[]) IS NULL OR k.service_code = ANY(:cats)
-               OR m.service_code = ANY(:cats))
+        {daily_cells()}
         GROUP BY 1, 2"""),
         conn,
         params={"start": start, "end": end, "cats": categories, "community": community},

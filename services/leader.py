@@ -71,35 +71,44 @@ def performance(
     end: date,
     now: datetime,
     recurrence_days: int = 30,
+    community: str | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Measures per handling unit, grid, community and street for reports in [start, end].
+    """Measures per handling unit, grid, community and street for reports in [start, end]
+    in the area ``community`` (any level; None: the user's whole area), from the measures
+    rollup (the raw cases when ``recurrence_days`` is not the rollup's 30).
 
     Also the places where the same part keeps failing (``places``) and each grid
     worker's load against the fair share (``workers``).
     """
+    community = narrowed_community(scope, community)
+    common = {
+        "start": start,
+        "end": end,
+        "community": community,
+        "source": "rollup",
+    }
+    timed: dict[str, object] = {**common, "now": now, "recurrence_days": recurrence_days}
     with unit_of_work(engine, scope) as conn:
-        return {
-            "departments": measures.department_performance(
-                conn=conn, start=start, end=end, now=now, recurrence_days=recurrence_days
-            ),
-            "grids": measures.grid_performance(
-                conn=conn, start=start, end=end, now=now, recurrence_days=recurrence_days
-            ),
-            "communities": measures.area_performance(
-                conn=conn, start=start, end=end, now=now, recurrence_days=recurrence_days
-            ),
-            "streets": measures.area_performance(
-                conn=conn,
+        if recurrence_days == measures.ROLLUP_RECURRENCE_DAYS:  # every level in one pass
+            timed["rolled"] = measures.rollup_measures(
+                conn,
+                ("department", "grid", "community", "street"),
                 start=start,
                 end=end,
                 now=now,
-                recurrence_days=recurrence_days,
-                level="street",
-            ),
+                community=community,
+            )
+        return {
+            "departments": measures.department_performance(conn=conn, **timed),  # type: ignore[arg-type]
+            "grids": measures.grid_performance(conn=conn, **timed),  # type: ignore[arg-type]
+            "communities": measures.area_performance(conn=conn, **timed),  # type: ignore[arg-type]
+            "streets": measures.area_performance(conn=conn, level="street", **timed),  # type: ignore[arg-type]
             "places": measures.recurring_places(
-                conn=conn, start=start, end=end, recurrence_days=recurrence_days
+                conn=conn,
+                recurrence_days=recurrence_days,
+                **common,  # type: ignore[arg-type]
             ),
-            "workers": measures.worker_load(conn=conn, start=start, end=end),
+            "workers": measures.worker_load(conn=conn, **common),  # type: ignore[arg-type]
         }
 
 

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -106,6 +107,27 @@ def test_analyse_recomputes_the_derived_layers(demo_url, demo_engine):
             sa.text("SELECT count(*), max(ST_SRID(geom)) FROM hotspot_cells")
         ).one()
     assert rows > 0 and srid == 4326
+
+
+def test_analyse_rollups_since_a_day_rewrites_the_measures_of_the_days_touched(
+    demo_url, demo_engine, small_district
+):
+    import sqlalchemy as sa
+
+    env = {"DATABASE_URL": demo_url}
+    with demo_engine.connect() as conn:
+        before = conn.execute(sa.text("SELECT sum(cases) FROM case_measures_daily")).scalar_one()
+    since = (small_district.as_of - pd.Timedelta(days=10)).date().isoformat()
+    result = _gridgov("analyse", "rollups", "--since", since, env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert f"since {since}" in result.stdout
+    with demo_engine.connect() as conn:
+        after = conn.execute(sa.text("SELECT sum(cases) FROM case_measures_daily")).scalar_one()
+        cases = conn.execute(sa.text("SELECT count(*) FROM cases")).scalar_one()
+    assert before == after == cases  # rewritten, nothing lost or counted twice
+    bad = _gridgov("analyse", "rollups", "--since", "last week", env_extra=env)
+    assert bad.returncode != 0 and "--since" in bad.stderr and "YYYY-MM-DD" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 def test_analyse_density_writes_bands_qgis_can_open(demo_url, demo_engine):

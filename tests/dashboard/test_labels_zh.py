@@ -3,13 +3,15 @@
 Every page of the router is run under Streamlit's AppTest in Chinese (as the leader, who
 may open them all, on the first screen and with the leader's map views switched through)
 and everything a person reads is scanned: table column names and text cells, metric,
-widget and button labels, widget options and placeholders. What counts as untranslated:
+widget and button labels, widget options and placeholders, tab labels, and the charts'
+titles, axis titles and category labels. What counts as untranslated:
 a ``snake_case`` identifier or a key of the label dictionary shown as it is, a code of the
 case sources or statuses, or Streamlit's English placeholders ("Choose options").
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -68,10 +70,34 @@ def _widgets(at: AppTest, codes: set[str]) -> list[str]:
     return found
 
 
+def _title(node: object) -> str:
+    if isinstance(node, dict):
+        return str(node.get("text", ""))
+    return str(node or "")
+
+
+def chart_texts(at: AppTest) -> list[tuple[str, str]]:
+    """(where, text) of what the Plotly charts on the screen write: the titles, the axis
+    titles and the category labels of the bars."""
+    out: list[tuple[str, str]] = []
+    for chart in at.get("plotly_chart"):
+        figure = json.loads(chart.proto.spec)
+        layout = figure.get("layout", {})
+        out.append(("chart title", _title(layout.get("title"))))
+        for axis in ("xaxis", "yaxis"):
+            out.append((f"chart {axis} title", _title(layout.get(axis, {}).get("title"))))
+        for trace in figure.get("data", []):
+            if trace.get("type") == "bar":
+                out += [("chart bar label", str(y)) for y in trace.get("y", [])]
+    return [(where, text) for where, text in out if text]
+
+
 def untranslated(at: AppTest, codes: set[str]) -> list[str]:
     """Everything on the current screen that a Chinese reader would see untranslated."""
     metrics = [f"metric {m.label!r}" for m in at.metric if _raw(m.label, codes)]
-    return _tables(at, codes) + _widgets(at, codes) + metrics
+    tabs = [f"tab label {tab.label!r}" for tab in at.tabs if _raw(tab.label, codes)]
+    charts = [f"{where} {text!r}" for where, text in chart_texts(at) if _raw(text, codes)]
+    return _tables(at, codes) + _widgets(at, codes) + metrics + tabs + charts
 
 
 def _login_for(page: str) -> str:
@@ -98,6 +124,18 @@ def test_no_chinese_page_shows_an_untranslated_name_or_code(demo_app_url, monkey
             assert not at.exception, at.exception
             problems += [f"{view}: {p}" for p in untranslated(at, codes)]
     assert not problems, "\n".join(sorted(set(problems)))
+
+
+def test_the_leader_page_has_tabs_and_charts_to_scan(demo_app_url, monkeypatch):
+    # the scan above reads tabs and charts: the leader page has both (so it would see them)
+    monkeypatch.setenv("DATABASE_URL", demo_app_url)
+    at = _LoggedIn(AppTest.from_file(str(APP), default_timeout=120), "leader").run()
+    at.switch_page(PAGES["leader"][0]).run()
+    assert not at.exception, at.exception
+    assert [tab.label for tab in at.tabs][:4] == ["处置部门", "街道", "社区", "网格"]
+    texts = chart_texts(at)
+    assert any(where == "chart xaxis title" for where, _ in texts)
+    assert any(where == "chart bar label" for where, _ in texts)
 
 
 def test_the_scan_finds_what_it_is_for(codes):

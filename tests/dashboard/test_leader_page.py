@@ -1,6 +1,8 @@
 """The leader page: measures beside closure on the first screen, hotspots by place that
 zoom the map, drill-down to a place's cases, charts in per cent, the weekly animation."""
 
+from datetime import UTC, datetime
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -38,3 +40,61 @@ def test_measures_on_the_first_screen_and_the_top_hotspot_drills_down(leader):
     assert len(cases) > 0
     assert {"案件编号", "上报时间", "来源"} <= set(cases.columns)
     assert not set(cases["来源"]) & {"patrol", "hotline", "app", "web"}
+
+
+def _department_bars(at) -> dict[str, tuple[float, int]]:
+    """The departments chart (the first tab): name -> (value in %, sample n)."""
+    import json
+    import re
+
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bar = figure["data"][0]
+    samples = [int(re.search(r"n=([\d,]+)", x).group(1).replace(",", "")) for x in bar["text"]]
+    return {y: (x, n) for y, x, n in zip(bar["y"], bar["x"], samples, strict=True)}
+
+
+def test_the_charts_follow_the_area_and_equal_the_database(leader, demo_engine):
+    import sqlalchemy as sa
+
+    from layers import measures
+
+    at = _page(leader)
+    assert at.tabs[0].label == "处置部门"
+    whole = _department_bars(at)
+    with demo_engine.connect() as conn:
+        start, end = conn.execute(sa.text("SELECT min(day), max(day) FROM case_daily")).one()
+        community = conn.execute(
+            sa.text("""SELECT a.code FROM cases c JOIN communities a ON a.id = c.community_id
+                       GROUP BY a.code ORDER BY count(*) DESC LIMIT 1""")
+        ).scalar_one()
+    at.selectbox(key="area").set_value(community).run()
+    assert not at.exception, at.exception
+    narrowed = _department_bars(at)
+    with demo_engine.connect() as conn:  # the raw cases of that community, not the rollup
+        expected = measures.department_performance(
+            conn=conn,
+            start=start,
+            end=end,
+            now=datetime.now(UTC),
+            community=community,
+            source="cases",
+        ).set_index("name_zh")
+    assert narrowed and narrowed != whole
+    for name, (value, n) in narrowed.items():
+        assert n == expected.loc[name, "cases"], name
+        assert value == pytest.approx(100 * float(expected.loc[name, "closure_rate"])), name
+    assert sum(n for _, n in narrowed.values()) < sum(n for _, n in whole.values())
+
+
+def test_recurring_parts_name_their_department(leader, demo_engine):
+    import sqlalchemy as sa
+
+    at = _page(leader)
+    with demo_engine.connect() as conn:
+        departments = dict(conn.execute(sa.text("SELECT code, name_zh FROM departments")).all())
+    places = next(d.value for d in at.dataframe if "结案后复发次数" in d.value.columns)
+    assert len(places) > 0
+    shown = set(places["处置部门"])
+    assert not shown & set(departments), shown  # no code like SZGC
+    assert all(any(s.startswith(name) for name in departments.values()) for s in shown), shown
+    assert any("(" in s for s in shown)  # the English beside the Chinese
