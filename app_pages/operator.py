@@ -101,16 +101,21 @@ with left:
     m = maps.new_map(desk.extent, base())
     tiled = desk.open_case_total > len(queue)
     if tiled:
-        # more open cases than the queue holds: the offline base map and every open case
-        # drawn as vector tiles from `gridgov api` (docs/tiles.md)
-        access = tile_access(scope())
-        tile_map.add_tile_layers(m, access, lang=lang, layers=("basemap",))
-    maps.add_communities(m, desk.communities, lang)
-    if tiled:
+        # more open cases than the queue holds: the offline base map, the communities and
+        # every open case drawn from vector tiles of `gridgov api`, one request per tile
+        # for all three (docs/tiles.md; the threshold: GRIDGOV_LIVE_TILES_ABOVE)
         codes = sorted(shown.service_code.unique()) if chosen_categories else None
-        tile_map.add_tile_layers(m, access, lang=lang, layers=("cases",), categories=codes)
+        tile_map.add_tile_layers(
+            m,
+            tile_access(scope()),
+            lang=lang,
+            layers=("basemap", "communities", "cases"),
+            categories=codes,
+            combine=True,
+        )
         st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))
     else:
+        maps.add_communities(m, desk.communities, lang)
         maps.add_open_cases(m, shown, lang)
     maps.legend(
         lang,

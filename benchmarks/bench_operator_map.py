@@ -10,8 +10,10 @@ vendored scripts by a small static server):
 - baseline, today's operator map: ``operator_desk`` (the page's call, ≤ 2,000 open cases)
   drawn by ``maps.add_open_cases`` as GeoJSON — server time (call + build + render),
   first render in the browser (navigation until Leaflet holds the features), bytes;
-- tiles: the same map drawn with ``dashboard.tile_map.add_tile_layers`` (base map,
-  communities, grids, every open case) — server time to build the page, first render
+- tiles: the same map drawn with ``dashboard.tile_map.add_tile_layers(combine=True)``
+  (base map, communities, grids, every open case in one tile layer: one request per
+  tile), and ``tiles_1x4`` the same four layers one request per layer and tile (the
+  previous page) — server time to build the page, first render
   (navigation until every tile layer has loaded its tiles), bytes (page + every tile),
   and how many open cases the drawn tiles hold (sum of the aggregates' counts);
 - tile latency on loopback: every tile of the district at zooms 12–17 (cases, open),
@@ -206,12 +208,18 @@ def build_pages(engine: sa.Engine, api_url: str) -> dict[str, tuple[bytes, float
     started = time.perf_counter()
     access = tile_access(OPERATOR, api_url=api_url)
     m = maps.new_map(desk.extent)
-    tile_map.add_tile_layers(m, access, lang="zh")
+    tile_map.add_tile_layers(m, access, lang="zh", combine=True)
     tiles = maps.finish(m).get_root().render().encode()
     tiles_s = time.perf_counter() - started + _extent_s(engine)
+    started = time.perf_counter()
+    m = maps.new_map(desk.extent)
+    tile_map.add_tile_layers(m, access, lang="zh")
+    per_layer = maps.finish(m).get_root().render().encode()
+    per_layer_s = time.perf_counter() - started + _extent_s(engine)
     return {
         "geojson": (geojson, geojson_s, len(desk.queue)),
         "tiles": (tiles, tiles_s, -1),
+        "tiles_1x4": (per_layer, per_layer_s, -1),
     }
 
 
@@ -242,11 +250,12 @@ CASES_DRAWN = """() => {
   const map = Object.values(window).find(v => { try { return v instanceof L.Map; }
                                                 catch (e) { return false; } });
   let drawn = 0;
-  map.eachLayer(l => { if (l._url && l._url.includes('/tiles/cases/')) {
+  map.eachLayer(l => { if (l._url && l._url.includes('/tiles/')) {
     const z = String(map.getZoom());  // the tiles of the view's zoom only
     for (const key in l._vectorTiles) { if (key.split(':')[2] !== z) continue;
       const f = l._vectorTiles[key]._features || {};
-      for (const id in f) drawn += f[id].feature.properties.count || 1; } } });
+      for (const id in f) { if (f[id].layerName !== 'cases') continue;
+        drawn += f[id].feature.properties.count || 1; } } } });
   return drawn; }"""
 
 
@@ -300,8 +309,8 @@ def first_render(static_url: str, page: str) -> dict[str, float]:
     }
 
 
-def tile_latency(client, engine: sa.Engine, token: str) -> list[float]:  # type: ignore[no-untyped-def]
-    """Milliseconds of every open-case tile of the district at zooms 12–17."""
+def tile_latency(client, engine: sa.Engine, token: str, layer: str = "cases") -> list[float]:  # type: ignore[no-untyped-def]
+    """Milliseconds of every open-case tile (of ``layer``) of the district at zooms 12–17."""
     with engine.connect() as conn:
         minx, miny, maxx, maxy = conn.execute(
             sa.text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
@@ -314,10 +323,25 @@ def tile_latency(client, engine: sa.Engine, token: str) -> list[float]:  # type:
         for x in range(x0, x1 + 1):
             for y in range(y0, y1 + 1):
                 started = time.perf_counter()
-                answer = client.get(f"/tiles/cases/{z}/{x}/{y}.pbf", params={"token": token})
+                answer = client.get(f"/tiles/{layer}/{z}/{x}/{y}.pbf", params={"token": token})
                 out.append((time.perf_counter() - started) * 1000)
                 assert answer.status_code == 200, answer.text
     return out
+
+
+def _print_combined(ms_all: list[float], results: dict[str, dict[str, float]]) -> None:
+    t, old = results["tiles"], results["tiles_1x4"]
+    ms_all.sort()
+    print(
+        f"combined tiles ({','.join(tile_map.DEFAULT_LAYERS)}, the page's): "
+        f"p50 {statistics.median(ms_all):.1f} ms, p95 {ms_all[int(0.95 * (len(ms_all) - 1))]:.1f}"
+        f" ms, max {ms_all[-1]:.1f} ms"
+    )
+    print(
+        f"one request per tile for all layers vs one per layer and tile: first render "
+        f"{t['seconds']:.2f} s vs {old['seconds']:.2f} s ({t['seconds'] / old['seconds']:.2f}x), "
+        f"{t['tiles']} vs {old['tiles']} requests"
+    )
 
 
 def main() -> None:
@@ -328,6 +352,8 @@ def main() -> None:
     args = parser.parse_args()
     import httpx
 
+    start_load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
+    print(f"load average at the start (a shared machine): {start_load.strip()}")
     engine = prepare(args.cases, args.open, args.reload)
     with engine.connect() as conn:
         total, n_open = conn.execute(
@@ -349,7 +375,9 @@ def main() -> None:
                 _Static.pages[f"/{name}.html"] = html
             results = {name: first_render(static_url, name) for name in pages}
             with httpx.Client(base_url=api_url, timeout=60) as client:
-                ms = tile_latency(client, engine, tile_access(OPERATOR, api_url=api_url).token)
+                token = tile_access(OPERATOR, api_url=api_url).token
+                ms = tile_latency(client, engine, token)
+                ms_all = tile_latency(client, engine, token, ",".join(tile_map.DEFAULT_LAYERS))
     finally:
         static.shutdown()
         thread.join()
@@ -380,6 +408,7 @@ def main() -> None:
         f"tiles on loopback ({len(ms)} open-case tiles, z12-17): p50 {statistics.median(ms):.1f} "
         f"ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, max {ms[-1]:.1f} ms (goal p95 < 100 ms)"
     )
+    _print_combined(ms_all, results)
     print(f"all open cases drawn: {t['features'] == n_open} ({t['features']:,} of {n_open:,})")
     os.environ.pop("GRIDGOV_BENCH", None)
 

@@ -65,7 +65,7 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                 L.DomEvent.fakeStop = function (e) { e._stopped = true; };
             }
             var map = {{ this._parent.get_name() }};
-            var pane = 'gridgov-' + cfg.layer;
+            var pane = 'gridgov-' + cfg.layers[cfg.layers.length - 1];
             if (!map.getPane(pane)) { map.createPane(pane).style.zIndex = cfg.z; }
             function flag(v) { return v === true || v === 1 || v === 'true'; }
             function cases(p) {
@@ -103,19 +103,31 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                               color: '#00796b', weight: 2}
             };
             var vts = {};
-            vts[cfg.layer] = styles[cfg.layer];
+            cfg.layers.forEach(function (name) { vts[name] = styles[name]; });
+            var kinds = {cases: 'case', parts: 'part'};
             var layer = L.vectorGrid.protobuf(cfg.url, {
                 rendererFactory: L.canvas.tile, interactive: cfg.interactive, pane: pane,
                 maxNativeZoom: 20, maxZoom: 22, vectorTileLayerStyles: vts,
                 getFeatureId: function (f) {
                     var p = f.properties;
                     if (p.feature_id === undefined) {  // cases, parts: from the MVT id
-                        p.feature_id = (p.count > 1 ? 'cluster' : cfg.kind) + ':' + f.id;
+                        var kind = kinds[f.layerName] || f.layerName;
+                        p.feature_id = (p.count > 1 ? 'cluster' : kind) + ':' + f.id;
                     }
                     return p.feature_id;
                 },
                 attribution: cfg.attribution
             });
+            // a tile of several layers: each feature learns its layer's name (for its id)
+            var fetchTile = layer._getVectorTilePromise;
+            layer._getVectorTilePromise = function () {
+                return fetchTile.apply(this, arguments).then(function (tile) {
+                    for (var name in tile.layers) {
+                        tile.layers[name].features.forEach(function (f) { f.layerName = name; });
+                    }
+                    return tile;
+                });
+            };
             function label(p) {
                 if (p.count > 1) {
                     return p.count + ' ' + cfg.words.cases_here +
@@ -163,8 +175,10 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                 });
                 layer.on('mouseover', function (e) {
                     var p = (e.layer && e.layer.properties) || {};
+                    var text = label(p);
+                    if (!text) { return; }  // a road or a building of the base map
                     var box = document.createElement('div');
-                    box.textContent = label(p);
+                    box.textContent = text;
                     L.tooltip({sticky: true}).setLatLng(where(e)).setContent(box).openOn(map);
                 });
                 layer.on('mouseout', function () { map.closeTooltip(); });
@@ -196,7 +210,7 @@ def tile_url(
 ) -> str:
     """The Leaflet URL template of ``layer``'s tiles (``{z}/{x}/{y}`` left for Leaflet)."""
     query: dict[str, str] = {"token": source.token}
-    if layer == "cases":
+    if "cases" in layer.split(","):
         query["status"] = status
         if categories:
             query["category"] = ",".join(categories)
@@ -204,9 +218,8 @@ def tile_url(
             query["since"] = since.isoformat()
         if until is not None:
             query["until"] = until.isoformat()
-    return (
-        f"{source.api_url}/tiles/{quote(layer)}/{{z}}/{{x}}/{{y}}.pbf?{urlencode(query, safe=',:')}"
-    )
+    path = quote(layer, safe=",")  # several layers: one tile of them all
+    return f"{source.api_url}/tiles/{path}/{{z}}/{{x}}/{{y}}.pbf?{urlencode(query, safe=',:')}"
 
 
 def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword-only)
@@ -220,9 +233,12 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     since: datetime | None = None,
     until: datetime | None = None,
     selected: str | None = None,
+    combine: bool = False,
     vendor_url: str = VENDOR_URL,
 ) -> list[VectorTileLayer]:
-    """Add one vector-tile layer per name in ``layers`` (drawn in that order) to ``m``.
+    """Add one vector-tile layer per name in ``layers`` (drawn in that order) to ``m``, or
+    with ``combine`` one layer whose tiles hold them all (one request per tile instead of
+    one per layer and tile; drawn in that order, in the last layer's pane, toggled together).
 
     Parameters
     ----------
@@ -238,27 +254,33 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     if unknown:
         raise ValueError(f"layers: {', '.join(unknown)} not one of {', '.join(LAYER_NAMES)}")
     words = {key: pick(zh, en, lang) for key, (zh, en) in WORDS.items()}
+    groups = [tuple(layers)] if combine else [(name,) for name in layers]
     added = []
-    for name in layers:
+    for group in groups:
+        path = ",".join(group)
+        top = group[-1]
         config = {
-            "layer": name,
-            "kind": {"cases": "case", "parts": "part"}.get(name, name),
+            "layer": path,
+            "layers": list(group),
             "url": tile_url(
-                source, name, status=status, categories=categories, since=since, until=until
+                source, path, status=status, categories=categories, since=since, until=until
             ),
-            "z": PANES[name],
-            "interactive": name != "basemap",
+            "z": PANES[top],
+            "interactive": group != ("basemap",),
             "colours": STATUS_COLOURS,
             "parts": PART_COLOURS,
             "overdue": OVERDUE_COLOUR,
             "lang": lang,
             "words": words,
-            "selected": selected if name == _kind_layer(selected) else None,
-            "attribution": "© OpenStreetMap contributors" if name == "basemap" else "",
+            "selected": selected if _kind_layer(selected) in group else None,
+            "attribution": "© OpenStreetMap contributors" if "basemap" in group else "",
         }
-        layer = VectorTileLayer(
-            name=pick(*LAYER_NAMES[name], lang), config=config, vendor_url=vendor_url
+        name = (
+            pick(*LAYER_NAMES[top], lang)
+            if len(group) == 1
+            else " · ".join(pick(*LAYER_NAMES[n], lang) for n in group)
         )
+        layer = VectorTileLayer(name=name, config=config, vendor_url=vendor_url)
         layer.add_to(m)
         added.append(layer)
     return added

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,11 +15,24 @@ from layers import areas, cases, catalogue
 from layers.cases import CaseRecord, Reporter
 from layers.workflow import dispatch, duplicates
 from layers.workflow.access import Scope
+from layers.workflow.errors import BadValue
 from layers.workflow.states import Transition, available_transitions, may_take
 from services.areas import Extent, narrowed_community
 from services.uow import unit_of_work
 
-__all__ = ["CaseFile", "CaseRecord", "OperatorDesk", "Reporter", "case_file", "operator_desk"]
+__all__ = [
+    "CaseFile",
+    "CaseRecord",
+    "OperatorDesk",
+    "Reporter",
+    "case_file",
+    "map_feature_limit",
+    "operator_desk",
+]
+
+MAP_FEATURE_LIMIT = 2_000
+"""Open cases the operator page lists and draws one by one; past it the map draws every
+open case as vector tiles (``GRIDGOV_LIVE_TILES_ABOVE`` overrides)."""
 
 
 @dataclass
@@ -32,15 +46,41 @@ class OperatorDesk:
     now: datetime
 
 
+def map_feature_limit() -> int:
+    """``GRIDGOV_LIVE_TILES_ABOVE`` (default :data:`MAP_FEATURE_LIMIT`, 1…100,000): how many
+    open cases the operator page's queue holds and its map draws as GeoJSON; with more
+    open cases than that the map draws them all from vector tiles.
+
+    Raises
+    ------
+    BadValue
+        The variable is set but not a whole number within 1…100,000.
+    """
+    raw = os.environ.get("GRIDGOV_LIVE_TILES_ABOVE")
+    if raw is None or not raw.strip():
+        return MAP_FEATURE_LIMIT
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadValue(
+            f"GRIDGOV_LIVE_TILES_ABOVE: {raw!r} is not a whole number of open cases"
+        ) from exc
+    if not 1 <= value <= 100_000:
+        raise BadValue(f"GRIDGOV_LIVE_TILES_ABOVE: {value} is outside 1…100,000")
+    return value
+
+
 def operator_desk(
     engine: Engine,
     *,
     scope: Scope | None = None,
     now: datetime,
-    limit: int = 2_000,
+    limit: int | None = None,
     community: str | None = None,
 ) -> OperatorDesk:
-    """Open cases, overdue first then newest (at most ``limit`` on the map and in the queue)."""
+    """Open cases, overdue first then newest (at most ``limit`` on the map and in the queue;
+    default :func:`map_feature_limit`)."""
+    limit = map_feature_limit() if limit is None else limit
     area = {"community": narrowed_community(scope, community)}
     with unit_of_work(engine, scope) as conn:
         return OperatorDesk(

@@ -82,8 +82,9 @@ def open_page(page, title: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @contextmanager
-def serve(database_url: str, log_name: str) -> Iterator[str]:
-    """Run the dashboard on a free loopback port against ``database_url``."""
+def serve(database_url: str, log_name: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the dashboard on a free loopback port against ``database_url`` (``env``: more
+    environment variables for it, e.g. a setting a test lowers)."""
     port = _free_port()
     log = ARTIFACTS / log_name
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,12 @@ def serve(database_url: str, log_name: str) -> Iterator[str]:
                 "false",
             ],
             cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": database_url, "GRIDGOV_MEDIA_DIR": str(MEDIA)},
+            env={
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "GRIDGOV_MEDIA_DIR": str(MEDIA),
+                **(env or {}),
+            },
             stdout=out,
             stderr=out,
         )
