@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.admission import Admission
 from api.field import FIELD_PREFIXES, build_field_router, field_error
 from api.guard import install_guard
 from api.limits import Limiter, RateLimited, RateLimits
@@ -84,6 +85,9 @@ def create_app(
     app.include_router(build_report_router(engine, report_limits), prefix="/report/api")
     # the web apps' own routers (…/api/…) go above this line; the files are mounted last
     mount_webapps(app)
+    # inside the guard (its headers go on a 503 too): a bounded number of field requests
+    # at work at once, the rest answered 503 + Retry-After at once (api/admission.py)
+    app.add_middleware(Admission, prefixes=FIELD_PREFIXES)
     install_guard(app, Limiter(limits))
 
     @app.exception_handler(GridGovError)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.workflow.errors import BadValue
+from layers.workflow.transitions import refusals_as_errors
 
 LAST_SEEN_EVERY_S = 60
 """A device's ``last_seen_at`` is written at most once a minute (not on every request)."""
@@ -268,6 +269,24 @@ def remember_result(
             },
         ).rowcount
     )
+
+
+def report_details(
+    *, conn: Connection, case_id: int, part_id: int | None, accuracy_m: float | None
+) -> None:
+    """Set the part picked and the position's accuracy of a case the actor just reported
+    (``field_report_details``, migration 0115: part faults only, the part within 300 m).
+
+    Raises
+    ------
+    BadValue
+        Not a part fault, no such part, the part too far, or not the actor's new case.
+    """
+    with refusals_as_errors(conn, savepoint=False):
+        conn.execute(
+            sa.text("SELECT field_report_details(:c, :p, CAST(:a AS real))"),
+            {"c": case_id, "p": part_id, "a": accuracy_m},
+        )
 
 
 def action_counts(*, conn: Connection, username: str | None = None) -> dict[str, int]:

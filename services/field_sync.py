@@ -338,8 +338,6 @@ def _new_case(
     conn: Connection, device: Device, action: Action, p: ReportPayload, photo_ids: list[uuid.UUID]
 ) -> dict[str, Any]:
     text = p.description.strip()
-    if p.part_id is not None:
-        text = f"{text} [部件 part #{p.part_id}]".strip()
     report = validate_report(
         service_code=p.service_code, lon=p.lon, lat=p.lat, source="patrol", description=text or None
     )
@@ -352,6 +350,12 @@ def _new_case(
         source_system="field",
         source_id=str(action.client_id),
     )
+    # a tap on the map has no GPS accuracy: only a GPS position keeps one
+    accuracy = p.accuracy_m if p.location_source == "gps" else None
+    if p.part_id is not None or accuracy is not None:
+        field.report_details(
+            conn=conn, case_id=int(made["case_id"]), part_id=p.part_id, accuracy_m=accuracy
+        )
     return _ok(action, int(made["case_id"]), made["case_no"], "reported", int(made["version"]))
 
 
