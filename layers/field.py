@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from layers.workflow.errors import BadValue
 from layers.workflow.transitions import refusals_as_errors
@@ -287,6 +287,31 @@ def report_details(
             sa.text("SELECT field_report_details(:c, :p, CAST(:a AS real))"),
             {"c": case_id, "p": part_id, "a": accuracy_m},
         )
+
+
+def count_osmand_refusal(*, conn_engine: Engine, reason: str, tracker_id: str | None) -> None:
+    """Keep one refused OsmAnd fix (its own short transaction: the refusal is kept even
+    though the request fails)."""
+    tracker = hashlib.sha256(tracker_id.encode()).hexdigest()[:12] if tracker_id else None
+    with conn_engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO osmand_refusals (reason, tracker) VALUES (:r, :t)"),
+            {"r": reason[:40], "t": tracker},
+        )
+
+
+def osmand_refusal_counts(*, conn: Connection, since_hours: float = 24.0) -> dict[str, int]:
+    """Refused OsmAnd fixes by reason over the last ``since_hours``."""
+    return {
+        r.reason: int(r.n)
+        for r in conn.execute(
+            sa.text("""
+        SELECT reason, count(*) AS n FROM osmand_refusals
+        WHERE at > now() - make_interval(secs => :s) GROUP BY reason ORDER BY reason
+    """),
+            {"s": since_hours * 3600},
+        )
+    }
 
 
 def action_counts(*, conn: Connection, username: str | None = None) -> dict[str, int]:
