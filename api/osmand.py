@@ -4,8 +4,9 @@
 &accuracy=…&batt=…&key=…`` (POST may carry the parameters as a form body instead). ``id`` is
 the worker's code or a registered device id; ``key`` is the device token (put into the server
 URL Traccar Client is given); ``speed`` is in knots. A fix without a valid key is refused
-(401 ``missing_key``/``bad_key``/``key_mismatch``, unknown id 404) and counted. Answers ``200 OK`` (text)
-when the fix is stored, kept aside or a duplicate — the tracker must not resend those.
+(401 ``missing_key``/``bad_key``/``key_mismatch``, unknown id 404) and counted. Answers
+``200 OK`` (text) when the fix is stored, kept aside or a duplicate — the tracker must not
+resend those.
 """
 
 from __future__ import annotations
