@@ -36,7 +36,7 @@ from layers.media import (
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.errors import BadValue, CaseNotFound
 from layers.workflow.transitions import transition
-from services.field import proof_radius_m, scope_of
+from services.field import pause_for_test, proof_radius_m, scope_of
 from services.uow import unit_of_work
 
 MAX_ACTIONS = 200
@@ -187,6 +187,7 @@ def sync(engine: Engine, device: Device, actions: list[Action]) -> list[dict[str
     with unit_of_work(engine, scope_of(device), write=True) as conn:
         for action in actions:
             results.append(_apply_once(conn, device, action))
+            pause_for_test("sync")
     return results
 
 

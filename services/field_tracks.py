@@ -24,7 +24,7 @@ from layers import field
 from layers.field import Device
 from layers.tracks import FixBatch, SieveRules, store_fixes
 from layers.workflow.errors import BadValue
-from services.field import scope_of
+from services.field import pause_for_test, scope_of
 from services.uow import Scope, unit_of_work
 
 MAX_FIXES = 5_000
@@ -148,7 +148,7 @@ def record_fixes(
             raise NoWorker(
                 f"{device.username} walks as no worker: link it (gridgov field link-worker)"
             )
-        return store_fixes(
+        stored = store_fixes(
             conn=conn,
             worker_id=int(worker["id"]),
             street_code=str(worker["street_code"]),
@@ -157,6 +157,8 @@ def record_fixes(
             rules=rules(),
             now=datetime.now(UTC),
         )
+        pause_for_test("fixes")
+        return stored
 
 
 def tracker_device(engine: Engine, tracker_id: str, key: str | None) -> Device:
