@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.admission import Admission
 from api.field import FIELD_PREFIXES, build_field_router, field_error
 from api.guard import install_guard
 from api.limits import Limiter, RateLimited, RateLimits
@@ -84,6 +85,9 @@ def create_app(
     app.include_router(build_report_router(engine, report_limits), prefix="/report/api")
     # the web apps' own routers (…/api/…) go above this line; the files are mounted last
     mount_webapps(app)
+    # inside the guard (its headers go on a 503 too): a bounded number of field requests
+    # at work at once, the rest answered 503 + Retry-After at once (api/admission.py)
+    app.add_middleware(Admission, prefixes=FIELD_PREFIXES)
     install_guard(app, Limiter(limits))
 
     @app.exception_handler(GridGovError)
@@ -112,7 +116,7 @@ def create_app(
         # Open311 answers 400 (not FastAPI's 422) for malformed requests; the message
         # names the field and why, never the value sent (it may be a name or a phone)
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        where = _where(first)
         if request.url.path.startswith(FIELD_PREFIXES):
             return field_error(400, "bad_request", f"{where}: {first.get('msg', 'invalid')}")
         return error(
@@ -122,10 +126,26 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith(FIELD_PREFIXES):
-            return field_error(exc.status_code, "http_error", str(exc.detail))
+            return field_error(exc.status_code, "http_error", _field_detail(exc))
         return error(exc.status_code, str(exc.detail), "http_error", _fmt(request))
 
     return app
+
+
+def _where(first: dict) -> str:
+    """The field a validation error is about (``actions.0.kind``; ``body`` for a body that
+    is no JSON or missing)."""
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+    if first.get("type") == "json_invalid" or not where:
+        return "body"
+    return where
+
+
+def _field_detail(exc: StarletteHTTPException) -> str:
+    detail = str(exc.detail)
+    if exc.status_code == 400 and "parsing the body" in detail:
+        return f"body: not JSON in UTF-8 ({detail})"
+    return detail
 
 
 def _serve_docs(app: FastAPI) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -63,14 +63,23 @@ class SyncBody(BaseModel):
 
 
 class FixIn(BaseModel):
+    """One fix: numbers must be JSON numbers (strict: ``true`` or ``"12"`` is refused)."""
+
     t: float | str
-    lon: float
-    lat: float
-    accuracy: float | None = None
-    speed: float | None = None
-    bearing: float | None = None
-    altitude: float | None = None
-    batt: float | None = None
+    lon: float = Field(strict=True)
+    lat: float = Field(strict=True)
+    accuracy: float | None = Field(None, strict=True)
+    speed: float | None = Field(None, strict=True)
+    bearing: float | None = Field(None, strict=True)
+    altitude: float | None = Field(None, strict=True)
+    batt: float | None = Field(None, strict=True)
+
+    @field_validator("t", mode="before")
+    @classmethod
+    def _no_bool(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("a time (epoch seconds or ms, or ISO 8601), not true/false")
+        return value
 
 
 class FixesBody(BaseModel):

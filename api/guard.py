@@ -42,7 +42,8 @@ PAGE_CSP = (
 )
 """The policy of the web apps' pages (``/field/``, ``/report/``): everything from this
 server, nothing inline, no plug-ins, never framed."""
-_KEY_IN_URL = re.compile(r"(?i)(api_key=)[^&\s]*")
+_KEY_IN_URL = re.compile(r"(?i)((?:api_)?key=)[^&\s]*")
+"""``api_key=…`` (refused in a URL) and ``key=…`` (the OsmAnd device token) in a logged URL."""
 
 
 def install_guard(app: FastAPI, limiter: Limiter) -> None:

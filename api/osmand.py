@@ -1,9 +1,12 @@
 """``/osmand``: GPS fixes in the OsmAnd protocol, as Traccar Client sends them.
 
 ``GET`` or ``POST /osmand?id=…&lat=…&lon=…&timestamp=…&speed=…&bearing=…&altitude=…
-&accuracy=…&batt=…`` (POST may carry the parameters as a form body instead). ``id`` is the
-worker's code or a registered device id; ``speed`` is in knots. Answers ``200 OK`` (text)
-when the fix is stored, kept aside or a duplicate — the tracker must not resend those.
+&accuracy=…&batt=…&key=…`` (POST may carry the parameters as a form body instead). ``id`` is
+the worker's code or a registered device id; ``key`` is the device token (put into the server
+URL Traccar Client is given); ``speed`` is in knots. A fix without a valid key is refused
+(401 ``missing_key``/``bad_key``/``key_mismatch``, unknown id 404) and counted. Answers
+``200 OK`` (text) when the fix is stored, kept aside or a duplicate — the tracker must not
+resend those.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from services import field_tracks
+from services.errors import GridGovError
 
 PARAMS = (
     "id",
@@ -32,7 +36,10 @@ PARAMS = (
     "batt",
     "hdop",
     "valid",
+    "key",
 )
+"""The protocol's parameters (OsmAnd / Traccar Client) and GridGov's ``key``; others are
+ignored (Traccar Client may add its own, e.g. ``charge``)."""
 MAX_BODY = 10_000
 
 
@@ -63,7 +70,14 @@ def build_osmand_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
                         params.setdefault(key, value)
         if "id" not in params and "deviceid" in params:
             params["id"] = params["deviceid"]
-        result = await run_in_threadpool(field_tracks.osmand_fix, db(), params)
+        try:
+            result = await run_in_threadpool(field_tracks.osmand_fix, db(), params)
+        except GridGovError as exc:
+            # counted, then answered in the field format by the app's error handler
+            await run_in_threadpool(
+                field_tracks.refuse_fix, db(), reason=exc.code, tracker_id=params.get("id")
+            )
+            raise
         return PlainTextResponse(f"OK stored={result['stored']}")
 
     return router

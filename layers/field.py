@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from layers.workflow.errors import BadValue
+from layers.workflow.transitions import refusals_as_errors
 
 LAST_SEEN_EVERY_S = 60
 """A device's ``last_seen_at`` is written at most once a minute (not on every request)."""
@@ -268,6 +269,49 @@ def remember_result(
             },
         ).rowcount
     )
+
+
+def report_details(
+    *, conn: Connection, case_id: int, part_id: int | None, accuracy_m: float | None
+) -> None:
+    """Set the part picked and the position's accuracy of a case the actor just reported
+    (``field_report_details``, migration 0115: part faults only, the part within 300 m).
+
+    Raises
+    ------
+    BadValue
+        Not a part fault, no such part, the part too far, or not the actor's new case.
+    """
+    with refusals_as_errors(conn, savepoint=False):
+        conn.execute(
+            sa.text("SELECT field_report_details(:c, :p, CAST(:a AS real))"),
+            {"c": case_id, "p": part_id, "a": accuracy_m},
+        )
+
+
+def count_osmand_refusal(*, conn_engine: Engine, reason: str, tracker_id: str | None) -> None:
+    """Keep one refused OsmAnd fix (its own short transaction: the refusal is kept even
+    though the request fails)."""
+    tracker = hashlib.sha256(tracker_id.encode()).hexdigest()[:12] if tracker_id else None
+    with conn_engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO osmand_refusals (reason, tracker) VALUES (:r, :t)"),
+            {"r": reason[:40], "t": tracker},
+        )
+
+
+def osmand_refusal_counts(*, conn: Connection, since_hours: float = 24.0) -> dict[str, int]:
+    """Refused OsmAnd fixes by reason over the last ``since_hours``."""
+    return {
+        r.reason: int(r.n)
+        for r in conn.execute(
+            sa.text("""
+        SELECT reason, count(*) AS n FROM osmand_refusals
+        WHERE at > now() - make_interval(secs => :s) GROUP BY reason ORDER BY reason
+    """),
+            {"s": since_hours * 3600},
+        )
+    }
 
 
 def action_counts(*, conn: Connection, username: str | None = None) -> dict[str, int]:

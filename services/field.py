@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import h3.api.basic_int as h3
@@ -69,6 +71,18 @@ def proof_radius_m() -> float:
     if not 5 <= value <= 5_000:
         raise BadValue("GRIDGOV_FIELD_PROOF_RADIUS_M must be within 5…5000 m")
     return value
+
+
+def pause_for_test(where: str) -> None:
+    """A hook of the crash tests: with ``GRIDGOV_TEST_PAUSE_IN=<where>:<file>`` in the
+    environment, write ``file`` and wait (up to 120 s) inside the open transaction, so that
+    a test can kill the server mid-apply. Does nothing otherwise."""
+    spec = os.environ.get("GRIDGOV_TEST_PAUSE_IN", "")
+    name, _, flag = spec.partition(":")
+    if name != where or not flag:
+        return
+    Path(flag).write_text(f"paused in {where} at {time.time():.3f}\n")
+    time.sleep(120)
 
 
 def scope_of(device: Device) -> Scope:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from gis.errors import GridGovError
 from layers import field, field_reads
@@ -35,7 +36,7 @@ from layers.media import (
 from layers.workflow.cases_api import report_case, validate_report
 from layers.workflow.errors import BadValue, CaseNotFound
 from layers.workflow.transitions import transition
-from services.field import proof_radius_m, scope_of
+from services.field import pause_for_test, proof_radius_m, scope_of
 from services.uow import unit_of_work
 
 MAX_ACTIONS = 200
@@ -96,7 +97,7 @@ class ReportPayload(_Strict):
     lat: float = Field(ge=-90, le=90)
     accuracy_m: float | None = Field(None, ge=0, le=100_000)
     location_source: Literal["gps", "map"] = "gps"
-    part_id: int | None = Field(None, ge=1)
+    part_id: int | None = Field(None, ge=1, le=2**31 - 1)
     description: str = Field("", max_length=4_000)
     photo_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_PHOTOS_PER_ACTION)
 
@@ -186,6 +187,7 @@ def sync(engine: Engine, device: Device, actions: list[Action]) -> list[dict[str
     with unit_of_work(engine, scope_of(device), write=True) as conn:
         for action in actions:
             results.append(_apply_once(conn, device, action))
+            pause_for_test("sync")
     return results
 
 
@@ -201,6 +203,15 @@ def _apply_once(conn: Connection, device: Device, action: Action) -> dict[str, A
         return result
     except _AlreadyDone:
         return field.stored_result(conn=conn, client_id=action.client_id) or result
+    except IntegrityError as exc:
+        # a concurrent send of the same client id made its case first (cases are unique by
+        # source id): this savepoint is rolled back; answer what that send stored
+        if getattr(exc.orig, "sqlstate", None) != "23505":
+            raise
+        stored = field.stored_result(conn=conn, client_id=action.client_id)
+        if stored is None:
+            raise
+        return stored
     except ValidationError as exc:
         refusal = _refusal(action, _validation_error(exc))
     except GridGovError as exc:
@@ -270,7 +281,7 @@ def _apply(conn: Connection, device: Device, action: Action) -> dict[str, Any]:
     handler = _HANDLERS.get(action.kind)
     if handler is None:
         raise GridGovError(
-            f"kind {action.kind!r} is not one of {', '.join(KINDS)}", code="unknown_kind"
+            f"kind: {action.kind!r} is not one of {', '.join(KINDS)}", code="unknown_kind"
         )
     return handler(conn, device, action)
 
@@ -295,7 +306,9 @@ def _photos(
     for photo_id in ids:
         known = field.stored_photo(conn=conn, photo_id=photo_id)
         if known is None:
-            raise PhotoMissing(f"photo {photo_id} was not uploaded; upload it, then send again")
+            raise PhotoMissing(
+                f"payload.photo_ids: photo {photo_id} was not uploaded; upload it, send again"
+            )
         data = read_photo(known["path"])
         out.append(
             stack.enter_context(
@@ -313,7 +326,9 @@ def _uploaded(conn: Connection, ids: list[uuid.UUID]) -> list[dict]:
     for photo_id in ids:
         known = field.stored_photo(conn=conn, photo_id=photo_id)
         if known is None:
-            raise PhotoMissing(f"photo {photo_id} was not uploaded; upload it, then send again")
+            raise PhotoMissing(
+                f"payload.photo_ids: photo {photo_id} was not uploaded; upload it, send again"
+            )
         out.append(
             {
                 "type": "photo",
@@ -338,21 +353,45 @@ def _new_case(
     conn: Connection, device: Device, action: Action, p: ReportPayload, photo_ids: list[uuid.UUID]
 ) -> dict[str, Any]:
     text = p.description.strip()
-    if p.part_id is not None:
-        text = f"{text} [部件 part #{p.part_id}]".strip()
-    report = validate_report(
-        service_code=p.service_code, lon=p.lon, lat=p.lat, source="patrol", description=text or None
-    )
-    report = replace(report, media=_uploaded(conn, photo_ids))
-    made = report_case(
-        conn=conn,
-        report=report,
-        actor=device.username,
-        role=device.role,
-        source_system="field",
-        source_id=str(action.client_id),
-    )
+    try:
+        report = validate_report(
+            service_code=p.service_code,
+            lon=p.lon,
+            lat=p.lat,
+            source="patrol",
+            description=text or None,
+        )
+        report = replace(report, media=_uploaded(conn, photo_ids))
+        made = report_case(
+            conn=conn,
+            report=report,
+            actor=device.username,
+            role=device.role,
+            source_system="field",
+            source_id=str(action.client_id),
+        )
+    except GridGovError as exc:
+        # the reason names the field it is about, as every refusal does
+        where = _REPORT_FIELDS.get(exc.code)
+        if where and not exc.message.startswith("payload."):
+            exc.message = f"{where}: {exc.message}"
+        raise
+    # a tap on the map has no GPS accuracy: only a GPS position keeps one
+    accuracy = p.accuracy_m if p.location_source == "gps" else None
+    if p.part_id is not None or accuracy is not None:
+        field.report_details(
+            conn=conn, case_id=int(made["case_id"]), part_id=p.part_id, accuracy_m=accuracy
+        )
     return _ok(action, int(made["case_id"]), made["case_no"], "reported", int(made["version"]))
+
+
+_REPORT_FIELDS = {
+    "outside_served_area": "payload.lon/lat",
+    "bad_coordinates": "payload.lon/lat",
+    "unknown_category": "payload.service_code",
+    "description_too_long": "payload.description",
+    "role_forbidden": "kind",
+}
 
 
 def _fix_on_spot(conn: Connection, device: Device, action: Action) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 Both land in ``patrol_points`` through :func:`layers.tracks.store_fixes` as the worker's
 own scope (row-level security lets a grid worker add fixes for its own worker only).
 The OsmAnd protocol (Traccar Client) names the phone by ``id``: here the worker's code
-or a registered device id; it carries no secret, so an id that is neither is refused.
+or a registered device id. The protocol carries no secret of its own, so GridGov asks for
+one more parameter, ``key`` — the device's token, put into the server URL that Traccar
+Client is given (it keeps the URL's query and adds the protocol's parameters). A fix
+without a valid key is refused and counted (``osmand_refusals``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from layers import field
 from layers.field import Device
 from layers.tracks import FixBatch, SieveRules, store_fixes
 from layers.workflow.errors import BadValue
-from services.field import scope_of
+from services.field import pause_for_test, scope_of
 from services.uow import Scope, unit_of_work
 
 MAX_FIXES = 5_000
@@ -41,6 +44,13 @@ class UnknownTracker(GridGovError):
 
     code = "unknown_device"
     kind = "not_found"
+
+
+class TrackerKeyRefused(GridGovError):
+    """An OsmAnd fix without the ``key`` of its device (missing, unknown/revoked, another's)."""
+
+    code = "bad_key"
+    kind = "unauthorised"
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,7 @@ def record_fixes(
             raise NoWorker(
                 f"{device.username} walks as no worker: link it (gridgov field link-worker)"
             )
-        return store_fixes(
+        stored = store_fixes(
             conn=conn,
             worker_id=int(worker["id"]),
             street_code=str(worker["street_code"]),
@@ -147,34 +157,58 @@ def record_fixes(
             rules=rules(),
             now=datetime.now(UTC),
         )
+        pause_for_test("fixes")
+        return stored
 
 
-def tracker_device(engine: Engine, tracker_id: str) -> Device:
-    """The device an OsmAnd ``id`` stands for: a registered device id, or a linked worker code.
+def tracker_device(engine: Engine, tracker_id: str, key: str | None) -> Device:
+    """The device an OsmAnd ``id`` stands for, proven by ``key`` (the device's token).
+
+    ``id`` is a registered device id (then ``key`` must be that device's token) or a
+    linked worker code (then ``key`` must be the token of a live device of the worker's
+    login). The token is the one the field app got at sign-in (it shows the Traccar
+    Client URL with it: ``…/osmand?key=<token>``).
 
     Raises
     ------
-    UnknownTracker
+    BadValue, TrackerKeyRefused, UnknownTracker
     """
     tracker_id = tracker_id.strip()
     if not tracker_id or len(tracker_id) > 100:
         raise BadValue("id: the worker code or a registered device id")
+    if not key:
+        raise TrackerKeyRefused(
+            "key: required — the device token, in the server URL (…/osmand?key=<token>)",
+            code="missing_key",
+        )
+    if len(key) > 200:
+        raise TrackerKeyRefused("key: not a device token (too long)", code="bad_key")
     with engine.begin() as conn:
-        device = field.device_by_id(conn=conn, device_id=tracker_id)
-        if device is None:
-            device = field.user_of_worker(conn=conn, worker_code=tracker_id)
-    if device is None:
-        raise UnknownTracker("id: not a linked worker code nor a registered device id")
-    return device
+        named = field.device_by_id(conn=conn, device_id=tracker_id)
+        if named is None:
+            named = field.user_of_worker(conn=conn, worker_code=tracker_id)
+        if named is None:
+            raise UnknownTracker("id: not a linked worker code nor a registered device id")
+        holder = field.device_for_token(conn=conn, token=key)
+    if holder is None:
+        raise TrackerKeyRefused(
+            "key: unknown or revoked device token; sign the phone in again", code="bad_key"
+        )
+    if (named.device_id is not None and named.device_id != holder.device_id) or (
+        named.username != holder.username
+    ):
+        raise TrackerKeyRefused("key: the token is not this id's device", code="key_mismatch")
+    return holder
 
 
 def osmand_fix(engine: Engine, params: dict[str, str]) -> dict[str, object]:
     """Store one fix in the OsmAnd protocol (``id``, ``lat``, ``lon``, ``timestamp``, optional
-    ``speed`` in knots, ``bearing``, ``altitude``, ``accuracy``, ``batt``).
+    ``speed`` in knots, ``bearing``, ``altitude``, ``accuracy``, ``batt``) proven by ``key``
+    (the device token; see :func:`tracker_device`).
 
     Raises
     ------
-    BadValue, UnknownTracker, NoWorker
+    BadValue, TrackerKeyRefused, UnknownTracker, NoWorker
     """
     for name in ("id", "lat", "lon", "timestamp"):
         if not params.get(name):
@@ -208,8 +242,29 @@ def osmand_fix(engine: Engine, params: dict[str, str]) -> dict[str, object]:
         altitude=number("altitude"),
         batt=number("batt"),
     )
-    device = tracker_device(engine, params["id"])
+    device = tracker_device(engine, params["id"], params.get("key"))
     return record_fixes(engine, device, [fix], source="osmand")
 
 
-__all__ = ["Fix", "NoWorker", "Scope", "UnknownTracker", "osmand_fix", "record_fixes"]
+def refuse_fix(engine: Engine, *, reason: str, tracker_id: str | None) -> None:
+    """Count a refused OsmAnd fix (``osmand_refusals``: reason, the id as a SHA-256 prefix)."""
+    field.count_osmand_refusal(conn_engine=engine, reason=reason, tracker_id=tracker_id)
+
+
+def refusal_counts(engine: Engine, *, since_hours: float = 24.0) -> dict[str, int]:
+    """Refused OsmAnd fixes by reason over the last ``since_hours``."""
+    with engine.connect() as conn:
+        return field.osmand_refusal_counts(conn=conn, since_hours=since_hours)
+
+
+__all__ = [
+    "Fix",
+    "NoWorker",
+    "Scope",
+    "TrackerKeyRefused",
+    "UnknownTracker",
+    "osmand_fix",
+    "record_fixes",
+    "refusal_counts",
+    "refuse_fix",
+]

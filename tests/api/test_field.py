@@ -440,3 +440,50 @@ def gw1(field_url) -> dict:
 @pytest.fixture(scope="module")
 def gw2(field_url) -> dict:
     return {"Authorization": f"Bearer {sign_in(field_url, 'gw2')[0]}"}
+
+
+def _part_near(conn, where: tuple[float, float]) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """A part-fault category and a part of it standing at ``where`` (committed by caller)."""
+    kind = conn.execute(
+        sa.text("SELECT id, service_code FROM categories WHERE level = 2 AND kind = 'part' LIMIT 1")
+    ).one()
+    part = conn.execute(
+        sa.text("""
+        INSERT INTO parts (part_code, category_id, source, source_id, geom)
+        VALUES (:code, :k, 'test', :code, ST_Point(:x, :y, 4326)) RETURNING id
+    """),
+        {"code": f"{uuid.uuid4().int % 10**16:016d}", "k": kind.id, "x": where[0], "y": where[1]},
+    ).scalar_one()
+    return kind.service_code, int(part)
+
+
+def test_a_part_fault_report_keeps_the_part_and_the_gps_accuracy(field_url, field_db, gw1):
+    with field_db.begin() as conn:
+        part_code, part = _part_near(conn, (WEST_POINT[0] + 0.0002, WEST_POINT[1]))
+        _, far_part = _part_near(conn, (WEST_POINT[0] + 0.01, WEST_POINT[1]))
+        event_code = conn.execute(
+            sa.text(
+                "SELECT service_code FROM categories WHERE level = 2 AND kind = 'event' LIMIT 1"
+            )
+        ).scalar_one()
+    with httpx.Client(base_url=field_url, timeout=60, headers=gw1) as c:
+        picked = _report(_photo(c, 31), service_code=part_code, part_id=part, accuracy_m=7.5)
+        tapped = _report(_photo(c, 32), service_code=part_code, location_source="map")
+        too_far = _report(_photo(c, 33), service_code=part_code, part_id=far_part)
+        not_a_part = _report(_photo(c, 34), service_code=event_code, part_id=part)
+        r = c.post("/field/api/sync", json={"actions": [picked, tapped, too_far, not_a_part]})
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+    assert [x["ok"] for x in results] == [True, True, False, False], results
+    assert "payload.part_id" in results[2]["reason_en"] and "300 m" in results[2]["reason_en"]
+    assert "payload.part_id" in results[3]["reason_en"] and "part fault" in results[3]["reason_en"]
+    with field_db.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT source_id, part_id, location_accuracy_m FROM cases "
+                "WHERE source_id = ANY(:s)"
+            ),
+            {"s": [a["client_id"] for a in (picked, tapped, too_far, not_a_part)]},
+        ).all()
+    got = {r.source_id: (r.part_id, r.location_accuracy_m) for r in rows}
+    assert got == {picked["client_id"]: (part, 7.5), tapped["client_id"]: (None, None)}

@@ -102,11 +102,12 @@ def test_handlers_record_no_track(url):
 
 
 def test_osmand_protocol_get_and_post_as_traccar_client_sends_it(url, field_db):
-    _, device_id = sign_in(url, "gw2")
+    token, device_id = sign_in(url, "gw2")
     before, _ = _counts(field_db, "W-T2")
     now = int(time.time())
     x, y = WEST_POINT
-    with httpx.Client(base_url=url, timeout=30) as c:
+    # Traccar Client keeps the query of the server URL it is given: ?key=<device token>
+    with httpx.Client(base_url=url, timeout=30, params={"key": token}) as c:
         # GET with the worker's code, speed in knots
         got = c.get(
             "/osmand",
@@ -136,15 +137,17 @@ def test_osmand_protocol_get_and_post_as_traccar_client_sends_it(url, field_db):
         )
         assert posted.status_code == 200, posted.text
         # … or as a form body
-        form = c.post(
-            "/osmand",
+        form = httpx.post(
+            f"{url}/osmand",
             data={
+                "key": token,
                 "id": device_id,
                 "lat": str(y),
                 "lon": str(x + 0.0002),
                 "timestamp": str(now - 40),
                 "accuracy": "5",
             },
+            timeout=30,
         )
         assert form.status_code == 200, form.text
         dup = c.get("/osmand", params={"id": "W-T2", "lat": y, "lon": x, "timestamp": now - 60})
@@ -174,14 +177,55 @@ def test_osmand_protocol_get_and_post_as_traccar_client_sends_it(url, field_db):
     )
 
 
+def test_osmand_fixes_without_their_devices_key_are_refused_and_counted(url, field_db):
+    gw1_token, gw1_device = sign_in(url, "gw1")
+    gw2_token, _ = sign_in(url, "gw2")
+    before, _ = _counts(field_db, "W-T1")
+    with field_db.connect() as conn:
+        counted = conn.execute(sa.text("SELECT count(*) FROM osmand_refusals")).scalar_one()
+    x, y = WEST_POINT
+    fix = {"id": "W-T1", "lat": y, "lon": x, "timestamp": int(time.time()) - 30}
+    with httpx.Client(base_url=url, timeout=30) as c:
+        none = c.get("/osmand", params=fix)
+        assert none.status_code == 401 and none.json()["code"] == "missing_key", none.text
+        assert "key" in none.json()["message"]
+        wrong = c.get("/osmand", params=fix | {"key": "not-a-token"})
+        assert wrong.status_code == 401 and wrong.json()["code"] == "bad_key"
+        other = c.get("/osmand", params=fix | {"key": gw2_token})  # gw2's phone as W-T1
+        assert other.status_code == 401 and other.json()["code"] == "key_mismatch"
+        by_device = c.post("/osmand", params=fix | {"id": gw1_device, "key": gw2_token})
+        assert by_device.status_code == 401 and by_device.json()["code"] == "key_mismatch"
+        unknown = c.get("/osmand", params=fix | {"id": "nobody", "key": gw1_token})
+        assert unknown.status_code == 404
+        good = c.get("/osmand", params=fix | {"key": gw1_token})
+        assert good.status_code == 200 and good.text == "OK stored=1", good.text
+    after, _ = _counts(field_db, "W-T1")
+    assert after - before == 1
+    with field_db.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT reason, tracker FROM osmand_refusals ORDER BY id OFFSET :n"),
+            {"n": counted},
+        ).all()
+    assert [r.reason for r in rows] == [
+        "missing_key",
+        "bad_key",
+        "key_mismatch",
+        "key_mismatch",
+        "unknown_device",
+    ]
+    assert all(r.tracker and "W-T1" not in r.tracker for r in rows)
+
+
 def test_the_supervisor_sees_each_workers_last_position(url, field_db):
     from services.field_positions import worker_last_positions
     from services.uow import Scope
 
+    token, _ = sign_in(url, "gw1")
     with httpx.Client(base_url=url, timeout=30) as c:
         c.get(
             "/osmand",
             params={
+                "key": token,
                 "id": "W-T1",
                 "lat": WEST_POINT[1],
                 "lon": WEST_POINT[0],

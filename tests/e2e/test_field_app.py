@@ -420,3 +420,73 @@ def test_a_token_revoked_while_offline_keeps_the_outbox(browser, field_world) ->
             {"m": f"e2e % {marker} %"},
         ).scalar_one()
     assert n == 1
+
+
+AXE_RUN = """async () => {
+  const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+  const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+  const bad = r.violations
+    .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+  return {bad, passes: r.passes.length};
+}"""
+
+
+def test_every_field_page_passes_axe(browser, field_world) -> None:  # type: ignore[no-untyped-def]
+    """axe-core (WCAG 2.0/2.1 A and AA, every impact) on each screen of the field app:
+    sign-in, PIN, map, tasks, plan, report, fix on the spot, verify, outbox, unlock."""
+    w = field_world
+    here = {"latitude": w["lat"], "longitude": w["lon"], "accuracy": 8}
+    context = browser.new_context(
+        **DEVICES["Pixel 5"], geolocation=here, permissions=["geolocation"], locale="zh-CN"
+    )
+    page = context.new_page()
+    problems: dict[str, list[str]] = {}
+
+    def check(name: str) -> None:
+        page.add_script_tag(url=f"{w['api'].base}/vendor/axe-core/axe.min.js")
+        found = page.evaluate(AXE_RUN)
+        assert found["passes"] > 5, name  # axe ran and checked the page
+        if found["bad"]:
+            problems[name] = found["bad"]
+
+    try:
+        page.goto(f"{w['api'].base}/field/")
+        page.wait_for_selector("input[name=username]")
+        check("signin")
+        page.fill("input[name=username]", "grid_worker")
+        page.fill("input[name=password]", DEMO_PASSWORD)
+        page.click("#signin-form button[type=submit]")
+        page.wait_for_selector("#pin-form", timeout=60_000)
+        check("pin")
+        page.fill("input[name=pin]", PIN)
+        page.fill("input[name=pin_again]", PIN)
+        page.click("#pin-form button[type=submit]")
+        page.wait_for_selector("#view-map[data-drawn]")
+        check("map")
+        page.click("#tab-tasks")
+        page.wait_for_selector(f"[data-case-no='{w['case_no']}']")
+        check("tasks")
+        page.locator(f"[data-case-no='{w['case_no']}'] [data-action=verify]").click()
+        page.wait_for_selector("#form-verify")
+        check("verify")
+        page.click("#tab-plan")
+        page.wait_for_timeout(300)
+        check("plan")
+        page.click("#tab-outbox")
+        page.wait_for_selector("#outbox-sync")  # empty: no list, a note
+        check("outbox")
+        page.click("#tab-report")
+        page.wait_for_selector("#report-form")
+        check("report")
+        page.click("#mode-fix")
+        page.wait_for_selector("fieldset[data-picker=before]")
+        check("fix_on_spot")
+        page.reload()
+        page.wait_for_selector("#unlock-form")
+        check("unlock")
+    except Exception:
+        _shot(page, "axe_failure")
+        raise
+    finally:
+        context.close()
+    assert problems == {}, problems
