@@ -15,14 +15,14 @@ recurrences). Recurrence is counted within 30 days, as the raw measures' default
 Plain SELECTs on ``cases`` and ``case_events``: works on partitioned tables too.
 
 Revision ID: 0105_leader_rollup
-Revises: 0095
+Revises: 0100_partitions
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0105_leader_rollup"
-down_revision = "0095"
+down_revision = "0100_partitions"
 branch_labels = None
 depends_on = None
 

@@ -12,14 +12,14 @@ read in 2 ms instead of ~30 ms through the spatial index and the table
 A plain index on ``cases``: on a table partitioned by month it is made on each partition.
 
 Revision ID: 0110_tiles_speed
-Revises: 0095
+Revises: 0105_leader_rollup
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0110_tiles_speed"
-down_revision = "0095"
+down_revision = "0105_leader_rollup"
 branch_labels = None
 depends_on = None
 

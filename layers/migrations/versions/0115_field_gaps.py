@@ -13,14 +13,14 @@
   kept only as a SHA-256 prefix.
 
 Revision ID: 0115_field_gaps
-Revises: 0095
+Revises: 0110_tiles_speed
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
 revision = "0115_field_gaps"
-down_revision = "0095"
+down_revision = "0110_tiles_speed"
 branch_labels = None
 depends_on = None
 
