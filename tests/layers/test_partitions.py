@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -78,7 +78,7 @@ def test_ensure_ahead_is_idempotent(conn):
     )
     assert partitions.ensure(conn, start=date(2029, 1, 1), end=date(2029, 3, 1)) == []
     # ahead of today by default: this month and three more exist after the migration
-    today = datetime.now().astimezone().date()
+    today = datetime.now(UTC).date()
     assert partitions.ensure(conn) == []
     names = {p.name for p in partitions.partitions(conn, exact=False)}
     assert partitions.partition_name("cases", today.replace(day=1)) in names
@@ -364,3 +364,17 @@ def test_detach_refuses_a_month_still_referred_to(conn, tmp_path):
     with pytest.raises(partitions.PartitionError, match="other months"):
         partitions.detach(conn, f"{FAR:%Y-%m}", str(tmp_path))
     assert _home(conn, "cases", "id = :i", {"i": case["case_id"]}) == ["cases_p2031_07"]
+
+
+def test_a_month_query_reads_only_its_partition(conn):
+    partitions.ensure(conn, start=date(2026, 10, 1), end=date(2026, 12, 1))
+    plan = "\n".join(
+        conn.execute(
+            sa.text("""EXPLAIN SELECT count(*) FROM cases
+                       WHERE reported_at >= '2026-11-01T00:00:00Z'
+                         AND reported_at < '2026-12-01T00:00:00Z'""")
+        ).scalars()
+    )
+    assert "cases_p2026_11" in plan
+    assert "cases_p2026_10" not in plan and "cases_p2026_12" not in plan
+    assert "cases_default" not in plan
