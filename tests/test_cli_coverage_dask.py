@@ -147,6 +147,25 @@ def _assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
     np.testing.assert_array_equal(got.reach_m, expected.reach_m)
 
 
+@pytest.fixture
+def keep_coverage(demo_engine):  # type: ignore[no-untyped-def]
+    """The demo database is shared by the session: put grid_coverage back as it was."""
+    with demo_engine.connect() as conn:
+        before = pd.read_sql(sa.text("SELECT * FROM grid_coverage"), conn)
+    yield
+    with demo_engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM grid_coverage"))
+        if len(before):
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO grid_coverage ({', '.join(before.columns)}) "
+                    f"VALUES ({', '.join(':' + c for c in before.columns)})"
+                ),
+                before.to_dict("records"),
+            )
+
+
+@pytest.mark.usefixtures("keep_coverage")
 def test_coverage_on_a_dask_cluster_equals_the_single_process_rows(
     dask_cluster, demo_url, demo_engine
 ):
@@ -187,6 +206,7 @@ def _export_fixes(engine, week: tuple[date, date], folder: Path, split: int) -> 
         fixes[fixes.worker_id.isin(group)].to_parquet(folder / f"part{i}.parquet")
 
 
+@pytest.mark.usefixtures("keep_coverage")
 def test_coverage_from_geoparquet_fixes_on_the_cluster(
     dask_cluster, demo_url, demo_engine, tmp_path
 ):
@@ -207,6 +227,7 @@ def test_coverage_from_geoparquet_fixes_on_the_cluster(
     _assert_same(expected, _rows(demo_engine, week[0]))
 
 
+@pytest.mark.usefixtures("keep_coverage")
 def test_a_worker_split_across_files_is_refused(demo_url, demo_engine, tmp_path):
     week = _week(demo_engine)
     _export_fixes(demo_engine, week, tmp_path / "fixes", split=1)
