@@ -50,7 +50,18 @@ def _department_bars(at) -> dict[str, tuple[float, int]]:
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     bar = figure["data"][0]
     samples = [int(re.search(r"n=([\d,]+)", x).group(1).replace(",", "")) for x in bar["text"]]
-    return {y: (x, n) for y, x, n in zip(bar["y"], bar["x"], samples, strict=True)}
+    return {y: (x, n) for y, x, n in zip(bar["y"], _values(bar["x"]), samples, strict=True)}
+
+
+def _values(data) -> list[float]:
+    """Plotly's JSON writes numeric arrays typed ({"dtype": "f8", "bdata": base64})."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return [float(v) for v in data]
 
 
 def test_the_charts_follow_the_area_and_equal_the_database(leader, demo_engine):
