@@ -105,7 +105,11 @@ def new_map(extent: tuple[float, float, float, float] | None, base: str = "none"
     )
     if extent:
         minx, miny, maxx, maxy = extent
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
+        # at once, not animated from the profile's zoom: tile layers added meanwhile
+        # would first load every tile in view at that zoom (half the requests)
+        fit = folium.map.FitBounds([[miny, minx], [maxy, maxx]])
+        fit.options["animate"] = False
+        m.add_child(fit)
     base_map(m, base)
     return m
 

@@ -173,3 +173,61 @@ def test_a_missing_osm_file_names_the_field(tmp_path):
 def test_a_bad_tile_address_names_the_field(layer, z, x, y, message):
     with pytest.raises(BadTileRequest, match=message):
         tiles.check_address(layer, z, x, y)
+
+
+def _district_tiles(conn, z: int) -> list[tuple[int, int]]:
+    minx, miny, maxx, maxy = conn.execute(
+        sa.text("""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                   FROM (SELECT ST_Extent(geom)::geometry AS e FROM cases) s""")
+    ).one()
+    x0, y1 = tile_of(minx, miny, z)
+    x1, y0 = tile_of(maxx, maxy, z)
+    return [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+@pytest.mark.parametrize("z", [11, 13, 15])
+def test_open_case_aggregates_count_every_open_case_exactly_once(demo, z):
+    category = demo.execute(
+        sa.text("""SELECT k.service_code FROM cases c JOIN categories k ON k.id = c.category_id
+                   WHERE c.status = ANY (:o) GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"""),
+        {"o": list(OPEN_STATUSES)},
+    ).scalar_one()
+    for wanted, where in (
+        (CaseFilter(), ""),
+        (CaseFilter(categories=(category,)), " AND k.service_code = :c"),
+    ):
+        total = 0
+        for x, y in _district_tiles(demo, z):
+            found = decode(tiles.tile(conn=demo, layer="cases", z=z, x=x, y=y, cases=wanted))
+            total += sum(f.properties["count"] for f in found["cases"].features) if found else 0
+        expected = demo.execute(
+            sa.text(f"""SELECT count(*) FROM cases c JOIN categories k ON k.id = c.category_id
+                        WHERE c.status = ANY (:o){where}"""),
+            {"o": list(OPEN_STATUSES), "c": category},
+        ).scalar_one()
+        assert expected > 0 and total == expected, (wanted, total, expected)
+
+
+@pytest.mark.parametrize("z", [14, 16])
+def test_a_tile_of_several_layers_holds_each_layers_own_tile(demo, z):
+    x, y = _busiest_tile(demo, z)
+    names = ("basemap", "communities", "grids", "cases")
+    together = decode(tiles.tile(conn=demo, layer=",".join(names), z=z, x=x, y=y))
+    alone = {n: decode(tiles.tile(conn=demo, layer=n, z=z, x=x, y=y)).get(n) for n in names}
+    assert {n for n, layer in alone.items() if layer} == set(together)
+    assert {"communities", "grids", "cases"} <= set(together)
+    for name, layer in together.items():
+        assert [f.id for f in layer.features] == [f.id for f in alone[name].features]
+        assert [f.properties for f in layer.features] == [
+            f.properties for f in alone[name].features
+        ]
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [("cases,cases", "names a layer twice"), ("cases,roads", "'roads' is not one of"),
+     ("", "is not one of")],
+)  # fmt: skip
+def test_a_bad_list_of_layers_names_the_field(layer, message):
+    with pytest.raises(BadTileRequest, match=f"layer: .*{message}"):
+        tiles.check_address(layer, 1, 0, 0)
