@@ -65,7 +65,7 @@ def _send_and_kill(proc, flag: Path, send) -> BaseException | None:  # type: ign
     return failure[0] if failure else None
 
 
-def test_killed_mid_apply_the_next_sync_completes_and_nothing_is_doubled(
+def test_killed_mid_apply_the_next_sync_completes_and_nothing_is_doubled(  # noqa: PLR0915 (one story)
     field_db, field_app_engine, tmp_path
 ):
     url = field_app_engine.url.render_as_string(hide_password=False)
@@ -118,7 +118,8 @@ def test_killed_mid_apply_the_next_sync_completes_and_nothing_is_doubled(
                 conn.execute(
                     sa.text("""
                 SELECT (SELECT count(*) FROM cases WHERE source_id = ANY(:i)),
-                       (SELECT count(*) FROM field_actions WHERE client_id = ANY(CAST(:i AS uuid[]))),
+                       (SELECT count(*) FROM field_actions
+                        WHERE client_id = ANY(CAST(:i AS uuid[]))),
                        (SELECT count(*) FROM case_events e JOIN cases c ON c.id = e.case_id
                         WHERE c.source_id = ANY(:i)),
                        (SELECT count(*) FROM patrol_points WHERE worker_id = :w

@@ -426,12 +426,13 @@ AXE_RUN = """async () => {
   const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
   const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
   const bad = r.violations
-    .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
+    .map(v => v.id + ' (' + v.impact + '): '
+      + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
   return {bad, passes: r.passes.length};
 }"""
 
 
-def test_every_field_page_passes_axe(browser, field_world) -> None:  # type: ignore[no-untyped-def]
+def test_every_field_page_passes_axe(browser, field_world) -> None:  # type: ignore[no-untyped-def]  # noqa: PLR0915 (one walk through the screens)
     """axe-core (WCAG 2.0/2.1 A and AA, every impact) on each screen of the field app:
     sign-in, PIN, map, tasks, plan, report, fix on the spot, verify, outbox, unlock."""
     w = field_world
