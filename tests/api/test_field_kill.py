@@ -107,7 +107,7 @@ def test_killed_mid_apply_the_next_sync_completes_and_nothing_is_doubled(  # noq
     ]
     now = time.time()
     fixes = [
-        {"t": now - 600 + 10 * i, "lon": SPOT[0], "lat": SPOT[1] + i * 0.00005, "accuracy": 5}
+        {"t": now - 3000 + 10 * i, "lon": SPOT[0], "lat": SPOT[1] + i * 0.00005, "accuracy": 5}
         for i in range(20)
     ]
     ids = [a["client_id"] for a in actions]
@@ -123,9 +123,9 @@ def test_killed_mid_apply_the_next_sync_completes_and_nothing_is_doubled(  # noq
                        (SELECT count(*) FROM case_events e JOIN cases c ON c.id = e.case_id
                         WHERE c.source_id = ANY(:i)),
                        (SELECT count(*) FROM patrol_points WHERE worker_id = :w
-                        AND at >= to_timestamp(:t0))
+                        AND at BETWEEN to_timestamp(:t0) AND to_timestamp(:t0 + 200))
             """),
-                    {"i": ids, "w": worker, "t0": now - 601},
+                    {"i": ids, "w": worker, "t0": now - 3001},
                 ).one()
             )
 
