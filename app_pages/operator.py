@@ -13,7 +13,7 @@ from streamlit_folium import st_folium
 from app_pages.live_feed import live_strip
 from app_pages.resources import base, engine, scope, user
 from dashboard import maps, tile_map
-from dashboard.labels import LOCAL_TZ, TEXT, localized, pick, t, time_zone
+from dashboard.labels import LOCAL_TZ, TEXT, localized, pick, position_text, t, time_zone
 from dashboard.safe_text import markdown_text as md
 from services.case_commands import (
     ActionRequest,
@@ -234,7 +234,9 @@ def show_summary(file: CaseFile) -> None:
     st.text(case.description or "")
     st.caption(
         f"{t('grids', lang)} {md(case.grid_code or '—')} · "
-        f"{md(pick(case.community_zh or '', case.community_en or '', lang))}"
+        f"{md(pick(case.community_zh or '', case.community_en or '', lang))} · "
+        f"{position_text(case.lon, case.lat, case.location_accuracy_m, lang)}"
+        + (f" · {t('part_code', lang)} {md(case.part_code)}" if case.part_code else "")
         + (
             f" · {t('pending_request', lang)}: {md(case.pending_request)}"
             if case.pending_request

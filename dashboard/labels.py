@@ -153,6 +153,7 @@ TEXT: dict[str, dict[str, str]] = {
     "minutes": {"zh": "用时(分钟)", "en": "Minutes"},
     "worker_code": {"zh": "网格员", "en": "Grid worker"},
     "grid_code": {"zh": "网格", "en": "Grid"},
+    "part_code": {"zh": "部件", "en": "Part"},
     "false_closure_rate": {"zh": "虚假结案率", "en": "False closure rate"},
     "median_hours_to_first_response": {"zh": "首次响应(小时)", "en": "First response (h)"},
     "proactive_share": {"zh": "主动发现占比", "en": "Found by patrols"},
@@ -341,6 +342,22 @@ TEXT.update(LIVE_TEXT)
 def t(key: str, lang: str) -> str:
     """The label ``key`` in ``lang`` ('zh' or 'en'); the key itself if unknown."""
     return TEXT.get(key, {}).get(lang, key)
+
+
+def position_text(lon: float, lat: float, accuracy_m: float | None, lang: str) -> str:
+    """A case's position with how far to trust it: ``位置 31.30510, 120.60510 ±8 米`` (the
+    reporter's GPS accuracy; "精度未知" / "accuracy unknown" when none was given, e.g. a
+    position picked on the map or from a hotline call)."""
+    where = f"{lat:.5f}, {lon:.5f}"
+    if accuracy_m is None:
+        return (
+            f"位置 {where}（精度未知）" if lang == "zh" else f"Position {where} (accuracy unknown)"
+        )
+    return (
+        f"位置 {where} ±{accuracy_m:.0f} 米"
+        if lang == "zh"
+        else f"Position {where} ±{accuracy_m:.0f} m"
+    )
 
 
 def pick(zh: str, en: str, lang: str) -> str:

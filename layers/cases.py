@@ -121,6 +121,8 @@ class CaseRecord:
     lon: float
     lat: float
     reporters: tuple[Reporter, ...] = field(default_factory=tuple)
+    location_accuracy_m: float | None = None
+    """How good the reported position is (the phone's GPS, metres); None when unknown."""
 
 
 def case_record(*, conn: Connection, case_id: int) -> CaseRecord | None:
@@ -137,7 +139,7 @@ def case_record(*, conn: Connection, case_id: int) -> CaseRecord | None:
                g.code AS grid_code, m.name_zh AS community_zh, m.name_en AS community_en,
                d.code AS department_code, d.name_zh AS department_zh,
                d.name_en AS department_en, c.dispatch_rule, c.dispatch_reason, p.part_code,
-               ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
+               ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.location_accuracy_m,
                (SELECT coalesce(json_agg(json_build_object(
                            'name', r.name, 'phone', r.phone, 'channel', r.channel)
                            ORDER BY r.id), '[]')

@@ -194,7 +194,8 @@ def _queue(
                CASE c.status WHEN 'reported' THEN 'verify' WHEN 'handled' THEN 'check'
                     ELSE 'handle' END AS task,
                k.service_code, k.name_zh, k.name_en, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
-               c.deadline_at, c.description, c.pending_request, c.reported_at,
+               c.location_accuracy_m, c.deadline_at, c.description, c.pending_request,
+               c.reported_at,
                CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
                     ELSE round(ST_Distance(c.geom::geography, {here}::geography)::numeric, 1)
                END AS distance_m

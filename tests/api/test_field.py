@@ -487,3 +487,25 @@ def test_a_part_fault_report_keeps_the_part_and_the_gps_accuracy(field_url, fiel
         ).all()
     got = {r.source_id: (r.part_id, r.location_accuracy_m) for r in rows}
     assert got == {picked["client_id"]: (part, 7.5), tapped["client_id"]: (None, None)}
+
+
+def test_the_reported_accuracy_is_shown_where_the_position_is(field_url, field_db, gw1):
+    """The verifier's queue and the operator's case file carry the reported accuracy."""
+    from dashboard.labels import position_text
+    from layers.cases import case_record
+
+    case = make_reported(field_db, where=(WEST_POINT[0] + 0.0025, WEST_POINT[1] + 0.001))
+    with field_db.begin() as conn:  # as a field report from another phone keeps it
+        conn.execute(
+            sa.text("UPDATE cases SET location_accuracy_m = 23 WHERE id = :i"), {"i": case}
+        )
+    with httpx.Client(base_url=field_url, timeout=60, headers=gw1) as c:
+        queue = {q["case_id"]: q for q in c.get("/field/api/queue").json()}
+    assert queue[case]["location_accuracy_m"] == 23
+    with field_db.connect() as conn:
+        record = case_record(conn=conn, case_id=case)
+    assert record is not None and record.location_accuracy_m == 23
+    assert position_text(record.lon, record.lat, record.location_accuracy_m, "zh").endswith(
+        "±23 米"
+    )
+    assert "accuracy unknown" in position_text(record.lon, record.lat, None, "en")

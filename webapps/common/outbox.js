@@ -22,12 +22,22 @@ export function newId() {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
+/** Milliseconds of a Retry-After header (seconds or an HTTP date); null when absent. */
+export function retryAfterMs(header) {
+  if (!header) return null;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.min(600_000, Math.max(0, seconds * 1000));
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.min(600_000, Math.max(0, at - Date.now()));
+}
+
 /** Why a whole send stopped (nothing is lost; the outbox tries again later). */
 export class SendStopped extends Error {
   constructor(reason, status = 0) {
     super(reason);
-    this.reason = reason; // "offline" | "auth" | "server" | "throttled"
+    this.reason = reason; // "offline" | "auth" | "server" | "throttled" | "busy"
     this.status = status;
+    this.retryAfterMs = null;
   }
 }
 
@@ -154,7 +164,13 @@ export async function openOutbox({ name, urls, auth, owner, batch = 200, fixBatc
       throw new SendStopped("offline");
     }
     if (r.status === 401) throw new SendStopped("auth", 401);
-    if (r.status === 429) throw new SendStopped("throttled", 429);
+    if (r.status === 429 || r.status === 503) {
+      // the server is busy (admission control) or throttling: nothing was done; send again
+      // after its Retry-After (seconds), not sooner
+      const stop = new SendStopped(r.status === 429 ? "throttled" : "busy", r.status);
+      stop.retryAfterMs = retryAfterMs(r.headers.get("Retry-After"));
+      throw stop;
+    }
     if (r.status >= 500) throw new SendStopped("server", r.status);
     return r;
   }
@@ -295,7 +311,8 @@ export async function openOutbox({ name, urls, auth, owner, batch = 200, fixBatc
         if (!(err instanceof SendStopped)) throw err;
         backoffMs = Math.min(60_000, Math.max(2_000, backoffMs * 2));
         setStatus(err.reason);
-        schedule(backoffMs);
+        // a busy server says when to come back (Retry-After); a little jitter spreads phones
+        schedule(err.retryAfterMs ? err.retryAfterMs + Math.random() * 500 : backoffMs);
         return { stopped: err.reason };
       }
     })().finally(() => {

@@ -197,7 +197,8 @@ async function renderStatus() {
   const net = document.getElementById("net");
   if (!net || !state.outbox) return;
   const st = state.outbox.status();
-  const key = !navigator.onLine ? "offline" : st === "sending" ? "sending" : "online";
+  const busy = st === "busy" || st === "throttled"; // the outbox waits for the Retry-After
+  const key = !navigator.onLine ? "offline" : st === "sending" ? "sending" : busy ? "busy" : "online";
   net.className = `badge net-${key}`;
   clear(net, T.label(key));
   const c = await state.outbox.counts();

@@ -62,7 +62,7 @@ function taskCard(t, waiting, box) {
     { class: `task task-${t.task}`, dataset: { case: t.case_id, caseNo: t.case_no } },
     h("div", { class: "task-head" }, h("span", { class: `badge task-${t.task}` }, T.label(`task_${t.task}`)), h("strong", {}, t.case_no), h("span", { class: "status" }, T.label(`status_${t.status}`))),
     h("p", { class: "task-name" }, bilingual(t.name_zh, t.name_en)),
-    h("p", { class: "task-meta" }, t.deadline_at ? T.label("deadline", { t: shortTime(t.deadline_at) }) : T.label("no_deadline"), " · ", d !== null && d !== undefined ? T.label("distance", { m: Math.round(d) }) : ""),
+    h("p", { class: "task-meta" }, t.deadline_at ? T.label("deadline", { t: shortTime(t.deadline_at) }) : T.label("no_deadline"), " · ", d !== null && d !== undefined ? T.label("distance", { m: Math.round(d) }) : "", " · ", t.location_accuracy_m !== null && t.location_accuracy_m !== undefined ? T.label("reported_accuracy", { m: Math.round(t.location_accuracy_m) }) : T.label("reported_accuracy_unknown")),
     t.description ? h("p", { class: "task-desc" }, t.description) : null,
     waiting || t.pending_request ? h("p", { class: "notice" }, T.label("pending_here")) : null,
     buttons,
