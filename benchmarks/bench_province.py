@@ -39,11 +39,12 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from city import time_zone
 from gis.coverage_parts import coverage_lattice
 from gis.crs import WGS84, to_wgs84
 
 ROOT = Path(os.environ.get("GRIDGOV_PROVINCE_DIR", "/var/tmp/gridgov-province"))
-TZ = "Asia/Shanghai"
+TZ = time_zone().key  # the city profile's zone (data/city.toml)
 UTM51 = 32651
 X0, Y0 = 280_000.0, 3_440_000.0  # south-west corner, near Suzhou
 STREET_M, GRID_M, PER_ROW = 2_000.0, 400.0, 10

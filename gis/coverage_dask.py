@@ -25,6 +25,7 @@ from gis.coverage_parts import (
     part_coverage,
     tracks_from_fixes,
 )
+from gis.errors import GridGovError
 
 P = TypeVar("P")
 Loader = Callable[[P], tuple[gpd.GeoDataFrame, pd.DataFrame]]
@@ -33,8 +34,11 @@ CONNECT_TIMEOUT_S = 10
 """How long to wait for the scheduler before saying it cannot be reached."""
 
 
-class SchedulerUnreachableError(RuntimeError):
+class SchedulerUnreachableError(GridGovError, RuntimeError):
     """No Dask scheduler answers at the address given."""
+
+    code = "scheduler_unreachable"
+    kind = "unavailable"
 
 
 def connect(scheduler: str) -> Any:

@@ -41,7 +41,7 @@ class CoveragePartsError(GridGovError, ValueError):
     """The parts handed to :func:`combine_parts` cannot be combined."""
 
     code = "coverage_parts"
-    kind = "invalid"
+    kind = "bad_input"
 
 
 @dataclass(frozen=True)
