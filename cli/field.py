@@ -14,7 +14,7 @@ from services.errors import GridGovError
 
 console = Console()
 field_app = typer.Typer(
-    help="The field app (/field/): signed-in phones and the workers logins walk as.",
+    help="The field app (/field/): its signed-in phones, and the grid worker each login is.",
     no_args_is_help=True,
 )
 

@@ -32,8 +32,8 @@ console = Console()
 err = Console(stderr=True)
 
 load_app = typer.Typer(
-    help="Import city data (cases, parts, buildings, boundaries) as a YAML mapping describes: "
-    "validated, quarantined, idempotent, crash-safe.",
+    help="Import city data (cases, parts, buildings, boundaries, roads, an OpenStreetMap base "
+    "map) as a YAML mapping describes: validated, quarantined, idempotent, crash-safe.",
     no_args_is_help=True,
 )
 export_app = typer.Typer(

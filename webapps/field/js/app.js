@@ -162,7 +162,11 @@ function renderShell() {
   const nav = h("nav", { class: "tabs", "aria-label": T.str("app_title") });
   for (const name of tabs) {
     const b = h("button", { type: "button", class: "tab", id: `tab-${name}`, dataset: { tab: name } }, T.label(`tab_${name}`));
-    b.addEventListener("click", () => openTab(name));
+    b.addEventListener("click", () => {
+      // a report being filled in is kept when its own tab is tapped again
+      if (name === "report" && state.tab === "report") return;
+      openTab(name);
+    });
     nav.append(b);
   }
   const views = h("div", { id: "views" });
@@ -182,11 +186,14 @@ const VIEW_MODULES = {
 };
 
 /** Switch to tab ``name`` (each view is a module with render(container, name, options)). */
+let opening = 0;
 export async function openTab(name, options = {}) {
+  const mine = ++opening;
   state.tab = name;
   for (const b of document.querySelectorAll(".tab")) b.setAttribute("aria-current", b.dataset.tab === name ? "page" : "false");
   const views = $("#views");
   const mod = await VIEW_MODULES[name]();
+  if (mine !== opening) return; // another tab was opened meanwhile: it is the one drawn
   const box = h("section", { class: `view view-${name}`, id: `view-${name}` });
   clear(views, box);
   await mod.render(box, name, options);
