@@ -16,14 +16,21 @@ non-superuser member of ``gridgov_app`` (row-level security on, as in production
    p50/p95/p99/max per request, errors, and the database count — one case per phone,
    every fix once, nothing doubled. Bar: p99 < 500 ms, 0 lost.
 
+The phones' client runs in this process, on the cores the server uses: its own CPU
+seconds are printed beside the API's and PostgreSQL's (``--client aiohttp``, the
+default, costs less of it than ``--client httpx``). Backend processes that ended
+during the run are counted in the postmaster's children totals only once reaped.
+
 Run: ``uv run python benchmarks/bench_field_sync.py [--phones 200] [--fixes 60]
-[--window 10] [--workers 2]``. Report the figures with ``uptime``'s load average.
+[--window 10] [--workers 2] [--client aiohttp|httpx]``. Report the figures with
+``uptime``'s load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -32,8 +39,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -238,14 +247,67 @@ async def phone(  # type: ignore[no-untyped-def]
     return {"action": action, "photo": photo, "body": body, "answers": answers, "auth": auth}
 
 
-async def crowd(base: str, people: list[dict], *, fixes: int, window: float) -> tuple[list, list]:
-    import httpx
+class _Answer:
+    """An answer read whole: what :func:`phone` needs of it, the same for both clients."""
 
+    def __init__(self, status_code: int, headers: Any, body: bytes) -> None:
+        self.status_code, self.headers, self.body = status_code, headers, body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _Aiohttp:
+    """aiohttp behind the few calls the phones make (``request``, ``get``, ``post``)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        json: Any = None,
+        headers: dict | None = None,
+    ) -> _Answer:
+        async with self.session.request(method, url, data=content, json=json, headers=headers) as r:
+            return _Answer(r.status, r.headers, await r.read())
+
+    async def get(self, url: str, **kw: Any) -> _Answer:
+        return await self.request("GET", url, **kw)
+
+    async def post(self, url: str, **kw: Any) -> _Answer:
+        return await self.request("POST", url, **kw)
+
+
+@contextlib.asynccontextmanager
+async def load_client(kind: str, connections: int) -> AsyncIterator[Any]:
+    """The phones' HTTP client: ``aiohttp`` (default; the lighter of the two on the CPU
+    the server shares here) or ``httpx``."""
+    if kind == "httpx":
+        import httpx
+
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            yield client
+        return
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        yield _Aiohttp(session)
+
+
+async def crowd(
+    base: str, people: list[dict], *, fixes: int, window: float, client_kind: str = "aiohttp"
+) -> tuple[list, list]:
     rng = random.Random(7)
     out: list = []
     done: list = []
-    limits = httpx.Limits(max_connections=len(people), max_keepalive_connections=len(people))
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    async with load_client(client_kind, len(people)) as client:
         # warm-up (not measured): every worker process opens its pool and loads its code
         await asyncio.gather(
             *[
@@ -291,12 +353,61 @@ async def crowd(base: str, people: list[dict], *, fixes: int, window: float) -> 
     return out, [phones, retried, done]
 
 
+class CpuMeter:
+    """CPU seconds used from now on by the API's processes, the database cluster's and
+    this process (the phones' client), and by everything else on the machine."""
+
+    def __init__(self, api_pid: int, admin: sa.Engine) -> None:
+        import psutil
+
+        with admin.connect() as conn:
+            data = conn.execute(sa.text("SHOW data_directory")).scalar_one()
+        self.postmaster = int(Path(data, "postmaster.pid").read_text().split()[0])
+        self.api_pid, self._psutil = api_pid, psutil
+        self.start = self._now()
+
+    def _tree(self, pid: int) -> float:
+        psutil = self._psutil
+        total = 0.0
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            pass
+        return total
+
+    def _now(self) -> dict[str, float]:
+        me = self._psutil.Process().cpu_times()
+        every = self._psutil.cpu_times()
+        return {
+            "api": self._tree(self.api_pid),
+            "postgres": self._tree(self.postmaster),
+            "client": me.user + me.system,
+            "machine": every.user + every.system + every.nice + every.irq + every.softirq,
+        }
+
+    def used(self) -> dict[str, float]:
+        now = self._now()
+        used = {k: now[k] - self.start[k] for k in now}
+        used["other"] = max(used["machine"] - used["api"] - used["postgres"] - used["client"], 0)
+        return used
+
+
 def main() -> None:  # noqa: PLR0915 (one report, printed in order)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--fixes", type=int, default=60, help="fixes per phone in part 2")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of arrivals")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--client",
+        choices=["aiohttp", "httpx"],
+        default="aiohttp",
+        help="the phones' HTTP client (its own CPU is printed: it shares the server's cores)",
+    )
     args = parser.parse_args()
     import tempfile
 
@@ -335,11 +446,13 @@ def main() -> None:  # noqa: PLR0915 (one report, printed in order)
             f"ratio {base_s / shift_s:.1f}x; bar < 2 s: {'met' if shift_s < 2 else 'NOT met'}"
         )
         crowd_people = people[2:]
+        cpu = CpuMeter(server.pid, admin)
         t = time.perf_counter()
         out, (phones, retried, done) = asyncio.run(
-            crowd(base, crowd_people, fixes=args.fixes, window=args.window)
+            crowd(base, crowd_people, fixes=args.fixes, window=args.window, client_kind=args.client)
         )
         wall = time.perf_counter() - t
+        used = cpu.used()
         lat = np.array([o[1] for o in out]) * 1000
         busy = [o for o in out if o[2] in (429, 503)]
         bad = [o for o in out if o[2] not in (200, 201, 429, 503)]
@@ -365,6 +478,12 @@ def main() -> None:  # noqa: PLR0915 (one report, printed in order)
                 f"p50 {np.percentile(work, 50):.0f} ms, p99 {np.percentile(work, 99):.0f} ms, "
                 f"queued p99 {np.percentile(queue, 99):.0f} ms"
             )
+        print(
+            f"   CPU seconds in part 2 ({wall:.1f} s wall, 2 cores = {2 * wall:.1f} CPU-s): "
+            f"API {used['api']:.1f}, PostgreSQL {used['postgres']:.1f}, the phones' "
+            f"client ({args.client}) {used['client']:.1f}; the machine's other load "
+            f"{used['other']:.1f}"
+        )
         whole = np.array(done)
         print(
             f"   a phone's whole sync (photo, outbox, fixes; Retry-After waits included): "
