@@ -68,8 +68,11 @@ def test_mann_kendall_agrees_with_scipy_kendalltau():
 
 
 @settings(max_examples=50, deadline=None)
-@given(arrays(float, (12, 3), elements=st.floats(-100, 100, allow_subnormal=False)))
+@given(arrays(float, (12, 3), elements=st.integers(-400, 400).map(lambda k: k / 4)))
 def test_mann_kendall_is_a_rank_test(series):
+    # values a quarter apart (ties included): arctan keeps every order and tie of them in
+    # floating point; two values a few ulps apart could collapse into one tie under arctan
+    # and make the rescaled series a different series (found with the constant −100)
     result = mann_kendall(series)
     np.testing.assert_allclose(mann_kendall(-series).z, -result.z, atol=1e-12)
     np.testing.assert_allclose(mann_kendall(np.arctan(series / 50)).z, result.z, atol=1e-12)
