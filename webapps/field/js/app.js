@@ -22,11 +22,18 @@ const listeners = new Set();
 export const onData = (fn) => listeners.add(fn);
 const changed = () => {
   listeners.forEach((fn) => fn());
-  // views that only show data are drawn again; a form being filled in is left alone
-  const view = document.getElementById(`view-${state.tab}`);
-  if (["map", "tasks", "plan"].includes(state.tab) && view && !view.dataset.form) openTab(state.tab);
+  // views that only show data are drawn again with the new data
+  if (["map", "tasks", "plan"].includes(state.tab)) redraw(state.tab);
   renderStatus();
 };
+
+/** Open tab ``name`` again, unless it is the one shown and holds a form being filled in
+ * (its view has ``data-form``): new data and a tap on its own tab leave the form alone. */
+function redraw(name) {
+  const view = document.getElementById(`view-${name}`);
+  if (name === state.tab && view?.dataset.form) return;
+  openTab(name);
+}
 
 const WORKER_TABS = ["map", "tasks", "plan", "report", "outbox"];
 const HANDLER_TABS = ["tasks", "map", "outbox"];
@@ -162,11 +169,7 @@ function renderShell() {
   const nav = h("nav", { class: "tabs", "aria-label": T.str("app_title") });
   for (const name of tabs) {
     const b = h("button", { type: "button", class: "tab", id: `tab-${name}`, dataset: { tab: name } }, T.label(`tab_${name}`));
-    b.addEventListener("click", () => {
-      // a report being filled in is kept when its own tab is tapped again
-      if (name === "report" && state.tab === "report") return;
-      openTab(name);
-    });
+    b.addEventListener("click", () => redraw(name));
     nav.append(b);
   }
   const views = h("div", { id: "views" });
@@ -185,8 +188,9 @@ const VIEW_MODULES = {
   outbox: () => import("./views.js"),
 };
 
-/** Switch to tab ``name`` (each view is a module with render(container, name, options)). */
 let opening = 0;
+/** Switch to tab ``name`` (each view is a module with render(container, name, options));
+ * when tabs are opened quickly one after the other, the last one opened is drawn. */
 export async function openTab(name, options = {}) {
   const mine = ++opening;
   state.tab = name;

@@ -17,6 +17,7 @@ function field(key, input) {
 }
 
 export async function render(box, _name, { mode = "report" } = {}) {
+  box.dataset.form = "report"; // a report being filled in is not redrawn under the user
   const form = h("form", { class: "card report-form", id: "report-form", novalidate: true });
   const picked = { category: null, location: null, source: null, part: null };
   let fix = mode === "fix";
