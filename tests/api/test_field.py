@@ -415,7 +415,23 @@ def test_the_queue_plan_grid_and_reference_data(field_url, field_db, gw1):
         assert [f["properties"]["code"] for f in grid["features"]] == ["320508901001001"]
         plan = c.get("/field/api/plan").json()
         assert plan["total"] == 1 and plan["route"]["type"] == "LineString"
-        assert plan["stops"][0]["label_zh"] and plan["stops"][0]["done"] is False
+        stop = plan["stops"][0]
+        # done: one of the worker's fixes of today (city time) within the proof radius
+        # (100 m); other tests of this module walk W-T1 there, so the truth is read here
+        with field_db.connect() as conn:
+            walked = conn.execute(
+                sa.text("""
+                SELECT EXISTS (
+                    SELECT 1 FROM patrol_points p JOIN workers w ON w.id = p.worker_id
+                    WHERE w.code = 'W-T1'
+                      AND (p.at AT TIME ZONE gridgov_time_zone())::date
+                          = (now() AT TIME ZONE gridgov_time_zone())::date
+                      AND ST_Distance(p.geom::geography,
+                                      ST_Point(:x, :y, 4326)::geography) <= 100)
+            """),
+                {"x": stop["lon"], "y": stop["lat"]},
+            ).scalar_one()
+        assert stop["label_zh"] and stop["done"] is walked
         cats = c.get("/field/api/categories").json()
         assert cats and {"service_code", "name_zh", "name_en", "major_zh", "kind"} <= set(cats[0])
         parts = c.get("/field/api/parts", params={"bbox": "120.60,31.30,120.64,31.31"})
