@@ -155,13 +155,16 @@ def week_fixes(
     """GPS fixes (worker_id, at, lon, lat) from ``week_start`` to ``week_end`` (inclusive),
     only those of ``worker_ids`` when given.
 
-    The filter is a time range on ``at`` so that a table partitioned by month is pruned.
+    The days are the city's (midnight in ``gridgov_time_zone()``, as the Dask path and
+    the daily patrol lines cut them), whatever the session's time zone. The filter is a
+    time range on ``at`` so that a table partitioned by month is pruned.
     """
     only = "" if worker_ids is None else "AND worker_id = ANY(:ids)"
     return pd.read_sql(
         sa.text(f"""
         SELECT worker_id, at, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM patrol_points
-        WHERE at >= :start AND at < CAST(:end AS date) + 1 {only}
+        WHERE at >= CAST(:start AS date)::timestamp AT TIME ZONE gridgov_time_zone()
+          AND at < (CAST(:end AS date) + 1)::timestamp AT TIME ZONE gridgov_time_zone() {only}
     """),
         conn,
         params={"start": week_start, "end": week_end, "ids": list(worker_ids or [])},
