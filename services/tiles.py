@@ -124,7 +124,13 @@ def scope_from_token(token: str | None, *, now: float | None = None) -> Scope:
     if not token:
         raise TileTokenError("token: missing (ask the dashboard page for the map's tile token)")
     body, _, mac = token.partition(".")
-    if not body or not mac or not hmac.compare_digest(_sign(body.encode()), mac):
+    # compared as bytes: compare_digest refuses non-ASCII text with a TypeError (a 500)
+    sent = mac.encode("utf-8", "replace")
+    if (
+        not body
+        or not mac
+        or not hmac.compare_digest(_sign(body.encode("utf-8", "replace")).encode(), sent)
+    ):
         raise TileTokenError("token: not signed by this GridGov (forged or malformed)")
     try:
         claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))

@@ -56,7 +56,10 @@ def verify(
         return False
     if abs((time.time() if now is None else now) - ts) > tolerance_s:
         return False
-    return hmac.compare_digest(sign(secret, body, ts), signature)
+    # compared as bytes: compare_digest refuses non-ASCII text with a TypeError
+    return hmac.compare_digest(
+        sign(secret, body, ts).encode(), signature.encode("utf-8", "replace")
+    )
 
 
 class WebhookSender:

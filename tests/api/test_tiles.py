@@ -132,6 +132,8 @@ def test_no_forged_or_expired_token_gets_a_tile(tiles_api):
     for bad, why in [
         (None, "missing"),
         (f"{body}.{mac[:-2]}xx", "not signed"),
+        (f"{body}.{mac[:-1]}é", "not signed"),  # non-ASCII: compare_digest's TypeError was a 500
+        ("é.é", "not signed"),
         (tile_access(Scope("operator", username="operator"), now=time.time() - 3600).token,
          "expired"),
     ]:  # fmt: skip

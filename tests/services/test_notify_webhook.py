@@ -125,6 +125,7 @@ def test_signature_check_refuses_a_changed_body_or_an_old_timestamp() -> None:
     assert not verify("k" * 32, body + b" ", str(ts), good)
     assert not verify("x" * 32, body, str(ts), good)
     assert not verify("k" * 32, body, str(ts - 600), sign("k" * 32, body, ts - 600))
+    assert not verify("k" * 32, body, str(ts), good[:-1] + "é")  # non-ASCII: no TypeError
 
 
 def test_a_receiver_that_keeps_failing_ends_in_the_dead_letters(db) -> None:  # type: ignore[no-untyped-def]
