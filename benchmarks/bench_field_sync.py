@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from layers.auth import hash_password  # noqa: E402
 from layers.workflow.access import Scope  # noqa: E402
 from services.uow import unit_of_work  # noqa: E402
-from tests.api.server import free_port, start_api_process, wait_for_api  # noqa: E402
+from tests.api.server import CpuMeter, free_port, start_api_process, wait_for_api  # noqa: E402
 from tests.conftest import app_login_engine  # noqa: E402
 from tests.workflow.factories import WEST, X0, XM, Y0, Y1, served_database  # noqa: E402
 
@@ -351,49 +351,6 @@ async def crowd(
 
         await asyncio.gather(*[again(p) for p in phones])
     return out, [phones, retried, done]
-
-
-class CpuMeter:
-    """CPU seconds used from now on by the API's processes, the database cluster's and
-    this process (the phones' client), and by everything else on the machine."""
-
-    def __init__(self, api_pid: int, admin: sa.Engine) -> None:
-        import psutil
-
-        with admin.connect() as conn:
-            data = conn.execute(sa.text("SHOW data_directory")).scalar_one()
-        self.postmaster = int(Path(data, "postmaster.pid").read_text().split()[0])
-        self.api_pid, self._psutil = api_pid, psutil
-        self.start = self._now()
-
-    def _tree(self, pid: int) -> float:
-        psutil = self._psutil
-        total = 0.0
-        try:
-            root = psutil.Process(pid)
-            for proc in [root, *root.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    times = proc.cpu_times()
-                    total += times.user + times.system + times.children_user + times.children_system
-        except psutil.Error:
-            pass
-        return total
-
-    def _now(self) -> dict[str, float]:
-        me = self._psutil.Process().cpu_times()
-        every = self._psutil.cpu_times()
-        return {
-            "api": self._tree(self.api_pid),
-            "postgres": self._tree(self.postmaster),
-            "client": me.user + me.system,
-            "machine": every.user + every.system + every.nice + every.irq + every.softirq,
-        }
-
-    def used(self) -> dict[str, float]:
-        now = self._now()
-        used = {k: now[k] - self.start[k] for k in now}
-        used["other"] = max(used["machine"] - used["api"] - used["postgres"] - used["client"], 0)
-        return used
 
 
 def main() -> None:  # noqa: PLR0915 (one report, printed in order)

@@ -37,11 +37,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.engine import Engine, make_url  # noqa: E402
 
 from layers.workflow.access import create_api_key  # noqa: E402
 from layers.workflow.cases_api import count_reported  # noqa: E402
-from tests.api.server import free_port, start_api_process, wait_for_api  # noqa: E402
+from tests.api.server import CpuMeter, free_port, start_api_process, wait_for_api  # noqa: E402
 from tests.conftest import app_login_engine  # noqa: E402
 from tests.workflow.factories import X0, X1, Y0, Y1, served_database  # noqa: E402
 
@@ -97,33 +97,6 @@ def _client(
     return latencies, statuses, time.process_time() - cpu0, first, time.time()
 
 
-def _cpu_seconds(roots: list[int]) -> float:
-    """User + system CPU of processes ``roots`` and their children (alive now)."""
-    import psutil
-
-    total = 0.0
-    for pid in roots:
-        try:
-            root = psutil.Process(pid)
-            for p in [root, *root.children(recursive=True)]:
-                t = p.cpu_times()
-                total += t.user + t.system
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
-def _postmaster(port: int) -> int | None:
-    """PID of the PostgreSQL server listening on ``port`` (its backends are children)."""
-    import psutil
-
-    for p in psutil.process_iter(["cmdline"]):
-        cmd = p.info["cmdline"] or []
-        if cmd and cmd[0].endswith("postgres") and f"port={port}" in " ".join(cmd):
-            return p.pid
-    return None
-
-
 def run_load(
     base: str,
     key: str,
@@ -132,12 +105,12 @@ def run_load(
     clients: int,
     *,
     mode: str,
-    watch: tuple[int, int | None] = (0, None),
+    meter: tuple[int, Engine] | None = None,
 ) -> dict:
+    """``meter``: the API's pid and the admin engine, to count the API's and PostgreSQL's
+    CPU seconds (NaN without)."""
     per = total // clients
-    server_pid, pg_pid = watch
-    cpu_api = _cpu_seconds([server_pid]) if server_pid else 0.0
-    cpu_pg = _cpu_seconds([pg_pid]) if pg_pid else 0.0
+    cpu = CpuMeter(*meter) if meter else None
     with mp.get_context("spawn").Pool(clients) as pool:
         # start and import every client process before the clock runs
         pool.map(_ready, range(clients * 4), chunksize=1)
@@ -146,8 +119,8 @@ def run_load(
         )
     # from the first request sent to the last answer read, over all clients
     wall = max(r[4] for r in results) - min(r[3] for r in results)
-    cpu_api = _cpu_seconds([server_pid]) - cpu_api if server_pid else float("nan")
-    cpu_pg = _cpu_seconds([pg_pid]) - cpu_pg if pg_pid else float("nan")
+    used = cpu.used() if cpu else {"api": float("nan"), "postgres": float("nan")}
+    cpu_api, cpu_pg = used["api"], used["postgres"]
     lat = np.array([x for r in results for x in r[0]]) * 1000
     statuses: dict[int, int] = {}
     for _, s, *_ in results:
@@ -186,10 +159,10 @@ def _measure(admin, app_url: str, setting: str, args, *, key: str, code: str) ->
     server, base = _serve(app_url, args.workers)
     try:
         run_load(base, key, code, 200, args.clients, mode="post")  # warm-up (counted below too)
-        watch = (server.pid, _postmaster(admin.url.port or 5432))
-        post = run_load(base, key, code, args.requests, args.clients, mode="post", watch=watch)
+        meter = (server.pid, admin)
+        post = run_load(base, key, code, args.requests, args.clients, mode="post", meter=meter)
         get = (
-            run_load(base, key, code, args.requests // 2, args.clients, mode="get", watch=watch)
+            run_load(base, key, code, args.requests // 2, args.clients, mode="get", meter=meter)
             if setting == "on"
             else None
         )

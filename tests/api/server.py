@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from typing import IO
 
 import httpx
 import uvicorn
+from sqlalchemy.engine import Engine
 
 
 def free_port() -> int:
@@ -85,3 +87,46 @@ def wait_for_api(
             pass
         time.sleep(0.1)
     raise RuntimeError(f"the API did not answer {url} within {timeout_s:.0f} s")
+
+
+class CpuMeter:
+    """CPU seconds used from now on by the API's processes, the database cluster's and
+    this process (the phones' client), and by everything else on the machine."""
+
+    def __init__(self, api_pid: int, admin: Engine) -> None:
+        import psutil
+
+        with admin.connect() as conn:
+            data = conn.exec_driver_sql("SHOW data_directory").scalar_one()
+        self.postmaster = int(Path(data, "postmaster.pid").read_text().split()[0])
+        self.api_pid, self._psutil = api_pid, psutil
+        self.start = self._now()
+
+    def _tree(self, pid: int) -> float:
+        psutil = self._psutil
+        total = 0.0
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    total += times.user + times.system + times.children_user + times.children_system
+        except psutil.Error:
+            pass
+        return total
+
+    def _now(self) -> dict[str, float]:
+        me = self._psutil.Process().cpu_times()
+        every = self._psutil.cpu_times()
+        return {
+            "api": self._tree(self.api_pid),
+            "postgres": self._tree(self.postmaster),
+            "client": me.user + me.system,
+            "machine": every.user + every.system + every.nice + every.irq + every.softirq,
+        }
+
+    def used(self) -> dict[str, float]:
+        now = self._now()
+        used = {k: now[k] - self.start[k] for k in now}
+        used["other"] = max(used["machine"] - used["api"] - used["postgres"] - used["client"], 0)
+        return used
