@@ -153,6 +153,10 @@ function renderShell() {
   lock.addEventListener("click", () => location.reload());
   const sync = h("button", { class: "small", type: "button", id: "sync-now" }, T.label("sync_now"));
   sync.addEventListener("click", () => syncNow());
+  // the header stays on screen in three one-line rows (a phone keeps most of its height for
+  // the view): name, network and the buttons; the position; the outbox counts. What does not
+  // fit a row scrolls sideways, and a row that scrolls is reached by the keyboard too
+  // (tabindex: WCAG 2.1.1)
   const header = h(
     "header",
     { class: "app-header" },
@@ -162,9 +166,10 @@ function renderShell() {
       h("strong", { class: "who" }, session.me.display_name || session.me.username),
       h("span", { class: "role" }, T.label(`role_${session.me.role}`)),
       h("span", { id: "net", class: "badge" }),
+      h("span", { class: "header-buttons" }, sync, lock),
     ),
-    h("div", { id: "position", class: "position", "aria-live": "polite" }),
-    h("div", { class: "status-row" }, h("span", { id: "outbox-status" }), h("span", { class: "header-buttons" }, sync, lock)),
+    h("div", { id: "position", class: "position", "aria-live": "polite", tabindex: "0", "aria-label": T.str("position") }),
+    h("div", { class: "status-row" }, h("span", { id: "outbox-status", tabindex: "0", "aria-label": T.str("tab_outbox") })),
   );
   const nav = h("nav", { class: "tabs", "aria-label": T.str("app_title") });
   for (const name of tabs) {
@@ -241,15 +246,25 @@ function renderPosition() {
     el,
     T.label("position"),
     " ",
-    h("span", { class: "coords" }, coords(p)),
+    h(
+      "span",
+      { class: "coords" },
+      h("span", { class: "coords-ll" }, `${coordsParts(p)[0]} `),
+      coordsParts(p)[1],
+    ),
     session.me.role === "grid_worker" ? h("span", { class: "tracking" }, T.label("tracking")) : null,
     screenKeptOn() ? h("span", { class: "tracking" }, T.label("wake_lock")) : null,
   );
 }
 
+/** ["lat, lon", "± n 米 m"] of a position. */
+function coordsParts(p) {
+  return [`${p.lat.toFixed(6)}, ${p.lon.toFixed(6)}`, `± ${Math.round(p.accuracy ?? 0)} 米 m`];
+}
+
 /** "lat, lon ± n 米 m" of a position. */
 export function coords(p) {
-  return `${p.lat.toFixed(6)}, ${p.lon.toFixed(6)} ± ${Math.round(p.accuracy ?? 0)} 米 m`;
+  return coordsParts(p).join(" ");
 }
 
 /** The refusal text of a result: the server's reasons, both languages. */
