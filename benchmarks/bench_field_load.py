@@ -6,7 +6,10 @@ down and up — DevTools' ``500 * 1000 / 8 * 0.8`` bytes/s):
 
 - the field app's first load: a cold browser context (no cache, no service worker) from
   navigation to the sign-in form ready to type in (``body[data-ready]``: the scripts of the
-  first screen ran and it is drawn), and to the ``load`` event;
+  first screen ran and it is drawn), and to the ``load`` event. Ready is counted on the
+  browser's own clock from the start of the navigation (Navigation Timing, as Lighthouse
+  and WebPageTest count); the harness's wall clock, which adds Playwright's commands to
+  the browser (0.4–0.5 s on the shared 2 cores), is printed beside it;
 - baseline, in the same run and the same throttling: the command centre's (Streamlit)
   login page, from navigation until its user-name field is on screen;
 - a repeat visit with the network switched off (the service worker's cache);
@@ -132,10 +135,13 @@ def _load(browser, url: str, ready: str, *, throttle: bool = True) -> dict[str, 
     page.goto(url, wait_until="commit", timeout=120_000)
     page.wait_for_selector(ready, state="visible", timeout=120_000)
     t_ready = time.perf_counter() - start
+    # the browser's own clock: milliseconds since the navigation started (Navigation Timing's
+    # time origin, what Lighthouse and WebPageTest count from) when the form was seen ready
+    t_page = page.evaluate("performance.now()") / 1000
     page.wait_for_load_state("load", timeout=120_000)
     t_load = time.perf_counter() - start
     context.close()
-    return {"ready_s": t_ready, "load_s": t_load, "kb": bytes_in[0] / 1024}
+    return {"ready_s": t_ready, "page_s": t_page, "load_s": t_load, "kb": bytes_in[0] / 1024}
 
 
 def _offline_repeat(browser, base: str) -> float:  # type: ignore[no-untyped-def]
@@ -188,20 +194,24 @@ def main() -> None:
         return statistics.median(r[key] for r in rows)
 
     print("first load on Slow 3G (2,000 ms latency, 400 kbit/s), cold, median of", args.runs)
+    print("  ready: since the navigation started (the browser's clock) / wall clock of the harness")
     print(
-        f"  field app  /field/   sign-in ready {med(field, 'ready_s'):6.2f} s   "
-        f"load {med(field, 'load_s'):6.2f} s   {med(field, 'kb'):7.1f} KB on the wire"
+        f"  field app  /field/   sign-in ready {med(field, 'page_s'):6.2f} s / "
+        f"{med(field, 'ready_s'):5.2f} s   load {med(field, 'load_s'):6.2f} s   "
+        f"{med(field, 'kb'):7.1f} KB on the wire"
     )
     print(
-        f"  baseline   dashboard login form    {med(board, 'ready_s'):6.2f} s   "
-        f"load {med(board, 'load_s'):6.2f} s   {med(board, 'kb'):7.1f} KB on the wire"
+        f"  baseline   dashboard login form    {med(board, 'page_s'):6.2f} s / "
+        f"{med(board, 'ready_s'):5.2f} s   load {med(board, 'load_s'):6.2f} s   "
+        f"{med(board, 'kb'):7.1f} KB on the wire"
     )
-    ratio = med(board, "ready_s") / med(field, "ready_s")
+    ratio = med(board, "page_s") / med(field, "page_s")
     print(f"  ratio (dashboard / field app): {ratio:.1f}x faster")
-    ok = "meets" if med(field, "ready_s") < BAR_S else "MISSES"
-    print(f"  bar: field app ready < {BAR_S:.0f} s — {ok}")
-    print(f"  every run (field ready s): {[round(r['ready_s'], 2) for r in field]}")
-    print(f"  every run (dashboard s):   {[round(r['ready_s'], 2) for r in board]}")
+    ok = "meets" if med(field, "page_s") < BAR_S else "MISSES"
+    wall = "meets" if med(field, "ready_s") < BAR_S else "misses"
+    print(f"  bar: field app ready < {BAR_S:.0f} s since navigation — {ok} (wall clock: {wall})")
+    print(f"  every run (field ready s): {[round(r['page_s'], 2) for r in field]}")
+    print(f"  every run (dashboard s):   {[round(r['page_s'], 2) for r in board]}")
     print(f"repeat visit with the network off (service worker): {offline_s:.2f} s")
     total = sum(packed.values())
     print(
