@@ -35,7 +35,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,10 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import render_breakdown as rb  # noqa: E402 (beside this file)
+
 from api import create_app  # noqa: E402
+from api import tiles as api_tiles  # noqa: E402
 from api.limits import RateLimits  # noqa: E402
 from city import time_zone  # noqa: E402
 from dashboard import maps, tile_map  # noqa: E402
@@ -236,7 +239,8 @@ COUNT_GEOJSON = """() => {
   const key = Object.keys(window).find(k => { try { return window[k] instanceof L.Map; }
                                               catch (e) { return false; } });
   if (!key) return -1;
-  let n = 0; window[key].eachLayer(l => { if (l.feature) n++; }); return n; }"""
+  let n = 0; window[key].eachLayer(l => { if (l.feature) n++; });
+  if (n > 0) { DONE_MARK } return n; }""".replace("DONE_MARK", rb.DONE_MARK)
 
 
 TILES_LOADED = """() => {
@@ -245,7 +249,8 @@ TILES_LOADED = """() => {
   let busy = 0, n = 0;
   map.eachLayer(l => { if (l._url && l._url.includes('/tiles/')) {
     n++; if (l.isLoading()) busy++; } });
-  return n > 0 && busy === 0; }"""
+  if (n > 0 && busy === 0) { DONE_MARK return true; }
+  return false; }""".replace("DONE_MARK", rb.DONE_MARK)
 CASES_DRAWN = """() => {
   const map = Object.values(window).find(v => { try { return v instanceof L.Map; }
                                                 catch (e) { return false; } });
@@ -259,8 +264,11 @@ CASES_DRAWN = """() => {
   return drawn; }"""
 
 
-def first_render(static_url: str, page: str) -> dict[str, float]:
-    """Navigation until the map is drawn; bytes of the page and of every tile."""
+def first_render(
+    static_url: str, page: str, clock: rb.TileServerClock | None = None, *, profile: bool = False
+) -> dict[str, Any]:
+    """Navigation until the map is drawn; bytes of the page and of every tile; where the
+    time went (``render_breakdown``; with ``profile`` a second, profiled load)."""
     from playwright.sync_api import sync_playwright
 
     sizes: dict[str, int] = {"page": 0, "tiles": 0, "assets": 0, "n_tiles": 0}
@@ -283,6 +291,9 @@ def first_render(static_url: str, page: str) -> dict[str, float]:
                 sizes["assets"] += body
 
         tab.on("requestfinished", finished)
+        cdp = rb.start_metrics(tab)
+        if clock is not None:
+            clock.take()
         started = time.perf_counter()
         tab.goto(f"{static_url}/{page}.html", wait_until="load")
         if page == "geojson":
@@ -290,12 +301,27 @@ def first_render(static_url: str, page: str) -> dict[str, float]:
         else:
             tab.wait_for_function(TILES_LOADED, timeout=120_000)
         elapsed = time.perf_counter() - started
+        cpu = rb.main_thread(cdp)
+        timeline = rb.browser_timeline(tab)
+        server = clock.take() if clock is not None else {}
         features = tab.evaluate(COUNT_GEOJSON if page == "geojson" else CASES_DRAWN)
         zoom = tab.evaluate(
             "() => Object.values(window).find(v => { try { return v instanceof L.Map; }"
             " catch (e) { return false; } }).getZoom()"
         )
         tab.wait_for_timeout(1000)  # answers still under way are counted too
+        scripts: list[tuple[str, float]] = []
+        if profile:
+            second = ctx.new_page()
+
+            def again() -> None:
+                second.goto(f"{static_url}/{page}.html", wait_until="load")
+                second.wait_for_function(
+                    f"({COUNT_GEOJSON})() > 0" if page == "geojson" else TILES_LOADED,
+                    timeout=120_000,
+                )
+
+            scripts = rb.script_profile(second.context.new_cdp_session(second), again)
         browser.close()
     assert page == "geojson" or statuses == {200}, statuses
     return {
@@ -306,6 +332,13 @@ def first_render(static_url: str, page: str) -> dict[str, float]:
         "features": features,
         "tiles": sizes["n_tiles"],
         "zoom": zoom,
+        "breakdown": rb.describe(
+            page,
+            timeline,
+            server or {"n": 0, "sum_ms": 0, "p50_ms": 0, "max_ms": 0, "span_s": 0},
+            cpu,
+        ),
+        "scripts": scripts,
     }
 
 
@@ -344,12 +377,26 @@ def _print_combined(ms_all: list[float], results: dict[str, dict[str, float]]) -
     )
 
 
-def main() -> None:
+def _print_breakdown(results: dict[str, dict[str, Any]]) -> None:
+    print("where the first render goes (ms from navigation start):")
+    for r in results.values():
+        print(r["breakdown"])
+        if r["scripts"]:
+            print("    JS self time (profiled load): " + ", ".join(
+                f"{name} {ms:.0f} ms" for name, ms in r["scripts"]))  # fmt: skip
+
+
+def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, default=50_000)
     parser.add_argument("--reload", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--profile", action="store_true", help="also JS self time per script")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _args()
     import httpx
 
     start_load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
@@ -373,7 +420,11 @@ def main() -> None:
             pages = build_pages(engine, api_url)
             for name, (html, _, _) in pages.items():
                 _Static.pages[f"/{name}.html"] = html
-            results = {name: first_render(static_url, name) for name in pages}
+            with rb.TileServerClock(api_tiles) as clock:
+                results = {
+                    name: first_render(static_url, name, clock, profile=args.profile)
+                    for name in pages
+                }
             with httpx.Client(base_url=api_url, timeout=60) as client:
                 token = tile_access(OPERATOR, api_url=api_url).token
                 ms = tile_latency(client, engine, token)
@@ -395,6 +446,7 @@ def main() -> None:
             f"tiles {r['tile_bytes'] / 1e6:6.2f} MB ({r['tiles']} tiles) = {sent / 1e6:6.2f} MB "
             f"(+ {r['asset_bytes'] / 1e6:.2f} MB scripts/styles)"
         )
+    _print_breakdown(results)
     ratio_time = t["seconds"] / g["seconds"]
     ratio_features = t["features"] / max(g["features"], 1)
     sent_t = (t["page_bytes"] + t["tile_bytes"]) / 1e6
