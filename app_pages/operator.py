@@ -109,8 +109,9 @@ with left:
             m,
             tile_access(scope()),
             lang=lang,
-            layers=("basemap", "communities", "cases"),
+            layers=tile_map.LIVE_LAYERS,
             categories=codes,
+            area=st.session_state.get("area"),
             combine=True,
         )
         st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))

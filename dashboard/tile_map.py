@@ -35,6 +35,8 @@ LAYER_NAMES = {
     "cases": ("案件", "Cases"),
 }
 DEFAULT_LAYERS = ("basemap", "communities", "grids", "cases")
+LIVE_LAYERS = ("basemap", "communities", "cases")
+"""The live operator map's layers (one combined tile layer): the grids are left out."""
 PANES = {"basemap": 250, "communities": 380, "grids": 390, "parts": 440, "cases": 450}
 """Leaflet pane z-index per layer: the base map under the tiles (overlays are at 400)."""
 WORDS = {
@@ -207,9 +209,13 @@ def tile_url(
     categories: Sequence[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    area: str | None = None,
 ) -> str:
-    """The Leaflet URL template of ``layer``'s tiles (``{z}/{x}/{y}`` left for Leaflet)."""
+    """The Leaflet URL template of ``layer``'s tiles (``{z}/{x}/{y}`` left for Leaflet),
+    narrowed to ``area`` (a district, street or community code) when given."""
     query: dict[str, str] = {"token": source.token}
+    if area and layer.split(",") != ["basemap"]:
+        query["area"] = area
     if "cases" in layer.split(","):
         query["status"] = status
         if categories:
@@ -233,6 +239,7 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     since: datetime | None = None,
     until: datetime | None = None,
     selected: str | None = None,
+    area: str | None = None,
     combine: bool = False,
     vendor_url: str = VENDOR_URL,
 ) -> list[VectorTileLayer]:
@@ -247,6 +254,10 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     status, categories, since, until
         The cases layer's filter: ``open`` / ``all`` / status codes ``a,b``; category
         service codes; reporting-time window.
+    area
+        The area picker's choice (district, street or community code; None: the user's
+        whole area): cases, parts, grids and communities of that area only (the API
+        refuses an area outside the user's own).
     selected
         A ``feature_id`` (e.g. ``case:123``) drawn highlighted.
     """
@@ -263,7 +274,13 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
             "layer": path,
             "layers": list(group),
             "url": tile_url(
-                source, path, status=status, categories=categories, since=since, until=until
+                source,
+                path,
+                status=status,
+                categories=categories,
+                since=since,
+                until=until,
+                area=area,
             ),
             "z": PANES[top],
             "interactive": group != ("basemap",),
