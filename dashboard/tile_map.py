@@ -194,11 +194,43 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
         {%- endmacro %}
     """)
 
-    def __init__(self, *, name: str, config: dict[str, Any], vendor_url: str = VENDOR_URL) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=True)
+    def __init__(
+        self,
+        *,
+        name: str,
+        config: dict[str, Any],
+        vendor_url: str = VENDOR_URL,
+        control: bool = True,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=control, show=True)
         self._name = "VectorTileLayer"
         self.config = config
         self.default_js = [("gridgov_vectorgrid", f"{vendor_url}/{VECTORGRID_JS}")]
+
+
+class SubLayerSwitch(folium.map.Layer):
+    """The layer control's switch for one layer of a combined tile layer: off, that
+    layer's features are not drawn (its style an empty list); the tiles stay one request
+    each. Redrawn only on a change (not when first added: no second round of requests)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) -%}
+        var {{ this.get_name() }} = L.layerGroup();
+        (function (group, layer, name) {
+            var styles = layer.options.vectorTileLayerStyles, shown = styles[name];
+            group.on('add', function () {
+                if (styles[name] !== shown) { styles[name] = shown; layer.redraw(); }
+            });
+            group.on('remove', function () { styles[name] = []; layer.redraw(); });
+        })({{ this.get_name() }}, {{ this.tiles.get_name() }}, {{ this.sub|tojson }});
+        {%- endmacro %}
+    """)
+
+    def __init__(self, *, name: str, tiles: VectorTileLayer, sub: str) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "SubLayerSwitch"
+        self.tiles = tiles
+        self.sub = sub
 
 
 def tile_url(
@@ -245,7 +277,8 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
 ) -> list[VectorTileLayer]:
     """Add one vector-tile layer per name in ``layers`` (drawn in that order) to ``m``, or
     with ``combine`` one layer whose tiles hold them all (one request per tile instead of
-    one per layer and tile; drawn in that order, in the last layer's pane, toggled together).
+    one per layer and tile; drawn in that order, in the last layer's pane; the layer
+    control still has one switch per layer, :class:`SubLayerSwitch`).
 
     Parameters
     ----------
@@ -297,9 +330,14 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
             if len(group) == 1
             else " · ".join(pick(*LAYER_NAMES[n], lang) for n in group)
         )
-        layer = VectorTileLayer(name=name, config=config, vendor_url=vendor_url)
+        switches = len(group) > 1
+        layer = VectorTileLayer(
+            name=name, config=config, vendor_url=vendor_url, control=not switches
+        )
         layer.add_to(m)
         added.append(layer)
+        for sub in group if switches else ():
+            SubLayerSwitch(name=pick(*LAYER_NAMES[sub], lang), tiles=layer, sub=sub).add_to(m)
     return added
 
 
