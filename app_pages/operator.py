@@ -113,6 +113,7 @@ with left:
             categories=codes,
             area=st.session_state.get("area"),
             combine=True,
+            tile_size=tile_map.LIVE_TILE_SIZE,
         )
         st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))
     else:

@@ -37,6 +37,9 @@ LAYER_NAMES = {
 DEFAULT_LAYERS = ("basemap", "communities", "grids", "cases")
 LIVE_LAYERS = ("basemap", "communities", "cases")
 """The live operator map's layers (one combined tile layer): the grids are left out."""
+LIVE_TILE_SIZE = 512
+"""The live operator map's tile size (see :func:`add_tile_layers`)."""
+TILE_SIZES = (256, 512)
 PANES = {"basemap": 250, "communities": 380, "grids": 390, "parts": 440, "cases": 450}
 """Leaflet pane z-index per layer: the base map under the tiles (overlays are at 400)."""
 WORDS = {
@@ -110,6 +113,8 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
             var layer = L.vectorGrid.protobuf(cfg.url, {
                 rendererFactory: L.canvas.tile, interactive: cfg.interactive, pane: pane,
                 maxNativeZoom: 20, maxZoom: 22, vectorTileLayerStyles: vts,
+                // a 512-px tile is the tile of the zoom below (4x the ground, one request)
+                tileSize: cfg.tile_size, zoomOffset: cfg.tile_size === 512 ? -1 : 0,
                 getFeatureId: function (f) {
                     var p = f.properties;
                     if (p.feature_id === undefined) {  // cases, parts: from the MVT id
@@ -121,9 +126,13 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                 attribution: cfg.attribution
             });
             // a tile of several layers: each feature learns its layer's name (for its id)
+            // and a 512-px tile asks for the zoom below (VectorGrid puts the map's zoom in
+            // the URL and ignores zoomOffset; x and y already count 512-px tiles)
             var fetchTile = layer._getVectorTilePromise;
-            layer._getVectorTilePromise = function () {
-                return fetchTile.apply(this, arguments).then(function (tile) {
+            layer._getVectorTilePromise = function (coords) {
+                var at = L.point(coords.x, coords.y);
+                at.z = coords.z + this.options.zoomOffset;
+                return fetchTile.call(this, at).then(function (tile) {
                     for (var name in tile.layers) {
                         tile.layers[name].features.forEach(function (f) { f.layerName = name; });
                     }
@@ -273,6 +282,7 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     selected: str | None = None,
     area: str | None = None,
     combine: bool = False,
+    tile_size: int = 256,
     vendor_url: str = VENDOR_URL,
 ) -> list[VectorTileLayer]:
     """Add one vector-tile layer per name in ``layers`` (drawn in that order) to ``m``, or
@@ -293,7 +303,13 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
         refuses an area outside the user's own).
     selected
         A ``feature_id`` (e.g. ``case:123``) drawn highlighted.
+    tile_size
+        256, or 512: each tile drawn at twice the size from the tile of the zoom below
+        (a quarter of the requests; points one by one from map zoom 17, aggregates of
+        16 px cells below).
     """
+    if tile_size not in TILE_SIZES:
+        raise ValueError(f"tile_size: {tile_size} is not one of {', '.join(map(str, TILE_SIZES))}")
     unknown = [name for name in layers if name not in LAYER_NAMES]
     if unknown:
         raise ValueError(f"layers: {', '.join(unknown)} not one of {', '.join(LAYER_NAMES)}")
@@ -316,6 +332,7 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
                 area=area,
             ),
             "z": PANES[top],
+            "tile_size": tile_size,
             "interactive": group != ("basemap",),
             "colours": STATUS_COLOURS,
             "parts": PART_COLOURS,
