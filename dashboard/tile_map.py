@@ -89,17 +89,20 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                         fill: true, fillOpacity: 0.8, weight: 0,
                         fillColor: cfg.parts[String(p.category || '').slice(0, 3)] || '#607d8b'};
             }
+            // the base map answers no click or hover (interactive: false): the canvas
+            // tests only the features that do, not every road and building under them
             function basemap(p) {
                 if (p.kind === 'water') {
                     return {fill: true, fillColor: '#9fc9ea', fillOpacity: 1, color: '#7fb3dd',
-                            weight: 1};
+                            weight: 1, interactive: false};
                 }
                 if (p.kind === 'building') {
                     return {fill: true, fillColor: '#e0dcd5', fillOpacity: 1, color: '#cfc8bd',
-                            weight: 0.5};
+                            weight: 0.5, interactive: false};
                 }
                 var w = {major: 3, minor: 1.6, footway: 0.8}[p['class']] || 1;
-                return {color: p['class'] === 'major' ? '#f5c26b' : '#bdbdbd', weight: w};
+                return {color: p['class'] === 'major' ? '#f5c26b' : '#bdbdbd', weight: w,
+                        interactive: false};
             }
             var styles = {
                 cases: cases, parts: parts, basemap: basemap,
