@@ -28,7 +28,7 @@ LAYERS = ("cases", "parts", "grids", "communities", "basemap")
 MAX_ZOOM = 22
 POINT_DETAIL_ZOOM = 16
 """From this zoom up points are drawn one by one; below it they are aggregated."""
-BUILDING_ZOOM = 14
+BUILDING_ZOOM = 15
 """Buildings of the base map from this zoom up (below it: roads and water only)."""
 EXTENT = 4096
 BUFFER = 64
