@@ -2,6 +2,8 @@
 
 The token (``services.tiles.tile_access``, made by a dashboard page) names the user's
 scope; the tile is computed as that scope, so row-level security decides what is in it.
+``area=`` narrows it to a district, street or community inside the token's own area
+(403 outside).
 Answers are ``private`` (they depend on the user), cached for 30 s, with a strong ETag
 (``If-None-Match`` → 304). The dashboard is another origin (its own port): loopback
 origins, and those in ``GRIDGOV_TILE_ORIGINS`` (comma-separated), may read the tiles.
@@ -38,7 +40,7 @@ def build_tiles_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
 
     @router.get(
         "/tiles/{layer}/{z}/{x}/{y}.pbf",
-        responses={200: {"content": {MVT: {}}}, 304: {}, 401: {}},
+        responses={200: {"content": {MVT: {}}}, 304: {}, 401: {}, 403: {}},
         summary="One vector tile of cases, parts, grids, communities or the base map",
     )
     def get_tile(  # noqa: PLR0913 (the path and query parameters of a tile)
@@ -57,11 +59,21 @@ def build_tiles_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
         ] = None,
         since: Annotated[datetime | None, Query(description="cases reported at or after")] = None,
         until: Annotated[datetime | None, Query(description="cases reported before")] = None,
+        area: Annotated[
+            str | None,
+            Query(
+                max_length=12,
+                description="narrow to a district, street or community code inside the "
+                "token's own area (cases, parts, grids, communities; not the base map)",
+            ),
+        ] = None,
         if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
     ) -> Response:
         scope = scope_from_token(token)
         wanted = case_filter(status=status, category=category, since=since, until=until)
-        body = tile_bytes(current_engine(), scope=scope, layer=layer, z=z, x=x, y=y, cases=wanted)
+        body = tile_bytes(
+            current_engine(), scope=scope, layer=layer, z=z, x=x, y=y, cases=wanted, area=area
+        )
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers = {
             "ETag": etag,

@@ -109,9 +109,11 @@ with left:
             m,
             tile_access(scope()),
             lang=lang,
-            layers=("basemap", "communities", "cases"),
+            layers=tile_map.LIVE_LAYERS,
             categories=codes,
+            area=st.session_state.get("area"),
             combine=True,
+            tile_size=tile_map.LIVE_TILE_SIZE,
         )
         st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))
     else:

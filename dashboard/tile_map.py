@@ -35,6 +35,11 @@ LAYER_NAMES = {
     "cases": ("案件", "Cases"),
 }
 DEFAULT_LAYERS = ("basemap", "communities", "grids", "cases")
+LIVE_LAYERS = ("basemap", "communities", "cases")
+"""The live operator map's layers (one combined tile layer): the grids are left out."""
+LIVE_TILE_SIZE = 512
+"""The live operator map's tile size (see :func:`add_tile_layers`)."""
+TILE_SIZES = (256, 512)
 PANES = {"basemap": 250, "communities": 380, "grids": 390, "parts": 440, "cases": 450}
 """Leaflet pane z-index per layer: the base map under the tiles (overlays are at 400)."""
 WORDS = {
@@ -84,17 +89,20 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                         fill: true, fillOpacity: 0.8, weight: 0,
                         fillColor: cfg.parts[String(p.category || '').slice(0, 3)] || '#607d8b'};
             }
+            // the base map answers no click or hover (interactive: false): the canvas
+            // tests only the features that do, not every road and building under them
             function basemap(p) {
                 if (p.kind === 'water') {
                     return {fill: true, fillColor: '#9fc9ea', fillOpacity: 1, color: '#7fb3dd',
-                            weight: 1};
+                            weight: 1, interactive: false};
                 }
                 if (p.kind === 'building') {
                     return {fill: true, fillColor: '#e0dcd5', fillOpacity: 1, color: '#cfc8bd',
-                            weight: 0.5};
+                            weight: 0.5, interactive: false};
                 }
                 var w = {major: 3, minor: 1.6, footway: 0.8}[p['class']] || 1;
-                return {color: p['class'] === 'major' ? '#f5c26b' : '#bdbdbd', weight: w};
+                return {color: p['class'] === 'major' ? '#f5c26b' : '#bdbdbd', weight: w,
+                        interactive: false};
             }
             var styles = {
                 cases: cases, parts: parts, basemap: basemap,
@@ -108,6 +116,8 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
             var layer = L.vectorGrid.protobuf(cfg.url, {
                 rendererFactory: L.canvas.tile, interactive: cfg.interactive, pane: pane,
                 maxNativeZoom: 20, maxZoom: 22, vectorTileLayerStyles: vts,
+                // a 512-px tile is the tile of the zoom below (4x the ground, one request)
+                tileSize: cfg.tile_size, zoomOffset: cfg.tile_size === 512 ? -1 : 0,
                 getFeatureId: function (f) {
                     var p = f.properties;
                     if (p.feature_id === undefined) {  // cases, parts: from the MVT id
@@ -119,9 +129,13 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                 attribution: cfg.attribution
             });
             // a tile of several layers: each feature learns its layer's name (for its id)
+            // and a 512-px tile asks for the zoom below (VectorGrid puts the map's zoom in
+            // the URL and ignores zoomOffset; x and y already count 512-px tiles)
             var fetchTile = layer._getVectorTilePromise;
-            layer._getVectorTilePromise = function () {
-                return fetchTile.apply(this, arguments).then(function (tile) {
+            layer._getVectorTilePromise = function (coords) {
+                var at = L.point(coords.x, coords.y);
+                at.z = coords.z + this.options.zoomOffset;
+                return fetchTile.call(this, at).then(function (tile) {
                     for (var name in tile.layers) {
                         tile.layers[name].features.forEach(function (f) { f.layerName = name; });
                     }
@@ -192,11 +206,43 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
         {%- endmacro %}
     """)
 
-    def __init__(self, *, name: str, config: dict[str, Any], vendor_url: str = VENDOR_URL) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=True)
+    def __init__(
+        self,
+        *,
+        name: str,
+        config: dict[str, Any],
+        vendor_url: str = VENDOR_URL,
+        control: bool = True,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=control, show=True)
         self._name = "VectorTileLayer"
         self.config = config
         self.default_js = [("gridgov_vectorgrid", f"{vendor_url}/{VECTORGRID_JS}")]
+
+
+class SubLayerSwitch(folium.map.Layer):
+    """The layer control's switch for one layer of a combined tile layer: off, that
+    layer's features are not drawn (its style an empty list); the tiles stay one request
+    each. Redrawn only on a change (not when first added: no second round of requests)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) -%}
+        var {{ this.get_name() }} = L.layerGroup();
+        (function (group, layer, name) {
+            var styles = layer.options.vectorTileLayerStyles, shown = styles[name];
+            group.on('add', function () {
+                if (styles[name] !== shown) { styles[name] = shown; layer.redraw(); }
+            });
+            group.on('remove', function () { styles[name] = []; layer.redraw(); });
+        })({{ this.get_name() }}, {{ this.tiles.get_name() }}, {{ this.sub|tojson }});
+        {%- endmacro %}
+    """)
+
+    def __init__(self, *, name: str, tiles: VectorTileLayer, sub: str) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "SubLayerSwitch"
+        self.tiles = tiles
+        self.sub = sub
 
 
 def tile_url(
@@ -207,9 +253,13 @@ def tile_url(
     categories: Sequence[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    area: str | None = None,
 ) -> str:
-    """The Leaflet URL template of ``layer``'s tiles (``{z}/{x}/{y}`` left for Leaflet)."""
+    """The Leaflet URL template of ``layer``'s tiles (``{z}/{x}/{y}`` left for Leaflet),
+    narrowed to ``area`` (a district, street or community code) when given."""
     query: dict[str, str] = {"token": source.token}
+    if area and layer.split(",") != ["basemap"]:
+        query["area"] = area
     if "cases" in layer.split(","):
         query["status"] = status
         if categories:
@@ -233,12 +283,15 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     since: datetime | None = None,
     until: datetime | None = None,
     selected: str | None = None,
+    area: str | None = None,
     combine: bool = False,
+    tile_size: int = 256,
     vendor_url: str = VENDOR_URL,
 ) -> list[VectorTileLayer]:
     """Add one vector-tile layer per name in ``layers`` (drawn in that order) to ``m``, or
     with ``combine`` one layer whose tiles hold them all (one request per tile instead of
-    one per layer and tile; drawn in that order, in the last layer's pane, toggled together).
+    one per layer and tile; drawn in that order, in the last layer's pane; the layer
+    control still has one switch per layer, :class:`SubLayerSwitch`).
 
     Parameters
     ----------
@@ -247,9 +300,19 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     status, categories, since, until
         The cases layer's filter: ``open`` / ``all`` / status codes ``a,b``; category
         service codes; reporting-time window.
+    area
+        The area picker's choice (district, street or community code; None: the user's
+        whole area): cases, parts, grids and communities of that area only (the API
+        refuses an area outside the user's own).
     selected
         A ``feature_id`` (e.g. ``case:123``) drawn highlighted.
+    tile_size
+        256, or 512: each tile drawn at twice the size from the tile of the zoom below
+        (a quarter of the requests; points one by one from map zoom 17, aggregates of
+        16 px cells below).
     """
+    if tile_size not in TILE_SIZES:
+        raise ValueError(f"tile_size: {tile_size} is not one of {', '.join(map(str, TILE_SIZES))}")
     unknown = [name for name in layers if name not in LAYER_NAMES]
     if unknown:
         raise ValueError(f"layers: {', '.join(unknown)} not one of {', '.join(LAYER_NAMES)}")
@@ -263,9 +326,16 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
             "layer": path,
             "layers": list(group),
             "url": tile_url(
-                source, path, status=status, categories=categories, since=since, until=until
+                source,
+                path,
+                status=status,
+                categories=categories,
+                since=since,
+                until=until,
+                area=area,
             ),
             "z": PANES[top],
+            "tile_size": tile_size,
             "interactive": group != ("basemap",),
             "colours": STATUS_COLOURS,
             "parts": PART_COLOURS,
@@ -280,9 +350,14 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
             if len(group) == 1
             else " · ".join(pick(*LAYER_NAMES[n], lang) for n in group)
         )
-        layer = VectorTileLayer(name=name, config=config, vendor_url=vendor_url)
+        switches = len(group) > 1
+        layer = VectorTileLayer(
+            name=name, config=config, vendor_url=vendor_url, control=not switches
+        )
         layer.add_to(m)
         added.append(layer)
+        for sub in group if switches else ():
+            SubLayerSwitch(name=pick(*LAYER_NAMES[sub], lang), tiles=layer, sub=sub).add_to(m)
     return added
 
 

@@ -20,6 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from city.codes import CODES
 from gis.errors import GridGovError
 
 LAYERS = ("cases", "parts", "grids", "communities", "basemap")
@@ -27,7 +28,7 @@ LAYERS = ("cases", "parts", "grids", "communities", "basemap")
 MAX_ZOOM = 22
 POINT_DETAIL_ZOOM = 16
 """From this zoom up points are drawn one by one; below it they are aggregated."""
-BUILDING_ZOOM = 14
+BUILDING_ZOOM = 15
 """Buildings of the base map from this zoom up (below it: roads and water only)."""
 EXTENT = 4096
 BUFFER = 64
@@ -46,6 +47,8 @@ OPEN_STATUSES = (
 """The open statuses (``case_statuses.is_open``), spelled as the partial index of 0090
 (``cases_open_geom_gix``) spells them so that the planner can use it."""
 BASEMAP_KINDS = ("road", "building", "water")
+AREA_DIGITS = (CODES.area, CODES.street, CODES.community)
+"""An ``area`` narrowing a tile: a district (6 digits), street (9) or community (12) code."""
 
 
 class BadTileRequest(GridGovError, ValueError):
@@ -96,6 +99,16 @@ def check_address(layer: str, z: int, x: int, y: int) -> None:
         raise BadTileRequest(f"x, y: ({x}, {y}) is outside zoom {z}'s 0–{2**z - 1}")
 
 
+def check_area(area: str | None) -> None:
+    """Raise :class:`BadTileRequest` unless ``area`` is None or a district, street or
+    community code (6, 9 or 12 digits)."""
+    if area is not None and not (area.isascii() and area.isdigit() and len(area) in AREA_DIGITS):
+        raise BadTileRequest(
+            f"area：{area!r} 不是区、街道或社区代码（6、9 或 12 位数字）/ "
+            f"area: {area!r} is not a district, street or community code (6, 9 or 12 digits)"
+        )
+
+
 def tile(
     *,
     conn: Connection,
@@ -104,17 +117,25 @@ def tile(
     x: int,
     y: int,
     cases: CaseFilter | None = None,
+    area: str | None = None,
     now: datetime | None = None,
 ) -> bytes:
     """The MVT bytes of one tile of ``layer`` (empty bytes: nothing there or nothing visible).
 
-    ``cases`` filters the cases layer; ``now`` decides which cases are overdue (default:
-    the database's clock).
+    ``cases`` filters the cases layer; ``area`` (a district, street or community code)
+    narrows cases, parts, grids and communities to that area (the base map is never
+    narrowed: it is the map under them); ``now`` decides which cases are overdue
+    (default: the database's clock). Narrowing only ever hides rows: row-level security
+    still decides what the caller may see.
     """
     check_address(layer, z, x, y)
+    check_area(area)
     names = layer_names(layer)
     params: dict[str, object] = {"z": z, "x": x, "y": y, "now": now}
     hint = _community_hint(conn) if {"cases", "parts"} & set(names) else ""
+    if area is not None:
+        params["area"] = area
+        hint += _AREA_CONDITION[len(area) == CODES.community]
     if z < POINT_DETAIL_ZOOM and {"cases", "parts"} & set(names):
         # the aggregates: the planner cannot know how many points a tile holds (a range
         # on coordinates) and guesses one, then sorts thousands to group them; hashing
@@ -127,9 +148,10 @@ def tile(
         elif name == "parts":
             sql = _points_sql(z, y, _PARTS + hint.format(t="p"), "parts", params)
         elif name == "grids":
-            sql = _polygons_sql(z, _GRIDS, "grids")
+            sql = _polygons_sql(z, _GRIDS + (hint.format(t="g") if area else ""), "grids")
         elif name == "communities":
-            sql = _polygons_sql(z, _COMMUNITIES, "communities")
+            narrow = " AND left(m.code, length(CAST(:area AS text))) = :area" if area else ""
+            sql = _polygons_sql(z, _COMMUNITIES + narrow, "communities")
         else:
             sql = _basemap_sql(z)
         parts.append(sql)
@@ -159,6 +181,17 @@ def _community_hint(conn: Connection) -> str:
     return (
         " AND {t}.community_id = (SELECT id FROM communities WHERE code = (SELECT gridgov_area()))"
     )
+
+
+_AREA_CONDITION = {
+    True: " AND {t}.community_id = (SELECT id FROM communities WHERE code = :area)",
+    False: (
+        " AND {t}.community_id IN (SELECT id FROM communities"
+        " WHERE left(code, length(CAST(:area AS text))) = :area)"
+    ),
+}
+"""The rows of area ``:area`` by their community (an integer, carried in the open cases'
+tile index): one community, or the communities of a street or district."""
 
 
 # --- the SQL -----------------------------------------------------------------------------

@@ -9,6 +9,11 @@ database checks the user's row again (a disabled user's token stops working).
 
 The secret is ``GRIDGOV_TILE_SECRET``, else ``$GRIDGOV_HOME/tile_secret`` (made on first
 use, mode 0600), so the dashboard and the API on one machine share it.
+
+A tile may be narrowed to an ``area`` (district, street or community code) inside the
+token's own: the page's area picker. Tiles are kept in this process for
+``GRIDGOV_TILE_CACHE_S`` seconds (default 5, 0: off, at most 9 so that a new report is on
+the map within 10 s), per (scope, layer, tile, filter, area): writers pay nothing.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+from cachetools import TTLCache
 from sqlalchemy.engine import Engine
 
 from gis.errors import GridGovError
@@ -33,6 +40,7 @@ from layers.cluster import default_home
 from layers.cluster_auth import ensure_secret
 from layers.tiles import LAYERS, OPEN_STATUSES, BadTileRequest, CaseFilter
 from layers.workflow.access import Scope
+from layers.workflow.errors import BadValue
 from services.uow import unit_of_work
 
 __all__ = [
@@ -42,9 +50,12 @@ __all__ = [
     "BasemapError",
     "CaseFilter",
     "TileAccess",
+    "TileAreaError",
     "TileTokenError",
     "case_filter",
+    "clear_cache",
     "load_basemap",
+    "narrowed_area",
     "scope_from_token",
     "tile_access",
     "tile_bytes",
@@ -54,6 +65,12 @@ WINDOW_S = 600
 """Tokens are minted per 10-minute window and live until the end of the next one
 (10–20 min): the same token for every rerun of a page within a window."""
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+CACHE_S = 5.0
+"""Default seconds a tile is kept (``GRIDGOV_TILE_CACHE_S``)."""
+MAX_CACHE_S = 9.0
+"""New reports must be on the map within 10 s: no tile is kept longer than this."""
+CACHE_BYTES = 64_000_000
+"""At most this many bytes of tiles are kept (the least recently used go first)."""
 
 
 class TileTokenError(GridGovError):
@@ -61,6 +78,13 @@ class TileTokenError(GridGovError):
 
     code = "tile_token"
     kind = "unauthorised"
+
+
+class TileAreaError(GridGovError):
+    """A tile narrowed to an area outside the token's own (a supervisor narrows only inside)."""
+
+    code = "tile_area"
+    kind = "forbidden"
 
 
 @dataclass(frozen=True)
@@ -173,6 +197,28 @@ def case_filter(
     return CaseFilter(statuses=statuses, categories=categories, since=since, until=until)
 
 
+def narrowed_area(scope: Scope, area: str | None) -> str | None:
+    """``area`` (None: the scope's whole area) if it lies inside the scope's own area.
+
+    Raises
+    ------
+    BadTileRequest
+        Not a district, street or community code.
+    TileAreaError
+        An area outside (or wider than) the scope's own.
+    """
+    if area is None:
+        return None
+    area = area.strip()
+    tiles.check_area(area)
+    if scope.area and not area.startswith(scope.area):
+        raise TileAreaError(
+            f"area：{area} 不在您的辖区 {scope.area} 之内（只能在本辖区内缩小范围）/ "
+            f"area: {area} is not inside your own area {scope.area} (narrow inside it only)"
+        )
+    return area
+
+
 def tile_bytes(
     engine: Engine,
     *,
@@ -182,11 +228,53 @@ def tile_bytes(
     x: int,
     y: int,
     cases: CaseFilter | None = None,
+    area: str | None = None,
 ) -> bytes:
-    """One tile of ``layer`` as ``scope`` may see it (MVT bytes; empty: nothing there)."""
+    """One tile of ``layer`` as ``scope`` may see it (MVT bytes; empty: nothing there),
+    narrowed to ``area`` (checked by :func:`narrowed_area`); kept for a few seconds."""
     tiles.check_address(layer, z, x, y)
+    area = narrowed_area(scope, area)
+    cache = _cache()
+    # the scope's equality (role, area, department) is what row-level security reads
+    key = (scope, layer, z, x, y, cases, area)
+    if cache is not None:
+        with _CACHE_LOCK:
+            kept = cache.get(key)
+        if kept is not None:
+            return kept
     with unit_of_work(engine, scope) as conn:
-        return tiles.tile(conn=conn, layer=layer, z=z, x=x, y=y, cases=cases)
+        body = tiles.tile(conn=conn, layer=layer, z=z, x=x, y=y, cases=cases, area=area)
+    if cache is not None and len(body) < CACHE_BYTES:
+        with _CACHE_LOCK:
+            cache[key] = body
+    return body
+
+
+_CACHE_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _cache() -> TTLCache[tuple[object, ...], bytes] | None:
+    """The process's tile cache (None: ``GRIDGOV_TILE_CACHE_S=0``)."""
+    raw = os.environ.get("GRIDGOV_TILE_CACHE_S", str(CACHE_S))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_CACHE_S:
+        raise BadValue(
+            f"GRIDGOV_TILE_CACHE_S：{raw!r} 应为 0–{MAX_CACHE_S:g} 秒 / "
+            f"GRIDGOV_TILE_CACHE_S: {raw!r} must be 0–{MAX_CACHE_S:g} seconds"
+        )
+    if seconds == 0:
+        return None
+    # a kept tile costs its bytes and the key's (~100 bytes): empty tiles count too
+    return TTLCache(maxsize=CACHE_BYTES, ttl=seconds, getsizeof=lambda body: len(body) + 100)
+
+
+def clear_cache() -> None:
+    """Forget every kept tile and re-read ``GRIDGOV_TILE_CACHE_S`` (tests, settings)."""
+    _cache.cache_clear()
 
 
 def load_basemap(engine: Engine, path: Path | None, *, source: str | None = None) -> BasemapAccount:

@@ -187,3 +187,26 @@ def test_caching_is_private_short_and_revalidates_by_etag(tiles_api, community):
 def test_a_bad_request_names_the_field(tiles_api, path, query, field):
     answer = tiles_api.get(path, params={"token": _token("operator", "operator"), **query})
     assert answer.status_code == 400 and field in answer.text
+
+
+def test_an_area_narrows_the_tiles_inside_the_tokens_own_area_only(tiles_api, community):
+    code = community["code"]
+    minx, miny, maxx, maxy = community["bounds"]
+    x, y = tile_of((minx + maxx) / 2, (miny + maxy) / 2, 14)
+    url = f"/tiles/communities,cases/14/{x}/{y}.pbf"
+    supervisor = _token("supervisor", "supervisor", code)
+    operator = _token("operator", "operator")
+    # an operator narrows to the supervisor's community: only that community is drawn
+    narrowed = tiles_api.get(url, params={"token": operator, "area": code})
+    assert narrowed.status_code == 200
+    drawn = decode(narrowed.content)["communities"].features
+    assert {f.properties["code"] for f in drawn} == {code}
+    # the supervisor: its own community (or nothing) answers; another area or a wider
+    # one (its street) is refused, and says why in both languages
+    assert tiles_api.get(url, params={"token": supervisor, "area": code}).status_code == 200
+    for other in (code[:9], "9" * 12, code[:-1] + str((int(code[-1]) + 1) % 10)):
+        answer = tiles_api.get(url, params={"token": supervisor, "area": other})
+        assert answer.status_code == 403, answer.text
+        assert "不在您的辖区" in answer.text and "not inside your own area" in answer.text
+    bad = tiles_api.get(url, params={"token": operator, "area": "12ab"})
+    assert bad.status_code == 400 and "area" in bad.text

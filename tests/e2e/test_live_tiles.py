@@ -43,6 +43,30 @@ def _map_frame(page):  # type: ignore[no-untyped-def]
     raise AssertionError("no folium map frame on the operator page")
 
 
+def _switch_the_base_map_off_and_on(frame) -> None:  # type: ignore[no-untyped-def]
+    """One tile layer, one switch per layer in it: the base map off, its features go (the
+    cases stay); on again, back."""
+    switches = frame.locator(".leaflet-control-layers-overlays label")
+    assert {"底图", "社区", "案件"} <= {s.strip() for s in switches.all_inner_texts()}
+    base = switches.filter(has_text="底图").locator("input")
+    for shown in (False, True):
+        base.click()
+        frame.wait_for_function(
+            f"""() => {{ {HAS_CASES} const map = {FIND_MAP}; let base = 0, points = 0;
+                const z = String(map.getZoom()); let busy = false;
+                map.eachLayer(l => {{ if (l._url && cases(l._url)) {{
+                    busy = busy || l.isLoading();
+                    for (const key in l._vectorTiles) {{
+                        if (key.split(':')[2] !== z) continue;
+                        const f = l._vectorTiles[key]._features || {{}};
+                        for (const id in f) {{
+                            if (f[id].layerName === 'basemap') base++;
+                            if (f[id].layerName === 'cases') points++; }} }} }} }});
+                return !busy && points > 0 && (base > 0) === {str(shown).lower()}; }}""",
+            timeout=30_000,
+        )
+
+
 def test_the_live_page_draws_every_open_case_from_tiles_and_a_click_opens_one(
     demo_engine,
     demo_url,
@@ -111,6 +135,7 @@ def test_the_live_page_draws_every_open_case_from_tiles_and_a_click_opens_one(
                 return n; }}""")
             assert drawn > threshold
             page.screenshot(path=str(ARTIFACTS / "live_operator_tiles.png"), full_page=True)
+            _switch_the_base_map_off_and_on(frame)
             # zoom to the case: from z16 up every case is its own point; click it
             frame.evaluate(
                 f"() => {{ ({FIND_MAP}).setView([{lat}, {lon}], 18, {{animate: false}}); }}"

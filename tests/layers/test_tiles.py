@@ -231,3 +231,65 @@ def test_a_tile_of_several_layers_holds_each_layers_own_tile(demo, z):
 def test_a_bad_list_of_layers_names_the_field(layer, message):
     with pytest.raises(BadTileRequest, match=f"layer: .*{message}"):
         tiles.check_address(layer, 1, 0, 0)
+
+
+@pytest.mark.parametrize("z", [12, 16])
+def test_an_area_narrows_every_layer_but_the_base_map_to_its_communities(demo, z):
+    # the street of the busiest community, and that community: each narrows the tiles
+    code, street = demo.execute(
+        sa.text("""SELECT m.code, left(m.code, 9) FROM cases c
+                   JOIN communities m ON m.id = c.community_id
+                   WHERE c.status = ANY (:o) GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"""),
+        {"o": list(OPEN_STATUSES)},
+    ).one()
+    names = "basemap,communities,grids,parts,cases"
+    for area in (code, street):
+        inside = set(
+            demo.execute(
+                sa.text("SELECT id FROM communities WHERE left(code, length(:a)) = :a"),
+                {"a": area},
+            ).scalars()
+        )
+        minx, miny, maxx, maxy = demo.execute(
+            sa.text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT"
+                    " ST_Extent(geom)::geometry AS e FROM communities WHERE id = ANY (:c)) s"),
+            {"c": list(inside)},
+        ).one()  # fmt: skip
+        (x0, y1), (x1, y0) = tile_of(minx, miny, z), tile_of(maxx, maxy, z)
+        counted, outside = 0, 0
+        # the area's tiles and one ring beyond: a feature outside would be found there
+        for x, y in [(x, y) for x in range(x0 - 1, x1 + 2) for y in range(y0 - 1, y1 + 2)]:
+            wide = decode(tiles.tile(conn=demo, layer=names, z=z, x=x, y=y))
+            narrow = decode(tiles.tile(conn=demo, layer=names, z=z, x=x, y=y, area=area))
+            assert (wide.get("basemap") is None) == (narrow.get("basemap") is None)
+            # (an aggregate's id is its smallest case's: narrowed, another one)
+            detailed = z >= tiles.POINT_DETAIL_ZOOM
+            for name in ("communities", "grids", *(("parts", "cases") if detailed else ())):
+                kept = {f.id for f in narrow[name].features} if name in narrow else set()
+                assert kept <= ({f.id for f in wide[name].features} if name in wide else set())
+            if "communities" in narrow:
+                codes = {f.properties["code"] for f in narrow["communities"].features}
+                assert {c[: len(area)] for c in codes} == {area}
+            if detailed and "cases" in narrow:
+                ids = [f.id for f in narrow["cases"].features]
+                outside += demo.execute(
+                    sa.text("SELECT count(*) FROM cases WHERE id = ANY (:i)"
+                            " AND community_id <> ALL (:c)"),
+                    {"i": ids, "c": list(inside)},
+                ).scalar_one()  # fmt: skip
+            points = narrow["cases"].features if "cases" in narrow else []
+            counted += sum(f.properties.get("count", 1) for f in points)
+        assert outside == 0
+        if z < tiles.POINT_DETAIL_ZOOM:  # the aggregates count the area's open cases exactly
+            expected = demo.execute(
+                sa.text("SELECT count(*) FROM cases WHERE status = ANY (:o)"
+                        " AND community_id = ANY (:c)"),
+                {"o": list(OPEN_STATUSES), "c": list(inside)},
+            ).scalar_one()  # fmt: skip
+            assert counted == expected > 0
+
+
+@pytest.mark.parametrize("area", ["32050", "abc", "3205080010011", "３２０５０８"])
+def test_a_bad_area_names_the_field(area):
+    with pytest.raises(BadTileRequest, match="area"):
+        tiles.check_area(area)
