@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -102,7 +103,9 @@ def route_imported_cases(
         statutory[routed.index], routed.place_department
     ).astype(int)
     routed["rule"] = ["statutory" if s else "territorial" for s in statutory[routed.index]]
-    routed["deadline_at"] = [_deadline(cal, row) for row in routed.itertuples()]
+    routed["deadline_at"] = cal.add_working_hours_many(
+        routed.reported_at, _limit_hours(cal, routed)
+    )
     routed["reason"] = [_reason(row) for row in routed.itertuples()]
     if len(routed):
         conn.execute(sa.text(_STAGE))
@@ -125,13 +128,22 @@ TRUNCATE import_routing;
 """
 
 
-def _deadline(cal: WorkingCalendar, row: Any) -> pd.Timestamp:
-    limit, unit = DEFAULT_LIMIT
-    if pd.notna(row.time_limit):
-        urgent = row.urgency == "urgent" and pd.notna(row.urgent_time_limit)
-        limit = float(row.urgent_time_limit if urgent else row.time_limit)
-        unit = str(row.time_unit)
-    return pd.Timestamp(cal.deadline(row.reported_at.to_pydatetime(), limit, unit))
+def _limit_hours(cal: WorkingCalendar, cases: pd.DataFrame) -> np.ndarray:
+    """Working hours of each case's time limit (the urgent one for an urgent case; the
+    default limit for a category without one), one lookup per distinct limit."""
+    has = cases.time_limit.notna().to_numpy()
+    urgent = (
+        has & (cases.urgency == "urgent").to_numpy() & cases.urgent_time_limit.notna().to_numpy()
+    )
+    limit = np.where(urgent, cases.urgent_time_limit, cases.time_limit)
+    limit = np.where(has, limit, DEFAULT_LIMIT[0]).astype(float)
+    unit = np.where(has, cases.time_unit.astype(object), DEFAULT_LIMIT[1])
+    pairs = pd.DataFrame({"limit": limit, "unit": unit})
+    hours = {
+        (lim, u): cal.limit_hours(lim, str(u))
+        for lim, u in pairs.drop_duplicates().itertuples(index=False)
+    }
+    return np.array([hours[p] for p in zip(limit, unit, strict=True)], dtype=float)
 
 
 def _reason(row: Any) -> str:
