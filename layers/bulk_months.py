@@ -1,0 +1,135 @@
+"""Bulk writes into monthly partitions: each month's rows COPYed straight into its partition.
+
+PostgreSQL refuses ``COPY … FREEZE`` into a partitioned parent, and a COPY
+through the parent routes every row. A leaf partition is an ordinary table: a
+COPY into it needs no routing, and when the leaf was truncated or created in
+the same transaction it may be ``FREEZE`` and, at ``wal_level = minimal``,
+skips the WAL. :func:`copy_by_month` splits an Arrow table by the UTC month of
+its partition key and COPYs each part into its leaf (the default partition
+for a month without one).
+
+:func:`key_trigger_off` lets a bulk load write ``case_keys`` itself (one
+binary COPY) instead of through the row trigger ``cases_keys_insert``: the
+trigger is disabled for the load's transaction only, under the load's
+``ACCESS EXCLUSIVE`` lock (nobody else can write ``cases`` meanwhile), and
+enabled again before the commit; a crash rolls the disable back with the rest.
+
+:func:`reserve_ids` takes a range of a table's identity sequence, so the loader
+knows the new ids before the COPY (the keys and the history are written from
+them, not read back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from layers.bulk import copy_binary
+
+KEY_FUNCTION = "gridgov_case_keys_write"
+"""The function of the row trigger that writes ``case_keys`` on insert into ``cases``."""
+
+
+def leaves(conn: Connection, table: str) -> dict[str, str]:
+    """The leaf partitions of ``table``: ``{name: bound}`` (``DEFAULT``: the default one)."""
+    rows = conn.execute(
+        sa.text("""
+        SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = CAST(:t AS regclass)
+    """),
+        {"t": table},
+    ).all()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def month_keys(times: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``year * 100 + month`` of each instant, in UTC (the months of the partitions)."""
+    utc = times.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+    stamps = np.asarray(utc.to_numpy(zero_copy_only=False), dtype="datetime64[M]")
+    months = stamps.astype(np.int64)  # months since 1970-01
+    return (1970 + months // 12) * 100 + months % 12 + 1
+
+
+def split_by_month(data: pa.Table, key: str) -> list[tuple[date, pa.Table]]:
+    """(first day of the UTC month, its rows in their order) for each month of ``data[key]``."""
+    if data.num_rows == 0:
+        return []
+    keys = month_keys(data.column(key))
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    out = []
+    for lo, hi in zip(starts, ends, strict=True):
+        code = int(sorted_keys[lo])
+        out.append((date(code // 100, code % 100, 1), data.take(order[lo:hi])))
+    return out
+
+
+def copy_by_month(
+    conn: Connection, table: str, key: str, data: pa.Table, *, freeze: bool = False
+) -> dict[str, int]:
+    """COPY ``data`` into the leaf partitions of ``table``, one binary COPY per month.
+
+    A month without its partition goes to ``<table>_default`` (no row is
+    lost). ``freeze``: the leaves were truncated or created in this
+    transaction (a fresh load). Returns ``{leaf: rows}``. Runs in the
+    caller's transaction.
+    """
+    present = leaves(conn, table)
+    written: dict[str, int] = {}
+    for month, part in split_by_month(data, key):
+        name = f"{table}_p{month:%Y_%m}"
+        leaf = name if name in present else f"{table}_default"
+        copy_binary(conn, leaf, part, freeze=freeze)
+        written[leaf] = written.get(leaf, 0) + part.num_rows
+    return written
+
+
+def reserve_ids(conn: Connection, table: str, n: int) -> int:
+    """The first of ``n`` new ids of ``table`` taken from its identity sequence.
+
+    Above every id already in the table (a loader that wrote explicit ids
+    need not have moved the sequence). Call it under a lock that keeps other
+    writers of ``table`` out (a bulk load's ``ACCESS EXCLUSIVE``). Like
+    ``nextval``, a rolled-back load leaves a gap.
+    """
+    sequence = conn.execute(
+        sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table}
+    ).scalar_one()
+    if n <= 0:
+        return 0
+    top = conn.execute(sa.text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+    following = conn.execute(sa.text("SELECT nextval(:s)"), {"s": sequence}).scalar_one()
+    first = max(int(top) + 1, int(following))
+    conn.execute(sa.text("SELECT setval(:s, :v)"), {"s": sequence, "v": first + n - 1})
+    return first
+
+
+@contextmanager
+def key_trigger_off(conn: Connection) -> Iterator[str]:
+    """Disable the ``case_keys`` insert trigger of ``cases`` inside the caller's transaction.
+
+    The caller writes the keys of the rows it COPYs (same columns as the
+    trigger). Requires the load's ``ACCESS EXCLUSIVE`` lock on ``cases``;
+    the trigger is enabled again on leaving, and a rollback undoes the
+    disable anyway.
+    """
+    name = conn.execute(
+        sa.text("""
+        SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+        WHERE t.tgrelid = 'cases'::regclass AND p.proname = :f AND NOT t.tgisinternal
+          AND (t.tgtype & 4) <> 0  -- fires on INSERT
+    """),
+        {"f": KEY_FUNCTION},
+    ).scalar_one()
+    conn.execute(sa.text(f'ALTER TABLE cases DISABLE TRIGGER "{name}"'))
+    yield str(name)
+    conn.execute(sa.text(f'ALTER TABLE cases ENABLE TRIGGER "{name}"'))
