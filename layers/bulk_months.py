@@ -9,8 +9,9 @@ its partition key and COPYs each part into its leaf (the default partition
 for a month without one).
 
 :func:`key_trigger_off` lets a bulk load write ``case_keys`` itself (one
-binary COPY) instead of through the row trigger ``cases_keys_insert``: the
-trigger is disabled for the load's transaction only, under the load's
+binary COPY) instead of through the row trigger ``cases_keys_insert``, and
+:func:`event_at_trigger_off` lets it write ``case_assignments.event_at``
+instead of a lookup per row: the trigger is disabled for the load's transaction only, under the load's
 ``ACCESS EXCLUSIVE`` lock (nobody else can write ``cases`` meanwhile), and
 enabled again before the commit; a crash rolls the disable back with the rest.
 
@@ -22,7 +23,7 @@ them, not read back).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 
 import numpy as np
@@ -34,6 +35,10 @@ from layers.bulk import copy_binary
 
 KEY_FUNCTION = "gridgov_case_keys_write"
 """The function of the row trigger that writes ``case_keys`` on insert into ``cases``."""
+EVENT_AT_FUNCTION = "gridgov_event_at"
+"""The function of the row trigger that fills ``event_at`` from ``event_id``."""
+INSERT = 4
+"""``pg_trigger.tgtype``: fires on INSERT."""
 
 
 def leaves(conn: Connection, table: str) -> dict[str, str]:
@@ -114,22 +119,32 @@ def reserve_ids(conn: Connection, table: str, n: int) -> int:
 
 
 @contextmanager
-def key_trigger_off(conn: Connection) -> Iterator[str]:
-    """Disable the ``case_keys`` insert trigger of ``cases`` inside the caller's transaction.
+def trigger_off(conn: Connection, table: str, function: str, event: int) -> Iterator[str]:
+    """Disable ``table``'s row trigger that runs ``function`` on ``event`` in the transaction.
 
-    The caller writes the keys of the rows it COPYs (same columns as the
-    trigger). Requires the load's ``ACCESS EXCLUSIVE`` lock on ``cases``;
-    the trigger is enabled again on leaving, and a rollback undoes the
-    disable anyway.
+    ``event``: the ``pg_trigger.tgtype`` bit (4 insert, 8 delete, 16 update).
+    For a bulk load that writes what the trigger would (the keys of the cases,
+    the month of an event) in its own COPY. Requires the load's lock on
+    ``table``; enabled again on leaving, and a rollback undoes the disable anyway.
     """
     name = conn.execute(
         sa.text("""
         SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-        WHERE t.tgrelid = 'cases'::regclass AND p.proname = :f AND NOT t.tgisinternal
-          AND (t.tgtype & 4) <> 0  -- fires on INSERT
+        WHERE t.tgrelid = CAST(:t AS regclass) AND p.proname = :f AND NOT t.tgisinternal
+          AND (t.tgtype & :e) <> 0
     """),
-        {"f": KEY_FUNCTION},
+        {"t": table, "f": function, "e": event},
     ).scalar_one()
-    conn.execute(sa.text(f'ALTER TABLE cases DISABLE TRIGGER "{name}"'))
+    conn.execute(sa.text(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"'))
     yield str(name)
-    conn.execute(sa.text(f'ALTER TABLE cases ENABLE TRIGGER "{name}"'))
+    conn.execute(sa.text(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"'))
+
+
+def key_trigger_off(conn: Connection) -> AbstractContextManager[str]:
+    """The ``case_keys`` insert trigger of ``cases`` off (the load COPYs the keys itself)."""
+    return trigger_off(conn, "cases", KEY_FUNCTION, INSERT)
+
+
+def event_at_trigger_off(conn: Connection) -> AbstractContextManager[str]:
+    """The ``event_at`` lookup of ``case_assignments`` off (the load gives ``event_at``)."""
+    return trigger_off(conn, "case_assignments", EVENT_AT_FUNCTION, INSERT)

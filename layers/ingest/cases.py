@@ -28,7 +28,7 @@ from layers.ingest.points import (
     take_rows,
 )
 from layers.ingest.readers import SourceFrame, read_source
-from layers.ingest.routing import route_imported_cases
+from layers.ingest.routing import route_imported_cases, route_notes
 from layers.ingest.runs import ImportAccount, Progress, Stage, run_import
 from layers.ingest.validation import (
     Rejections,
@@ -158,8 +158,9 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
         bulk = wants_bulk(conn, int(points.ok.sum()))
     if not bulk:
         say(f"writing in batches of {batch_rows:,}")
+    routes: list[pd.DataFrame] = []
     insert = (
-        bulk_insert(conn, fields, mapping.source, reason, say)
+        bulk_insert(conn, fields, mapping.source, reason, stage=say, routes=routes)
         if bulk
         else staged_insert(
             conn,
@@ -190,7 +191,13 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
         progress=progress,
     )
     say("routing open cases")
+    # the bulk path routed its open cases as it wrote them: their notes; then whatever
+    # is still unrouted (nothing covers it, or an earlier run's) as after a batch load
+    done = [route_notes(conn, account.run_id, r, r.iloc[:0]) for r in routes]
     routed = route_imported_cases(conn=conn, run_id=account.run_id, source=mapping.source)
+    for counts in done:
+        for key, value in counts.items():
+            routed[key] = routed.get(key, 0) + value
     if commit:
         conn.commit()
     account.notes = {**account.notes, **routed}

@@ -38,9 +38,15 @@ from sqlalchemy.engine import Connection
 from city import time_zone
 from gis.assign import H3_RESOLUTIONS
 from layers.bulk import copy_binary, deferred_indexes_and_foreign_keys, point_ewkb_arrow
-from layers.bulk_months import copy_by_month, key_trigger_off, reserve_ids
+from layers.bulk_months import (
+    copy_by_month,
+    event_at_trigger_off,
+    key_trigger_off,
+    reserve_ids,
+)
 from layers.ingest.arrays import is_none
 from layers.ingest.points import take_rows
+from layers.ingest.routing import UNROUTED_FROM, plan_routes
 from layers.ingest.runs import Stage
 from layers.partitions import estimated_rows
 
@@ -62,9 +68,21 @@ def wants_bulk(conn: Connection, good_rows: int) -> bool:
 
 
 def bulk_insert(
-    conn: Connection, fields: dict, source: str, reason: str, stage: Stage | None = None
+    conn: Connection,
+    fields: dict,
+    source: str,
+    reason: str,
+    *,
+    stage: Stage | None = None,
+    routes: list[pd.DataFrame] | None = None,
 ) -> Callable[[np.ndarray], int]:
-    """An ``insert(rows)`` that COPYs new cases into their months (see the module notes)."""
+    """An ``insert(rows)`` that COPYs new cases into their months (see the module notes).
+
+    The open cases are routed before they are written (their department,
+    deadline, ``route`` event and lead assignment go in with them); the
+    routed ones are appended to ``routes`` for the run's notes. Open cases
+    nothing covers stay unrouted for :func:`layers.ingest.routing.route_imported_cases`.
+    """
 
     def insert(rows: np.ndarray) -> int:
         say = stage or (lambda _: None)
@@ -75,20 +93,176 @@ def bulk_insert(
             new = rows if deferred.fresh else _not_present(conn, fields, rows, source)
             if not len(new):
                 return 0
-            ids = np.arange(len(new), dtype=np.int64) + reserve_ids(conn, "cases", len(new))
+            first = reserve_ids(conn, "cases", len(new))
+            cases = _cases_table(fields, new, source, np.arange(len(new), dtype=np.int64) + first)
+            say("routing open cases")
+            routed = _route_in_advance(conn, cases, source)
+            cases = _with_routes(cases, routed, first)
             say("copying into cases")
-            cases = _cases_table(fields, new, source, ids)
             with key_trigger_off(conn):
                 copy_by_month(conn, "cases", "reported_at", cases, freeze=deferred.fresh)
             copy_binary(conn, "case_keys", _keys(cases), freeze=deferred.fresh)
             say("writing case history")
-            history = _history(cases, source, reason, reserve_ids(conn, "case_events", len(new)))
-            copy_by_month(conn, "case_events", "at", history, freeze=deferred.fresh)
-            _bulk_reporters(conn, fields, new, ids)
+            events = reserve_ids(conn, "case_events", len(new) + len(routed))
+            history = _history(cases, source, reason, events)
+            route_events = _route_events(routed, source, events + len(new))
+            copy_by_month(
+                conn,
+                "case_events",
+                "at",
+                pa.concat_tables([history, route_events]),
+                freeze=deferred.fresh,
+            )
+            with event_at_trigger_off(conn):
+                copy_binary(
+                    conn,
+                    "case_assignments",
+                    _assignments(routed, route_events),
+                    freeze=deferred.fresh,
+                )
+            _bulk_reporters(conn, fields, new, cases.column("id").to_numpy())
             touched_local_days(conn, cases)
+        if routes is not None:
+            routes.append(routed)
         return len(new)
 
     return insert
+
+
+ROUTE_STAGE = "ingest_stage_open"
+ROUTE_STAGE_DDL = f"""
+CREATE TEMP TABLE IF NOT EXISTS {ROUTE_STAGE} (
+    id bigint, source_id text, street_code text, status text, reported_at timestamptz,
+    closed_at timestamptz, category_id integer, community_id integer, source_system text,
+    urgency text DEFAULT 'normal', department_id integer);
+TRUNCATE {ROUTE_STAGE};
+"""
+
+
+def _route_in_advance(conn: Connection, cases: pa.Table, source: str) -> pd.DataFrame:
+    """The routes of the open new cases (:func:`plan_routes` over a staging copy of them)."""
+    open_codes = (
+        conn.execute(
+            sa.text(
+                "SELECT code FROM case_statuses WHERE is_open "
+                "AND code NOT IN ('reported', 'accepted', 'registered')"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    candidates = cases.filter(
+        pc.fill_null(pc.is_in(cases.column("status"), value_set=pa.array(open_codes)), False)
+    ).select(
+        [
+            "id",
+            "source_id",
+            "street_code",
+            "status",
+            "reported_at",
+            "closed_at",
+            "category_id",
+            "community_id",
+            "source_system",
+        ]
+    )
+    if candidates.num_rows == 0:
+        return pd.DataFrame()
+    conn.execute(sa.text(ROUTE_STAGE_DDL))
+    copy_binary(conn, ROUTE_STAGE, candidates)
+    routed, _ = plan_routes(conn, UNROUTED_FROM.format(cases=ROUTE_STAGE), source)
+    return routed
+
+
+def _with_routes(cases: pa.Table, routed: pd.DataFrame, first_id: int) -> pa.Table:
+    """``cases`` with the department, deadline and dispatch time of the routed ones."""
+    n = cases.num_rows
+    department = np.full(n, -1, dtype=np.int64)
+    deadline = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    dispatched = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    if len(routed):
+        at = routed.id.to_numpy(dtype=np.int64) - first_id
+        department[at] = routed.department_id.to_numpy()
+        deadline[at] = _utc(routed.deadline_at)
+        dispatched[at] = _utc(routed.reported_at)
+    stamp = pa.timestamp("us", tz="UTC")
+    return (
+        cases.append_column(
+            "department_id", pa.array(department, mask=department < 0).cast(pa.int32())
+        )
+        .append_column("deadline_at", pa.array(deadline, from_pandas=True).cast(stamp))
+        .append_column("dispatched_at", pa.array(dispatched, from_pandas=True).cast(stamp))
+    )
+
+
+def _utc(times: pd.Series) -> np.ndarray:
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+
+
+def _route_events(routed: pd.DataFrame, source: str, first_id: int) -> pa.Table:
+    """One ``route`` event per routed case (as :data:`layers.ingest.routing.APPLY` writes)."""
+    n = len(routed)
+    stamp = pa.timestamp("us", tz="UTC")
+
+    def constant(value: str) -> pa.Array:
+        return pa.array(np.full(n, value, dtype=object), type=pa.string())
+
+    if n == 0:
+        return _EVENTS.empty_table()
+    status = pa.array(routed.status.to_numpy(dtype=object), type=pa.string())
+    return pa.table(
+        {
+            "id": pa.array(np.arange(n, dtype=np.int64) + first_id),
+            "case_id": pa.array(routed.id.to_numpy(dtype=np.int64)),
+            "street_code": pa.array(routed.street_code.to_numpy(dtype=object), type=pa.string()),
+            "at": pa.array(_utc(routed.event_at)).cast(stamp),
+            "actor": constant(f"import:{source}"),
+            "role": constant("system"),
+            "action": constant("route"),
+            "from_status": status,
+            "to_status": status,
+            "reason": pa.array(routed.reason.to_numpy(dtype=object), type=pa.string()),
+        },
+        schema=_EVENTS,
+    )
+
+
+_EVENTS = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("case_id", pa.int64()),
+        ("street_code", pa.string()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("actor", pa.string()),
+        ("role", pa.string()),
+        ("action", pa.string()),
+        ("from_status", pa.string()),
+        ("to_status", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+def _assignments(routed: pd.DataFrame, events: pa.Table) -> pa.Table:
+    """The lead assignment of each routed case, tied to its ``route`` event."""
+    n = len(routed)
+    if n == 0:
+        return pa.table({"case_id": pa.array([], pa.int64())})
+    stamp = pa.timestamp("us", tz="UTC")
+    return pa.table(
+        {
+            "case_id": events.column("case_id"),
+            "street_code": events.column("street_code"),
+            "department_id": pa.array(routed.department_id.to_numpy(dtype=np.int64), pa.int32()),
+            "role": pa.array(np.full(n, "lead", dtype=object), type=pa.string()),
+            "rule": pa.array(routed.rule.to_numpy(dtype=object), type=pa.string()),
+            "reason": events.column("reason"),
+            "assigned_at": pa.array(_utc(routed.reported_at)).cast(stamp),
+            "deadline_at": pa.array(_utc(routed.deadline_at)).cast(stamp),
+            "event_id": events.column("id"),
+            "event_at": events.column("at"),
+        }
+    )
 
 
 def touched_local_days(conn: Connection, cases: pa.Table) -> list[tuple[date, str]]:
@@ -166,7 +340,7 @@ def _history(cases: pa.Table, source: str, reason: str, first_id: int) -> pa.Tab
     """One ``import`` event per case, at its close (else report) time, in case-id order."""
     n = cases.num_rows
 
-    def constant(value: str) -> pa.Array:
+    def constant(value: str | None) -> pa.Array:
         return pa.array(np.full(n, value, dtype=object), type=pa.string())
 
     return pa.table(
@@ -174,13 +348,17 @@ def _history(cases: pa.Table, source: str, reason: str, first_id: int) -> pa.Tab
             "id": pa.array(np.arange(n, dtype=np.int64) + first_id),
             "case_id": cases.column("id"),
             "street_code": cases.column("street_code"),
-            "at": pc.coalesce(cases.column("closed_at"), cases.column("reported_at")),
+            "at": pc.coalesce(cases.column("closed_at"), cases.column("reported_at")).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
             "actor": constant(f"import:{source}"),
             "role": constant("system"),
             "action": constant("import"),
+            "from_status": constant(None),
             "to_status": cases.column("status"),
             "reason": constant(reason),
-        }
+        },
+        schema=_EVENTS,
     )
 
 

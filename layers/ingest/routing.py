@@ -26,14 +26,14 @@ from layers.bulk import copy_frame
 from layers.workflow.calendar import WorkingCalendar, default_calendar
 from layers.workflow.dispatch import DEFAULT_LIMIT
 
-UNROUTED = """
+UNROUTED_FROM = """
 SELECT c.id, c.source_id, c.street_code, c.status, c.reported_at,
        coalesce(c.closed_at, c.reported_at) AS event_at, k.service_code,
        k.time_limit, k.time_unit,
        k.urgent_time_limit, c.urgency, lead.rule_id, lead.department_id AS rule_department,
        lead.code AS rule_code, lead.area_code, place.id AS place_department,
        place.code AS place_code, place.kind AS place_kind
-FROM cases c
+FROM {cases} c
 JOIN case_statuses s ON s.code = c.status
 JOIN categories k ON k.id = c.category_id
 LEFT JOIN communities m ON m.id = c.community_id
@@ -54,6 +54,7 @@ WHERE c.source_system = :source AND s.is_open AND c.department_id IS NULL
   AND c.status NOT IN ('reported', 'accepted', 'registered')
 ORDER BY c.id
 """
+UNROUTED = UNROUTED_FROM.format(cases="cases")
 
 APPLY = """
 WITH ev AS (
@@ -92,9 +93,28 @@ def route_imported_cases(
     dict
         ``{"routed": n, "not_routed": m}`` (only the non-zero counts).
     """
-    cases = pd.read_sql(sa.text(UNROUTED), conn, params={"source": source})
+    routed, missing = plan_routes(conn, UNROUTED, source, calendar)
+    if len(routed):
+        conn.execute(sa.text(_STAGE))
+        frame = routed.rename(columns={"id": "case_id", "reported_at": "at"})
+        cols = ["case_id", "street_code", "status", "at", "event_at", "department_id", "rule"]
+        copy_frame(conn, "import_routing", frame[[*cols, "deadline_at", "reason"]])
+        conn.execute(sa.text(APPLY), {"source": source})
+    return route_notes(conn, run_id, routed, missing)
+
+
+def plan_routes(
+    conn: Connection, query: str, source: str, calendar: WorkingCalendar | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(routed, not routed) of the open unrouted cases ``query`` selects (see module notes).
+
+    ``routed`` has the case's ``id``, ``street_code``, ``status``,
+    ``reported_at``, ``event_at`` and its ``department_id``, ``rule``,
+    ``deadline_at`` and ``reason``; nothing is written.
+    """
+    cases = pd.read_sql(sa.text(query), conn, params={"source": source})
     if cases.empty:
-        return {}
+        return cases, cases
     cal = calendar or default_calendar()
     statutory = cases.rule_department.notna()
     local = ~statutory & cases.place_department.notna()
@@ -107,13 +127,13 @@ def route_imported_cases(
         routed.reported_at, _limit_hours(cal, routed)
     )
     routed["reason"] = [_reason(row) for row in routed.itertuples()]
-    if len(routed):
-        conn.execute(sa.text(_STAGE))
-        frame = routed.rename(columns={"id": "case_id", "reported_at": "at"})
-        cols = ["case_id", "street_code", "status", "at", "event_at", "department_id", "rule"]
-        copy_frame(conn, "import_routing", frame[[*cols, "deadline_at", "reason"]])
-        conn.execute(sa.text(APPLY), {"source": source})
-    missing = cases[~(statutory | local)]
+    return routed, cases[~(statutory | local)]
+
+
+def route_notes(
+    conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.DataFrame
+) -> dict[str, int]:
+    """Write the ``routed`` / ``not_routed`` notes of run ``run_id``; their non-zero counts."""
     _notes(conn, run_id, routed, missing)
     counts = {"routed": len(routed), "not_routed": len(missing)}
     return {k: v for k, v in counts.items() if v}
@@ -163,7 +183,7 @@ def _notes(conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.Data
     rows = [
         *(
             (r.source_id, "routed", f"case {r.id}: {r.reason}")
-            for r in routed[["id", "source_id", "reason"]].itertuples()
+            for r in (routed[["id", "source_id", "reason"]] if len(routed) else routed).itertuples()
         ),
         *(
             (
@@ -173,7 +193,9 @@ def _notes(conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.Data
                 "no community or street department for its place: add a default_department "
                 "to the class (gridgov city categories) or an area department, and load again",
             )
-            for r in missing[["id", "source_id", "service_code"]].itertuples()
+            for r in (
+                missing[["id", "source_id", "service_code"]] if len(missing) else missing
+            ).itertuples()
         ),
     ]
     if not rows:

@@ -144,15 +144,16 @@ def test_a_bulk_load_says_what_it_is_doing(clean_engine, tmp_path):
             bulk=True,
             stage=stages.append,
         )
-    assert stages[:5] == [
+    assert stages[:6] == [
         "reading",
         "checking and assigning",
         "locking cases",
+        "routing open cases",  # before they are written: routed as they go in
         "copying into cases",
         "writing case history",
     ]
-    assert stages[5].startswith("rebuilding ") and stages[5].endswith(" indexes")
-    assert stages[6].startswith("checking ") and stages[6].endswith(" foreign keys")
+    assert stages[6].startswith("rebuilding ") and stages[6].endswith(" indexes")
+    assert stages[7].startswith("checking ") and stages[7].endswith(" foreign keys")
 
 
 def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
@@ -161,8 +162,15 @@ def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
     columns = (
         "case_no, category_id, street_code, community_id, grid_id, h3_r7, h3_r8, h3_r9, h3_r10, "
         "source, description, status, reported_at, registered_at, closed_at, source_id, "
-        "ST_AsEWKB(geom)"
+        "ST_AsEWKB(geom), department_id, deadline_at, dispatched_at"
     )
+    assignments = sa.text(
+        "SELECT c.source_id, a.street_code, a.department_id, a.role, a.rule, a.reason, "
+        "a.assigned_at, a.deadline_at, e.action, e.at = a.event_at "
+        "FROM case_assignments a JOIN cases c ON c.id = a.case_id "
+        "JOIN case_events e ON e.id = a.event_id ORDER BY c.source_id"
+    )
+    notes = sa.text("SELECT code, count(*) FROM import_notes GROUP BY code ORDER BY code")
     events = "e.street_code, e.at, e.actor, e.role, e.action, e.to_status, e.reason"
     query = sa.text(f"SELECT {columns} FROM cases ORDER BY source_id")
     history = sa.text(
@@ -172,13 +180,22 @@ def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
     with clean_engine.connect() as conn:
         load_cases(path, mapping, conn=conn, bulk=False, batch_rows=300)
         batch_rows, batch_events = conn.execute(query).all(), conn.execute(history).all()
+        batch_routes, batch_notes = conn.execute(assignments).all(), conn.execute(notes).all()
         conn.rollback()
     with clean_engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE case_events, cases, import_runs, import_quarantine CASCADE"))
+        conn.execute(
+            sa.text(
+                "TRUNCATE case_events, cases, import_runs, import_quarantine, import_notes CASCADE"
+            )
+        )
     with clean_engine.connect() as conn:
         load_cases(path, mapping, conn=conn, bulk=True)
         bulk_rows, bulk_events = conn.execute(query).all(), conn.execute(history).all()
+        bulk_routes, bulk_notes = conn.execute(assignments).all(), conn.execute(notes).all()
     assert len(batch_rows) == 1_960
+    assert len(batch_routes) > 100 and dict(batch_notes)["routed"] == len(batch_routes)
+    assert bulk_routes == batch_routes  # routed before they were written: the same routes
+    assert bulk_notes == batch_notes
     assert bulk_rows == batch_rows
     assert bulk_events == batch_events
 
