@@ -11,9 +11,10 @@ for a month without one).
 :func:`key_trigger_off` lets a bulk load write ``case_keys`` itself (one
 binary COPY) instead of through the row trigger ``cases_keys_insert``, and
 :func:`event_at_trigger_off` lets it write ``case_assignments.event_at``
-instead of a lookup per row: the trigger is disabled for the load's transaction only, under the load's
-``ACCESS EXCLUSIVE`` lock (nobody else can write ``cases`` meanwhile), and
-enabled again before the commit; a crash rolls the disable back with the rest.
+instead of a lookup per row: the trigger is disabled for the load's
+transaction only, under the load's lock (nobody else can write the table
+meanwhile), and enabled again before the commit; a crash rolls the disable
+back with the rest.
 
 :func:`reserve_ids` takes a range of a table's identity sequence, so the loader
 knows the new ids before the COPY (the keys and the history are written from
