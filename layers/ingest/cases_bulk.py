@@ -2,12 +2,13 @@
 
 In the load's one transaction (:func:`bulk_insert`):
 
-1. lock ``cases``, ``case_events`` and ``case_keys`` and drop their secondary
-   indexes and foreign keys (:func:`layers.bulk.deferred_indexes_and_foreign_keys`;
-   when the whole family is empty it is truncated and its keys dropped too: a
-   fresh load, whose rows skip the WAL at ``wal_level = minimal`` and are
-   COPYed ``FREEZE``);
-2. leave out the source ids already in ``case_keys`` (they count as present);
+1. lock ``cases``, ``case_events`` and ``case_keys`` and leave out the source
+   ids already in ``case_keys`` (they count as present; when none is new, stop
+   here: nothing is dropped or rebuilt);
+2. drop their secondary indexes and foreign keys
+   (:func:`layers.bulk.deferred_indexes_and_foreign_keys`; when the whole family
+   is empty it is truncated and its keys dropped too: a fresh load, whose rows
+   skip the WAL at ``wal_level = minimal`` and are COPYed ``FREEZE``);
 3. take the new case ids and event ids from their sequences
    (:func:`layers.bulk_months.reserve_ids`), so nothing has to be read back;
 4. COPY the cases month by month straight into their partitions
@@ -87,12 +88,13 @@ def bulk_insert(
     def insert(rows: np.ndarray) -> int:
         say = stage or (lambda _: None)
         say("locking cases")
+        conn.execute(sa.text(f"LOCK TABLE {', '.join(FAMILY)} IN ACCESS EXCLUSIVE MODE"))
+        new = _not_present(conn, fields, rows, source)
+        if not len(new):
+            return 0  # a re-run: nothing dropped, nothing rebuilt
         with deferred_indexes_and_foreign_keys(
             conn, FAMILY, truncate_if_empty=True, stage=say
         ) as deferred:
-            new = rows if deferred.fresh else _not_present(conn, fields, rows, source)
-            if not len(new):
-                return 0
             first = reserve_ids(conn, "cases", len(new))
             cases = _cases_table(fields, new, source, np.arange(len(new), dtype=np.int64) + first)
             say("routing open cases")
