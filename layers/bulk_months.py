@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.bulk import copy_binary
+from layers.partitions import KEYS
 
 KEY_FUNCTION = "gridgov_case_keys_write"
 """The function of the row trigger that writes ``case_keys`` on insert into ``cases``."""
@@ -80,21 +82,28 @@ def split_by_month(data: pa.Table, key: str) -> list[tuple[date, pa.Table]]:
 
 
 def copy_by_month(
-    conn: Connection, table: str, key: str, data: pa.Table, *, freeze: bool = False
+    conn: Connection,
+    table: str,
+    key: str,
+    data: pa.Table,
+    *,
+    freeze: bool = False,
+    detached: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """COPY ``data`` into the leaf partitions of ``table``, one binary COPY per month.
 
     A month without its partition goes to ``<table>_default`` (no row is
     lost). ``freeze``: the leaves were truncated or created in this
-    transaction (a fresh load). Returns ``{leaf: rows}``. Runs in the
-    caller's transaction.
+    transaction (a fresh load). ``detached``: month partitions taken out by
+    :func:`strip` (written ``FREEZE``, attached back later). Returns ``{leaf:
+    rows}``. Runs in the caller's transaction.
     """
     present = leaves(conn, table)
     written: dict[str, int] = {}
     for month, part in split_by_month(data, key):
         name = f"{table}_p{month:%Y_%m}"
-        leaf = name if name in present else f"{table}_default"
-        copy_binary(conn, leaf, part, freeze=freeze)
+        leaf = name if name in present or name in detached else f"{table}_default"
+        copy_binary(conn, leaf, part, freeze=freeze or leaf in detached)
         written[leaf] = written.get(leaf, 0) + part.num_rows
     return written
 
@@ -149,3 +158,97 @@ def key_trigger_off(conn: Connection) -> AbstractContextManager[str]:
 def event_at_trigger_off(conn: Connection) -> AbstractContextManager[str]:
     """The ``event_at`` lookup of ``case_assignments`` off (the load gives ``event_at``)."""
     return trigger_off(conn, "case_assignments", EVENT_AT_FUNCTION, INSERT)
+
+
+@dataclass
+class Stripped:
+    """A month partition taken out of its parent for a load, to be put back by :func:`attach`."""
+
+    table: str
+    leaf: str
+    month: date
+    keys: list[tuple[str, str]]
+    """(constraint, definition) of its primary key and unique constraints."""
+    indexes: list[str]
+    """CREATE INDEX statements of its other indexes."""
+
+
+def is_empty(conn: Connection, leaf: str) -> bool:
+    """True when the partition ``leaf`` holds no row."""
+    return not conn.execute(sa.text(f'SELECT EXISTS (SELECT FROM "{leaf}")')).scalar_one()
+
+
+def strip(conn: Connection, table: str, leaf: str, month: date) -> Stripped:
+    """Detach the empty month partition ``leaf`` of ``table`` and leave it a bare table.
+
+    Its indexes, keys and foreign keys are dropped and it is truncated (a new
+    file in this transaction): rows COPYed into it now go in ``FREEZE`` and, at
+    ``wal_level = minimal``, without WAL; no row trigger fires (the parent's
+    triggers are cloned back on attach). Row-level security, grants and
+    comment stay with the table. Detached, its rows are not seen through the
+    parent until :func:`attach`; the caller holds ``ACCESS EXCLUSIVE`` on the
+    parent, so nobody looks meanwhile.
+    """
+    keys = conn.execute(
+        sa.text("""
+        SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid = CAST(:t AS regclass) AND contype IN ('p', 'u') ORDER BY conname
+    """),
+        {"t": leaf},
+    ).all()
+    indexes = conn.execute(
+        sa.text("""
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+        WHERE i.indrelid = CAST(:t AS regclass)
+          AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+        ORDER BY 1
+    """),
+        {"t": leaf},
+    ).all()
+    conn.execute(sa.text(f'ALTER TABLE {table} DETACH PARTITION "{leaf}"'))
+    foreign = conn.execute(
+        sa.text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+            "AND contype = 'f'"
+        ),
+        {"t": leaf},
+    ).scalars()
+    for name in list(foreign):
+        conn.execute(sa.text(f'ALTER TABLE "{leaf}" DROP CONSTRAINT "{name}"'))
+    for name, _ in keys:
+        conn.execute(sa.text(f'ALTER TABLE "{leaf}" DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        conn.execute(sa.text(f"DROP INDEX {name}"))
+    conn.execute(sa.text(f'TRUNCATE "{leaf}"'))
+    return Stripped(table, leaf, month, [(r[0], r[1]) for r in keys], [r[1] for r in indexes])
+
+
+def attach(conn: Connection, part: Stripped) -> None:
+    """Build ``part``'s keys and indexes on its rows and attach it back to its month.
+
+    A ``CHECK`` constraint equal to the month's bounds lets the attach skip
+    its scan of the rows (dropped again after); the parent's foreign keys are
+    cloned onto the partition and checked against its rows only, its indexes
+    are matched to the parent's, its triggers cloned.
+    """
+    key = KEYS[part.table]
+    low = f"{part.month:%Y-%m-01} 00:00:00+00"
+    high = f"{(part.month.replace(day=28) + timedelta(days=4)).replace(day=1):%Y-%m-01} 00:00:00+00"
+    for name, definition in part.keys:
+        conn.execute(sa.text(f'ALTER TABLE "{part.leaf}" ADD CONSTRAINT "{name}" {definition}'))
+    for definition in part.indexes:
+        conn.execute(sa.text(definition))
+    check = f"{part.leaf}_bounds"
+    conn.execute(
+        sa.text(
+            f'ALTER TABLE "{part.leaf}" ADD CONSTRAINT "{check}" CHECK ({key} IS NOT NULL '
+            f"AND {key} >= '{low}' AND {key} < '{high}')"
+        )
+    )
+    conn.execute(
+        sa.text(
+            f'ALTER TABLE {part.table} ATTACH PARTITION "{part.leaf}" '
+            f"FOR VALUES FROM ('{low}') TO ('{high}')"
+        )
+    )
+    conn.execute(sa.text(f'ALTER TABLE "{part.leaf}" DROP CONSTRAINT "{check}"'))

@@ -158,7 +158,7 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
         bulk = wants_bulk(conn, int(points.ok.sum()))
     if not bulk:
         say(f"writing in batches of {batch_rows:,}")
-    routes: list[pd.DataFrame] = []
+    routes: list[tuple[pd.DataFrame, pd.DataFrame, bool]] = []
     insert = (
         bulk_insert(conn, fields, mapping.source, reason, stage=say, routes=routes)
         if bulk
@@ -192,11 +192,16 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     )
     say("routing open cases")
     # the bulk path routed its open cases as it wrote them: their notes; then whatever
-    # is still unrouted (nothing covers it, or an earlier run's) as after a batch load
-    done = [route_notes(conn, account.run_id, r, r.iloc[:0]) for r in routes]
-    routed = route_imported_cases(conn=conn, run_id=account.run_id, source=mapping.source)
-    for counts in done:
-        for key, value in counts.items():
+    # is still unrouted (nothing covers it, or an earlier run's) as after a batch
+    # load, unless the load was fresh (then it noted those itself)
+    routed: dict[str, int] = {}
+    fresh = any(fresh for *_, fresh in routes)
+    for done, missing, _ in routes:
+        for key, value in route_notes(conn, account.run_id, done, missing).items():
+            routed[key] = routed.get(key, 0) + value
+    if not fresh:
+        later = route_imported_cases(conn=conn, run_id=account.run_id, source=mapping.source)
+        for key, value in later.items():
             routed[key] = routed.get(key, 0) + value
     if commit:
         conn.commit()

@@ -27,6 +27,7 @@ A crash before the commit rolls all of it back (the trigger's disable too).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -38,16 +39,26 @@ from sqlalchemy.engine import Connection
 
 from city import time_zone
 from gis.assign import H3_RESOLUTIONS
-from layers.bulk import copy_binary, deferred_indexes_and_foreign_keys, point_ewkb_arrow
+from layers.bulk import (
+    copy_binary,
+    deferred_indexes_and_foreign_keys,
+    point_ewkb_arrow,
+    secondary_indexes_and_foreign_keys,
+)
 from layers.bulk_months import (
+    attach,
     copy_by_month,
     event_at_trigger_off,
+    is_empty,
     key_trigger_off,
+    leaves,
     reserve_ids,
+    split_by_month,
+    strip,
 )
 from layers.ingest.arrays import is_none
 from layers.ingest.points import take_rows
-from layers.ingest.routing import UNROUTED_FROM, plan_routes
+from layers.ingest.routing import plan_routes_of
 from layers.ingest.runs import Stage
 from layers.partitions import estimated_rows
 
@@ -75,14 +86,15 @@ def bulk_insert(
     reason: str,
     *,
     stage: Stage | None = None,
-    routes: list[pd.DataFrame] | None = None,
+    routes: list[tuple[pd.DataFrame, pd.DataFrame, bool]] | None = None,
 ) -> Callable[[np.ndarray], int]:
     """An ``insert(rows)`` that COPYs new cases into their months (see the module notes).
 
     The open cases are routed before they are written (their department,
-    deadline, ``route`` event and lead assignment go in with them); the
-    routed ones are appended to ``routes`` for the run's notes. Open cases
-    nothing covers stay unrouted for :func:`layers.ingest.routing.route_imported_cases`.
+    deadline, ``route`` event and lead assignment go in with them); (routed,
+    not routed, fresh) is appended to ``routes`` for the run's notes. Open cases
+    nothing covers stay unrouted; into a family that held rows, they are left
+    to :func:`layers.ingest.routing.route_imported_cases` (not routed is then empty).
     """
 
     def insert(rows: np.ndarray) -> int:
@@ -92,57 +104,125 @@ def bulk_insert(
         new = _not_present(conn, fields, rows, source)
         if not len(new):
             return 0  # a re-run: nothing dropped, nothing rebuilt
-        with deferred_indexes_and_foreign_keys(
-            conn, FAMILY, truncate_if_empty=True, stage=say
-        ) as deferred:
-            first = reserve_ids(conn, "cases", len(new))
-            cases = _cases_table(fields, new, source, np.arange(len(new), dtype=np.int64) + first)
-            say("routing open cases")
-            routed = _route_in_advance(conn, cases, source)
-            cases = _with_routes(cases, routed, first)
-            say("copying into cases")
-            with key_trigger_off(conn):
-                copy_by_month(conn, "cases", "reported_at", cases, freeze=deferred.fresh)
-            copy_binary(conn, "case_keys", _keys(cases), freeze=deferred.fresh)
-            say("writing case history")
-            events = reserve_ids(conn, "case_events", len(new) + len(routed))
-            history = _history(cases, source, reason, events)
-            route_events = _route_events(routed, source, events + len(new))
-            copy_by_month(
-                conn,
-                "case_events",
-                "at",
-                pa.concat_tables([history, route_events]),
-                freeze=deferred.fresh,
-            )
-            with event_at_trigger_off(conn):
-                copy_binary(
-                    conn,
-                    "case_assignments",
-                    _assignments(routed, route_events),
-                    freeze=deferred.fresh,
-                )
-            _bulk_reporters(conn, fields, new, cases.column("id").to_numpy())
-            touched_local_days(conn, cases)
+        first = reserve_ids(conn, "cases", len(new))
+        cases = _cases_table(fields, new, source, np.arange(len(new), dtype=np.int64) + first)
+        say("routing open cases")
+        routed, missing = _route_in_advance(conn, cases)
+        cases = _with_routes(cases, routed, first)
+        events = reserve_ids(conn, "case_events", len(new) + len(routed))
+        route_events = _route_events(routed, source, events + len(new))
+        rows_of = Rows(
+            cases,
+            pa.concat_tables([_history(cases, source, reason, events), route_events]),
+            _assignments(routed, route_events),
+        )
+        empty = _empty_months(conn, rows_of)
+        if empty is not None:
+            _write_by_month(conn, rows_of, empty, say)
+            fresh = False
+        else:
+            with deferred_indexes_and_foreign_keys(
+                conn, FAMILY, truncate_if_empty=True, stage=say
+            ) as deferred:
+                _write(conn, rows_of, deferred.fresh, say)
+            fresh = deferred.fresh
+        _bulk_reporters(conn, fields, new, cases.column("id").to_numpy())
+        touched_local_days(conn, cases)
         if routes is not None:
-            routes.append(routed)
+            # fresh: every case of the family is this load's, so the ones nothing
+            # covers are noted here too and no later pass needs to look for them
+            routes.append((routed, missing if fresh else missing.iloc[:0], fresh))
         return len(new)
 
     return insert
 
 
-ROUTE_STAGE = "ingest_stage_open"
-ROUTE_STAGE_DDL = f"""
-CREATE TEMP TABLE IF NOT EXISTS {ROUTE_STAGE} (
-    id bigint, source_id text, street_code text, status text, reported_at timestamptz,
-    closed_at timestamptz, category_id integer, community_id integer, source_system text,
-    urgency text DEFAULT 'normal', department_id integer);
-TRUNCATE {ROUTE_STAGE};
-"""
+@dataclass(frozen=True)
+class Rows:
+    """What one bulk load writes: cases, their history events, the routed ones' assignments."""
+
+    cases: pa.Table
+    events: pa.Table
+    assignments: pa.Table
 
 
-def _route_in_advance(conn: Connection, cases: pa.Table, source: str) -> pd.DataFrame:
-    """The routes of the open new cases (:func:`plan_routes` over a staging copy of them)."""
+def _write(conn: Connection, rows: Rows, fresh: bool, say: Stage) -> None:
+    """COPY everything, each month into its partition (``FREEZE`` when ``fresh``)."""
+    say("copying into cases")
+    with key_trigger_off(conn):
+        copy_by_month(conn, "cases", "reported_at", rows.cases, freeze=fresh)
+    copy_binary(conn, "case_keys", _keys(rows.cases), freeze=fresh)
+    say("writing case history")
+    copy_by_month(conn, "case_events", "at", rows.events, freeze=fresh)
+    with event_at_trigger_off(conn):
+        copy_binary(conn, "case_assignments", rows.assignments, freeze=fresh)
+
+
+MONTHS_SHARE = 0.2
+"""A load into a family that holds rows goes month by month (:func:`_write_by_month`)
+when at most this share of its rows fall in months that already hold rows."""
+
+
+def _empty_months(conn: Connection, rows: Rows) -> list[tuple[str, str, date]] | None:
+    """(table, partition, month) of the empty months the load fills, when it should go
+    month by month; None for the whole-table path (a fresh family, or too many of
+    its rows in months that already hold rows)."""
+    if not conn.execute(
+        sa.text("SELECT EXISTS (SELECT FROM case_keys) OR EXISTS (SELECT FROM case_events)")
+    ).scalar_one():
+        return None
+    empty, crowded, total = [], 0, 0
+    for table, key, data in (
+        ("cases", "reported_at", rows.cases),
+        ("case_events", "at", rows.events),
+    ):
+        present = leaves(conn, table)
+        for month, part in split_by_month(data, key):
+            leaf = f"{table}_p{month:%Y_%m}"
+            total += part.num_rows
+            if leaf in present and is_empty(conn, leaf):
+                empty.append((table, leaf, month))
+            else:
+                crowded += part.num_rows
+    return empty if crowded <= MONTHS_SHARE * total else None
+
+
+def _write_by_month(
+    conn: Connection, rows: Rows, months: list[tuple[str, str, date]], say: Stage
+) -> None:
+    """Into a family that holds rows: fill the empty months as fresh tables, touch no other.
+
+    Each empty month partition the load fills is detached and stripped
+    (:func:`layers.bulk_months.strip`), COPYed ``FREEZE``, given its keys and
+    indexes and attached back (its foreign keys checked on its rows only);
+    rows of months that hold rows already go in by plain COPY through their
+    partitions' indexes. The foreign keys of ``case_keys`` and
+    ``case_assignments`` are dropped meanwhile and added back (validated).
+    """
+    say(f"detaching {len(months)} empty months")
+    foreign = secondary_indexes_and_foreign_keys(conn, ["case_keys", "case_assignments"])
+    for table, name, _ in foreign.foreign_keys:
+        conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    stripped = [strip(conn, table, leaf, month) for table, leaf, month in months]
+    detached = {part.leaf for part in stripped}
+    say("copying into cases")
+    with key_trigger_off(conn):
+        copy_by_month(conn, "cases", "reported_at", rows.cases, detached=detached)
+    copy_binary(conn, "case_keys", _keys(rows.cases))
+    say("writing case history")
+    copy_by_month(conn, "case_events", "at", rows.events, detached=detached)
+    say(f"rebuilding the indexes of {len(stripped)} months")
+    for part in stripped:
+        attach(conn, part)
+    with event_at_trigger_off(conn):
+        copy_binary(conn, "case_assignments", rows.assignments)
+    say(f"checking {len(foreign.foreign_keys)} foreign keys")
+    for table, name, definition in foreign.foreign_keys:
+        conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+
+
+def _route_in_advance(conn: Connection, cases: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(routed, not routed) open new cases (:func:`plan_routes_of`, before they are written)."""
     open_codes = (
         conn.execute(
             sa.text(
@@ -155,25 +235,15 @@ def _route_in_advance(conn: Connection, cases: pa.Table, source: str) -> pd.Data
     )
     candidates = cases.filter(
         pc.fill_null(pc.is_in(cases.column("status"), value_set=pa.array(open_codes)), False)
-    ).select(
-        [
-            "id",
-            "source_id",
-            "street_code",
-            "status",
-            "reported_at",
-            "closed_at",
-            "category_id",
-            "community_id",
-            "source_system",
-        ]
     )
-    if candidates.num_rows == 0:
-        return pd.DataFrame()
-    conn.execute(sa.text(ROUTE_STAGE_DDL))
-    copy_binary(conn, ROUTE_STAGE, candidates)
-    routed, _ = plan_routes(conn, UNROUTED_FROM.format(cases=ROUTE_STAGE), source)
-    return routed
+    frame = candidates.select(
+        ["id", "source_id", "street_code", "status", "reported_at", "category_id", "community_id"]
+    ).to_pandas()
+    frame["event_at"] = pc.coalesce(
+        candidates.column("closed_at"), candidates.column("reported_at")
+    ).to_pandas()
+    frame["urgency"] = "normal"  # the column's default: an import sets no urgency
+    return plan_routes_of(conn, frame)
 
 
 def _with_routes(cases: pa.Table, routed: pd.DataFrame, first_id: int) -> pa.Table:

@@ -26,15 +26,7 @@ from layers.bulk import copy_frame
 from layers.workflow.calendar import WorkingCalendar, default_calendar
 from layers.workflow.dispatch import DEFAULT_LIMIT
 
-UNROUTED_FROM = """
-SELECT c.id, c.source_id, c.street_code, c.status, c.reported_at,
-       coalesce(c.closed_at, c.reported_at) AS event_at, k.service_code,
-       k.time_limit, k.time_unit,
-       k.urgent_time_limit, c.urgency, lead.rule_id, lead.department_id AS rule_department,
-       lead.code AS rule_code, lead.area_code, place.id AS place_department,
-       place.code AS place_code, place.kind AS place_kind
-FROM {cases} c
-JOIN case_statuses s ON s.code = c.status
+_PLACE_JOINS = """
 JOIN categories k ON k.id = c.category_id
 LEFT JOIN communities m ON m.id = c.community_id
 LEFT JOIN LATERAL (
@@ -50,11 +42,30 @@ LEFT JOIN LATERAL (
        OR (d.kind = 'street' AND d.street_id = (SELECT id FROM streets WHERE code = c.street_code))
     ORDER BY (d.kind = 'community') DESC, d.id LIMIT 1
 ) place ON true
+"""
+_PLACE_COLUMNS = """k.service_code, k.time_limit, k.time_unit, k.urgent_time_limit,
+       lead.rule_id, lead.department_id AS rule_department, lead.code AS rule_code,
+       lead.area_code, place.id AS place_department, place.code AS place_code,
+       place.kind AS place_kind"""
+
+UNROUTED = f"""
+SELECT c.id, c.source_id, c.street_code, c.status, c.reported_at,
+       coalesce(c.closed_at, c.reported_at) AS event_at, c.urgency, {_PLACE_COLUMNS}
+FROM cases c
+JOIN case_statuses s ON s.code = c.status
+{_PLACE_JOINS}
 WHERE c.source_system = :source AND s.is_open AND c.department_id IS NULL
   AND c.status NOT IN ('reported', 'accepted', 'registered')
 ORDER BY c.id
 """
-UNROUTED = UNROUTED_FROM.format(cases="cases")
+
+PLACES = f"""
+SELECT c.category_id, c.community_id, c.street_code, {_PLACE_COLUMNS}
+FROM unnest(CAST(:categories AS integer[]), CAST(:communities AS integer[]),
+            CAST(:streets AS text[])) AS c(category_id, community_id, street_code)
+{_PLACE_JOINS}
+"""
+"""The routing of each (category, community, street): what :data:`UNROUTED` finds per case."""
 
 APPLY = """
 WITH ev AS (
@@ -93,7 +104,7 @@ def route_imported_cases(
     dict
         ``{"routed": n, "not_routed": m}`` (only the non-zero counts).
     """
-    routed, missing = plan_routes(conn, UNROUTED, source, calendar)
+    routed, missing = plan_routes(conn, source, calendar)
     if len(routed):
         conn.execute(sa.text(_STAGE))
         frame = routed.rename(columns={"id": "case_id", "reported_at": "at"})
@@ -104,15 +115,50 @@ def route_imported_cases(
 
 
 def plan_routes(
-    conn: Connection, query: str, source: str, calendar: WorkingCalendar | None = None
+    conn: Connection, source: str, calendar: WorkingCalendar | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(routed, not routed) of the open unrouted cases ``query`` selects (see module notes).
+    """(routed, not routed) of the open unrouted cases of ``source`` in ``cases``.
 
-    ``routed`` has the case's ``id``, ``street_code``, ``status``,
+    ``routed`` has the case's ``id``, ``source_id``, ``street_code``, ``status``,
     ``reported_at``, ``event_at`` and its ``department_id``, ``rule``,
     ``deadline_at`` and ``reason``; nothing is written.
     """
-    cases = pd.read_sql(sa.text(query), conn, params={"source": source})
+    cases = pd.read_sql(sa.text(UNROUTED), conn, params={"source": source})
+    return _decide(cases, calendar)
+
+
+def plan_routes_of(
+    conn: Connection, cases: pd.DataFrame, calendar: WorkingCalendar | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`plan_routes` for cases not written yet (a bulk load routes them first).
+
+    ``cases``: open, unrouted cases in id order with ``id``, ``source_id``,
+    ``street_code``, ``status``, ``reported_at``, ``event_at``, ``urgency``,
+    ``category_id`` and ``community_id``. The rules and places are looked up
+    once per (category, community, street) (:data:`PLACES`), not per case.
+    """
+    if cases.empty:
+        return cases, cases
+    keys = ["category_id", "community_id", "street_code"]
+    cases = cases.astype({"category_id": "Int64", "community_id": "Int64"})
+    combos = cases[keys].drop_duplicates()
+    places = pd.read_sql(
+        sa.text(PLACES),
+        conn,
+        params={
+            "categories": [int(v) for v in combos.category_id],
+            "communities": [None if pd.isna(v) else int(v) for v in combos.community_id],
+            "streets": [str(v) for v in combos.street_code],
+        },
+    ).astype({"category_id": "Int64", "community_id": "Int64"})
+    merged = cases.merge(places, on=keys, how="inner")  # inner: as UNROUTED's JOIN categories
+    return _decide(merged.sort_values("id", kind="stable").reset_index(drop=True), calendar)
+
+
+def _decide(
+    cases: pd.DataFrame, calendar: WorkingCalendar | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(routed, not routed): the statutory rule, else the place's department, and a deadline."""
     if cases.empty:
         return cases, cases
     cal = calendar or default_calendar()
@@ -122,7 +168,7 @@ def plan_routes(
     routed["department_id"] = routed.rule_department.where(
         statutory[routed.index], routed.place_department
     ).astype(int)
-    routed["rule"] = ["statutory" if s else "territorial" for s in statutory[routed.index]]
+    routed["rule"] = np.where(statutory[routed.index], "statutory", "territorial")
     routed["deadline_at"] = cal.add_working_hours_many(
         routed.reported_at, _limit_hours(cal, routed)
     )

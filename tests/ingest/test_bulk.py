@@ -299,3 +299,73 @@ def test_a_killed_bulk_import_leaves_the_old_schema_and_the_next_run_loads_all(
     assert account.loaded == cases == distinct == events == 58_800
     assert statuses == ["finished", "interrupted"]
     assert after == before
+
+
+def test_a_load_of_new_months_fills_them_as_fresh_tables_and_touches_no_other(
+    clean_engine, tmp_path
+):
+    """On top of a first load: the empty months it fills get new files (COPY FREEZE,
+    indexes built there), the first load's months keep theirs; schema, keys, history,
+    routing and row-level security of the partitions as before."""
+    import pandas as pd
+
+    first = synthetic_cases(tmp_path / "first.csv", 4_000, seed=11)
+    later = pd.read_csv(synthetic_cases(tmp_path / "later.csv", 3_000, seed=12))
+    for column in ("created_date", "closed_date"):
+        shifted = pd.to_datetime(later[column], utc=True) + pd.Timedelta(days=400)
+        later[column] = shifted.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    later["unique_key"] += 1_000_000
+    later.to_csv(tmp_path / "later.csv", index=False)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    with clean_engine.connect() as conn:
+        before = _schema(conn)
+        conn.rollback()
+        one = load_cases(first, mapping, conn=conn, bulk=True)
+        files_between = _files(conn)
+        conn.rollback()
+        stages: list[str] = []
+        two = load_cases(tmp_path / "later.csv", mapping, conn=conn, bulk=True, stage=stages.append)
+        after, files_after = _schema(conn), _files(conn)
+        cases, distinct, events, loaded = _state(conn)
+        bad_history = conn.execute(
+            sa.text("SELECT count(*) FROM case_history_violations()")
+        ).scalar()
+        unsecured = conn.execute(
+            sa.text("""
+            SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent IN ('cases'::regclass, 'case_events'::regclass)
+              AND NOT c.relrowsecurity
+        """)
+        ).scalar()
+        routed = conn.execute(
+            sa.text("""
+            SELECT count(*) FILTER (WHERE c.department_id IS NOT NULL), count(a.id)
+            FROM cases c LEFT JOIN case_assignments a ON a.case_id = c.id
+            WHERE c.status = 'dispatched'
+        """)
+        ).one()
+        triggers = conn.execute(
+            sa.text("""
+            SELECT count(*) FROM pg_trigger t JOIN pg_inherits i ON i.inhrelid = t.tgrelid
+            WHERE i.inhparent = 'cases'::regclass AND t.tgname = 'cases_keys_insert'
+              AND t.tgenabled = 'O'
+        """)
+        ).scalar()
+        leaves = conn.execute(
+            sa.text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'cases'::regclass")
+        ).scalar()
+    assert any(s.startswith("detaching ") for s in stages)  # the month-by-month path
+    assert before == after
+    assert all(valid and ready for _, _, valid, ready in after["indexes"])
+    assert all(validated for *_, validated in after["constraints"])
+    assert (one.loaded, two.loaded) == (3_920, 2_940)
+    assert cases == distinct == events == loaded == 3_920 + 2_940
+    assert bad_history == 0 and unsecured == 0
+    assert routed[0] == routed[1] > 0  # every dispatched case routed once
+    assert triggers == leaves  # the key trigger is on every partition, enabled
+    old = files_between["cases"]
+    new = {n: f for n, f in files_after["cases"].items() if n not in old or old[n] != f}
+    untouched = {n for n in old if files_after["cases"][n] == old[n]}
+    months_of_first = {n for n in old if n.startswith("cases_p2019")}
+    assert months_of_first <= untouched  # the first load's months keep their files
+    assert any(n.startswith("cases_p2020") for n in new)  # the new months got new ones
