@@ -144,7 +144,7 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     require_catalogue(catalogue)
     _check_catalogue(mapping, catalogue)
     say("checking and assigning")
-    fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now)
+    fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now, h3_later=True)
     points = fields.pop("_points")
     notes = fields.pop("_notes")
     reason = f"imported from {mapping.source} ({Path(path).name})"
@@ -157,10 +157,13 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     if bulk is None:
         bulk = wants_bulk(conn, int(points.ok.sum()))
     if not bulk:
+        fields.update(points.h3_columns())
         say(f"writing in batches of {batch_rows:,}")
     routes: list[tuple[pd.DataFrame, pd.DataFrame, bool]] = []
     insert = (
-        bulk_insert(conn, fields, mapping.source, reason, stage=say, routes=routes)
+        bulk_insert(
+            conn, fields, mapping.source, reason, stage=say, routes=routes, h3=points.h3_columns
+        )
         if bulk
         else staged_insert(
             conn,
@@ -217,10 +220,13 @@ def prepare_cases(
     *,
     conn: Connection,
     now: pd.Timestamp | None = None,
+    h3_later: bool = False,
 ) -> dict:
     """Check, map and assign every row; the staging columns (aligned with the file rows).
 
     The entry ``_points`` holds the :class:`PreparedPoints` (ids, reasons).
+    ``h3_later``: the H3 columns are left out, computed in a thread
+    (``points.h3_columns()`` waits for them).
     """
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame, cols = source.frame, mapping.columns
@@ -241,7 +247,7 @@ def prepare_cases(
         values = frame[column] if column else None
         category_ids = map_categories(values, mapping, catalogue, column, rej)
 
-    points = prepare_points(source, mapping, served_area(conn=conn), checks)
+    points = prepare_points(source, mapping, served_area(conn=conn), checks, h3_later=h3_later)
     n = len(source)
     closed_values = (
         closed
@@ -308,7 +314,7 @@ def _text(source: SourceFrame, mapping: Mapping, key: str, limit: int | None = N
     if column is None:
         return np.full(len(source), None, dtype=object)
     text = column_text(source, column)
-    if limit:
+    if limit and (text.str.len() > limit).any():  # slicing a million strings costs 0.5 s
         text = text.str.slice(0, limit)
     return text.to_numpy(dtype=object)
 

@@ -87,6 +87,7 @@ def bulk_insert(
     *,
     stage: Stage | None = None,
     routes: list[tuple[pd.DataFrame, pd.DataFrame, bool]] | None = None,
+    h3: Callable[[], dict[str, np.ndarray]] | None = None,
 ) -> Callable[[np.ndarray], int]:
     """An ``insert(rows)`` that COPYs new cases into their months (see the module notes).
 
@@ -95,6 +96,8 @@ def bulk_insert(
     not routed, fresh) is appended to ``routes`` for the run's notes. Open cases
     nothing covers stay unrouted; into a family that held rows, they are left
     to :func:`layers.ingest.routing.route_imported_cases` (not routed is then empty).
+    ``h3``: gives the H3 columns when they are not in ``fields`` yet (computed in a
+    thread meanwhile); asked for just before the COPY.
     """
 
     def insert(rows: np.ndarray) -> int:
@@ -113,6 +116,7 @@ def bulk_insert(
         route_events = _route_events(routed, source, events + len(new))
         rows_of = Rows(
             cases,
+            _h3_columns(fields, new, h3),
             pa.concat_tables([_history(cases, source, reason, events), route_events]),
             _assignments(routed, route_events),
         )
@@ -141,17 +145,28 @@ def bulk_insert(
 class Rows:
     """What one bulk load writes: cases, their history events, the routed ones' assignments."""
 
-    cases: pa.Table
+    partial: pa.Table
+    """The cases without their H3 columns."""
+    h3: Callable[[], dict[str, pa.Array]]
     events: pa.Table
     assignments: pa.Table
+
+    @property
+    def cases(self) -> pa.Table:
+        """The cases with their H3 columns (waiting for them the first time)."""
+        table = self.partial
+        for key, cells in self.h3().items():
+            table = table.append_column(key, cells)
+        return table
 
 
 def _write(conn: Connection, rows: Rows, fresh: bool, say: Stage) -> None:
     """COPY everything, each month into its partition (``FREEZE`` when ``fresh``)."""
     say("copying into cases")
+    cases = rows.cases
     with key_trigger_off(conn):
-        copy_by_month(conn, "cases", "reported_at", rows.cases, freeze=fresh)
-    copy_binary(conn, "case_keys", _keys(rows.cases), freeze=fresh)
+        copy_by_month(conn, "cases", "reported_at", cases, freeze=fresh)
+    copy_binary(conn, "case_keys", _keys(cases), freeze=fresh)
     say("writing case history")
     copy_by_month(conn, "case_events", "at", rows.events, freeze=fresh)
     with event_at_trigger_off(conn):
@@ -206,9 +221,10 @@ def _write_by_month(
     stripped = [strip(conn, table, leaf, month) for table, leaf, month in months]
     detached = {part.leaf for part in stripped}
     say("copying into cases")
+    cases = rows.cases
     with key_trigger_off(conn):
-        copy_by_month(conn, "cases", "reported_at", rows.cases, detached=detached)
-    copy_binary(conn, "case_keys", _keys(rows.cases))
+        copy_by_month(conn, "cases", "reported_at", cases, detached=detached)
+    copy_binary(conn, "case_keys", _keys(cases))
     say("writing case history")
     copy_by_month(conn, "case_events", "at", rows.events, detached=detached)
     say(f"rebuilding the indexes of {len(stripped)} months")
@@ -386,7 +402,6 @@ def _cases_table(fields: dict, rows: np.ndarray, source: str, ids: np.ndarray) -
             "street_code": text("street_code"),
             "community_id": ints("community_id", pa.int32()),
             "grid_id": ints("grid_id", pa.int32()),
-            **{f"h3_r{r}": ints(f"h3_r{r}", pa.int64()) for r in H3_RESOLUTIONS},
             "source": text("channel"),
             "description": text("description"),
             "status": text("status"),
@@ -399,6 +414,22 @@ def _cases_table(fields: dict, rows: np.ndarray, source: str, ids: np.ndarray) -
             "address": text("address"),
         }
     )
+
+
+def _h3_columns(
+    fields: dict, rows: np.ndarray, pending: Callable[[], dict[str, np.ndarray]] | None
+) -> Callable[[], dict[str, pa.Array]]:
+    """A callable giving the H3 columns of ``rows`` (from ``fields``, else from ``pending``)."""
+    got: dict[str, pa.Array] = {}
+
+    def columns() -> dict[str, pa.Array]:
+        if not got:
+            source = pending() if pending is not None else fields
+            for r in H3_RESOLUTIONS:
+                got[f"h3_r{r}"] = pa.array(source[f"h3_r{r}"][rows], type=pa.int64())
+        return got
+
+    return columns
 
 
 def _keys(cases: pa.Table) -> pa.Table:
