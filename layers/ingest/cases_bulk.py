@@ -370,17 +370,39 @@ def touched_local_days(conn: Connection, cases: pa.Table) -> list[tuple[date, st
 
 
 def _not_present(conn: Connection, fields: dict, rows: np.ndarray, source: str) -> np.ndarray:
-    """``rows`` whose source id is not yet a key of ``source`` (one read of its keys)."""
-    present = (
-        conn.execute(
-            sa.text("SELECT source_id FROM case_keys WHERE source_system = :s"), {"s": source}
-        )
-        .scalars()
-        .all()
-    )
+    """``rows`` whose source id is not yet a key of ``source``.
+
+    The keys come back as one text COPY (those that text COPY would escape —
+    a backslash or a control character — by a query of their own) and are
+    matched in Arrow: a million keys in well under a second, where a row per
+    key through the driver took seconds.
+    """
+    source_literal = conn.execute(
+        sa.text("SELECT quote_literal(CAST(:v AS text))"), {"v": source}
+    ).scalar_one()
+    plain = f"source_system = {source_literal} AND source_id !~ '[\\\\[:cntrl:]]'"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    blob = bytearray()
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY (SELECT source_id FROM case_keys WHERE {plain}) TO STDOUT") as copy,
+    ):
+        for chunk in copy:
+            blob += chunk
+    others = conn.execute(
+        sa.text(
+            "SELECT source_id FROM case_keys WHERE source_system = :s "
+            "AND source_id ~ '[\\\\[:cntrl:]]'"
+        ),
+        {"s": source},
+    ).scalars()
+    present = [*bytes(blob).decode().split("\n")[:-1], *others]
     if not present:
         return rows
-    return rows[~pd.Index(take_rows(fields["source_id"], rows)).isin(present)]
+    ids = pa.array(take_rows(fields["source_id"], rows), type=pa.string(), from_pandas=True)
+    known = pc.is_in(ids, value_set=pa.array(present, type=pa.string()))
+    return rows[~pc.fill_null(known, False).to_numpy(zero_copy_only=False)]
 
 
 def _cases_table(fields: dict, rows: np.ndarray, source: str, ids: np.ndarray) -> pa.Table:

@@ -172,7 +172,7 @@ def _decide(
     routed["deadline_at"] = cal.add_working_hours_many(
         routed.reported_at, _limit_hours(cal, routed)
     )
-    routed["reason"] = [_reason(row) for row in routed.itertuples()]
+    routed["reason"] = _reasons(routed)
     return routed, cases[~(statutory | local)]
 
 
@@ -212,17 +212,40 @@ def _limit_hours(cal: WorkingCalendar, cases: pd.DataFrame) -> np.ndarray:
     return np.array([hours[p] for p in zip(limit, unit, strict=True)], dtype=float)
 
 
-def _reason(row: Any) -> str:
-    code = row.service_code
-    if row.rule == "statutory":
-        where = row.area_code or "everywhere"
-        how = f"responsibility rule {int(row.rule_id)}: {code} ({where})"
-        unit = row.rule_code
+_WHY = ["rule", "rule_id", "service_code", "area_code", "rule_code", "place_kind", "place_code"]
+
+
+def _reasons(routed: pd.DataFrame) -> pd.Series:
+    """The reason of each route: rule or place (once per distinct one) and the deadline."""
+    groups = routed.groupby(_WHY, dropna=False, sort=False)
+    firsts = groups.head(1).set_index(groups.ngroup()[groups.head(1).index])
+    text = np.array(
+        [_reason_prefix(*row) for row in firsts[_WHY].sort_index().itertuples(index=False)],
+        dtype=object,
+    )
+    prefix = pd.Series(text[groups.ngroup().to_numpy()], index=routed.index)
+    stamp = routed.deadline_at.dt.strftime("%Y-%m-%dT%H:%M%z")  # offset as +0800
+    deadline = stamp.str[:-2] + ":" + stamp.str[-2:]  # as isoformat: +08:00
+    return prefix + deadline + " from the catalogue"
+
+
+def _reason_prefix(  # noqa: PLR0917 (the columns of _WHY, in order)
+    rule: str,
+    rule_id: Any,
+    code: str,
+    area_code: Any,
+    rule_code: Any,
+    place_kind: Any,
+    place_code: Any,
+) -> str:
+    if rule == "statutory":
+        where = area_code if isinstance(area_code, str) and area_code else "everywhere"
+        how = f"responsibility rule {int(rule_id)}: {code} ({where})"
+        unit = rule_code
     else:
-        how = f"no responsibility rule for {code}: the {row.place_kind} of the place"
-        unit = row.place_code
-    deadline = row.deadline_at.isoformat(timespec="minutes")
-    return f"imported open case routed to {unit} ({how}); deadline {deadline} from the catalogue"
+        how = f"no responsibility rule for {code}: the {place_kind} of the place"
+        unit = place_code
+    return f"imported open case routed to {unit} ({how}); deadline "
 
 
 def _notes(conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.DataFrame) -> None:

@@ -162,9 +162,9 @@ class WorkingCalendar:
             raise CalendarError(f"working hours must not be negative: {hours.min()}")
         t = starts.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64").to_numpy()
         need = np.round(hours * 3_600_000_000).astype(np.int64)
-        first = min(starts).astimezone(self.tz).date()
+        first = starts.min().astimezone(self.tz).date()
         days = int(np.ceil(hours.max() / self.day_hours)) if self.day_hours else 0
-        span = (max(starts) - min(starts)).days + 2 * days + 60
+        span = (starts.max() - starts.min()).days + 2 * days + 60
         for _ in range(12):
             begin, end = self._periods(first, span)
             if begin is None:

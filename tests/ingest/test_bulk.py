@@ -369,3 +369,46 @@ def test_a_load_of_new_months_fills_them_as_fresh_tables_and_touches_no_other(
     months_of_first = {n for n in old if n.startswith("cases_p2019")}
     assert months_of_first <= untouched  # the first load's months keep their files
     assert any(n.startswith("cases_p2020") for n in new)  # the new months got new ones
+
+
+def test_a_bulk_rerun_knows_source_ids_with_backslashes_and_control_characters(iconn, tmp_path):
+    """The present keys come back by text COPY, which escapes these: matched all the same."""
+    ids = ["plain-1", "back\\slash", "tab\tin", "line\nbreak", "end\\"]
+    path = write_cases_csv(tmp_path / "odd.csv", [{"unique_key": i} for i in ids])
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    first = load_cases(path, mapping, conn=iconn, commit=False, bulk=True)
+    again = load_cases(path, mapping, conn=iconn, commit=False, bulk=True)
+    stored = iconn.execute(
+        sa.text("SELECT source_id FROM case_keys WHERE source_system = 'sf311' ORDER BY 1")
+    ).scalars()
+    assert first.loaded == len(set(stored)) > 0
+    assert (again.loaded, again.already_present) == (0, first.loaded)
+
+
+def test_route_reasons_read_as_one_by_one(iconn, tmp_path):
+    """The reasons built once per rule or place read as the per-case text always did."""
+    from layers.ingest.routing import plan_routes
+
+    path = synthetic_cases(tmp_path / "cases.csv", 1_000, seed=13)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    load_cases(path, mapping, conn=iconn, commit=False, bulk=False)
+    iconn.execute(sa.text("UPDATE cases SET department_id = NULL, deadline_at = NULL"))
+    routed, _ = plan_routes(iconn, "sf311")
+
+    def one(row) -> str:
+        if row.rule == "statutory":
+            how = f"responsibility rule {int(row.rule_id)}: {row.service_code} "
+            how += f"({row.area_code or 'everywhere'})"
+            unit = row.rule_code
+        else:
+            how = (
+                f"no responsibility rule for {row.service_code}: the {row.place_kind} of the place"
+            )
+            unit = row.place_code
+        deadline = row.deadline_at.isoformat(timespec="minutes")
+        return (
+            f"imported open case routed to {unit} ({how}); deadline {deadline} from the catalogue"
+        )
+
+    assert len(routed) > 50
+    assert list(routed.reason) == [one(r) for r in routed.itertuples()]
