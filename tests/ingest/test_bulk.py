@@ -412,3 +412,74 @@ def test_route_reasons_read_as_one_by_one(iconn, tmp_path):
 
     assert len(routed) > 50
     assert list(routed.reason) == [one(r) for r in routed.itertuples()]
+
+
+def test_a_load_of_new_months_killed_mid_way_leaves_every_month_attached(clean_engine, tmp_path):
+    """SIGKILL while the empty months are detached and filling: the rollback puts them
+    back (DDL is transactional), nothing of the second file is there, a re-run loads it."""
+    from datetime import date
+
+    import pandas as pd
+
+    from layers.partitions import ensure
+
+    first = synthetic_cases(tmp_path / "first.csv", 3_000, seed=14)
+    later = pd.read_csv(synthetic_cases(tmp_path / "later.csv", 60_000, seed=15))
+    for column in ("created_date", "closed_date"):
+        shifted = pd.to_datetime(later[column], utc=True) + pd.Timedelta(days=400)
+        later[column] = shifted.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    later["unique_key"] += 1_000_000
+    later.to_csv(tmp_path / "later.csv", index=False)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    leaves = sa.text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'cases'::regclass")
+    with clean_engine.connect() as conn:
+        load_cases(first, mapping, conn=conn, bulk=True)
+        ensure(conn, start=date(2020, 1, 1), end=date(2021, 2, 1))  # as the loader would
+        conn.commit()
+        before, n_leaves = _schema(conn), conn.execute(leaves).scalar_one()
+        conn.rollback()
+    url = clean_engine.url.render_as_string(hide_password=False)
+    script = (
+        "import sys; from layers.ingest import load_cases, load_mapping; "
+        "from layers.db import engine_for; eng = engine_for(sys.argv[1]); "
+        f"m = load_mapping({str(MAPPINGS / 'sf311_bigquery.yaml')!r}); "
+        "conn = eng.connect(); load_cases(sys.argv[2], m, conn=conn, bulk=True)"
+    )
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    later_path = str(tmp_path / "later.csv")
+    proc = subprocess.Popen([sys.executable, "-c", script, url, later_path], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 120
+    with clean_engine.connect() as conn:
+        while time.monotonic() < deadline and proc.poll() is None:
+            # wait until the load COPYs into a detached, emptied month
+            copying = conn.execute(
+                sa.text("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE pid <> pg_backend_pid() AND query LIKE 'COPY %cases_p%FREEZE%'
+            """)
+            ).scalar_one()
+            conn.rollback()
+            if copying:
+                break
+            time.sleep(0.005)
+    assert proc.poll() is None, "the import finished before it could be killed; make it bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    with clean_engine.connect() as conn:
+        for _ in range(300):
+            waiting = conn.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass")
+            ).scalar_one()
+            conn.rollback()
+            if waiting == 0:
+                break
+            time.sleep(0.1)
+        assert _schema(conn) == before
+        assert conn.execute(leaves).scalar_one() == n_leaves
+        cases, _, events, _ = _state(conn)
+        assert cases == events == 2_940
+        conn.rollback()
+        again = load_cases(tmp_path / "later.csv", mapping, conn=conn, bulk=True)
+        cases, distinct, events, _ = _state(conn)
+        assert _schema(conn) == before
+    assert again.loaded == 58_800 and cases == distinct == events == 2_940 + 58_800
