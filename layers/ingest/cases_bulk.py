@@ -5,21 +5,24 @@ In the load's one transaction (:func:`bulk_insert`):
 1. lock ``cases``, ``case_events`` and ``case_keys`` and leave out the source
    ids already in ``case_keys`` (they count as present; when none is new, stop
    here: nothing is dropped or rebuilt);
-2. drop their secondary indexes and foreign keys
-   (:func:`layers.bulk.deferred_indexes_and_foreign_keys`; when the whole family
-   is empty it is truncated and its keys dropped too: a fresh load, whose rows
-   skip the WAL at ``wal_level = minimal`` and are COPYed ``FREEZE``);
-3. take the new case ids and event ids from their sequences
-   (:func:`layers.bulk_months.reserve_ids`), so nothing has to be read back;
+2. take the new case ids and event ids from their sequences
+   (:func:`layers.bulk_months.reserve_ids`), so nothing has to be read back, and
+   route the open cases before they are written (department, deadline, a
+   ``route`` event and a lead assignment each);
+3. either the whole-table path — drop the secondary indexes and foreign keys of
+   the three tables (:func:`layers.bulk.deferred_indexes_and_foreign_keys`; when
+   the family is empty it is truncated and its keys dropped too: a fresh load,
+   COPYed ``FREEZE``, without WAL at ``wal_level = minimal``) — or, when most
+   rows fall in months still empty, the month path (:func:`_write_by_month`:
+   only those months are detached, filled ``FREEZE``, indexed and attached back);
 4. COPY the cases month by month straight into their partitions
-   (:func:`layers.bulk_months.copy_by_month`), with the ``case_keys`` trigger
-   off for the transaction, and COPY their keys into ``case_keys`` in one go;
-5. COPY each case's ``import`` history row into the months of ``case_events``,
-   and the reporters (personal data, kept apart);
-6. tell the rollups which local days were touched (:func:`touched_local_days`,
+   (:func:`layers.bulk_months.copy_by_month`) with the ``case_keys`` trigger off
+   for the transaction, their keys into ``case_keys``, the history rows into the
+   months of ``case_events``, the assignments and the reporters;
+5. tell the rollups which local days were touched (:func:`touched_local_days`,
    the one place a bulk load reports them);
-7. rebuild the indexes and add the foreign keys back (each validated with one
-   anti-join).
+6. rebuild what was dropped and add the foreign keys back (each validated with
+   one anti-join, on the filled months only in the month path).
 
 A crash before the commit rolls all of it back (the trigger's disable too).
 """
