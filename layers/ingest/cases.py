@@ -7,21 +7,16 @@ status mapped from the source status, and one ``case_events`` row (action
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis.assign import H3_RESOLUTIONS
-from layers.bulk import copy_binary, copy_frame, deferred_indexes_and_foreign_keys, point_ewkb_arrow
 from layers.catalogue import code_ids
 from layers.ingest.arrays import is_none
 from layers.ingest.assignment import served_area
+from layers.ingest.cases_bulk import bulk_insert, wants_bulk
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
 from layers.ingest.points import (
@@ -33,7 +28,7 @@ from layers.ingest.points import (
     take_rows,
 )
 from layers.ingest.readers import SourceFrame, read_source
-from layers.ingest.routing import route_imported_cases
+from layers.ingest.routing import route_imported_cases, route_notes
 from layers.ingest.runs import ImportAccount, Progress, Stage, run_import
 from layers.ingest.validation import (
     Rejections,
@@ -44,7 +39,7 @@ from layers.ingest.validation import (
     parse_times,
     require_catalogue,
 )
-from layers.partitions import ensure_for, estimated_rows
+from layers.partitions import ensure_for
 
 STAGE = "ingest_stage_cases"
 STAGE_COLUMNS = """
@@ -149,7 +144,7 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     require_catalogue(catalogue)
     _check_catalogue(mapping, catalogue)
     say("checking and assigning")
-    fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now)
+    fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now, h3_later=True)
     points = fields.pop("_points")
     notes = fields.pop("_notes")
     reason = f"imported from {mapping.source} ({Path(path).name})"
@@ -162,9 +157,13 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     if bulk is None:
         bulk = wants_bulk(conn, int(points.ok.sum()))
     if not bulk:
+        fields.update(points.h3_columns())
         say(f"writing in batches of {batch_rows:,}")
+    routes: list[tuple[pd.DataFrame, pd.DataFrame, bool]] = []
     insert = (
-        bulk_insert(conn, fields, mapping.source, reason, say)
+        bulk_insert(
+            conn, fields, mapping.source, reason, stage=say, routes=routes, h3=points.h3_columns
+        )
         if bulk
         else staged_insert(
             conn,
@@ -195,158 +194,23 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
         progress=progress,
     )
     say("routing open cases")
-    routed = route_imported_cases(conn=conn, run_id=account.run_id, source=mapping.source)
+    # the bulk path routed its open cases as it wrote them: their notes; then whatever
+    # is still unrouted (nothing covers it, or an earlier run's) as after a batch
+    # load, unless the load was fresh (then it noted those itself)
+    routed: dict[str, int] = {}
+    fresh = any(fresh for *_, fresh in routes)
+    for done, missing, _ in routes:
+        for key, value in route_notes(conn, account.run_id, done, missing).items():
+            routed[key] = routed.get(key, 0) + value
+    if not fresh:
+        later = route_imported_cases(conn=conn, run_id=account.run_id, source=mapping.source)
+        for key, value in later.items():
+            routed[key] = routed.get(key, 0) + value
     if commit:
         conn.commit()
     account.notes = {**account.notes, **routed}
     say("done")
     return account
-
-
-BULK_MIN_ROWS = 100_000
-"""Automatic bulk mode needs at least this many good rows ..."""
-BULK_MIN_SHARE = 0.25
-"""... and at least this share of the rows already in ``cases`` (rebuilding the
-indexes and re-validating the foreign keys costs in proportion to the table)."""
-
-
-def wants_bulk(conn: Connection, good_rows: int) -> bool:
-    """True when ``good_rows`` new cases should take the bulk path (see :func:`load_cases`)."""
-    if good_rows < BULK_MIN_ROWS:
-        return False
-    return good_rows >= BULK_MIN_SHARE * estimated_rows(conn, "cases")
-
-
-def bulk_insert(
-    conn: Connection, fields: dict, source: str, reason: str, stage: Stage | None = None
-) -> Callable[[np.ndarray], int]:
-    """An ``insert(rows)`` that COPYs new cases straight into ``cases`` (the bulk path).
-
-    In the caller's transaction: lock ``cases`` and ``case_events``, drop their
-    secondary indexes and foreign keys (:func:`layers.bulk.deferred_indexes_and_foreign_keys`),
-    leave out the source ids already loaded (one read of this source's natural
-    keys: they count as already present), COPY the rest into ``cases`` in
-    binary, write each new case's ``import`` event with one ``INSERT … SELECT``
-    over the new ids, add reporters, then rebuild the indexes and add the
-    foreign keys back (which validates every row). When ``cases`` and the
-    tables referring to it are empty (a first load), they are truncated in the
-    transaction and their keys rebuilt too: the rows skip the WAL and are
-    COPYed ``FREEZE``. A crash before the commit rolls all of it back.
-    """
-
-    def insert(rows: np.ndarray) -> int:
-        conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
-        say = stage or (lambda _: None)
-        say("locking cases")
-        with deferred_indexes_and_foreign_keys(
-            conn, ["cases", "case_events"], truncate_if_empty=True, stage=say
-        ) as deferred:
-            last_id = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one()
-            present = (
-                []
-                if deferred.fresh
-                else conn.execute(
-                    sa.text("SELECT source_id FROM cases WHERE source_system = :s"), {"s": source}
-                )
-                .scalars()
-                .all()
-            )
-            ids = fields["source_id"][rows]
-            new = rows[~pd.Index(ids).isin(present)] if present else rows
-            say("copying into cases")
-            copy_binary(conn, "cases", _cases_table(fields, new, source), freeze=deferred.fresh)
-            say("writing case history")
-            conn.execute(
-                sa.text(BULK_HISTORY), {"source": source, "reason": reason, "last": last_id}
-            )
-            _bulk_reporters(conn, fields, new, source, last_id)
-        return len(new)
-
-    return insert
-
-
-BULK_HISTORY = """
-INSERT INTO case_events (case_id, street_code, at, actor, role, action, to_status, reason)
-SELECT id, street_code, coalesce(closed_at, reported_at), 'import:' || :source, 'system',
-       'import', status, :reason
-FROM cases WHERE id > :last AND source_system = :source
-ORDER BY id
-"""
-
-
-def _cases_table(fields: dict, rows: np.ndarray, source: str) -> pa.Table:
-    """The ``cases`` columns of ``rows`` as an Arrow table (geometry as EWKB bytes)."""
-
-    def text(key: str) -> pa.Array:
-        return pa.array(take_rows(fields[key], rows), type=pa.string(), from_pandas=True)
-
-    def ints(key: str, kind: pa.DataType) -> pa.Array:
-        return pa.array(take_rows(fields[key], rows), type=kind, from_pandas=True)
-
-    source_id = text("source_id")
-    reported = pa.array(take_rows(fields["reported_at"], rows))
-    return pa.table(
-        {
-            "case_no": pc.binary_join_element_wise(pa.scalar(f"{source}-"), source_id, ""),
-            "category_id": ints("category_id", pa.int32()),
-            "street_code": text("street_code"),
-            "community_id": ints("community_id", pa.int32()),
-            "grid_id": ints("grid_id", pa.int32()),
-            **{f"h3_r{r}": ints(f"h3_r{r}", pa.int64()) for r in H3_RESOLUTIONS},
-            "source": text("channel"),
-            "description": text("description"),
-            "status": text("status"),
-            "reported_at": reported,
-            "registered_at": reported,
-            "closed_at": pa.array(take_rows(fields["closed_at"], rows)),
-            "source_system": pa.array(np.full(len(rows), source, dtype=object), type=pa.string()),
-            "source_id": source_id,
-            "geom": point_ewkb_arrow(fields["x"][rows], fields["y"][rows], hex=False),
-            "address": text("address"),
-        }
-    )
-
-
-def _bulk_reporters(
-    conn: Connection, fields: dict, rows: np.ndarray, source: str, last_id: int
-) -> None:
-    """Reporters of the new cases (personal data, kept apart), joined back by source id."""
-    names = np.asarray(take_rows(fields["reporter_name"], rows), dtype=object)
-    phones = np.asarray(take_rows(fields["reporter_phone"], rows), dtype=object)
-    has = ~(is_none(names) & is_none(phones))
-    if not has.any():
-        return
-    keep = rows[has]
-    conn.execute(
-        sa.text(
-            "CREATE TEMP TABLE IF NOT EXISTS ingest_stage_reporters "
-            "(source_id text, name text, phone text, channel text)"
-        )
-    )
-    conn.execute(sa.text("TRUNCATE ingest_stage_reporters"))
-    copy_frame(
-        conn,
-        "ingest_stage_reporters",
-        pd.DataFrame(
-            {
-                "source_id": take_rows(fields["source_id"], keep),
-                "name": names[has],
-                "phone": phones[has],
-                "channel": take_rows(fields["channel"], keep),
-            }
-        ),
-    )
-    conn.execute(
-        sa.text("""
-        INSERT INTO reporters (case_id, name, phone, channel, created_at)
-        SELECT c.id, r.name, r.phone, r.channel, c.reported_at
-        FROM ingest_stage_reporters r
-        JOIN cases c ON c.source_system = :source AND c.source_id = r.source_id
-        WHERE c.id > :last
-        ORDER BY c.id
-    """),
-        {"source": source, "last": last_id},
-    )
 
 
 def prepare_cases(
@@ -356,10 +220,13 @@ def prepare_cases(
     *,
     conn: Connection,
     now: pd.Timestamp | None = None,
+    h3_later: bool = False,
 ) -> dict:
     """Check, map and assign every row; the staging columns (aligned with the file rows).
 
     The entry ``_points`` holds the :class:`PreparedPoints` (ids, reasons).
+    ``h3_later``: the H3 columns are left out, computed in a thread
+    (``points.h3_columns()`` waits for them).
     """
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame, cols = source.frame, mapping.columns
@@ -380,7 +247,7 @@ def prepare_cases(
         values = frame[column] if column else None
         category_ids = map_categories(values, mapping, catalogue, column, rej)
 
-    points = prepare_points(source, mapping, served_area(conn=conn), checks)
+    points = prepare_points(source, mapping, served_area(conn=conn), checks, h3_later=h3_later)
     n = len(source)
     closed_values = (
         closed
@@ -447,7 +314,7 @@ def _text(source: SourceFrame, mapping: Mapping, key: str, limit: int | None = N
     if column is None:
         return np.full(len(source), None, dtype=object)
     text = column_text(source, column)
-    if limit:
+    if limit and (text.str.len() > limit).any():  # slicing a million strings costs 0.5 s
         text = text.str.slice(0, limit)
     return text.to_numpy(dtype=object)
 

@@ -13,6 +13,7 @@ to the run — all in the batch's transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,15 @@ class PreparedPoints:
     h3: dict[str, np.ndarray]
     near_m: np.ndarray | None = None
     """Metres outside the served area of rows taken in by the tolerance (NaN: inside)."""
+    h3_pending: Future | None = None
+    """The H3 cells still being computed in a thread (``prepare_points(h3_later=True)``)."""
+
+    def h3_columns(self) -> dict[str, np.ndarray]:
+        """The H3 columns, waiting for the thread that computes them if need be."""
+        if self.h3_pending is not None:
+            self.h3 = self.h3_pending.result()
+            self.h3_pending = None
+        return self.h3
 
     @property
     def ok(self) -> np.ndarray:
@@ -67,6 +77,8 @@ def prepare_points(
     area: ServedArea,
     layer_checks: Callable[[Rejections], None] | None = None,
     rej: Rejections | None = None,
+    *,
+    h3_later: bool = False,
 ) -> PreparedPoints:
     """Check and assign every row of ``source``.
 
@@ -101,11 +113,23 @@ def prepare_points(
     )
     reject_duplicates(ids, str(mapping.columns["source_id"]), rej)
     ok = rej.ok
-    h3 = {k: np.zeros(len(ids), dtype=np.int64) for k in ("h3_r7", "h3_r8", "h3_r9", "h3_r10")}
+    if h3_later:
+        # numpy lets go of the GIL: the cells are computed while the loader waits
+        # for the database (locking, routing, dropping indexes)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="h3")
+        pending = pool.submit(_h3_of, lon, lat, ok)
+        pool.shutdown(wait=False)  # the thread ends with its one task
+        return PreparedPoints(source, ids, rej, lon, lat, where, {}, near_m, pending)
+    return PreparedPoints(source, ids, rej, lon, lat, where, _h3_of(lon, lat, ok), near_m)
+
+
+def _h3_of(lon: np.ndarray, lat: np.ndarray, ok: np.ndarray) -> dict[str, np.ndarray]:
+    """H3 r7-r10 of the rows to load (0 for the others)."""
+    h3 = {k: np.zeros(len(lon), dtype=np.int64) for k in ("h3_r7", "h3_r8", "h3_r9", "h3_r10")}
     if ok.any():
         for key, cells in h3_columns(lon[ok], lat[ok]).items():
             h3[key][ok] = cells
-    return PreparedPoints(source, ids, rej, lon, lat, where, h3, near_m)
+    return h3
 
 
 def nullable_ids(values: np.ndarray) -> pd.Series:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -25,15 +26,7 @@ from layers.bulk import copy_frame
 from layers.workflow.calendar import WorkingCalendar, default_calendar
 from layers.workflow.dispatch import DEFAULT_LIMIT
 
-UNROUTED = """
-SELECT c.id, c.source_id, c.street_code, c.status, c.reported_at,
-       coalesce(c.closed_at, c.reported_at) AS event_at, k.service_code,
-       k.time_limit, k.time_unit,
-       k.urgent_time_limit, c.urgency, lead.rule_id, lead.department_id AS rule_department,
-       lead.code AS rule_code, lead.area_code, place.id AS place_department,
-       place.code AS place_code, place.kind AS place_kind
-FROM cases c
-JOIN case_statuses s ON s.code = c.status
+_PLACE_JOINS = """
 JOIN categories k ON k.id = c.category_id
 LEFT JOIN communities m ON m.id = c.community_id
 LEFT JOIN LATERAL (
@@ -49,10 +42,30 @@ LEFT JOIN LATERAL (
        OR (d.kind = 'street' AND d.street_id = (SELECT id FROM streets WHERE code = c.street_code))
     ORDER BY (d.kind = 'community') DESC, d.id LIMIT 1
 ) place ON true
+"""
+_PLACE_COLUMNS = """k.service_code, k.time_limit, k.time_unit, k.urgent_time_limit,
+       lead.rule_id, lead.department_id AS rule_department, lead.code AS rule_code,
+       lead.area_code, place.id AS place_department, place.code AS place_code,
+       place.kind AS place_kind"""
+
+UNROUTED = f"""
+SELECT c.id, c.source_id, c.street_code, c.status, c.reported_at,
+       coalesce(c.closed_at, c.reported_at) AS event_at, c.urgency, {_PLACE_COLUMNS}
+FROM cases c
+JOIN case_statuses s ON s.code = c.status
+{_PLACE_JOINS}
 WHERE c.source_system = :source AND s.is_open AND c.department_id IS NULL
   AND c.status NOT IN ('reported', 'accepted', 'registered')
 ORDER BY c.id
 """
+
+PLACES = f"""
+SELECT c.category_id, c.community_id, c.street_code, {_PLACE_COLUMNS}
+FROM unnest(CAST(:categories AS integer[]), CAST(:communities AS integer[]),
+            CAST(:streets AS text[])) AS c(category_id, community_id, street_code)
+{_PLACE_JOINS}
+"""
+"""The routing of each (category, community, street): what :data:`UNROUTED` finds per case."""
 
 APPLY = """
 WITH ev AS (
@@ -91,9 +104,63 @@ def route_imported_cases(
     dict
         ``{"routed": n, "not_routed": m}`` (only the non-zero counts).
     """
+    routed, missing = plan_routes(conn, source, calendar)
+    if len(routed):
+        conn.execute(sa.text(_STAGE))
+        frame = routed.rename(columns={"id": "case_id", "reported_at": "at"})
+        cols = ["case_id", "street_code", "status", "at", "event_at", "department_id", "rule"]
+        copy_frame(conn, "import_routing", frame[[*cols, "deadline_at", "reason"]])
+        conn.execute(sa.text(APPLY), {"source": source})
+    return route_notes(conn, run_id, routed, missing)
+
+
+def plan_routes(
+    conn: Connection, source: str, calendar: WorkingCalendar | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(routed, not routed) of the open unrouted cases of ``source`` in ``cases``.
+
+    ``routed`` has the case's ``id``, ``source_id``, ``street_code``, ``status``,
+    ``reported_at``, ``event_at`` and its ``department_id``, ``rule``,
+    ``deadline_at`` and ``reason``; nothing is written.
+    """
     cases = pd.read_sql(sa.text(UNROUTED), conn, params={"source": source})
+    return _decide(cases, calendar)
+
+
+def plan_routes_of(
+    conn: Connection, cases: pd.DataFrame, calendar: WorkingCalendar | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`plan_routes` for cases not written yet (a bulk load routes them first).
+
+    ``cases``: open, unrouted cases in id order with ``id``, ``source_id``,
+    ``street_code``, ``status``, ``reported_at``, ``event_at``, ``urgency``,
+    ``category_id`` and ``community_id``. The rules and places are looked up
+    once per (category, community, street) (:data:`PLACES`), not per case.
+    """
     if cases.empty:
-        return {}
+        return cases, cases
+    keys = ["category_id", "community_id", "street_code"]
+    cases = cases.astype({"category_id": "Int64", "community_id": "Int64"})
+    combos = cases[keys].drop_duplicates()
+    places = pd.read_sql(
+        sa.text(PLACES),
+        conn,
+        params={
+            "categories": [int(v) for v in combos.category_id],
+            "communities": [None if pd.isna(v) else int(v) for v in combos.community_id],
+            "streets": [str(v) for v in combos.street_code],
+        },
+    ).astype({"category_id": "Int64", "community_id": "Int64"})
+    merged = cases.merge(places, on=keys, how="inner")  # inner: as UNROUTED's JOIN categories
+    return _decide(merged.sort_values("id", kind="stable").reset_index(drop=True), calendar)
+
+
+def _decide(
+    cases: pd.DataFrame, calendar: WorkingCalendar | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(routed, not routed): the statutory rule, else the place's department, and a deadline."""
+    if cases.empty:
+        return cases, cases
     cal = calendar or default_calendar()
     statutory = cases.rule_department.notna()
     local = ~statutory & cases.place_department.notna()
@@ -101,16 +168,18 @@ def route_imported_cases(
     routed["department_id"] = routed.rule_department.where(
         statutory[routed.index], routed.place_department
     ).astype(int)
-    routed["rule"] = ["statutory" if s else "territorial" for s in statutory[routed.index]]
-    routed["deadline_at"] = [_deadline(cal, row) for row in routed.itertuples()]
-    routed["reason"] = [_reason(row) for row in routed.itertuples()]
-    if len(routed):
-        conn.execute(sa.text(_STAGE))
-        frame = routed.rename(columns={"id": "case_id", "reported_at": "at"})
-        cols = ["case_id", "street_code", "status", "at", "event_at", "department_id", "rule"]
-        copy_frame(conn, "import_routing", frame[[*cols, "deadline_at", "reason"]])
-        conn.execute(sa.text(APPLY), {"source": source})
-    missing = cases[~(statutory | local)]
+    routed["rule"] = np.where(statutory[routed.index], "statutory", "territorial")
+    routed["deadline_at"] = cal.add_working_hours_many(
+        routed.reported_at, _limit_hours(cal, routed)
+    )
+    routed["reason"] = _reasons(routed)
+    return routed, cases[~(statutory | local)]
+
+
+def route_notes(
+    conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.DataFrame
+) -> dict[str, int]:
+    """Write the ``routed`` / ``not_routed`` notes of run ``run_id``; their non-zero counts."""
     _notes(conn, run_id, routed, missing)
     counts = {"routed": len(routed), "not_routed": len(missing)}
     return {k: v for k, v in counts.items() if v}
@@ -125,33 +194,65 @@ TRUNCATE import_routing;
 """
 
 
-def _deadline(cal: WorkingCalendar, row: Any) -> pd.Timestamp:
-    limit, unit = DEFAULT_LIMIT
-    if pd.notna(row.time_limit):
-        urgent = row.urgency == "urgent" and pd.notna(row.urgent_time_limit)
-        limit = float(row.urgent_time_limit if urgent else row.time_limit)
-        unit = str(row.time_unit)
-    return pd.Timestamp(cal.deadline(row.reported_at.to_pydatetime(), limit, unit))
+def _limit_hours(cal: WorkingCalendar, cases: pd.DataFrame) -> np.ndarray:
+    """Working hours of each case's time limit (the urgent one for an urgent case; the
+    default limit for a category without one), one lookup per distinct limit."""
+    has = cases.time_limit.notna().to_numpy()
+    urgent = (
+        has & (cases.urgency == "urgent").to_numpy() & cases.urgent_time_limit.notna().to_numpy()
+    )
+    limit = np.where(urgent, cases.urgent_time_limit, cases.time_limit)
+    limit = np.where(has, limit, DEFAULT_LIMIT[0]).astype(float)
+    unit = np.where(has, cases.time_unit.astype(object), DEFAULT_LIMIT[1])
+    pairs = pd.DataFrame({"limit": limit, "unit": unit})
+    hours = {
+        (lim, u): cal.limit_hours(lim, str(u))
+        for lim, u in pairs.drop_duplicates().itertuples(index=False)
+    }
+    return np.array([hours[p] for p in zip(limit, unit, strict=True)], dtype=float)
 
 
-def _reason(row: Any) -> str:
-    code = row.service_code
-    if row.rule == "statutory":
-        where = row.area_code or "everywhere"
-        how = f"responsibility rule {int(row.rule_id)}: {code} ({where})"
-        unit = row.rule_code
+_WHY = ["rule", "rule_id", "service_code", "area_code", "rule_code", "place_kind", "place_code"]
+
+
+def _reasons(routed: pd.DataFrame) -> pd.Series:
+    """The reason of each route: rule or place (once per distinct one) and the deadline."""
+    groups = routed.groupby(_WHY, dropna=False, sort=False)
+    firsts = groups.head(1).set_index(groups.ngroup()[groups.head(1).index])
+    text = np.array(
+        [_reason_prefix(*row) for row in firsts[_WHY].sort_index().itertuples(index=False)],
+        dtype=object,
+    )
+    prefix = pd.Series(text[groups.ngroup().to_numpy()], index=routed.index)
+    stamp = routed.deadline_at.dt.strftime("%Y-%m-%dT%H:%M%z")  # offset as +0800
+    deadline = stamp.str[:-2] + ":" + stamp.str[-2:]  # as isoformat: +08:00
+    return prefix + deadline + " from the catalogue"
+
+
+def _reason_prefix(  # noqa: PLR0917 (the columns of _WHY, in order)
+    rule: str,
+    rule_id: Any,
+    code: str,
+    area_code: Any,
+    rule_code: Any,
+    place_kind: Any,
+    place_code: Any,
+) -> str:
+    if rule == "statutory":
+        where = area_code if isinstance(area_code, str) and area_code else "everywhere"
+        how = f"responsibility rule {int(rule_id)}: {code} ({where})"
+        unit = rule_code
     else:
-        how = f"no responsibility rule for {code}: the {row.place_kind} of the place"
-        unit = row.place_code
-    deadline = row.deadline_at.isoformat(timespec="minutes")
-    return f"imported open case routed to {unit} ({how}); deadline {deadline} from the catalogue"
+        how = f"no responsibility rule for {code}: the {place_kind} of the place"
+        unit = place_code
+    return f"imported open case routed to {unit} ({how}); deadline "
 
 
 def _notes(conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.DataFrame) -> None:
     rows = [
         *(
             (r.source_id, "routed", f"case {r.id}: {r.reason}")
-            for r in routed[["id", "source_id", "reason"]].itertuples()
+            for r in (routed[["id", "source_id", "reason"]] if len(routed) else routed).itertuples()
         ),
         *(
             (
@@ -161,7 +262,9 @@ def _notes(conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.Data
                 "no community or street department for its place: add a default_department "
                 "to the class (gridgov city categories) or an area department, and load again",
             )
-            for r in missing[["id", "source_id", "service_code"]].itertuples()
+            for r in (
+                missing[["id", "source_id", "service_code"]] if len(missing) else missing
+            ).itertuples()
         ),
     ]
     if not rows:

@@ -144,15 +144,16 @@ def test_a_bulk_load_says_what_it_is_doing(clean_engine, tmp_path):
             bulk=True,
             stage=stages.append,
         )
-    assert stages[:5] == [
+    assert stages[:6] == [
         "reading",
         "checking and assigning",
         "locking cases",
+        "routing open cases",  # before they are written: routed as they go in
         "copying into cases",
         "writing case history",
     ]
-    assert stages[5].startswith("rebuilding ") and stages[5].endswith(" indexes")
-    assert stages[6].startswith("checking ") and stages[6].endswith(" foreign keys")
+    assert stages[6].startswith("rebuilding ") and stages[6].endswith(" indexes")
+    assert stages[7].startswith("checking ") and stages[7].endswith(" foreign keys")
 
 
 def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
@@ -161,8 +162,15 @@ def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
     columns = (
         "case_no, category_id, street_code, community_id, grid_id, h3_r7, h3_r8, h3_r9, h3_r10, "
         "source, description, status, reported_at, registered_at, closed_at, source_id, "
-        "ST_AsEWKB(geom)"
+        "ST_AsEWKB(geom), department_id, deadline_at, dispatched_at"
     )
+    assignments = sa.text(
+        "SELECT c.source_id, a.street_code, a.department_id, a.role, a.rule, a.reason, "
+        "a.assigned_at, a.deadline_at, e.action, e.at = a.event_at "
+        "FROM case_assignments a JOIN cases c ON c.id = a.case_id "
+        "JOIN case_events e ON e.id = a.event_id ORDER BY c.source_id"
+    )
+    notes = sa.text("SELECT code, count(*) FROM import_notes GROUP BY code ORDER BY code")
     events = "e.street_code, e.at, e.actor, e.role, e.action, e.to_status, e.reason"
     query = sa.text(f"SELECT {columns} FROM cases ORDER BY source_id")
     history = sa.text(
@@ -172,13 +180,22 @@ def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
     with clean_engine.connect() as conn:
         load_cases(path, mapping, conn=conn, bulk=False, batch_rows=300)
         batch_rows, batch_events = conn.execute(query).all(), conn.execute(history).all()
+        batch_routes, batch_notes = conn.execute(assignments).all(), conn.execute(notes).all()
         conn.rollback()
     with clean_engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE case_events, cases, import_runs, import_quarantine CASCADE"))
+        conn.execute(
+            sa.text(
+                "TRUNCATE case_events, cases, import_runs, import_quarantine, import_notes CASCADE"
+            )
+        )
     with clean_engine.connect() as conn:
         load_cases(path, mapping, conn=conn, bulk=True)
         bulk_rows, bulk_events = conn.execute(query).all(), conn.execute(history).all()
+        bulk_routes, bulk_notes = conn.execute(assignments).all(), conn.execute(notes).all()
     assert len(batch_rows) == 1_960
+    assert len(batch_routes) > 100 and dict(batch_notes)["routed"] == len(batch_routes)
+    assert bulk_routes == batch_routes  # routed before they were written: the same routes
+    assert bulk_notes == batch_notes
     assert bulk_rows == batch_rows
     assert bulk_events == batch_events
 
@@ -282,3 +299,187 @@ def test_a_killed_bulk_import_leaves_the_old_schema_and_the_next_run_loads_all(
     assert account.loaded == cases == distinct == events == 58_800
     assert statuses == ["finished", "interrupted"]
     assert after == before
+
+
+def test_a_load_of_new_months_fills_them_as_fresh_tables_and_touches_no_other(
+    clean_engine, tmp_path
+):
+    """On top of a first load: the empty months it fills get new files (COPY FREEZE,
+    indexes built there), the first load's months keep theirs; schema, keys, history,
+    routing and row-level security of the partitions as before."""
+    import pandas as pd
+
+    first = synthetic_cases(tmp_path / "first.csv", 4_000, seed=11)
+    later = pd.read_csv(synthetic_cases(tmp_path / "later.csv", 3_000, seed=12))
+    for column in ("created_date", "closed_date"):
+        shifted = pd.to_datetime(later[column], utc=True) + pd.Timedelta(days=400)
+        later[column] = shifted.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    later["unique_key"] += 1_000_000
+    later.to_csv(tmp_path / "later.csv", index=False)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    with clean_engine.connect() as conn:
+        before = _schema(conn)
+        conn.rollback()
+        one = load_cases(first, mapping, conn=conn, bulk=True)
+        files_between = _files(conn)
+        conn.rollback()
+        stages: list[str] = []
+        two = load_cases(tmp_path / "later.csv", mapping, conn=conn, bulk=True, stage=stages.append)
+        after, files_after = _schema(conn), _files(conn)
+        cases, distinct, events, loaded = _state(conn)
+        bad_history = conn.execute(
+            sa.text("SELECT count(*) FROM case_history_violations()")
+        ).scalar()
+        unsecured = conn.execute(
+            sa.text("""
+            SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent IN ('cases'::regclass, 'case_events'::regclass)
+              AND NOT c.relrowsecurity
+        """)
+        ).scalar()
+        routed = conn.execute(
+            sa.text("""
+            SELECT count(*) FILTER (WHERE c.department_id IS NOT NULL), count(a.id)
+            FROM cases c LEFT JOIN case_assignments a ON a.case_id = c.id
+            WHERE c.status = 'dispatched'
+        """)
+        ).one()
+        triggers = conn.execute(
+            sa.text("""
+            SELECT count(*) FROM pg_trigger t JOIN pg_inherits i ON i.inhrelid = t.tgrelid
+            WHERE i.inhparent = 'cases'::regclass AND t.tgname = 'cases_keys_insert'
+              AND t.tgenabled = 'O'
+        """)
+        ).scalar()
+        leaves = conn.execute(
+            sa.text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'cases'::regclass")
+        ).scalar()
+    assert any(s.startswith("detaching ") for s in stages)  # the month-by-month path
+    assert before == after
+    assert all(valid and ready for _, _, valid, ready in after["indexes"])
+    assert all(validated for *_, validated in after["constraints"])
+    assert (one.loaded, two.loaded) == (3_920, 2_940)
+    assert cases == distinct == events == loaded == 3_920 + 2_940
+    assert bad_history == 0 and unsecured == 0
+    assert routed[0] == routed[1] > 0  # every dispatched case routed once
+    assert triggers == leaves  # the key trigger is on every partition, enabled
+    old = files_between["cases"]
+    new = {n: f for n, f in files_after["cases"].items() if n not in old or old[n] != f}
+    untouched = {n for n in old if files_after["cases"][n] == old[n]}
+    months_of_first = {n for n in old if n.startswith("cases_p2019")}
+    assert months_of_first <= untouched  # the first load's months keep their files
+    assert any(n.startswith("cases_p2020") for n in new)  # the new months got new ones
+
+
+def test_a_bulk_rerun_knows_source_ids_with_backslashes_and_control_characters(iconn, tmp_path):
+    """The present keys come back by text COPY, which escapes these: matched all the same."""
+    ids = ["plain-1", "back\\slash", "tab\tin", "line\nbreak", "end\\"]
+    path = write_cases_csv(tmp_path / "odd.csv", [{"unique_key": i} for i in ids])
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    first = load_cases(path, mapping, conn=iconn, commit=False, bulk=True)
+    again = load_cases(path, mapping, conn=iconn, commit=False, bulk=True)
+    stored = iconn.execute(
+        sa.text("SELECT source_id FROM case_keys WHERE source_system = 'sf311' ORDER BY 1")
+    ).scalars()
+    assert first.loaded == len(set(stored)) > 0
+    assert (again.loaded, again.already_present) == (0, first.loaded)
+
+
+def test_route_reasons_read_as_one_by_one(iconn, tmp_path):
+    """The reasons built once per rule or place read as the per-case text always did."""
+    from layers.ingest.routing import plan_routes
+
+    path = synthetic_cases(tmp_path / "cases.csv", 1_000, seed=13)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    load_cases(path, mapping, conn=iconn, commit=False, bulk=False)
+    iconn.execute(sa.text("UPDATE cases SET department_id = NULL, deadline_at = NULL"))
+    routed, _ = plan_routes(iconn, "sf311")
+
+    def one(row) -> str:
+        if row.rule == "statutory":
+            how = f"responsibility rule {int(row.rule_id)}: {row.service_code} "
+            how += f"({row.area_code or 'everywhere'})"
+            unit = row.rule_code
+        else:
+            how = (
+                f"no responsibility rule for {row.service_code}: the {row.place_kind} of the place"
+            )
+            unit = row.place_code
+        deadline = row.deadline_at.isoformat(timespec="minutes")
+        return (
+            f"imported open case routed to {unit} ({how}); deadline {deadline} from the catalogue"
+        )
+
+    assert len(routed) > 50
+    assert list(routed.reason) == [one(r) for r in routed.itertuples()]
+
+
+def test_a_load_of_new_months_killed_mid_way_leaves_every_month_attached(clean_engine, tmp_path):
+    """SIGKILL while the empty months are detached and filling: the rollback puts them
+    back (DDL is transactional), nothing of the second file is there, a re-run loads it."""
+    from datetime import date
+
+    import pandas as pd
+
+    from layers.partitions import ensure
+
+    first = synthetic_cases(tmp_path / "first.csv", 3_000, seed=14)
+    later = pd.read_csv(synthetic_cases(tmp_path / "later.csv", 60_000, seed=15))
+    for column in ("created_date", "closed_date"):
+        shifted = pd.to_datetime(later[column], utc=True) + pd.Timedelta(days=400)
+        later[column] = shifted.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    later["unique_key"] += 1_000_000
+    later.to_csv(tmp_path / "later.csv", index=False)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    leaves = sa.text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'cases'::regclass")
+    with clean_engine.connect() as conn:
+        load_cases(first, mapping, conn=conn, bulk=True)
+        ensure(conn, start=date(2020, 1, 1), end=date(2021, 2, 1))  # as the loader would
+        conn.commit()
+        before, n_leaves = _schema(conn), conn.execute(leaves).scalar_one()
+        conn.rollback()
+    url = clean_engine.url.render_as_string(hide_password=False)
+    script = (
+        "import sys; from layers.ingest import load_cases, load_mapping; "
+        "from layers.db import engine_for; eng = engine_for(sys.argv[1]); "
+        f"m = load_mapping({str(MAPPINGS / 'sf311_bigquery.yaml')!r}); "
+        "conn = eng.connect(); load_cases(sys.argv[2], m, conn=conn, bulk=True)"
+    )
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    later_path = str(tmp_path / "later.csv")
+    proc = subprocess.Popen([sys.executable, "-c", script, url, later_path], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 120
+    with clean_engine.connect() as conn:
+        while time.monotonic() < deadline and proc.poll() is None:
+            # wait until the load COPYs into a detached, emptied month
+            copying = conn.execute(
+                sa.text("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE pid <> pg_backend_pid() AND query LIKE 'COPY %cases_p%FREEZE%'
+            """)
+            ).scalar_one()
+            conn.rollback()
+            if copying:
+                break
+            time.sleep(0.005)
+    assert proc.poll() is None, "the import finished before it could be killed; make it bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    with clean_engine.connect() as conn:
+        for _ in range(300):
+            waiting = conn.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass")
+            ).scalar_one()
+            conn.rollback()
+            if waiting == 0:
+                break
+            time.sleep(0.1)
+        assert _schema(conn) == before
+        assert conn.execute(leaves).scalar_one() == n_leaves
+        cases, _, events, _ = _state(conn)
+        assert cases == events == 2_940
+        conn.rollback()
+        again = load_cases(tmp_path / "later.csv", mapping, conn=conn, bulk=True)
+        cases, distinct, events, _ = _state(conn)
+        assert _schema(conn) == before
+    assert again.loaded == 58_800 and cases == distinct == events == 2_940 + 58_800

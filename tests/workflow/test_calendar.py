@@ -85,3 +85,28 @@ def test_every_listed_year_has_its_spring_festival():
     for year in (2025, 2026, 2027):
         days = [date(year, 1, 20) + timedelta(days=i) for i in range(40)]
         assert sum(not CAL.is_working_day(d) and d.weekday() < 5 for d in days) >= 3
+
+
+def test_many_deadlines_at_once_match_the_walk_one_by_one():
+    """The vectorised deadlines (the import's routing) equal the walk, edges included:
+    a start on a period's end, zero hours, a holiday week, a make-up weekend."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 3_000
+    starts = pd.Series(
+        pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 730 * 86400, n), "s")
+    )
+    starts.iloc[:20] = pd.Timestamp(at(2025, 3, 3, 12))  # the end of the morning period
+    starts.iloc[20:40] = pd.Timestamp(at(2025, 9, 28, 8))  # a make-up Sunday, before work
+    starts.iloc[40:60] = pd.Timestamp(at(2025, 10, 2, 10))  # National Day week
+    hours = rng.choice([0.0, 0.5, 3.0, 8.0, 16.0, 40.0, 120.0], n)
+    hours[:10] = 0.0
+    many = CAL.add_working_hours_many(starts, hours)
+    one_by_one = [
+        CAL.add_working_hours(s.to_pydatetime(), h) for s, h in zip(starts, hours, strict=True)
+    ]
+    assert [m.to_pydatetime() for m in many] == one_by_one
+    with pytest.raises(CalendarError):
+        CAL.add_working_hours_many(starts.dt.tz_localize(None), hours)

@@ -1,0 +1,254 @@
+"""Bulk writes into monthly partitions: each month's rows COPYed straight into its partition.
+
+PostgreSQL refuses ``COPY … FREEZE`` into a partitioned parent, and a COPY
+through the parent routes every row. A leaf partition is an ordinary table: a
+COPY into it needs no routing, and when the leaf was truncated or created in
+the same transaction it may be ``FREEZE`` and, at ``wal_level = minimal``,
+skips the WAL. :func:`copy_by_month` splits an Arrow table by the UTC month of
+its partition key and COPYs each part into its leaf (the default partition
+for a month without one).
+
+:func:`key_trigger_off` lets a bulk load write ``case_keys`` itself (one
+binary COPY) instead of through the row trigger ``cases_keys_insert``, and
+:func:`event_at_trigger_off` lets it write ``case_assignments.event_at``
+instead of a lookup per row: the trigger is disabled for the load's
+transaction only, under the load's lock (nobody else can write the table
+meanwhile), and enabled again before the commit; a crash rolls the disable
+back with the rest.
+
+:func:`reserve_ids` takes a range of a table's identity sequence, so the loader
+knows the new ids before the COPY (the keys and the history are written from
+them, not read back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from layers.bulk import copy_binary
+from layers.partitions import KEYS
+
+KEY_FUNCTION = "gridgov_case_keys_write"
+"""The function of the row trigger that writes ``case_keys`` on insert into ``cases``."""
+EVENT_AT_FUNCTION = "gridgov_event_at"
+"""The function of the row trigger that fills ``event_at`` from ``event_id``."""
+INSERT = 4
+"""``pg_trigger.tgtype``: fires on INSERT."""
+
+
+def leaves(conn: Connection, table: str) -> dict[str, str]:
+    """The leaf partitions of ``table``: ``{name: bound}`` (``DEFAULT``: the default one)."""
+    rows = conn.execute(
+        sa.text("""
+        SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = CAST(:t AS regclass)
+    """),
+        {"t": table},
+    ).all()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def month_keys(times: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``year * 100 + month`` of each instant, in UTC (the months of the partitions)."""
+    utc = times.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+    stamps = np.asarray(utc.to_numpy(zero_copy_only=False), dtype="datetime64[M]")
+    months = stamps.astype(np.int64)  # months since 1970-01
+    return (1970 + months // 12) * 100 + months % 12 + 1
+
+
+def split_by_month(data: pa.Table, key: str) -> list[tuple[date, pa.Table]]:
+    """(first day of the UTC month, its rows in their order) for each month of ``data[key]``."""
+    if data.num_rows == 0:
+        return []
+    keys = month_keys(data.column(key))
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    out = []
+    for lo, hi in zip(starts, ends, strict=True):
+        code = int(sorted_keys[lo])
+        out.append((date(code // 100, code % 100, 1), data.take(order[lo:hi])))
+    return out
+
+
+def copy_by_month(
+    conn: Connection,
+    table: str,
+    key: str,
+    data: pa.Table,
+    *,
+    freeze: bool = False,
+    detached: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, int]:
+    """COPY ``data`` into the leaf partitions of ``table``, one binary COPY per month.
+
+    A month without its partition goes to ``<table>_default`` (no row is
+    lost). ``freeze``: the leaves were truncated or created in this
+    transaction (a fresh load). ``detached``: month partitions taken out by
+    :func:`strip` (written ``FREEZE``, attached back later). Returns ``{leaf:
+    rows}``. Runs in the caller's transaction.
+    """
+    present = leaves(conn, table)
+    written: dict[str, int] = {}
+    for month, part in split_by_month(data, key):
+        name = f"{table}_p{month:%Y_%m}"
+        leaf = name if name in present or name in detached else f"{table}_default"
+        copy_binary(conn, leaf, part, freeze=freeze or leaf in detached)
+        written[leaf] = written.get(leaf, 0) + part.num_rows
+    return written
+
+
+def reserve_ids(conn: Connection, table: str, n: int) -> int:
+    """The first of ``n`` new ids of ``table`` taken from its identity sequence.
+
+    Above every id already in the table (a loader that wrote explicit ids
+    need not have moved the sequence). Call it under a lock that keeps other
+    writers of ``table`` out (a bulk load's ``ACCESS EXCLUSIVE``). Like
+    ``nextval``, a rolled-back load leaves a gap.
+    """
+    sequence = conn.execute(
+        sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table}
+    ).scalar_one()
+    if n <= 0:
+        return 0
+    top = conn.execute(sa.text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+    following = conn.execute(sa.text("SELECT nextval(:s)"), {"s": sequence}).scalar_one()
+    first = max(int(top) + 1, int(following))
+    conn.execute(sa.text("SELECT setval(:s, :v)"), {"s": sequence, "v": first + n - 1})
+    return first
+
+
+@contextmanager
+def trigger_off(conn: Connection, table: str, function: str, event: int) -> Iterator[str]:
+    """Disable ``table``'s row trigger that runs ``function`` on ``event`` in the transaction.
+
+    ``event``: the ``pg_trigger.tgtype`` bit (4 insert, 8 delete, 16 update).
+    For a bulk load that writes what the trigger would (the keys of the cases,
+    the month of an event) in its own COPY. Requires the load's lock on
+    ``table``; enabled again on leaving, and a rollback undoes the disable anyway.
+    """
+    name = conn.execute(
+        sa.text("""
+        SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+        WHERE t.tgrelid = CAST(:t AS regclass) AND p.proname = :f AND NOT t.tgisinternal
+          AND (t.tgtype & :e) <> 0
+    """),
+        {"t": table, "f": function, "e": event},
+    ).scalar_one()
+    conn.execute(sa.text(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"'))
+    yield str(name)
+    conn.execute(sa.text(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"'))
+
+
+def key_trigger_off(conn: Connection) -> AbstractContextManager[str]:
+    """The ``case_keys`` insert trigger of ``cases`` off (the load COPYs the keys itself)."""
+    return trigger_off(conn, "cases", KEY_FUNCTION, INSERT)
+
+
+def event_at_trigger_off(conn: Connection) -> AbstractContextManager[str]:
+    """The ``event_at`` lookup of ``case_assignments`` off (the load gives ``event_at``)."""
+    return trigger_off(conn, "case_assignments", EVENT_AT_FUNCTION, INSERT)
+
+
+@dataclass
+class Stripped:
+    """A month partition taken out of its parent for a load, to be put back by :func:`attach`."""
+
+    table: str
+    leaf: str
+    month: date
+    keys: list[tuple[str, str]]
+    """(constraint, definition) of its primary key and unique constraints."""
+    indexes: list[str]
+    """CREATE INDEX statements of its other indexes."""
+
+
+def is_empty(conn: Connection, leaf: str) -> bool:
+    """True when the partition ``leaf`` holds no row."""
+    return not conn.execute(sa.text(f'SELECT EXISTS (SELECT FROM "{leaf}")')).scalar_one()
+
+
+def strip(conn: Connection, table: str, leaf: str, month: date) -> Stripped:
+    """Detach the empty month partition ``leaf`` of ``table`` and leave it a bare table.
+
+    Its indexes, keys and foreign keys are dropped and it is truncated (a new
+    file in this transaction): rows COPYed into it now go in ``FREEZE`` and, at
+    ``wal_level = minimal``, without WAL; no row trigger fires (the parent's
+    triggers are cloned back on attach). Row-level security, grants and
+    comment stay with the table. Detached, its rows are not seen through the
+    parent until :func:`attach`; the caller holds ``ACCESS EXCLUSIVE`` on the
+    parent, so nobody looks meanwhile.
+    """
+    keys = conn.execute(
+        sa.text("""
+        SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid = CAST(:t AS regclass) AND contype IN ('p', 'u') ORDER BY conname
+    """),
+        {"t": leaf},
+    ).all()
+    indexes = conn.execute(
+        sa.text("""
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
+        WHERE i.indrelid = CAST(:t AS regclass)
+          AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+        ORDER BY 1
+    """),
+        {"t": leaf},
+    ).all()
+    conn.execute(sa.text(f'ALTER TABLE {table} DETACH PARTITION "{leaf}"'))
+    foreign = conn.execute(
+        sa.text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+            "AND contype = 'f'"
+        ),
+        {"t": leaf},
+    ).scalars()
+    for name in list(foreign):
+        conn.execute(sa.text(f'ALTER TABLE "{leaf}" DROP CONSTRAINT "{name}"'))
+    for name, _ in keys:
+        conn.execute(sa.text(f'ALTER TABLE "{leaf}" DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        conn.execute(sa.text(f"DROP INDEX {name}"))
+    conn.execute(sa.text(f'TRUNCATE "{leaf}"'))
+    return Stripped(table, leaf, month, [(r[0], r[1]) for r in keys], [r[1] for r in indexes])
+
+
+def attach(conn: Connection, part: Stripped) -> None:
+    """Build ``part``'s keys and indexes on its rows and attach it back to its month.
+
+    A ``CHECK`` constraint equal to the month's bounds lets the attach skip
+    its scan of the rows (dropped again after); the parent's foreign keys are
+    cloned onto the partition and checked against its rows only, its indexes
+    are matched to the parent's, its triggers cloned.
+    """
+    key = KEYS[part.table]
+    low = f"{part.month:%Y-%m-01} 00:00:00+00"
+    high = f"{(part.month.replace(day=28) + timedelta(days=4)).replace(day=1):%Y-%m-01} 00:00:00+00"
+    for name, definition in part.keys:
+        conn.execute(sa.text(f'ALTER TABLE "{part.leaf}" ADD CONSTRAINT "{name}" {definition}'))
+    for definition in part.indexes:
+        conn.execute(sa.text(definition))
+    check = f"{part.leaf}_bounds"
+    conn.execute(
+        sa.text(
+            f'ALTER TABLE "{part.leaf}" ADD CONSTRAINT "{check}" CHECK ({key} IS NOT NULL '
+            f"AND {key} >= '{low}' AND {key} < '{high}')"
+        )
+    )
+    conn.execute(
+        sa.text(
+            f'ALTER TABLE {part.table} ATTACH PARTITION "{part.leaf}" '
+            f"FOR VALUES FROM ('{low}') TO ('{high}')"
+        )
+    )
+    conn.execute(sa.text(f'ALTER TABLE "{part.leaf}" DROP CONSTRAINT "{check}"'))
