@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -156,7 +157,7 @@ def hotspot_list(
     if later:
         st.caption(t("area_figures_coming", lang))
         return
-    spots = load_hotspots(window, cats, area)
+    spots: Any = load_hotspots(window, cats, area)  # rows read by name below
     if spots.empty:
         st.info(t("no_cases", lang))
         return
