@@ -15,9 +15,10 @@ from collections.abc import Callable, Hashable
 
 import streamlit as st
 
-AFTER_S = 0.4
+AFTER_S = 1.0
 """Seconds after the page was sent before the slow part is computed: the browser draws
-the map first instead of sharing the machine with the slow part's queries."""
+the map first instead of sharing the machine with the slow part's queries (at 0.4 s the
+community's queries overlapped the map's drawing on a loaded 2-core machine)."""
 REMEMBERED = 64
 """Choices remembered per page (older ones are deferred again; their caches may be gone)."""
 
