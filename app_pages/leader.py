@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from app_pages import deferred, leader_places
 from app_pages import leader_performance as perf
-from app_pages import leader_places
 from app_pages.leader_places import drill_down, hotspot_list, weekly_animation
 from app_pages.resources import base, day_range, engine, scope
 from dashboard import leader_maps, maps
@@ -119,8 +119,13 @@ cells, daily = narrow_heat(load(window[0], window[1], tuple(chosen) or None, sco
 total = int(cells.n.sum()) if not cells.empty else 0
 cats = tuple(chosen) or None
 st.metric(t("cases_in_window", lang), f"{total:,}")
-# the measures scan every case of the window: their row is kept here and filled after the
-# map has been sent, so the map shows as soon as before while they are computed (cached)
+# the area's own figures (headline measures, hotspot list, charts) are queries of their
+# own: the first run of a new choice sends the map with placeholders, and they are
+# computed a moment later and drawn in place (app_pages.deferred); their row is here
+later = deferred.first_sight(
+    "leader",
+    (cats, leader_places.hotspot_days(), *perf.measures_choice(window, area), scope()),
+)
 headline_slot = st.container()
 
 left, right = st.columns([3, 2])
@@ -162,11 +167,14 @@ with left:
             key=f"leader_map_{chosen_spot.cell if chosen_spot else 'all'}",
         )
 with right:
-    hotspot_list(window, cats, area, lang)
+    hotspot_list(window, cats, area, lang, later=later)
 drill_down(window, cats, chosen_spot, clicked, lang)
-tables = perf.tables_for(window, scope(), area)
+tables = None if later else perf.tables_for(window, scope(), area)
 with headline_slot:
-    perf.headline_row(tables, lang)
+    if tables is None:
+        st.caption(t("area_figures_coming", lang))
+    else:
+        perf.headline_row(tables, lang)
 
 if not daily.empty:
     st.subheader(t("trend", lang))
@@ -194,3 +202,11 @@ if not daily.empty:
 
 
 perf.charts_section(tables, window, lang)
+if later:
+    deferred.compute_later(
+        "leader",
+        lambda: (
+            leader_places.load_hotspots(window, cats, area),
+            perf.tables_for(window, scope(), area),
+        ),
+    )

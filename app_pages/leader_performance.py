@@ -46,9 +46,19 @@ def tables_for(
 ) -> dict[str, pd.DataFrame]:
     """The measures of the window in the area picked (None: the user's whole area), from
     the measures rollup (cached for the hour; recurrence within 30 days)."""
-    now_hour = datetime.now(time_zone()).replace(minute=0, second=0, microsecond=0)
     days = int(st.session_state.get("recurrence_days", 30))
-    return load_performance(window[0], window[1], now_hour, days, scope, area=area)
+    return load_performance(window[0], window[1], this_hour(), days, scope, area=area)
+
+
+def this_hour() -> datetime:
+    """Now in the city, to the hour: the measures' "now" (backlog age, overdue), cached
+    for the hour."""
+    return datetime.now(time_zone()).replace(minute=0, second=0, microsecond=0)
+
+
+def measures_choice(window: tuple[date, date], area: str | None) -> tuple[object, ...]:
+    """What :func:`tables_for` depends on besides the user: a new one is computed later."""
+    return (window, area, this_hour(), int(st.session_state.get("recurrence_days", 30)))
 
 
 def _shown(key: str, value: float | None) -> str:
@@ -91,9 +101,19 @@ def _label_column(level: str, frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     )
 
 
-def charts_section(tables: dict[str, pd.DataFrame], window: tuple[date, date], lang: str) -> None:
+def _recurrence_input(lang: str) -> None:
+    st.number_input(
+        t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
+    )
+
+
+def charts_section(
+    tables: dict[str, pd.DataFrame] | None, window: tuple[date, date], lang: str
+) -> None:
     """A measure chosen once, ranked per department, street, community and grid (worst
-    first, units with a small sample hidden and counted), then the detail tables."""
+    first, units with a small sample hidden and counted), then the detail tables.
+    ``tables`` None: the controls and a note that the charts are being computed (the page
+    draws them on its next run, see :mod:`app_pages.deferred`)."""
     st.subheader(t("performance", lang))
     st.caption(t("performance_note", lang))
     left, right = st.columns(2)
@@ -107,6 +127,11 @@ def charts_section(tables: dict[str, pd.DataFrame], window: tuple[date, date], l
         t("min_sample", lang), min_value=1, max_value=1000, value=charts.MIN_SAMPLE,
         key="leader_min_sample",
     )  # fmt: skip
+    if tables is None:
+        st.caption(t("area_figures_coming", lang))
+        with st.expander(t("performance_tables", lang)):
+            _recurrence_input(lang)  # drawn, so that its value is kept
+        return
     measure = charts.MEASURES[key]
     for tab, level in zip(st.tabs([t(level, lang) for level in LEVELS]), LEVELS, strict=True):
         with tab:
@@ -125,9 +150,7 @@ def charts_section(tables: dict[str, pd.DataFrame], window: tuple[date, date], l
     with st.expander(t("workers", lang), expanded=True):
         st.dataframe(localized(tables["workers"], lang), hide_index=True)
     with st.expander(t("performance_tables", lang)):
-        st.number_input(
-            t("recurrence_days", lang), min_value=1, max_value=365, value=30, key="recurrence_days"
-        )
+        _recurrence_input(lang)
         for level in LEVELS:
             st.caption(t(level, lang))
             st.dataframe(localized(_named(tables[level], lang), lang), hide_index=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -113,13 +114,37 @@ def chosen_spot() -> ChosenSpot | None:
     return ChosenSpot(str(chosen), (minx, miny, maxx, maxy), outline)
 
 
+def hotspot_days() -> int:
+    """The hotspot period picked (days; the radio's default before it is drawn)."""
+    return int(st.session_state.get("hotspot_days", HOTSPOT_PERIODS[1]))
+
+
+def _hotspot_window(window: tuple[date, date]) -> tuple[date, date]:
+    start, end = hotspot_period(window[1], hotspot_days())
+    return max(start, window[0]), end
+
+
+def load_hotspots(
+    window: tuple[date, date], cats: tuple[str, ...] | None, area: str | None
+) -> pd.DataFrame:
+    """The ranked hotspots of the period picked (cached): what :func:`hotspot_list` draws."""
+    start, end = _hotspot_window(window)
+    return _hotspots(start, end, cats, area, scope())  # type: ignore[no-any-return]
+
+
 def hotspot_list(
-    window: tuple[date, date], cats: tuple[str, ...] | None, area: str | None, lang: str
+    window: tuple[date, date],
+    cats: tuple[str, ...] | None,
+    area: str | None,
+    lang: str,
+    *,
+    later: bool = False,
 ) -> None:
     """The ranked hotspots of the last days of the window; a click chooses one (see
-    :func:`chosen_spot`)."""
+    :func:`chosen_spot`). ``later``: the period picker and a note that the list is being
+    computed (the page draws it on its next run, see :mod:`app_pages.deferred`)."""
     st.subheader(t("hotspot_list", lang))
-    days = st.radio(
+    st.radio(
         t("hotspot_period", lang),
         HOTSPOT_PERIODS,
         index=1,
@@ -127,10 +152,12 @@ def hotspot_list(
         horizontal=True,
         key="hotspot_days",
     )
-    start, end = hotspot_period(window[1], int(days))
-    start = max(start, window[0])
+    start, end = _hotspot_window(window)
     st.caption(t("hotspot_note", lang).format(start=start, end=end))
-    spots = _hotspots(start, end, cats, area, scope())
+    if later:
+        st.caption(t("area_figures_coming", lang))
+        return
+    spots: Any = load_hotspots(window, cats, area)  # rows read by name below
     if spots.empty:
         st.info(t("no_cases", lang))
         return

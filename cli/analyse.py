@@ -37,12 +37,26 @@ def rollups(
         help="Only the leader's measures, only the days touched since this local day "
         "(YYYY-MM-DD): after a load. Default: rebuild everything.",
     ),
+    dirty: bool = typer.Option(
+        False,
+        "--dirty",
+        help="Only the days queued as changed (by the workflow, ingests, queue_days) and "
+        "the days whose flags they touch: every rollup, equal to a full rebuild.",
+    ),
 ) -> None:
     """Rebuild the daily case rollups (case_daily) and the leader's measures rollups
     (case_measures_daily, case_part_daily) from cases."""
     from layers.measures import refresh_measures
+    from layers.rollup_queue import refresh_dirty
     from layers.rollups import refresh_rollups
 
+    if dirty and since:
+        raise typer.BadParameter("--dirty or --since, not both", param_hint="--dirty")
+    if dirty:
+        with get_engine().begin() as conn:
+            n = refresh_dirty(conn)
+        console.print(f"rollups rebuilt for {n:,} days queued as changed (or touched by them).")
+        return
     if since:
         try:
             day = date.fromisoformat(since)

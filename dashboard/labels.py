@@ -303,6 +303,10 @@ TEXT: dict[str, dict[str, str]] = {
         "click a place to zoom the map.",
     },
     "no_cases": {"zh": "所选范围内没有案件。", "en": "No cases in the chosen range."},
+    "area_figures_coming": {
+        "zh": "正在计算所选区域的指标…",
+        "en": "Computing the figures of the area picked…",
+    },
     "show_whole_area": {"zh": "显示全辖区", "en": "Show the whole area"},
     "near_road": {"zh": "近{road}", "en": "near {road}"},
     "cases_unit": {"zh": "件", "en": "cases"},

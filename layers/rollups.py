@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from city import time_zone
 from layers.areas import IN_AREA
 from layers.measures import refresh_measures
+from layers.rollup_queue import clear
 
 
 def daily_cells(*, communities: str = "LEFT JOIN") -> str:
@@ -40,6 +41,7 @@ def refresh_rollups(*, conn: Connection, tz: str | None = None) -> int:
     Days are local days in ``tz`` (default: the city profile's time zone).
     """
     tz = tz or time_zone().key
+    clear(conn)  # every day is rebuilt: the queue's days too
     conn.execute(sa.text("TRUNCATE case_daily, case_daily_major"))
     result = conn.execute(
         sa.text("""

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from gis.kde import KdeError
-from layers import areas, catalogue, density, hotspots, measures, rollups
+from layers import areas, catalogue, density, hotspots, measures, rollup_queue, rollups
 from layers.workflow.access import Scope
 from services.areas import Extent, narrowed_community
 from services.uow import unit_of_work
@@ -210,6 +210,20 @@ class AreaHeat:
     daily: pd.DataFrame  # day, major, name_zh, name_en, community, n
 
 
+FRESH_ON_READ_DAYS = 31
+"""At most this many queued days are rebuilt before a page reads the rollups (a bulk
+load's year waits for ``gridgov analyse rollups --dirty``)."""
+
+
+def refresh_stale_rollups(engine: Engine, *, scope: Scope | None = None) -> int:
+    """Rebuild the rollups of the days queued as changed (workflow steps, reports, loads),
+    when there are at most :data:`FRESH_ON_READ_DAYS` of them: what the leader's views read
+    is then as fresh as the cases. Returns the days rebuilt (0: none were stale; negative:
+    that many wait for the command)."""
+    with unit_of_work(engine, scope, write=True) as conn:
+        return rollup_queue.refresh_dirty(conn, max_days=FRESH_ON_READ_DAYS)
+
+
 def leader_heat_by_area(
     engine: Engine,
     *,
@@ -219,7 +233,9 @@ def leader_heat_by_area(
     categories: list[str] | None = None,
 ) -> AreaHeat:
     """The rollups of [start, end] for the scope's whole area, kept per community, so that
-    :func:`narrow_heat` answers an area change without another query."""
+    :func:`narrow_heat` answers an area change without another query. The days changed
+    since the last read are rebuilt first (:func:`refresh_stale_rollups`)."""
+    refresh_stale_rollups(engine, scope=scope)
     community = narrowed_community(scope, None)
     with unit_of_work(engine, scope) as conn:
         cells = rollups.counts_by_h3_and_community(

@@ -130,6 +130,28 @@ def test_analyse_rollups_since_a_day_rewrites_the_measures_of_the_days_touched(
     assert "Traceback" not in bad.stderr
 
 
+def test_analyse_rollups_dirty_rebuilds_the_queued_days(demo_url, demo_engine, small_district):
+    import sqlalchemy as sa
+
+    from layers.rollup_queue import dirty_days, queue_days
+
+    env = {"DATABASE_URL": demo_url}
+    day = (small_district.as_of - pd.Timedelta(days=3)).date()
+    with demo_engine.begin() as conn:
+        street = conn.execute(sa.text("SELECT min(code) FROM streets")).scalar_one()
+        queue_days(conn, {street: [day]})
+    result = _gridgov("analyse", "rollups", "--dirty", env_extra=env)
+    assert result.returncode == 0, result.stderr
+    assert "days queued as changed" in result.stdout
+    with demo_engine.connect() as conn:
+        assert dirty_days(conn) == []
+        rolled = conn.execute(sa.text("SELECT sum(cases) FROM case_measures_daily")).scalar_one()
+        cases = conn.execute(sa.text("SELECT count(*) FROM cases")).scalar_one()
+    assert rolled == cases
+    both = _gridgov("analyse", "rollups", "--dirty", "--since", "2026-01-01", env_extra=env)
+    assert both.returncode != 0 and "not both" in both.stderr
+
+
 def test_analyse_density_writes_bands_qgis_can_open(demo_url, demo_engine):
     import itertools
 

@@ -15,10 +15,24 @@ def leader(demo_app_url, monkeypatch):
     return _LoggedIn(AppTest.from_file(str(APP), default_timeout=90))
 
 
+COMING = "正在计算所选区域的指标…"
+
+
 def _page(leader):
     at = leader.run()
     at.switch_page("app_pages/leader.py").run()
+    return _and_the_area_figures(at)
+
+
+def _and_the_area_figures(at):
+    """The run a new choice gets (the map, placeholders for the area's figures), then the
+    run the deferred fragment asks for (app_pages.deferred): the figures drawn."""
     assert not at.exception, at.exception
+    assert COMING in [c.value for c in at.caption]
+    assert not any(m.label == "按期结案率" for m in at.metric)
+    at.run()
+    assert not at.exception, at.exception
+    assert COMING not in [c.value for c in at.caption]
     return at
 
 
@@ -78,8 +92,7 @@ def test_the_charts_follow_the_area_and_equal_the_database(leader, demo_engine):
             sa.text("""SELECT a.code FROM cases c JOIN communities a ON a.id = c.community_id
                        GROUP BY a.code ORDER BY count(*) DESC LIMIT 1""")
         ).scalar_one()
-    at.selectbox(key="area").set_value(community).run()
-    assert not at.exception, at.exception
+    _and_the_area_figures(at.selectbox(key="area").set_value(community).run())
     narrowed = _department_bars(at)
     with demo_engine.connect() as conn:  # the raw cases of that community, not the rollup
         expected = measures.department_performance(

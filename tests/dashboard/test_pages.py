@@ -133,6 +133,7 @@ def test_leader_performance_tables_and_excel_export(app, small_district):
 
     at = app.run()
     at.switch_page("app_pages/leader.py").run()
+    at.run()  # the area's figures come on the next run (app_pages.deferred)
     assert not at.exception  # the measures are on the first screen: no toggle
     departments = next(d.value for d in at.dataframe if "复发率" in d.value.columns)
     assert departments["案件数"].sum() == len(small_district.cases)
@@ -146,6 +147,7 @@ def test_the_leader_page_shows_the_planted_problems_first(app, small_district):
     # the page is told nothing: the tables rank what the measures find
     at = app.run()
     at.switch_page("app_pages/leader.py").run()
+    at.run()  # the area's figures come on the next run (app_pages.deferred)
     assert not at.exception
     tables = [d.value for d in at.dataframe]
     places = next(t for t in tables if "结案后复发次数" in t.columns)
