@@ -64,6 +64,7 @@ from layers.ingest.points import take_rows
 from layers.ingest.routing import plan_routes_of
 from layers.ingest.runs import Stage
 from layers.partitions import estimated_rows
+from layers.rollup_queue import queue_days
 
 BULK_MIN_ROWS = 100_000
 """Automatic bulk mode needs at least this many good rows ..."""
@@ -381,17 +382,22 @@ def _assignments(routed: pd.DataFrame, events: pa.Table) -> pa.Table:
 def touched_local_days(conn: Connection, cases: pa.Table) -> list[tuple[date, str]]:
     """The (local day, street) pairs of the loaded cases' report times, in the city's zone.
 
-    The one place a bulk load says which days it touched: a rollup that
-    must be refreshed for them (the leader rollups) is queued from here.
-    Nothing is queued yet; the pairs are returned.
+    The one place a bulk load says which days it touched: the leader rollups'
+    dirty-day queue (:func:`layers.rollup_queue.queue_days`) gets them here, in the
+    load's transaction — the rows go into the month partitions directly, where the
+    parent's statement triggers that queue days for every other write do not fire.
     """
     utc = pd.Series(cases.column("reported_at").to_pandas())
     days = utc.dt.tz_convert(time_zone().key).dt.tz_localize(None).to_numpy("datetime64[D]")
     frame = pd.DataFrame(
         {"day": days, "street": cases.column("street_code").to_pandas()}
     ).drop_duplicates()
-    del conn  # the queue call goes here, in the load's transaction
-    return [(pd.Timestamp(d).date(), str(s)) for d, s in frame.itertuples(index=False)]
+    pairs = [(pd.Timestamp(d).date(), str(s)) for d, s in frame.itertuples(index=False)]
+    by_street: dict[str, set[date]] = {}
+    for day, street in pairs:
+        by_street.setdefault(street, set()).add(day)
+    queue_days(conn, by_street)
+    return pairs
 
 
 def _not_present(conn: Connection, fields: dict, rows: np.ndarray, source: str) -> np.ndarray:

@@ -58,6 +58,19 @@ def test_bulk_mode_loads_and_leaves_every_index_and_constraint_valid(clean_engin
             )
         ).scalar()
         reporters = conn.execute(sa.text("SELECT count(*) FROM reporters")).scalar()
+        # the rows go into the month partitions directly (no statement trigger of the parent
+        # fires): the load itself queues every (local day, street) for the leader rollups
+        unqueued = conn.execute(
+            sa.text("""
+            SELECT count(*) FROM (
+                SELECT DISTINCT (reported_at AT TIME ZONE gridgov_time_zone())::date AS day,
+                       street_code
+                FROM cases WHERE source_system = 'sf311'
+            ) touched
+            WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty_days q
+                              WHERE q.day = touched.day AND q.street_code = touched.street_code)
+        """)
+        ).scalar()
         where = conn.execute(
             sa.text("""
             SELECT count(*) FILTER (WHERE community_id IS NULL OR h3_r7 IS NULL OR h3_r10 IS NULL),
@@ -78,6 +91,7 @@ def test_bulk_mode_loads_and_leaves_every_index_and_constraint_valid(clean_engin
     assert (again.loaded, again.quarantined, again.already_present) == (0, 100, 4_900)
     assert first.adds_up and again.adds_up
     assert cases == distinct == events == loaded == 4_900
+    assert unqueued == 0
     assert history == 0 and reporters == 0
     assert tuple(where) == (0, 0)
 
