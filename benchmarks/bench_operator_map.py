@@ -115,7 +115,7 @@ def prepare(n_cases: int, n_open: int, reload: bool) -> sa.Engine:
     with engine.begin() as conn:
         load_demo(conn, district, replace=True)
         added = _top_up(conn, n_cases, n_open)
-    with engine.connect() as conn:
+    with engine.begin() as conn:  # committed: statistics are rolled back with a transaction
         conn.exec_driver_sql("ANALYZE")
     print(f"loaded in {time.perf_counter() - started:.0f} s ({added:,} cases added by COPY)")
     return engine
