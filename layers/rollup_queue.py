@@ -18,9 +18,14 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis.errors import GridGovError
 
-class QueueInputError(ValueError):
+
+class QueueInputError(GridGovError, ValueError):
     """Days to queue that cannot be queued (names the street and the value)."""
+
+    code = "bad_rollup_days"
+    kind = "bad_input"
 
 
 def queue_days(conn: Connection, days_by_area: Mapping[str, Iterable[date]]) -> int:

@@ -174,7 +174,11 @@ def _rollup_rows(conn) -> pd.DataFrame:
         sa.text("""
         SELECT day, street_code, community_id, grid_id, department_id, cases, not_rejected,
                dispatched, closed, recurred, false_closed, part_recurred, missed_reports,
-               open_cases, hours_to_fix::text, hours_to_response::text,
+               open_cases,
+               -- the hours are a multiset (their medians are read): compared in order, as
+               -- a refresh of some days reads their cases by an index, a full one by a scan
+               (SELECT array_agg(v ORDER BY v) FROM unnest(hours_to_fix) v)::text,
+               (SELECT array_agg(v ORDER BY v) FROM unnest(hours_to_response) v)::text,
                open_reported_at::text, open_deadline_at::text
         FROM case_measures_daily
         ORDER BY day, street_code, community_id, grid_id, department_id"""),
