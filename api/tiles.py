@@ -67,12 +67,29 @@ def build_tiles_router(engine: Engine | Callable[[], Engine]) -> APIRouter:
                 "token's own area (cases, parts, grids, communities; not the base map)",
             ),
         ] = None,
+        v: Annotated[
+            str | None,
+            Query(
+                max_length=40,
+                pattern=r"^[0-9A-Za-z_.-]*$",
+                description="the page's data version (opaque): a new one is never answered "
+                "from a tile kept for another",
+            ),
+        ] = None,
         if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
     ) -> Response:
         scope = scope_from_token(token)
         wanted = case_filter(status=status, category=category, since=since, until=until)
         body = tile_bytes(
-            current_engine(), scope=scope, layer=layer, z=z, x=x, y=y, cases=wanted, area=area
+            current_engine(),
+            scope=scope,
+            layer=layer,
+            z=z,
+            x=x,
+            y=y,
+            cases=wanted,
+            area=area,
+            version=v or None,
         )
         etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
         headers = {

@@ -26,6 +26,17 @@ RECENT = 8
 """Changes listed in the strip."""
 
 
+def live_version(area: str | None) -> str | None:
+    """The page's data version: the newest history id the live strip has seen for
+    ``area`` (None before its first run). A change the strip finds raises it."""
+    cursor = st.session_state.get(_cursor_key(area))
+    return str(cursor.last_id) if cursor is not None else None
+
+
+def _cursor_key(area: str | None) -> str:
+    return f"live_cursor_{area or 'all'}"
+
+
 def live_strip(lang: str, area: str | None, on_change: Callable[[], None]) -> None:
     """Draw the live strip and keep it polling; ``on_change`` runs before a page rerun."""
     st.session_state.setdefault("live_recent", [])
@@ -35,7 +46,7 @@ def live_strip(lang: str, area: str | None, on_change: Callable[[], None]) -> No
 
 @st.fragment(run_every=POLL_S)
 def _strip(lang: str, area: str | None, on_change: Callable[[], None]) -> None:
-    key = f"live_cursor_{area or 'all'}"
+    key = _cursor_key(area)
     cursor = st.session_state.get(key)
     if cursor is None:
         st.session_state[key] = start(engine(), scope=scope(), community=area)

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.live_feed import live_strip
+from app_pages.live_feed import live_strip, live_version
 from app_pages.resources import base, engine, scope, user
 from dashboard import maps, tile_map
 from dashboard.labels import LOCAL_TZ, TEXT, localized, pick, position_text, t, time_zone
@@ -114,6 +114,9 @@ with left:
             area=st.session_state.get("area"),
             combine=True,
             tile_size=tile_map.LIVE_TILE_SIZE,
+            # the live strip's cursor: a change it saw is a new tile URL, so the map's
+            # rerun draws the new case (neither the browser's nor the API's cache answers)
+            version=live_version(st.session_state.get("area")),
         )
         st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))
     else:

@@ -254,12 +254,17 @@ def tile_url(
     since: datetime | None = None,
     until: datetime | None = None,
     area: str | None = None,
+    version: str | None = None,
 ) -> str:
     """The Leaflet URL template of ``layer``'s tiles (``{z}/{x}/{y}`` left for Leaflet),
-    narrowed to ``area`` (a district, street or community code) when given."""
+    narrowed to ``area`` (a district, street or community code) when given; ``version``
+    (the page's data version) makes new data a new URL, past the browser's and the API's
+    caches (not for the base map, which the cases' changes do not touch)."""
     query: dict[str, str] = {"token": source.token}
     if area and layer.split(",") != ["basemap"]:
         query["area"] = area
+    if version and layer.split(",") != ["basemap"]:
+        query["v"] = version
     if "cases" in layer.split(","):
         query["status"] = status
         if categories:
@@ -286,6 +291,7 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     area: str | None = None,
     combine: bool = False,
     tile_size: int = 256,
+    version: str | None = None,
     vendor_url: str = VENDOR_URL,
 ) -> list[VectorTileLayer]:
     """Add one vector-tile layer per name in ``layers`` (drawn in that order) to ``m``, or
@@ -310,6 +316,9 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
         256, or 512: each tile drawn at twice the size from the tile of the zoom below
         (a quarter of the requests; points one by one from map zoom 17, aggregates of
         16 px cells below).
+    version
+        The page's data version (the live page: the newest history id it has seen), so
+        that a change is a new tile URL (:func:`tile_url`).
     """
     if tile_size not in TILE_SIZES:
         raise ValueError(f"tile_size: {tile_size} is not one of {', '.join(map(str, TILE_SIZES))}")
@@ -333,6 +342,7 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
                 since=since,
                 until=until,
                 area=area,
+                version=version,
             ),
             "z": PANES[top],
             "tile_size": tile_size,

@@ -33,6 +33,7 @@ from pathlib import Path
 from cachetools import TTLCache
 from sqlalchemy.engine import Engine
 
+from city import time_zone
 from gis.errors import GridGovError
 from layers import basemap, tiles
 from layers.basemap import BasemapAccount, BasemapError
@@ -176,13 +177,19 @@ def case_filter(
     until: datetime | None = None,
 ) -> CaseFilter:
     """The cases layer's filter from a request's text: ``status`` ``open`` (default),
-    ``all`` or comma-separated status codes; ``category`` comma-separated service codes.
+    ``all`` or comma-separated status codes; ``category`` comma-separated service codes;
+    ``since`` / ``until`` without an offset are the city's local time.
 
     Raises
     ------
     BadTileRequest
         ``until`` not after ``since``.
     """
+    # a time without an offset (or a bare date) is the city's local time: what an operator
+    # means by it (and one naive, one aware could not be compared: a TypeError, a 500)
+    city = time_zone()
+    since = since.replace(tzinfo=city) if since is not None and since.tzinfo is None else since
+    until = until.replace(tzinfo=city) if until is not None and until.tzinfo is None else until
     if since is not None and until is not None and until <= since:
         raise BadTileRequest("until: must be after since")
     text = (status or "open").strip()
@@ -219,7 +226,7 @@ def narrowed_area(scope: Scope, area: str | None) -> str | None:
     return area
 
 
-def tile_bytes(
+def tile_bytes(  # noqa: PLR0913 (a tile's address, filter, area and version, keyword-only)
     engine: Engine,
     *,
     scope: Scope,
@@ -229,14 +236,20 @@ def tile_bytes(
     y: int,
     cases: CaseFilter | None = None,
     area: str | None = None,
+    version: str | None = None,
 ) -> bytes:
     """One tile of ``layer`` as ``scope`` may see it (MVT bytes; empty: nothing there),
-    narrowed to ``area`` (checked by :func:`narrowed_area`); kept for a few seconds."""
+    narrowed to ``area`` (checked by :func:`narrowed_area`); kept for a few seconds.
+
+    ``version`` is the page's data version (opaque; the live page sends the newest history
+    id it has seen): a tile kept under another version is not served for it, so a page
+    that saw a change draws it at once.
+    """
     tiles.check_address(layer, z, x, y)
     area = narrowed_area(scope, area)
     cache = _cache()
     # the scope's equality (role, area, department) is what row-level security reads
-    key = (scope, layer, z, x, y, cases, area)
+    key = (scope, layer, z, x, y, cases, area, version)
     if cache is not None:
         with _CACHE_LOCK:
             kept = cache.get(key)

@@ -182,6 +182,13 @@ def test_caching_is_private_short_and_revalidates_by_etag(tiles_api, community):
         ("/tiles/cases/14/0/0.pbf", {"status": "lost"}, "status"),
         ("/tiles/cases/14/0/0.pbf", {"since": "2026-12-01", "until": "2026-11-01"}, "until"),
         ("/tiles/cases/14/0/0.pbf", {"since": "yesterday"}, "since"),
+        # one without an offset (the city's time), one with: compared, not a TypeError (500)
+        (
+            "/tiles/cases/14/0/0.pbf",
+            {"since": "2026-12-02T00:00", "until": "2026-12-01T00:00Z"},
+            "until",
+        ),
+        ("/tiles/cases/14/0/0.pbf", {"v": "<b>"}, "v"),
     ],
 )
 def test_a_bad_request_names_the_field(tiles_api, path, query, field):

@@ -5,6 +5,9 @@ tests/artifacts/live_operator_tiles.png."""
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import sqlalchemy as sa
 
 from api import create_app
@@ -13,6 +16,8 @@ from layers.tiles import OPEN_STATUSES
 from tests.api.server import serving
 from tests.e2e.conftest import ARTIFACTS, log_in, open_page, serve
 
+LIVE_BAR_S = 10.0
+"""Issue 17: a new report on the open operator page within 10 s, without a reload."""
 FIND_MAP = """Object.values(window).find(v => { try { return v instanceof L.Map; }
                                            catch (e) { return false; } })"""
 HAS_CASES = r"""function cases(url) { return /\/tiles\/[a-z,]*cases[a-z,]*\//.test(url); }"""
@@ -165,6 +170,101 @@ def test_the_live_page_draws_every_open_case_from_tiles_and_a_click_opens_one(
             assert picked["properties"]["feature_id"] == f"case:{case_id}", picked
             page.get_by_role("heading", name=f"案件编号 {case_no}").wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "live_operator_tiles_case.png"), full_page=True)
+    finally:
+        api_engine.dispose()
+    assert page.external_requests == []
+
+
+def test_a_report_posted_while_the_live_page_draws_tiles_is_on_its_map_within_10_s(
+    scratch_engine,
+    page,  # type: ignore[no-untyped-def]
+):
+    """The tile map follows the live strip: a change it sees is a new tile URL (``v=``),
+    so neither the browser's cache (30 s) nor the API's (a few seconds) keeps the new
+    case off the map."""
+    from layers.workflow.access import create_api_key
+    from tests.conftest import app_login_engine
+
+    with scratch_engine.begin() as conn:
+        key = create_api_key(conn=conn, client="live-tiles-e2e")
+        n_open = conn.execute(
+            sa.text("SELECT count(*) FROM cases WHERE status = ANY (:o)"),
+            {"o": list(OPEN_STATUSES)},
+        ).scalar_one()
+        # a place in the first community, away from every open case (its own point at z18)
+        lon, lat, code = conn.execute(
+            sa.text("""
+            SELECT ST_X(p), ST_Y(p), k.service_code
+            FROM (SELECT ST_PointOnSurface(geom) AS p FROM communities
+                  ORDER BY code LIMIT 1) c,
+                 categories k WHERE k.kind = 'event' AND k.level = 2
+            ORDER BY k.service_code LIMIT 1""")
+        ).one()
+    threshold = max(1, n_open // 10)
+    api_engine = app_login_engine(scratch_engine)  # the app's own login: RLS applies
+    app = create_app(api_engine, limits=RateLimits(per_address=None, per_key=None))
+    versions: set[str] = set()
+    page.on(
+        "request",
+        lambda r: (
+            versions.add(r.url.split("v=")[1].split("&")[0])
+            if "/tiles/" in r.url and "v=" in r.url
+            else None
+        ),
+    )
+    try:
+        with (
+            serving(app) as api_url,
+            serve(
+                scratch_engine.url.render_as_string(hide_password=False),
+                "streamlit-tiles-live.log",
+                env={"GRIDGOV_LIVE_TILES_ABOVE": str(threshold), "GRIDGOV_API_URL": api_url},
+            ) as dashboard,
+        ):
+            log_in(page, dashboard, "operator")
+            open_page(page, "指挥调度")
+            page.get_by_text("地图以矢量瓦片绘制全部").wait_for(timeout=30_000)
+            frame = _map_frame(page)
+            frame.evaluate(
+                f"() => {{ ({FIND_MAP}).setView([{lat}, {lon}], 18, {{animate: false}}); }}"
+            )
+            frame.wait_for_function(CASES_LOADED, timeout=30_000)
+            before = set(versions)
+            assert len(before) == 1, versions  # one data version so far
+            page.evaluate("window.__not_reloaded = true")
+            posted = httpx.post(
+                f"{api_url}/open311/v2/requests.json",
+                data={"api_key": key, "service_code": code, "lat": lat, "long": lon,
+                      "description": "瓦片实时 / live on the tile map"},
+                timeout=30,
+            )  # fmt: skip
+            assert posted.status_code == 201, posted.text
+            stored = time.monotonic()
+            case_id = int(posted.json()[0]["service_request_id"])
+            # the page reruns with a new data version; its map (back at its first view)
+            # is zoomed to the new case again until its point is drawn
+            found = False
+            while not found and time.monotonic() - stored < LIVE_BAR_S:
+                frame = _map_frame(page)
+                try:  # the map's frame is replaced when the page reruns
+                    found = frame.evaluate(
+                        f"""() => {{ {HAS_CASES} const map = {FIND_MAP}; let found = false;
+                        map.eachLayer(l => {{ if (l._url && cases(l._url)) {{
+                            for (const key in l._vectorTiles) {{
+                                if ((l._vectorTiles[key]._features || {{}})['case:{case_id}'])
+                                    found = true; }} }} }});
+                        if (!found && map.getZoom() !== 18)
+                            map.setView([{lat}, {lon}], 18, {{animate: false}});
+                        return found; }}"""
+                    )
+                except Exception:  # a frame going away mid-call: look again
+                    found = False
+                page.wait_for_timeout(200)
+            seen = time.monotonic() - stored
+            print(f"\nOpen311 report on the live tile map after {seen:.1f} s (bar {LIVE_BAR_S} s)")
+            assert found, f"case:{case_id} not on the tile map {LIVE_BAR_S} s after its report"
+            assert len(versions - before) >= 1, versions  # a new tile URL, past the caches
+            assert page.evaluate("window.__not_reloaded") is True  # no reload of the page
     finally:
         api_engine.dispose()
     assert page.external_requests == []

@@ -1,4 +1,5 @@
-"""Tiles are kept a few seconds in the API's process, per scope, tile, filter and area:
+"""Tiles are kept a few seconds in the API's process, per scope, tile, filter, area and
+the page's data version:
 a second request within the time is not computed again; another scope, filter or area
 is its own entry; after the time the tile is computed anew (new reports within 10 s)."""
 
@@ -55,10 +56,13 @@ def test_a_tile_is_kept_for_its_seconds_per_scope_filter_and_area(
     tiles.tile_bytes(demo_engine, scope=operator, area=code, **args)
     tiles.tile_bytes(demo_engine, scope=operator, cases=CaseFilter(statuses=None), **args)
     tiles.tile_bytes(demo_engine, scope=Scope("supervisor", area=code), **args)
-    assert len(computed) == 4
+    # the page's data version: a page that saw a change gets no tile kept before it
+    tiles.tile_bytes(demo_engine, scope=operator, version="7", **args)
+    tiles.tile_bytes(demo_engine, scope=operator, version="7", **args)
+    assert len(computed) == 5
     time.sleep(0.6)
     assert tiles.tile_bytes(demo_engine, scope=operator, **args) == first
-    assert len(computed) == 5  # computed anew after its time
+    assert len(computed) == 6  # computed anew after its time
 
 
 def test_no_cache_when_its_time_is_zero_and_a_bad_time_is_named(demo_engine, computed, monkeypatch):
