@@ -135,7 +135,7 @@ def bulk_insert(
                 _write(conn, rows_of, deferred.fresh, say)
             fresh = deferred.fresh
         _bulk_reporters(conn, fields, new, cases.column("id").to_numpy())
-        touched_local_days(conn, cases)
+        queue_days(conn, touched_local_days(cases))
         if routes is not None:
             # fresh: every case of the family is this load's, so the ones nothing
             # covers are noted here too and no later pass needs to look for them
@@ -379,25 +379,23 @@ def _assignments(routed: pd.DataFrame, events: pa.Table) -> pa.Table:
     )
 
 
-def touched_local_days(conn: Connection, cases: pa.Table) -> list[tuple[date, str]]:
-    """The (local day, street) pairs of the loaded cases' report times, in the city's zone.
+def touched_local_days(cases: pa.Table) -> dict[str, set[date]]:
+    """Street code -> the local days (in the city's zone) of the loaded cases' reports.
 
-    The one place a bulk load says which days it touched: the leader rollups'
-    dirty-day queue (:func:`layers.rollup_queue.queue_days`) gets them here, in the
-    load's transaction — the rows go into the month partitions directly, where the
-    parent's statement triggers that queue days for every other write do not fire.
+    The one place a bulk load says which days it touched, for the leader rollups'
+    dirty-day queue (:func:`layers.rollup_queue.queue_days`, in the load's transaction):
+    the rows go into the month partitions directly, where the parent's statement
+    triggers that queue days for every other write do not fire.
     """
     utc = pd.Series(cases.column("reported_at").to_pandas())
     days = utc.dt.tz_convert(time_zone().key).dt.tz_localize(None).to_numpy("datetime64[D]")
     frame = pd.DataFrame(
         {"day": days, "street": cases.column("street_code").to_pandas()}
     ).drop_duplicates()
-    pairs = [(pd.Timestamp(d).date(), str(s)) for d, s in frame.itertuples(index=False)]
     by_street: dict[str, set[date]] = {}
-    for day, street in pairs:
-        by_street.setdefault(street, set()).add(day)
-    queue_days(conn, by_street)
-    return pairs
+    for day, street in frame.itertuples(index=False):
+        by_street.setdefault(str(street), set()).add(pd.Timestamp(day).date())
+    return by_street
 
 
 def _not_present(conn: Connection, fields: dict, rows: np.ndarray, source: str) -> np.ndarray:

@@ -260,47 +260,21 @@ def test_a_killed_bulk_import_leaves_the_old_schema_and_the_next_run_loads_all(
     clean_engine, tmp_path
 ):
     path = synthetic_cases(tmp_path / "cases.csv", 60_000, seed=6)
-    url = clean_engine.url.render_as_string(hide_password=False)
-    script = (
-        "import sys; from layers.ingest import load_cases, load_mapping, mapping_from_dict; "
-        "from layers.db import engine_for; "
-        "eng = engine_for(sys.argv[1]); "
-        f"m = load_mapping({str(MAPPINGS / 'sf311_bigquery.yaml')!r}); "
-        "conn = eng.connect(); load_cases(sys.argv[2], m, conn=conn, bulk=True)"
-    )
     with clean_engine.connect() as conn:
         before = _schema(conn)
         conn.rollback()
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", script, url, str(path)], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 120
+    proc = _bulk_load_process(clean_engine, path)
+    # wait until the load holds the tables (indexes dropped, rows going in)
+    _wait_for(
+        clean_engine,
+        proc,
+        """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+           WHERE l.relation = 'cases'::regclass AND l.mode = 'AccessExclusiveLock'
+             AND l.granted AND a.pid <> pg_backend_pid()""",
+        every_s=0.01,
+    )
+    _kill_and_wait_for_the_rollback(clean_engine, proc)
     with clean_engine.connect() as conn:
-        while time.monotonic() < deadline and proc.poll() is None:
-            # wait until the load holds the tables (indexes dropped, rows going in)
-            busy = conn.execute(
-                sa.text("""
-                SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                WHERE l.relation = 'cases'::regclass AND l.mode = 'AccessExclusiveLock'
-                  AND l.granted AND a.pid <> pg_backend_pid()
-            """)
-            ).scalar_one()
-            conn.rollback()
-            if busy:
-                break
-            time.sleep(0.01)
-    assert proc.poll() is None, "the import finished before it could be killed; make it bigger"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    with clean_engine.connect() as conn:
-        # the server notices the dead client and rolls its transaction back
-        for _ in range(300):
-            waiting = conn.execute(
-                sa.text("SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass")
-            ).scalar_one()
-            conn.rollback()
-            if waiting == 0:
-                break
-            time.sleep(0.1)
         assert _schema(conn) == before
         cases, _, events, loaded = _state(conn)
         assert cases == events == loaded == 0
@@ -452,42 +426,17 @@ def test_a_load_of_new_months_killed_mid_way_leaves_every_month_attached(clean_e
         conn.commit()
         before, n_leaves = _schema(conn), conn.execute(leaves).scalar_one()
         conn.rollback()
-    url = clean_engine.url.render_as_string(hide_password=False)
-    script = (
-        "import sys; from layers.ingest import load_cases, load_mapping; "
-        "from layers.db import engine_for; eng = engine_for(sys.argv[1]); "
-        f"m = load_mapping({str(MAPPINGS / 'sf311_bigquery.yaml')!r}); "
-        "conn = eng.connect(); load_cases(sys.argv[2], m, conn=conn, bulk=True)"
+    proc = _bulk_load_process(clean_engine, tmp_path / "later.csv")
+    # wait until the load COPYs into a detached, emptied month
+    _wait_for(
+        clean_engine,
+        proc,
+        """SELECT count(*) FROM pg_stat_activity
+           WHERE pid <> pg_backend_pid() AND query LIKE 'COPY %cases_p%FREEZE%'""",
+        every_s=0.005,
     )
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    later_path = str(tmp_path / "later.csv")
-    proc = subprocess.Popen([sys.executable, "-c", script, url, later_path], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 120
+    _kill_and_wait_for_the_rollback(clean_engine, proc)
     with clean_engine.connect() as conn:
-        while time.monotonic() < deadline and proc.poll() is None:
-            # wait until the load COPYs into a detached, emptied month
-            copying = conn.execute(
-                sa.text("""
-                SELECT count(*) FROM pg_stat_activity
-                WHERE pid <> pg_backend_pid() AND query LIKE 'COPY %cases_p%FREEZE%'
-            """)
-            ).scalar_one()
-            conn.rollback()
-            if copying:
-                break
-            time.sleep(0.005)
-    assert proc.poll() is None, "the import finished before it could be killed; make it bigger"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    with clean_engine.connect() as conn:
-        for _ in range(300):
-            waiting = conn.execute(
-                sa.text("SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass")
-            ).scalar_one()
-            conn.rollback()
-            if waiting == 0:
-                break
-            time.sleep(0.1)
         assert _schema(conn) == before
         assert conn.execute(leaves).scalar_one() == n_leaves
         cases, _, events, _ = _state(conn)
@@ -497,3 +446,44 @@ def test_a_load_of_new_months_killed_mid_way_leaves_every_month_attached(clean_e
         cases, distinct, events, _ = _state(conn)
         assert _schema(conn) == before
     assert again.loaded == 58_800 and cases == distinct == events == 2_940 + 58_800
+
+
+def _bulk_load_process(engine, path) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    """A bulk load of ``path`` in a process of its own (for a test to kill)."""
+    script = (
+        "import sys; from layers.ingest import load_cases, load_mapping; "
+        "from layers.db import engine_for; eng = engine_for(sys.argv[1]); "
+        f"m = load_mapping({str(MAPPINGS / 'sf311_bigquery.yaml')!r}); "
+        "conn = eng.connect(); load_cases(sys.argv[2], m, conn=conn, bulk=True)"
+    )
+    url = engine.url.render_as_string(hide_password=False)
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", script, url, str(path)], cwd=ROOT, env=env)
+
+
+def _wait_for(engine, proc, query: str, *, every_s: float) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``query`` (a count) until it is not 0, the load ends, or 120 s pass."""
+    deadline = time.monotonic() + 120
+    with engine.connect() as conn:
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = conn.execute(sa.text(query)).scalar_one()
+            conn.rollback()
+            if found:
+                break
+            time.sleep(every_s)
+
+
+def _kill_and_wait_for_the_rollback(engine, proc) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL the load; the server notices the dead client and rolls its transaction back."""
+    assert proc.poll() is None, "the import finished before it could be killed; make it bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    with engine.connect() as conn:
+        for _ in range(300):
+            waiting = conn.execute(
+                sa.text("SELECT count(*) FROM pg_locks WHERE relation = 'cases'::regclass")
+            ).scalar_one()
+            conn.rollback()
+            if waiting == 0:
+                break
+            time.sleep(0.1)
