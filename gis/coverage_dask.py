@@ -4,11 +4,13 @@ their given order on the caller's side.
 
 Inputs are read per part where the part runs: by a loader the caller passes (e.g. a query of
 one group of workers from PostGIS) or from a GeoParquet directory of fixes through
-dask-geopandas (one part per file; a file must hold all fixes of its workers).
+dask-geopandas (one part per file, or per worker group of the partition archive's months;
+a part must hold all fixes of its workers).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +28,7 @@ from gis.coverage_parts import (
     tracks_from_fixes,
 )
 from gis.errors import GridGovError
+from gis.fix_archive import archive_parts, is_archive
 
 P = TypeVar("P")
 Loader = Callable[[P], tuple[gpd.GeoDataFrame, pd.DataFrame]]
@@ -121,9 +124,13 @@ def parquet_coverage(
     reach_m: float = DEFAULT_REACH_M,
     max_gap_s: float = 300,
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Coverage from a GeoParquet directory of fixes (worker_id, at, point geometry), one
-    part per file, fixes with ``start <= at < end`` (pushed down to the Parquet reader).
+    """Coverage from GeoParquet fixes (worker_id, at, point geometry), fixes with
+    ``start <= at < end`` (pushed down to the Parquet reader).
 
+    ``path``: a file, a list of files, a directory of files (one part per file), or the
+    partition archive (``gridgov db partitions detach``: a month folder or the archive's
+    root), whose files are parts by worker group across its months
+    (:func:`gis.fix_archive.archive_parts`). Each part must hold all fixes of its workers.
     ``client``: a ``distributed.Client``, or None to run the parts one after another in
     this process. Tracks are drawn per worker and local day in ``tz``.
     """
@@ -131,21 +138,26 @@ def parquet_coverage(
     import dask_geopandas
     import pyarrow.parquet as pq
 
-    files = _parquet_files(path)
-    tz_stored = pq.read_schema(files[0]).field("at").type.tz or "UTC"
-    frame = dask_geopandas.read_parquet(
-        files,
-        columns=["worker_id", "at", "geometry"],
+    parts = fixes_parts(path)
+    first = next(f for part in parts for f in part)
+    schema = pq.read_schema(first)
+    tz_stored = schema.field("at").type.tz or "UTC"
+    read = functools.partial(
+        dask_geopandas.read_parquet,
+        columns=["worker_id", "at", _geometry_column(first, schema)],
         # Arrow compares timestamps of one time zone only: the bounds in the files' zone
         filters=[("at", ">=", start.tz_convert(tz_stored)), ("at", "<", end.tz_convert(tz_stored))],
         split_row_groups=False,
     )
     shared = client.scatter(lattice, broadcast=True) if client is not None else lattice
     measure = dask.delayed(_measure_fixes, pure=True)
-    tasks = [
-        measure(chunk, shared, tz=tz, reach_m=reach_m, max_gap_s=max_gap_s, name=f"file {i}")
-        for i, chunk in enumerate(frame.to_delayed())
-    ]
+    join = dask.delayed(_concat, pure=True)
+    tasks = []
+    for i, part in enumerate(parts):
+        pieces = read(part).to_delayed()  # one per file
+        chunk = pieces[0] if len(pieces) == 1 else join(pieces)
+        name = f"file {i}" if len(part) == 1 else f"part {i} ({len(part)} files)"
+        tasks.append(measure(chunk, shared, tz=tz, reach_m=reach_m, max_gap_s=max_gap_s, name=name))
     if client is None:
         results = dask.compute(*tasks, scheduler="sync")
     else:
@@ -153,18 +165,40 @@ def parquet_coverage(
     return combine_parts(lattice, results)
 
 
-def _parquet_files(path: str | Sequence[str]) -> list[str]:
-    """The Parquet files of ``path`` (a file, a directory of them, or a list of files)."""
+def fixes_parts(path: str | Sequence[str]) -> list[list[str]]:
+    """The parts of GeoParquet fixes at ``path``, each a list of files: a list of files or a
+    plain directory gives one part per file; the partition archive gives one part per worker
+    group over all its months."""
     if not isinstance(path, str):
-        files = [str(p) for p in path]
+        parts = [[str(p)] for p in path]
+    elif Path(path).is_dir() and is_archive(Path(path)):
+        parts = archive_parts(Path(path))
+        if not parts:
+            raise FileNotFoundError(f"No archived GPS fixes (patrol_points) under {path}.")
     elif Path(path).is_dir():
-        files = sorted(str(p) for p in Path(path).rglob("*.parquet"))
+        parts = [[str(p)] for p in sorted(Path(path).rglob("*.parquet"))]
     else:
-        files = [path]
+        parts = [[path]]
+    files = [f for part in parts for f in part]
     missing = [f for f in files if not Path(f).is_file()]
     if not files or missing:
         raise FileNotFoundError(f"No GeoParquet fixes at {missing[0] if missing else path}.")
-    return files
+    return parts
+
+
+def _geometry_column(file: str, schema: Any) -> str:
+    """The primary geometry column of a GeoParquet file (``geometry``, or ``geom`` in the
+    partition archive)."""
+    import json
+
+    geo = (schema.metadata or {}).get(b"geo")
+    if geo is None:
+        raise ValueError(f"{file} is not GeoParquet (no 'geo' metadata).")
+    return str(json.loads(geo)["primary_column"])
+
+
+def _concat(pieces: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    return pd.concat(pieces, ignore_index=True)
 
 
 def _measure_fixes(

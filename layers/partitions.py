@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gis import fix_archive
 from gis.errors import GridGovError
 
 TABLES = ("cases", "case_events", "patrol_points")
@@ -161,7 +163,7 @@ def estimated_rows(conn: Connection, table: str) -> int:
 
 # -- archive: detach a month into GeoParquet, attach it back ----------------------------
 
-ACCOUNT = "account.json"
+ACCOUNT = fix_archive.ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,6 @@ def detach(conn: Connection, month_text: str, archive: str) -> dict:
     All in the caller's transaction: a failure leaves the month where it was.
     """
     import json
-    from pathlib import Path
 
     import geopandas as gpd
 
@@ -312,8 +313,12 @@ def detach(conn: Connection, month_text: str, archive: str) -> dict:
         if "geom" in frame.columns:
             geoms = gpd.GeoSeries.from_wkb(frame["geom"].to_numpy(dtype=object), crs=4326)  # hex
             frame = gpd.GeoDataFrame(frame.assign(geom=geoms), geometry="geom", crs=4326)
-        frame.to_parquet(folder / f"{table}.parquet", index=False)  # GeoParquet with geom
-        account["tables"][table] = {"rows": len(frame), "file": f"{table}.parquet"}
+        if table == fix_archive.FIXES_FOLDER:
+            name = _write_fixes(frame, folder)
+        else:
+            name = f"{table}.parquet"
+            frame.to_parquet(folder / name, index=False)  # GeoParquet with geom
+        account["tables"][table] = {"rows": len(frame), "file": name}
     # the account adds up: what the files hold is what the database holds
     for table, entry in account["tables"].items():
         on_disk = len(pd.read_parquet(folder / entry["file"], columns=[]))
@@ -339,11 +344,27 @@ def detach(conn: Connection, month_text: str, archive: str) -> dict:
     return account
 
 
+def _write_fixes(frame: pd.DataFrame, folder: Path) -> str:
+    """A month's GPS fixes as one GeoParquet file per worker group
+    (``patrol_points/workers-I-of-N.parquet``, :mod:`gis.fix_archive`): each file holds all
+    fixes of its workers, so ``gridgov analyse coverage --fixes`` reads the archive in parts.
+    Returns the folder's name, relative to ``folder``."""
+    out = folder / fix_archive.FIXES_FOLDER
+    out.mkdir(exist_ok=True)
+    for old in out.glob("*.parquet"):  # a detach that failed before its commit
+        old.unlink()
+    groups = fix_archive.group_count(len(frame), fix_archive.FIXES_PER_FILE)
+    group = frame["worker_id"].to_numpy(dtype="int64") % groups
+    for i in range(groups):
+        part = frame[group == i].sort_values(["worker_id", "at"], kind="stable")
+        part.to_parquet(out / fix_archive.file_name(i, groups), index=False)
+    return fix_archive.FIXES_FOLDER
+
+
 def attach(conn: Connection, month_text: str, archive: str) -> dict:
     """Read ``archive/YYYY-MM/`` back (the month's partitions and the rows that refer to
     them), checking every table against the account. Returns the account."""
     import json
-    from pathlib import Path
 
     import shapely
 

@@ -228,6 +228,45 @@ def test_coverage_from_geoparquet_fixes_on_the_cluster(
 
 
 @pytest.mark.usefixtures("keep_coverage")
+def test_coverage_from_the_partition_archive_across_two_months(
+    dask_cluster, demo_url, demo_engine, tmp_path
+):
+    """The week cut in two "months" in the middle of a shift, as `gridgov db partitions
+    detach` writes them (one file per worker group, 4 groups in the first, 2 in the second):
+    the parts join each worker's files over both months, so the rows are the database's."""
+    from gis import fix_archive
+
+    week = _week(demo_engine)
+    _coverage(demo_url, "--week-start", week[0].isoformat())
+    expected = _rows(demo_engine, week[0])
+    _export_fixes(demo_engine, week, tmp_path / "fixes", split=1)
+    fixes = gpd.read_parquet(tmp_path / "fixes" / "part0.parquet").rename_geometry("geom")
+    cut = fixes["at"].sort_values().iloc[len(fixes) // 2]
+    for tag, rows, groups in (
+        ("2026-05", fixes[fixes["at"] < cut], 4),
+        ("2026-06", fixes[fixes["at"] >= cut], 2),
+    ):
+        folder = tmp_path / "archive" / tag / "patrol_points"
+        folder.mkdir(parents=True)
+        (folder.parent / "account.json").write_text(json.dumps({"month": tag, "tables": {}}))
+        for i in range(groups):
+            rows[rows.worker_id % groups == i].to_parquet(folder / fix_archive.file_name(i, groups))
+    straddling = set(fixes[fixes["at"] < cut].worker_id) & set(fixes[fixes["at"] >= cut].worker_id)
+    assert straddling  # workers whose week is in both months
+    _forget(demo_engine, week[0])
+    _coverage(
+        demo_url,
+        "--week-start",
+        week[0].isoformat(),
+        "--fixes",
+        str(tmp_path / "archive"),
+        "--scheduler",
+        dask_cluster,
+    )
+    _assert_same(expected, _rows(demo_engine, week[0]))
+
+
+@pytest.mark.usefixtures("keep_coverage")
 def test_a_worker_split_across_files_is_refused(demo_url, demo_engine, tmp_path):
     week = _week(demo_engine)
     _export_fixes(demo_engine, week, tmp_path / "fixes", split=1)

@@ -325,6 +325,8 @@ def test_detach_to_archive_and_attach_back(conn, tmp_path):
 
     shapes = gpd.read_parquet(tmp_path / month / "cases.parquet")
     assert shapes.crs.to_epsg() == 4326 and len(shapes) == 3
+    fixes = gpd.read_parquet(tmp_path / month / "patrol_points" / "workers-000-of-001.parquet")
+    assert fixes.crs.to_epsg() == 4326 and len(fixes) == 5
 
     back = partitions.attach(conn, month, str(tmp_path))
     assert back == account
@@ -338,6 +340,49 @@ def test_detach_to_archive_and_attach_back(conn, tmp_path):
     assert walk == 0
     with pytest.raises(DBAPIError, match="append-only"), conn.begin_nested():
         conn.execute(sa.text("DELETE FROM case_events_p2031_07"))
+
+
+def test_a_month_of_fixes_is_archived_by_worker_group(conn, tmp_path, monkeypatch):
+    """Each file holds every fix of its workers (worker_id % N), so the coverage job reads the
+    archive in parts; attach reads the files back."""
+    import geopandas as gpd
+
+    from gis import fix_archive
+
+    monkeypatch.setattr(fix_archive, "FIXES_PER_FILE", 3)
+    make_area(conn)
+    partitions.ensure(conn, start=FAR, end=FAR)
+    workers = [
+        conn.execute(
+            sa.text("INSERT INTO workers (code, name_zh) VALUES (:c, '测试员') RETURNING id"),
+            {"c": f"w-group-{i}"},
+        ).scalar_one()
+        for i in range(3)
+    ]
+    for minute in range(4):  # 12 fixes: 4 files of 3 at most
+        for worker in workers:
+            _fix(conn, worker, FAR.replace(minute=minute))
+    month = f"{FAR:%Y-%m}"
+    account = partitions.detach(conn, month, str(tmp_path))
+    assert account["tables"]["patrol_points"] == {"rows": 12, "file": "patrol_points"}
+    folder = tmp_path / month / "patrol_points"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [fix_archive.file_name(i, 4) for i in range(4)]
+    seen: list[int] = []
+    for i, name in enumerate(names):
+        part = gpd.read_parquet(folder / name)
+        assert set(part.worker_id % 4) <= {i}
+        keys = list(zip(part.worker_id, part["at"], strict=True))
+        assert keys == sorted(keys)
+        seen += part.worker_id.tolist()
+    assert sorted(seen) == sorted(workers * 4)
+    assert fix_archive.archive_parts(tmp_path) == [[str(folder / n)] for n in names]
+    partitions.attach(conn, month, str(tmp_path))
+    back = conn.execute(
+        sa.text("SELECT count(*) FROM patrol_points WHERE worker_id = ANY(:w)"),
+        {"w": workers},
+    ).scalar_one()
+    assert back == 12
 
 
 def test_attach_refuses_an_account_that_does_not_add_up(conn, tmp_path):
