@@ -3,14 +3,13 @@
 their given order on the caller's side.
 
 Inputs are read per part where the part runs: by a loader the caller passes (e.g. a query of
-one group of workers from PostGIS) or from a GeoParquet directory of fixes through
-dask-geopandas (one part per file, or per worker group of the partition archive's months;
-a part must hold all fixes of its workers).
+one group of workers from PostGIS) or from GeoParquet fixes, read by the task itself with
+geopandas (one part per file, or per worker group of the partition archive's months; a part
+must hold all fixes of its workers; the client reads one file's schema only).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -135,27 +134,21 @@ def parquet_coverage(
     this process. Tracks are drawn per worker and local day in ``tz``.
     """
     import dask
-    import dask_geopandas
     import pyarrow.parquet as pq
 
     parts = fixes_parts(path)
     first = next(f for part in parts for f in part)
     schema = pq.read_schema(first)
     tz_stored = schema.field("at").type.tz or "UTC"
-    read = functools.partial(
-        dask_geopandas.read_parquet,
-        columns=["worker_id", "at", _geometry_column(first, schema)],
-        # Arrow compares timestamps of one time zone only: the bounds in the files' zone
-        filters=[("at", ">=", start.tz_convert(tz_stored)), ("at", "<", end.tz_convert(tz_stored))],
-        split_row_groups=False,
-    )
+    read = dask.delayed(_read_fixes, pure=True)
+    columns = ["worker_id", "at", _geometry_column(first, schema)]
+    # Arrow compares timestamps of one time zone only: the bounds in the files' zone
+    bounds = [("at", ">=", start.tz_convert(tz_stored)), ("at", "<", end.tz_convert(tz_stored))]
     shared = client.scatter(lattice, broadcast=True) if client is not None else lattice
     measure = dask.delayed(_measure_fixes, pure=True)
-    join = dask.delayed(_concat, pure=True)
     tasks = []
     for i, part in enumerate(parts):
-        pieces = read(part).to_delayed()  # one per file
-        chunk = pieces[0] if len(pieces) == 1 else join(pieces)
+        chunk = read(part, columns=columns, filters=bounds)
         name = f"file {i}" if len(part) == 1 else f"part {i} ({len(part)} files)"
         tasks.append(measure(chunk, shared, tz=tz, reach_m=reach_m, max_gap_s=max_gap_s, name=name))
     if client is None:
@@ -197,8 +190,11 @@ def _geometry_column(file: str, schema: Any) -> str:
     return str(json.loads(geo)["primary_column"])
 
 
-def _concat(pieces: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    return pd.concat(pieces, ignore_index=True)
+def _read_fixes(files: list[str], *, columns: list[str], filters: list) -> gpd.GeoDataFrame:
+    """The fixes of one part (its files, read where the task runs; the time bounds pushed
+    down to the Parquet reader)."""
+    pieces = [gpd.read_parquet(f, columns=columns, filters=filters) for f in files]
+    return pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
 
 
 def _measure_fixes(
