@@ -30,6 +30,8 @@ POINT_DETAIL_ZOOM = 16
 """From this zoom up points are drawn one by one; below it they are aggregated."""
 BUILDING_ZOOM = 15
 """Buildings of the base map from this zoom up (below it: roads and water only)."""
+MINOR_ROAD_ZOOM = 15
+"""Minor roads and footways of the base map from this zoom up (below it: major roads)."""
 EXTENT = 4096
 BUFFER = 64
 CLUSTER_CELLS = 32
@@ -351,9 +353,9 @@ def _polygons_sql(z: int, rows: str, name: str) -> str:
 
 def _basemap_sql(z: int) -> str:
     tolerance = 156543.03 / 2**z / 4
-    major_only = (
-        "" if z >= POINT_DETAIL_ZOOM - 2 else " AND (b.kind <> 'road' OR b.class = 'major')"
-    )
+    # below MINOR_ROAD_ZOOM only major roads (a 512-px tile of zoom 14 is drawn at map
+    # zoom 15: its minor roads and footways were most of its lines and bytes)
+    major_only = "" if z >= MINOR_ROAD_ZOOM else " AND (b.kind <> 'road' OR b.class = 'major')"
     areas = "b.kind = 'water'" if z < BUILDING_ZOOM else "true"
     parts = []
     for table, where in (("basemap_areas", areas), ("basemap_lines", "true" + major_only)):
