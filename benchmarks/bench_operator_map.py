@@ -220,7 +220,9 @@ def build_pages(engine: sa.Engine, api_url: str) -> dict[str, tuple[bytes, float
     for name, options in TILE_PAGES.items():
         started = time.perf_counter()
         m = maps.new_map(desk.extent)
-        tile_map.add_tile_layers(m, access, lang="zh", combine=True, **options)  # type: ignore[arg-type]
+        # the live page's own call bounds its tiles by the desk's extent; main's did not
+        bounds = desk.extent if name == "tiles" else None
+        tile_map.add_tile_layers(m, access, lang="zh", combine=True, bounds=bounds, **options)  # type: ignore[arg-type]
         html = maps.finish(m).get_root().render().encode()
         pages[name] = (html, time.perf_counter() - started + _extent_s(engine), -1)
     return pages
