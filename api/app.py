@@ -7,8 +7,11 @@ The machine-readable ``/openapi.json`` is always there.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,6 +20,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.admission import Admission
@@ -31,6 +35,9 @@ from api.report import BodyRefused, ReportLimits, build_report_router
 from api.tiles import build_tiles_router
 from api.webapps import mount_webapps
 from services.errors import GridGovError, http_status
+from services.tiles import warm_pool
+
+log = logging.getLogger(__name__)
 
 SWAGGER_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor" / "swagger-ui"
 """Swagger UI's files, copied from npm's ``swagger-ui-dist`` by the asset build."""
@@ -63,7 +70,9 @@ def create_app(
 
         engine = get_app_engine
     limits = limits or RateLimits.from_env()
+    warmed = threading.Event()
     app = FastAPI(
+        lifespan=_warming(engine, warmed),
         title="GridGov Open311 GeoReport v2",
         version="0.1.0",
         description=(
@@ -75,6 +84,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.warmed = warmed  # set when the warming at start-up has ended
     app.include_router(build_router(engine, limits), prefix="/open311/v2")
     app.include_router(build_notify_router(engine, limits))
     app.include_router(build_tiles_router(engine))
@@ -130,6 +140,35 @@ def create_app(
         return error(exc.status_code, str(exc.detail), "http_error", _fmt(request))
 
     return app
+
+
+def _warming(
+    engine: Engine | Callable[[], Engine], done: threading.Event
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: at start-up the database's connections are opened and PostGIS
+    loaded in them before the first map asks for its tiles (in the background: the
+    server starts at once; ``done`` is set when that has ended)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(
+            target=_warm, args=(engine, done), name="gridgov-warm", daemon=True
+        ).start()
+        yield
+
+    return lifespan
+
+
+def _warm(engine: Engine | Callable[[], Engine], done: threading.Event) -> None:
+    """Open the pool's connections and load PostGIS in each (``services.tiles.warm_pool``);
+    a database not reachable yet is only logged (the first requests open their own)."""
+    try:
+        n = warm_pool(engine if isinstance(engine, Engine) else engine())
+        log.info("warmed %d database connections", n)
+    except (SQLAlchemyError, GridGovError) as exc:
+        log.warning("database connections not warmed at start-up: %s", exc)
+    finally:
+        done.set()
 
 
 def _where(first: dict) -> str:

@@ -117,6 +117,7 @@ with left:
             # the live strip's cursor: a change it saw is a new tile URL, so the map's
             # rerun draws the new case (neither the browser's nor the API's cache answers)
             version=live_version(st.session_state.get("area")),
+            bounds=desk.extent,  # no request for a tile outside the area
         )
         st.caption(t("live_tiles_note", lang).format(n=desk.open_case_total))
     else:

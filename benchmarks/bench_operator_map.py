@@ -57,7 +57,7 @@ from gis.demo import generate_district  # noqa: E402
 from layers import migrate  # noqa: E402
 from layers.bulk import copy_frame, point_ewkb  # noqa: E402
 from layers.catalogue import read_categories  # noqa: E402
-from layers.db import database_url  # noqa: E402
+from layers.db import MAX_OVERFLOW, POOL_SIZE, database_url  # noqa: E402
 from layers.demo import load_demo, loaded_demo  # noqa: E402
 from layers.tiles import OPEN_STATUSES  # noqa: E402
 from layers.workflow.access import Scope  # noqa: E402
@@ -220,7 +220,9 @@ def build_pages(engine: sa.Engine, api_url: str) -> dict[str, tuple[bytes, float
     for name, options in TILE_PAGES.items():
         started = time.perf_counter()
         m = maps.new_map(desk.extent)
-        tile_map.add_tile_layers(m, access, lang="zh", combine=True, **options)  # type: ignore[arg-type]
+        # the live page's own call bounds its tiles by the desk's extent; main's did not
+        bounds = desk.extent if name == "tiles" else None
+        tile_map.add_tile_layers(m, access, lang="zh", combine=True, bounds=bounds, **options)  # type: ignore[arg-type]
         html = maps.finish(m).get_root().render().encode()
         pages[name] = (html, time.perf_counter() - started + _extent_s(engine), -1)
     return pages
@@ -416,7 +418,12 @@ def main() -> None:
             {"o": list(OPEN_STATUSES)},
         ).one()
     print(f"cases: {total:,}, open: {n_open:,}")
-    app_engine = sa.create_engine(database_url(database=DB))
+    # the API's engine as ``gridgov api`` has it (layers.db.engine_for's pool), started as
+    # ``gridgov api`` starts (its lifespan: the pool's connections opened and warmed)
+    app_engine = sa.create_engine(
+        database_url(database=DB), pool_pre_ping=True, pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+    )  # fmt: skip
     app = create_app(app_engine, limits=RateLimits(per_address=None, per_key=None))
     handler = functools.partial(_Static, directory=str(ROOT / "static"))
     static = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -424,7 +431,8 @@ def main() -> None:
     thread.start()
     static_url = f"http://127.0.0.1:{static.server_address[1]}"
     try:
-        with serving(app) as api_url:
+        with serving(app, lifespan="on") as api_url:
+            app.state.warmed.wait(60)
             pages = build_pages(engine, api_url)
             for name, (html, _, _) in pages.items():
                 _Static.pages[f"/{name}.html"] = html

@@ -118,6 +118,8 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                 maxNativeZoom: 20, maxZoom: 22, vectorTileLayerStyles: vts,
                 // a 512-px tile is the tile of the zoom below (4x the ground, one request)
                 tileSize: cfg.tile_size, zoomOffset: cfg.tile_size === 512 ? -1 : 0,
+                // no request for a tile wholly outside the area (nothing of it is there)
+                bounds: cfg.bounds ? L.latLngBounds(cfg.bounds) : undefined,
                 getFeatureId: function (f) {
                     var p = f.properties;
                     if (p.feature_id === undefined) {  // cases, parts: from the MVT id
@@ -292,6 +294,7 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     combine: bool = False,
     tile_size: int = 256,
     version: str | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
     vendor_url: str = VENDOR_URL,
 ) -> list[VectorTileLayer]:
     """Add one vector-tile layer per name in ``layers`` (drawn in that order) to ``m``, or
@@ -319,6 +322,11 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
     version
         The page's data version (the live page: the newest history id it has seen), so
         that a change is a new tile URL (:func:`tile_url`).
+    bounds
+        The area's extent (min lon, min lat, max lon, max lat; the live page: its desk's):
+        tiles wholly outside it are not asked for (a first render of the live page at
+        1280 x 800: 6 requests instead of 8, all in one round of the browser's six
+        connections). The base map beyond the tiles that touch it is not drawn.
     """
     if tile_size not in TILE_SIZES:
         raise ValueError(f"tile_size: {tile_size} is not one of {', '.join(map(str, TILE_SIZES))}")
@@ -354,6 +362,7 @@ def add_tile_layers(  # noqa: PLR0913 (the layers and the cases' filter, keyword
             "words": words,
             "selected": selected if _kind_layer(selected) in group else None,
             "attribution": "© OpenStreetMap contributors" if "basemap" in group else "",
+            "bounds": None if bounds is None else [[bounds[1], bounds[0]], [bounds[3], bounds[2]]],
         }
         name = (
             pick(*LAYER_NAMES[top], lang)

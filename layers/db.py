@@ -89,15 +89,26 @@ def database_url(*, start: bool = True, database: str | None = None, login: str 
     return resolved
 
 
+POOL_SIZE = 10
+"""Connections an engine keeps open between bursts. A tile map's first render asks for
+8 tiles at once (a browser's six connections, two operators twelve): with 5 kept, every
+such burst closed the extra connections and the next one opened them again, each new
+one paying its connect (~20-50 ms) and PostGIS's loading on its first tile (~50 ms)."""
+MAX_OVERFLOW = 10
+"""Connections opened beyond :data:`POOL_SIZE` when more are busy at once (closed again
+when given back)."""
+
+
 @cache
 def engine_for(url: str) -> Engine:
-    """One pooled engine per URL for the life of the process.
+    """One pooled engine per URL for the life of the process (:data:`POOL_SIZE` kept,
+    :data:`MAX_OVERFLOW` more at once).
 
     Unbounded on purpose: an engine dropped from a bounded cache is garbage-collected
     with its pooled connections still open (psycopg warns, at some random later moment).
     A process uses a handful of URLs.
     """
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
 
 
 def get_engine(*, database: str | None = None) -> Engine:

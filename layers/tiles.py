@@ -30,6 +30,8 @@ POINT_DETAIL_ZOOM = 16
 """From this zoom up points are drawn one by one; below it they are aggregated."""
 BUILDING_ZOOM = 15
 """Buildings of the base map from this zoom up (below it: roads and water only)."""
+MINOR_ROAD_ZOOM = 15
+"""Minor roads and footways of the base map from this zoom up (below it: major roads)."""
 EXTENT = 4096
 BUFFER = 64
 CLUSTER_CELLS = 32
@@ -164,6 +166,20 @@ def tile(
     )
     value = conn.execute(sa.text(sql), params).scalar_one()
     return bytes(value or b"")
+
+
+WARM_SQL = f"""SELECT ST_AsMVT(t, 'warm', {EXTENT}, 'geom') FROM (
+    SELECT ST_AsMVTGeom(ST_Transform(ST_Transform(ST_Centroid(ST_TileEnvelope(14, 0, 0)),
+                                                  4326), 3857),
+                        ST_TileEnvelope(14, 0, 0), {EXTENT}, {BUFFER}, true) AS geom) t"""
+"""What a new connection's first tile pays once: loading PostGIS into the server process
+and making its Web Mercator transform (reads no table: any login may run it)."""
+
+
+def warm(*, conn: Connection) -> None:
+    """Load PostGIS and its transform to Web Mercator into ``conn``'s server process, so
+    that its first tile does not pay for them (~50 ms of a new connection's first tile)."""
+    conn.execute(sa.text(WARM_SQL)).scalar()
 
 
 def _community_hint(conn: Connection) -> str:
@@ -351,9 +367,9 @@ def _polygons_sql(z: int, rows: str, name: str) -> str:
 
 def _basemap_sql(z: int) -> str:
     tolerance = 156543.03 / 2**z / 4
-    major_only = (
-        "" if z >= POINT_DETAIL_ZOOM - 2 else " AND (b.kind <> 'road' OR b.class = 'major')"
-    )
+    # below MINOR_ROAD_ZOOM only major roads (a 512-px tile of zoom 14 is drawn at map
+    # zoom 15: its minor roads and footways were most of its lines and bytes)
+    major_only = "" if z >= MINOR_ROAD_ZOOM else " AND (b.kind <> 'road' OR b.class = 'major')"
     areas = "b.kind = 'water'" if z < BUILDING_ZOOM else "true"
     parts = []
     for table, where in (("basemap_areas", areas), ("basemap_lines", "true" + major_only)):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import httpx
 import uvicorn
@@ -27,11 +27,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """Run ``app`` on 127.0.0.1 until the block ends; yield its base URL."""
+def serving(app, *, lifespan: Literal["on", "off"] = "off") -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Run ``app`` on 127.0.0.1 until the block ends; yield its base URL. ``lifespan="on"``
+    runs the app's start-up as ``gridgov api`` does (it warms the database connections)."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -116,3 +116,50 @@ def test_the_tile_map_draws_offline_and_a_click_selects_the_case(
         browser.close()
     assert maps.selected_id({"last_active_drawing": picked}, "case") == str(case_id)
     assert outside == []
+
+
+def test_a_bounded_tile_map_asks_for_no_tile_outside_its_bounds(
+    api_url, static_server, demo_engine
+):
+    from playwright.sync_api import sync_playwright
+
+    with demo_engine.connect() as conn:
+        lon, lat = conn.execute(
+            sa.text("SELECT ST_X(geom), ST_Y(geom) FROM cases ORDER BY id LIMIT 1")
+        ).one()
+    box = (lon - 0.0002, lat - 0.0002, lon + 0.0002, lat + 0.0002)  # ~40 m: one or few tiles
+    access = tile_access(Scope("operator", username="operator"), api_url=api_url)
+    asked: dict[str, list[tuple[int, int, int]]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for name, bounds in (("unbounded", None), ("bounded", box)):
+            m = folium.Map(location=[lat, lon], zoom_start=17, tiles=None)
+            tile_map.add_tile_layers(m, access, lang="zh", layers=tile_map.LIVE_LAYERS,
+                                     combine=True, tile_size=512, bounds=bounds)  # fmt: skip
+            _Static.page = maps.finish(m).get_root().render().encode()
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            seen: list[tuple[int, int, int]] = []
+            page.on("request", functools.partial(_note_tile, seen))
+            page.goto(f"{static_server}/map.html", wait_until="networkidle")
+            page.wait_for_function(LOADED.replace("n === 4", "n === 1"), timeout=30_000)
+            asked[name] = seen
+            page.close()
+        browser.close()
+    assert 0 < len(asked["bounded"]) < len(asked["unbounded"])
+    for z, x, y in asked["bounded"]:  # each asked tile touches the box
+        west, north = _lon_lat(x, y, z)
+        east, south = _lon_lat(x + 1, y + 1, z)
+        assert west <= box[2] and east >= box[0] and south <= box[3] and north >= box[1]
+
+
+def _note_tile(seen: list[tuple[int, int, int]], request) -> None:  # type: ignore[no-untyped-def]
+    if "/tiles/" in request.url:
+        z, x, y = request.url.split("?")[0].removesuffix(".pbf").split("/")[-3:]
+        seen.append((int(z), int(x), int(y)))
+
+
+def _lon_lat(x: float, y: float, z: int) -> tuple[float, float]:
+    import math
+
+    n = 2**z
+    return x / n * 360 - 180, math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))

@@ -137,6 +137,27 @@ def test_the_demo_district_has_its_own_base_map(demo):
     assert all(f.properties["kind"] != "building" for f in far["basemap"].features)
 
 
+def test_below_zoom_15_the_base_map_draws_major_roads_only(demo):
+    counts = demo.execute(
+        sa.text("SELECT class, count(*) FROM basemap_lines WHERE kind = 'road' GROUP BY 1")
+    ).all()
+    assert {"major", "minor"} <= {c for c, _ in counts}
+    classes: dict[int, set[str]] = {}
+    for z in (tiles.MINOR_ROAD_ZOOM - 1, tiles.MINOR_ROAD_ZOOM):
+        x, y = _busiest_tile(demo, z)
+        # the busiest tile and its neighbours: minor roads somewhere at the higher zoom
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                got = decode(tiles.tile(conn=demo, layer="basemap", z=z, x=x + dx, y=y + dy))
+                classes.setdefault(z, set()).update(
+                    f.properties["class"]
+                    for f in (got["basemap"].features if "basemap" in got else ())
+                    if f.properties["kind"] == "road"
+                )
+    assert classes[tiles.MINOR_ROAD_ZOOM - 1] == {"major"}
+    assert "minor" in classes[tiles.MINOR_ROAD_ZOOM]
+
+
 def test_an_osm_extract_loads_roads_buildings_and_water_once(conn):
     features = basemap.read_osm(HELSINKI)
     account = basemap.replace_basemap(conn=conn, source="helsinki", features=features)
