@@ -68,6 +68,11 @@ class DaskMapper:
     def __init__(self, client: Any) -> None:
         self.client = client
 
+    @property
+    def threads(self) -> int:
+        """Worker threads of the cluster now (at least 1)."""
+        return max(1, sum(self.client.nthreads().values()))
+
     def __call__(
         self,
         fn: Callable[[T, S], R],
@@ -109,7 +114,7 @@ def connect(scheduler: str) -> Any:
 
 
 @contextmanager
-def parts_mapper(scheduler: str | None) -> Iterator[PartsMapper | None]:
+def parts_mapper(scheduler: str | None) -> Iterator[DaskMapper | None]:
     """The mapper of ``scheduler`` (connected now, closed at the end), or None without one."""
     if not scheduler:
         yield None

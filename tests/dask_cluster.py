@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -16,6 +17,23 @@ from pathlib import Path
 import pytest
 
 DASK = str(Path(sys.executable).with_name("dask"))
+WARM = ("gis.delineate", "gis.coverage_parts", "layers.ingest.assignment")
+"""Modules the workers import before the first test (a cold import compiles every module
+when bytecode is not cached: seconds on a busy machine)."""
+
+
+def tasks_done(address: str, prefix: str) -> int:
+    """How many tasks named ``prefix`` (their function's name) the scheduler has seen
+    finish so far: proof that a command ran its parts on the cluster."""
+    from distributed import Client
+
+    def finished(dask_scheduler):  # type: ignore[no-untyped-def]
+        # a closure: pickled by value (the scheduler cannot import the tests)
+        task_prefix = dask_scheduler.task_prefixes.get(prefix)
+        return 0 if task_prefix is None else int(task_prefix.state_counts.get("memory", 0))
+
+    with Client(address, timeout=10) as client:
+        return int(client.run_on_scheduler(finished))
 
 
 def _wait_for(path: Path, procs: list[subprocess.Popen], timeout_s: float = 30) -> None:
@@ -84,6 +102,8 @@ def dask_cluster(tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-
         with Client(address, timeout=30) as client:
             client.wait_for_workers(2, timeout=30)
             pids = client.run(os.getpid)
+            for module in WARM:  # what the tasks import, once per worker, here
+                client.run(importlib.import_module, module)
         assert len(set(pids.values()) | {os.getpid()}) == 3  # three processes, not threads
         yield address
     finally:
