@@ -85,7 +85,7 @@ class DaskMapper:
         [everywhere] = self.client.scatter([shared], broadcast=True, hash=False)
         # scatter the items too: a task then carries a key, not megabytes of arrays
         parts = self.client.scatter(list(items), hash=False)
-        futures = self.client.map(fn, parts, shared=everywhere, pure=False)
+        futures = self.client.map(fn, parts, [everywhere] * len(parts), pure=False)
         results: list[R] = []
         try:
             for i, future in enumerate(futures):
