@@ -487,10 +487,8 @@ def propose_grids(
     progress
         ``progress(label, done, total)`` as communities or clusters are done.
     map_parts
-        Where the communities of a fresh delineation are delineated, one task each
-        (:mod:`gis.dask_parts`; e.g. a Dask cluster's workers); default: in this process.
-        The inputs are read here, the proposal comes back here: the same either way.
-        A redraw runs in this process.
+        Runs a fresh delineation's communities, one task each (:mod:`gis.dask_parts`, e.g.
+        on a Dask cluster; default here): the same proposal. A redraw runs here.
 
     Raises
     ------
