@@ -168,3 +168,45 @@ def test_an_unreachable_scheduler_loads_nothing(sf_engine):
         runs = conn.execute(sa.text("SELECT count(*) FROM import_runs")).scalar_one()
         cases = conn.execute(sa.text("SELECT count(*) FROM cases")).scalar_one()
     assert (runs, cases) == (0, 0)
+
+
+def _buildings(engine: Engine) -> dict[str, pd.DataFrame]:
+    with engine.connect() as conn:
+        frames = {
+            "buildings": pd.read_sql(
+                sa.text("SELECT *, ST_AsBinary(geom) AS wkb FROM buildings ORDER BY id"), conn
+            ).drop(columns=["geom"]),
+            "quarantine": pd.read_sql(
+                sa.text("SELECT * FROM import_quarantine ORDER BY row_number, id"), conn
+            ),
+        }
+    return {k: f.drop(columns=[c for c in f if c.endswith("_at")]) for k, f in frames.items()}
+
+
+def test_buildings_on_the_cluster_are_those_of_one_process(sf_engine, dask_cluster):
+    url = sf_engine.url.render_as_string(hide_password=False)
+
+    def load(*args: str) -> dict[str, pd.DataFrame]:
+        _empty(sf_engine)
+        result = runner.invoke(
+            app,
+            [
+                "load",
+                "buildings",
+                str(DATA / "sf_addresses_sample.csv"),
+                "-m",
+                str(MAPPINGS / "sf_addresses.yaml"),
+                *args,
+            ],
+            env={"DATABASE_URL": url, "COLUMNS": "200"},
+        )
+        assert result.exit_code == 0, result.output
+        return _buildings(sf_engine)
+
+    expected = load()
+    assert expected["buildings"].community_id.notna().sum() > 100
+    before = tasks_done(dask_cluster, "locate_chunk")
+    got = load("--scheduler", dask_cluster, "--chunk-rows", "101")
+    assert tasks_done(dask_cluster, "locate_chunk") - before >= 2
+    for table, frame in expected.items():
+        pd.testing.assert_frame_equal(got[table], frame, check_exact=True, obj=table)
