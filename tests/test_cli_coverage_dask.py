@@ -4,6 +4,7 @@ single-process path."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
