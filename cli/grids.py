@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,12 +14,14 @@ from city import GridSize, GridSizeError, profile
 from cli.errors import fail
 from cli.ingest import _export_command
 from dashboard.redraw_text import change_list_text
+from gis.dask_parts import PartsMapper, SchedulerUnreachableError, parts_mapper
 from gis.delineate import DelineationError
 from gis.grid_codes import GridCodeError
 from gis.redraw import Redraw, RedrawError
 from layers.db import DatabaseError, get_engine
 from layers.grids import (
     GridInputError,
+    GridProposal,
     GridWriteError,
     WriteSummary,
     current_report,
@@ -27,6 +30,9 @@ from layers.grids import (
     read_buildings_file,
     write_grids,
 )
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 console = Console()
 err = Console(stderr=True)
@@ -45,6 +51,7 @@ KNOWN_ERRORS = (
     GridSizeError,
     GridWriteError,
     RedrawError,
+    SchedulerUnreachableError,
 )
 
 COMMUNITY = typer.Option(
@@ -93,6 +100,13 @@ def delineate_cmd(
         formats=["%Y-%m-%d"],
         help="Day the new grids take effect (default: today); replaced grids end that day.",
     ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="Dask 调度器地址，每个社区一个任务在其 worker 上划分 — Dask scheduler address "
+        "(tcp://host:port): one task per community on its workers; the grids are read and "
+        "written here, the same as in this process (the default). Not with --redraw.",
+    ),
 ) -> None:
     """Delineate grids of about TARGET households inside communities, not crossing major roads.
 
@@ -102,44 +116,80 @@ def delineate_cmd(
     """
     from layers import migrate
 
+    if scheduler and redraw:
+        raise typer.BadParameter(
+            "重绘在本进程中运行 a redraw runs in this process: leave out --scheduler",
+            param_hint="--scheduler",
+        )
     try:
         size = GridSize(target=target, low=low, high=high)
         buildings = read_buildings_file(from_file) if from_file else None
-        engine = get_engine()
-        if not dry_run:
-            migrate.upgrade(engine)
-        with _bar() as bar, engine.connect() as conn, conn.begin() as transaction:
-            task = bar.add_task("reading the layers", total=None)
-
-            def step(label: str, done: int, total: int) -> None:
-                bar.update(task, description=label, completed=done, total=total)
-
-            proposal = propose_grids(
-                conn=conn,
+        with (
+            parts_mapper(scheduler) as map_parts,  # connected first: unreachable, nothing done
+            _bar() as bar,
+        ):
+            if not dry_run:
+                migrate.upgrade(get_engine())
+            proposal, summary = _delineate_and_write(
+                bar,
                 communities=community or None,
                 redraw=redraw,
                 size=size,
                 buildings=buildings,
-                progress=step,
+                dry_run=dry_run,
+                valid_from=valid_from,
+                map_parts=map_parts,
             )
-            summary = None
-            if not dry_run:
-                bar.update(task, description="writing the new version")
-                summary = write_grids(
-                    proposal.redraw.grids,
-                    proposal.redraw.changes,
-                    conn=conn,
-                    valid_from=valid_from.date() if valid_from else None,
-                )
-            else:
-                transaction.rollback()
     except KNOWN_ERRORS as exc:
         _fail(exc)
+    if scheduler:
+        console.print(f"Dask: {len(proposal.source.communities)} communities on {scheduler}.")
     _print_proposal(proposal.redraw, redraw=redraw)
     if summary is None:
         console.print("\n[bold]dry run[/]: nothing was written.")
     else:
         _print_written(summary)
+
+
+def _delineate_and_write(
+    bar: Progress,
+    *,
+    communities: list[str] | None,
+    redraw: bool,
+    size: GridSize,
+    buildings: gpd.GeoDataFrame | None,
+    dry_run: bool,
+    valid_from: datetime | None,
+    map_parts: PartsMapper | None,
+) -> tuple[GridProposal, WriteSummary | None]:
+    """Propose (one transaction) and, unless ``dry_run``, write the new version in it."""
+    with get_engine().connect() as conn, conn.begin() as transaction:
+        task = bar.add_task("reading the layers", total=None)
+
+        def step(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        proposal = propose_grids(
+            conn=conn,
+            communities=communities,
+            redraw=redraw,
+            size=size,
+            buildings=buildings,
+            progress=step,
+            map_parts=map_parts,
+        )
+        summary = None
+        if not dry_run:
+            bar.update(task, description="writing the new version")
+            summary = write_grids(
+                proposal.redraw.grids,
+                proposal.redraw.changes,
+                conn=conn,
+                valid_from=valid_from.date() if valid_from else None,
+            )
+        else:
+            transaction.rollback()
+    return proposal, summary
 
 
 def _print_proposal(result: Redraw, *, redraw: bool) -> None:

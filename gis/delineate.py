@@ -62,6 +62,7 @@ import shapely
 
 from city import SANE_TARGET, GridSize, profile
 from gis import partition
+from gis.dask_parts import PartsMapper, map_in_process
 from gis.errors import GridGovError
 from gis.grid_quality import QualityReport, quality_report
 from gis.partition import partition_community
@@ -109,7 +110,7 @@ class Delineation:
     notes: list[str] = field(default_factory=list)
 
 
-def delineate(
+def delineate(  # noqa: PLR0913 (keyword-only options of one entry point)
     buildings: gpd.GeoDataFrame,
     communities: gpd.GeoDataFrame,
     *,
@@ -119,6 +120,7 @@ def delineate(
     size: GridSize | None = None,
     progress: Callable[[int, int], None] | None = None,
     overlaps: str = "error",
+    map_parts: PartsMapper | None = None,
 ) -> Delineation:
     """Cut every community into contiguous, compact grids of about ``target`` households.
 
@@ -145,6 +147,11 @@ def delineate(
         ``"error"`` (default): overlapping communities raise :class:`DelineationError`
         naming them; ``"trim"``: each overlap goes to the community listed first and the
         report says so. Overlaps up to 1 m² are always trimmed.
+    map_parts
+        How the communities are delineated, one task each (:mod:`gis.dask_parts`): default
+        one after another in this process; a :class:`gis.dask_parts.DaskMapper` runs them
+        on a Dask cluster. The grids are the same either way (each community's grids are a
+        function of its own polygon, sites and the barriers only).
 
     Returns
     -------
@@ -175,7 +182,7 @@ def delineate(
 
     site_of, sites = _sites(x, y, hh, comm_of)
     grid_rows, site_grid = _delineate_all(
-        geoms, keys, sites, lines=lines, size=size, progress=progress
+        geoms, keys, sites, lines=lines, size=size, progress=progress, map_parts=map_parts
     )
     grids = gpd.GeoDataFrame(
         pd.DataFrame(
@@ -461,39 +468,46 @@ def _few(values, n=10):
     return ", ".join(vals) + more
 
 
-def _delineate_all(geoms, keys, all_sites: _Sites, *, lines, size, progress):
+def _delineate_all(geoms, keys, all_sites: _Sites, *, lines, size, progress, map_parts=None):
     """Grid rows of every community and the grid (row position) of every site."""
     sx, sy, shh, scomm, s_nb = all_sites
     grid_rows: list[tuple] = []
     site_grid = np.full(len(sx), -1, dtype=np.int64)
     order = np.argsort(scomm, kind="stable")
     bounds = np.searchsorted(scomm[order], np.arange(len(geoms) + 1))
-    for ci, poly in enumerate(geoms):
-        sites = order[bounds[ci] : bounds[ci + 1]]
-        parts = _community_parts(
-            poly,
-            sx[sites],
-            sy[sites],
-            shh[sites],
-            s_nb[sites],
-            lines=lines,
-            size=size,
-        )
-        for p, (members, geom, oversized) in enumerate(parts):
-            site_grid[sites[members]] = len(grid_rows)
+    members = [order[bounds[ci] : bounds[ci + 1]] for ci in range(len(geoms))]
+    tasks = [
+        (poly, sx[sites], sy[sites], shh[sites], s_nb[sites])
+        for poly, sites in zip(geoms, members, strict=True)
+    ]
+    run = map_parts if map_parts is not None else map_in_process
+    for ci, parts in enumerate(run(community_task, tasks, (lines, size), progress)):
+        sites = members[ci]
+        for p, (part_members, geom, oversized) in enumerate(parts):
+            site_grid[sites[part_members]] = len(grid_rows)
             grid_rows.append(
                 (
                     keys[ci],
                     p,
-                    int(shh[sites[members]].sum()),
-                    int(s_nb[sites[members]].sum()),
+                    int(shh[sites[part_members]].sum()),
+                    int(s_nb[sites[part_members]].sum()),
                     oversized,
                     geom,
                 )
             )
-        if progress is not None:
-            progress(ci + 1, len(geoms))
     return grid_rows, site_grid
+
+
+CommunityTask = tuple[shapely.Geometry, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""One community to delineate: polygon and its sites' x, y, households, buildings."""
+
+
+def community_task(task: CommunityTask, shared: tuple[shapely.Geometry | None, GridSize]) -> list:
+    """The parts of one community (a task of :func:`delineate`'s ``map_parts``): plain data in,
+    ``[(site positions, polygon, oversized), …]`` out; ``shared`` is (barrier lines, size)."""
+    poly, x, y, w, n_b = task
+    lines, size = shared
+    return _community_parts(poly, x, y, w, n_b, lines=lines, size=size)
 
 
 def _community_parts(poly, x, y, w, n_b, *, lines, size: GridSize):

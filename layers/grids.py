@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from city import GridSize, community_of_grid
 from gis.crs import WGS84, utm_epsg
+from gis.dask_parts import PartsMapper
 from gis.delineate import delineate
 from gis.errors import GridGovError
 from gis.grid_quality import QualityReport
@@ -467,6 +468,7 @@ def propose_grids(
     size: GridSize | None = None,
     buildings: gpd.GeoDataFrame | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    map_parts: PartsMapper | None = None,
 ) -> GridProposal:
     """Propose grids for ``communities`` from the layers (nothing is written).
 
@@ -484,6 +486,9 @@ def propose_grids(
         :func:`read_buildings_file`), any CRS, with a ``households`` column.
     progress
         ``progress(label, done, total)`` as communities or clusters are done.
+    map_parts
+        Runs a fresh delineation's communities, one task each (:mod:`gis.dask_parts`, e.g.
+        on a Dask cluster; default here): the same proposal. A redraw runs here.
 
     Raises
     ------
@@ -518,6 +523,7 @@ def propose_grids(
             barriers=source.barriers,
             size=size,
             progress=step,
+            map_parts=map_parts,
         )
         result = plan_replacement(source.current, fresh, size=size, highest=source.highest)
     return GridProposal(result, source, "redraw" if redraw else "delineate")

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from city import time_zone
 from layers import migrate
 from layers.db import check_connection, database_url, normalise_url
+from tests.dask_cluster import dask_cluster  # noqa: F401 (a fixture: the Dask tests share it)
 
 TEST_DB = "gridgov_test"
 DEMO_DB = "gridgov_test_demo"

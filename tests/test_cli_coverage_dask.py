@@ -5,12 +5,6 @@ single-process path."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,87 +18,6 @@ from typer.testing import CliRunner
 from cli import app
 
 runner = CliRunner()
-DASK = str(Path(sys.executable).with_name("dask"))
-
-
-def _wait_for(path: Path, procs: list[subprocess.Popen], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not path.exists() or not path.read_text().strip():
-        for proc in procs:
-            assert proc.poll() is None, f"{proc.args} exited with {proc.returncode}"
-        assert time.monotonic() < deadline, f"{path} not written in {timeout_s} s"
-        time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A scheduler and two single-threaded workers, each its own process; the address."""
-    where = tmp_path_factory.mktemp("dask")
-    info = where / "scheduler.json"
-    common = ["--no-dashboard"]
-    procs: list[subprocess.Popen] = []
-    try:
-        procs.append(
-            subprocess.Popen(
-                [
-                    DASK,
-                    "scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--scheduler-file",
-                    str(info),
-                    *common,
-                ],
-                cwd=where,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        )
-        _wait_for(info, procs)
-        address = json.loads(info.read_text())["address"]
-        for i in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        DASK,
-                        "worker",
-                        address,
-                        "--nthreads",
-                        "1",
-                        "--host",
-                        "127.0.0.1",
-                        "--name",
-                        f"w{i}",
-                        "--local-directory",
-                        str(where / f"w{i}"),
-                        *common,
-                    ],
-                    cwd=where,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
-        from distributed import Client
-
-        with Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=30)
-            pids = client.run(os.getpid)
-        assert len(set(pids.values()) | {os.getpid()}) == 3  # three processes, not threads
-        yield address
-    finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def _week(engine) -> tuple[date, date]:  # type: ignore[no-untyped-def]

@@ -8,8 +8,9 @@ listed first (lowest id), the rule of :func:`gis.assign.assign_to_polygons`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from math import ceil
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gis.assign import H3_RESOLUTIONS, h3_cells_multi, polygons_containing
+from gis.dask_parts import PartsMapper
 from layers.ingest.arrays import is_none
 
 
@@ -216,6 +218,77 @@ def _grid_across_seam(
     )
     grid_id[rows[point_idx]] = area.grid_id[grid_idx]
     community_id[rows[point_idx]] = area.grid_community[grid_idx]
+
+
+Locate = Callable[[ServedArea, np.ndarray, np.ndarray, float], tuple[Assignment, np.ndarray]]
+"""``locate(area, lon, lat, tolerance_m)`` → (assignment, metres outside): :func:`locate`,
+or a :class:`LocateInParts` that runs it in chunks on a Dask cluster."""
+
+
+def locate(
+    area: ServedArea, lon: np.ndarray, lat: np.ndarray, tolerance_m: float
+) -> tuple[Assignment, np.ndarray]:
+    """Where each point is (:func:`assign_points`), then the points just outside taken in
+    (:func:`assign_near`): the assignment and the metres outside (NaN: not moved).
+
+    Each point's answer depends on that point only, so the rows can be split in any chunks.
+    """
+    where = assign_points(area, lon, lat)
+    return where, assign_near(area, lon, lat, where, tolerance_m)
+
+
+def locate_chunk(
+    chunk: tuple[np.ndarray, np.ndarray], shared: tuple[ServedArea, float]
+) -> tuple[Assignment, np.ndarray]:
+    """:func:`locate` of one chunk of rows (a task of :class:`LocateInParts`)."""
+    area, tolerance_m = shared
+    return locate(area, chunk[0], chunk[1], tolerance_m)
+
+
+CHUNKS_PER_THREAD = 4
+"""Chunks of rows per Dask worker thread by default: enough to balance uneven chunks."""
+MIN_CHUNK_ROWS = 1_000
+"""Fewest rows in a default chunk (below it a task costs more than it does)."""
+
+
+@dataclass(frozen=True)
+class LocateInParts:
+    """A :data:`Locate` that assigns the rows with coordinates in chunks, one task each, on
+    ``map_parts`` (e.g. :class:`gis.dask_parts.DaskMapper`); the served area is sent to
+    every worker once. The same answer as :func:`locate`, row for row.
+
+    ``chunk_rows``: rows per task; default about :data:`CHUNKS_PER_THREAD` chunks per
+    thread of the cluster (``threads``), at least :data:`MIN_CHUNK_ROWS` rows each.
+    """
+
+    map_parts: PartsMapper
+    chunk_rows: int | None = None
+    threads: int = 1
+
+    def __call__(
+        self, area: ServedArea, lon: np.ndarray, lat: np.ndarray, tolerance_m: float
+    ) -> tuple[Assignment, np.ndarray]:
+        n = len(lon)
+        rows = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))  # the others are outside
+        size = self.chunk_rows or max(
+            MIN_CHUNK_ROWS, ceil(len(rows) / (CHUNKS_PER_THREAD * max(self.threads, 1)))
+        )
+        parts = [rows[i : i + size] for i in range(0, len(rows), size)]
+        done = self.map_parts(
+            locate_chunk, [(lon[p], lat[p]) for p in parts], (area, float(tolerance_m))
+        )
+        where = Assignment(
+            np.full(n, None, dtype=object),
+            np.full(n, -1, dtype=np.int64),
+            np.full(n, -1, dtype=np.int64),
+        )
+        near_m = np.full(n, np.nan)
+        for p, (part, metres) in zip(parts, done, strict=True):
+            where.street_code[p] = part.street_code
+            where.community_id[p] = part.community_id
+            where.grid_id[p] = part.grid_id
+            near_m[p] = metres
+        return where, near_m
 
 
 def h3_columns(lon: np.ndarray, lat: np.ndarray) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from layers.bulk import ewkb_hex
 from layers.ingest.arrays import where_or_none
-from layers.ingest.assignment import served_area
+from layers.ingest.assignment import Locate, locate, served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
 from layers.ingest.points import (
@@ -65,6 +65,7 @@ def load_buildings(
     batch_rows: int = 100_000,
     commit: bool = True,
     progress: Progress | None = None,
+    assign: Locate = locate,
 ) -> ImportAccount:
     """Import buildings or address points of ``path`` as ``mapping`` describes.
 
@@ -76,7 +77,7 @@ def load_buildings(
         A ``layer: buildings`` mapping: ``columns.households`` or
         ``default_households`` (e.g. 1 per address point). Missing counts take
         the default (0 when there is none); see :func:`household_counts`.
-    conn, batch_rows, commit, progress
+    conn, batch_rows, commit, progress, assign
         As for :func:`layers.ingest.cases.load_cases`.
 
     Returns
@@ -97,6 +98,7 @@ def load_buildings(
         located,
         mapping,
         served_area(conn=conn),
+        assign=assign,
         layer_checks=lambda r: counted.append(household_counts(source, mapping, r)),
         rej=rej,
     )

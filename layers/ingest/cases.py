@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from layers.catalogue import code_ids
 from layers.ingest.arrays import is_none
-from layers.ingest.assignment import served_area
+from layers.ingest.assignment import Locate, locate, served_area
 from layers.ingest.cases_bulk import bulk_insert, wants_bulk
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
@@ -96,6 +96,7 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     now: pd.Timestamp | None = None,
     bulk: bool | None = None,
     stage: Stage | None = None,
+    assign: Locate = locate,
 ) -> ImportAccount:
     """Import the cases of ``path`` as ``mapping`` describes.
 
@@ -125,6 +126,10 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
         straight into ``cases``, secondary indexes and foreign keys rebuilt
         afterwards). ``None`` (default): when the good rows are at least
         :data:`BULK_MIN_ROWS` and :data:`BULK_MIN_SHARE` of the table.
+    assign
+        How the rows are placed in the served area (street, community, grid):
+        :func:`layers.ingest.assignment.locate` here (default), or a
+        :class:`layers.ingest.assignment.LocateInParts` in chunks on a Dask cluster.
 
     Returns
     -------
@@ -144,7 +149,9 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     require_catalogue(catalogue)
     _check_catalogue(mapping, catalogue)
     say("checking and assigning")
-    fields = prepare_cases(source, mapping, catalogue, conn=conn, now=now, h3_later=True)
+    fields = prepare_cases(
+        source, mapping, catalogue, conn=conn, now=now, h3_later=True, assign=assign
+    )
     points = fields.pop("_points")
     notes = fields.pop("_notes")
     reason = f"imported from {mapping.source} ({Path(path).name})"
@@ -221,6 +228,7 @@ def prepare_cases(
     conn: Connection,
     now: pd.Timestamp | None = None,
     h3_later: bool = False,
+    assign: Locate = locate,
 ) -> dict:
     """Check, map and assign every row; the staging columns (aligned with the file rows).
 
@@ -247,7 +255,9 @@ def prepare_cases(
         values = frame[column] if column else None
         category_ids = map_categories(values, mapping, catalogue, column, rej)
 
-    points = prepare_points(source, mapping, served_area(conn=conn), checks, h3_later=h3_later)
+    points = prepare_points(
+        source, mapping, served_area(conn=conn), checks, h3_later=h3_later, assign=assign
+    )
     n = len(source)
     closed_values = (
         closed

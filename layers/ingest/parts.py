@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.catalogue import code_ids
-from layers.ingest.assignment import served_area
+from layers.ingest.assignment import Locate, locate, served_area
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
 from layers.ingest.points import nullable_ids, point_batches, prepare_points, staged_insert
@@ -74,6 +74,7 @@ def load_parts(
     batch_rows: int = 50_000,
     commit: bool = True,
     progress: Progress | None = None,
+    assign: Locate = locate,
 ) -> ImportAccount:
     """Import the parts of ``path`` as ``mapping`` describes.
 
@@ -87,7 +88,7 @@ def load_parts(
         names) to part classes of the catalogue.
     conn
         Connection (outside a transaction when ``commit``).
-    batch_rows, commit, progress
+    batch_rows, commit, progress, assign
         As for :func:`layers.ingest.cases.load_cases`.
 
     Returns
@@ -113,7 +114,7 @@ def load_parts(
             frame[column] if column else None, mapping, catalogue, column, rej
         )
 
-    points = prepare_points(source, mapping, served_area(conn=conn), checks)
+    points = prepare_points(source, mapping, served_area(conn=conn), checks, assign=assign)
     n = len(source)
     survey = pd.Series([None] * n, dtype=object)
     if "survey_date" in cols:

@@ -22,13 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from layers.bulk import copy_frame
-from layers.ingest.assignment import (
-    Assignment,
-    ServedArea,
-    assign_near,
-    assign_points,
-    h3_columns,
-)
+from layers.ingest.assignment import Assignment, Locate, ServedArea, h3_columns, locate
 from layers.ingest.errors import NotReadyError
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
@@ -79,13 +73,16 @@ def prepare_points(
     rej: Rejections | None = None,
     *,
     h3_later: bool = False,
+    assign: Locate = locate,
 ) -> PreparedPoints:
     """Check and assign every row of ``source``.
 
     Reasons are given in this order (a row keeps the first): missing source
     id, coordinates (missing, 0/0, invalid), ``layer_checks`` (times,
     category), outside the served area, duplicate source id. ``rej`` may carry
-    reasons found before (e.g. footprints that cannot be repaired).
+    reasons found before (e.g. footprints that cannot be repaired). ``assign`` places the
+    rows in the served area (default :func:`layers.ingest.assignment.locate`, here; a
+    :class:`layers.ingest.assignment.LocateInParts` runs it in chunks on a Dask cluster).
     """
     if area.empty:
         raise NotReadyError(
@@ -100,8 +97,7 @@ def prepare_points(
         layer_checks(rej)
     ok = rej.ok
     x, y = np.where(ok, lon, np.nan), np.where(ok, lat, np.nan)
-    where = assign_points(area, x, y)
-    near_m = assign_near(area, x, y, where, mapping.area_tolerance_m)
+    where, near_m = assign(area, x, y, mapping.area_tolerance_m)
     rej.reject(
         ~where.inside,
         OUTSIDE_AREA,

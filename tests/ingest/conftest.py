@@ -7,6 +7,7 @@ test; tests that pass ``commit=False`` use ``iconn``, a rolled-back transaction.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,13 @@ from tests.conftest import recreate_database
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 MAPPINGS = Path(__file__).resolve().parent.parent.parent / "data" / "mappings"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+_BESIDE = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = Path(
+    os.environ.get("GRIDGOV_SHARED_DATA")
+    or next((p for p in (_BESIDE, Path("/work/shared/data")) if p.is_dir()), _BESIDE)
+)
+"""The shared real data (../shared/data README): ``GRIDGOV_SHARED_DATA``, else beside the
+checkout, else /work/shared/data (a git worktree's ``../shared`` is not the checkout's)."""
 INGEST_DB = "gridgov_test_ingest"
 IMPORTED = (
     "reporters, case_events, cases, parts, buildings, import_notes, import_quarantine, "
