@@ -25,6 +25,7 @@ the single-process ones, not merely close.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +108,7 @@ def split_cells(cells: np.ndarray, n_parts: int) -> list[np.ndarray]:
     starts = np.flatnonzero(np.r_[True, parents[1:] != parents[:-1]])  # first cell of a parent
     cuts = np.searchsorted(starts, np.linspace(0, cells.size, n_parts + 1)[1:-1], side="left")
     edges = np.unique(np.r_[0, starts[np.minimum(cuts, starts.size - 1)], cells.size])
-    return [np.sort(cells[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [np.sort(cells[a:b]) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def with_halo(core: np.ndarray, study: np.ndarray, rings: int = RINGS) -> HotspotPart:
@@ -218,7 +219,9 @@ def fdr_p_thresholds(candidates: np.ndarray, m: int) -> dict[float, float]:
     }
 
 
-def bins_from_thresholds(z: np.ndarray, p: np.ndarray, thresholds: dict[float, float]) -> np.ndarray:
+def bins_from_thresholds(
+    z: np.ndarray, p: np.ndarray, thresholds: dict[float, float]
+) -> np.ndarray:
     """±3/±2/±1 where ``p`` passes the level's threshold (:func:`fdr_p_thresholds`)."""
     level = np.zeros(np.shape(p), dtype=np.int64)
     for bin_, alpha in reversed(CONFIDENCE_LEVELS):  # 90 % first, stricter levels overwrite
@@ -294,7 +297,6 @@ def emerging_in_parts(
     *,
     n_slices: int,
     time_window: int = 1,
-    rings: int = RINGS,
     halo: int | None = None,
 ) -> pd.DataFrame:
     """Emerging hot spots of every ``study`` cell in parts (two passes: space-time Gi* kept
@@ -304,7 +306,7 @@ def emerging_in_parts(
     cores = split_cells(study, n_parts)
     m = n_slices * study.size
     options = {"load": load, "moments": moments, "n_slices": n_slices}
-    options |= {"time_window": time_window, "rings": rings, "halo": halo}
+    options |= {"time_window": time_window, "halo": halo}
     if client is None:
         gis = [part_space_time(c, study=study, **options) for c in cores]  # type: ignore[arg-type]
         thresholds = fdr_p_thresholds(np.concatenate([candidate_p(g) for g in gis]), m)

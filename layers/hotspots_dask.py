@@ -79,9 +79,11 @@ def hotspot_cells_on_dask(
         )
         if len(cells) < 3:
             return pd.DataFrame()
+        url, snapshot = _snapshot(conn)
         load = partial(
             read_counts,
-            **_snapshot(conn),
+            url=url,
+            snapshot=snapshot,
             start=start,
             end=end,
             resolution=resolution,
@@ -132,11 +134,15 @@ def emerging_cells_on_dask(
         study = np.union1d(heat.cells_covering(area, resolution), totals.cell.to_numpy(np.int64))
         if len(study) < 3:
             return pd.DataFrame()
-        moments = moments_from_sums(
-            int(totals.n.sum()), int(totals.n_sq.sum()), weeks * len(study)
-        )
+        moments = moments_from_sums(int(totals.n.sum()), int(totals.n_sq.sum()), weeks * len(study))
+        url, snapshot = _snapshot(conn)
         load = partial(
-            read_weekly_counts, **_snapshot(conn), start=start, end=end, resolution=resolution
+            read_weekly_counts,
+            url=url,
+            snapshot=snapshot,
+            start=start,
+            end=end,
+            resolution=resolution,
         )
         return emerging_in_parts(
             client, study, load, moments, n_parts or _default_parts(client), n_slices=weeks
@@ -187,10 +193,10 @@ def _cells(cells: np.ndarray, resolution: int) -> dict[str, Any]:
     return {"cells": [int(c) for c in np.asarray(cells, dtype=np.int64)], "resolution": resolution}
 
 
-def _snapshot(conn: Connection) -> dict[str, str]:
+def _snapshot(conn: Connection) -> tuple[str, str]:
     """The URL and an exported snapshot of ``conn``'s transaction, for the parts' reads."""
     snapshot = conn.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
-    return {"url": conn.engine.url.render_as_string(hide_password=False), "snapshot": snapshot}
+    return conn.engine.url.render_as_string(hide_password=False), str(snapshot)
 
 
 def _read_in_snapshot(url: str, snapshot: str, sql: str, params: dict[str, Any]) -> pd.DataFrame:
