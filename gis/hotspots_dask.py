@@ -144,7 +144,7 @@ def part_gi_star(
         .to_numpy()
     )
     w = h3_weights(part.cells, rings)
-    row_sum = np.asarray(w.sum(axis=1)).ravel()
+    row_sum = np.asarray(w.sum(axis=1)).ravel()  # binary weights: also the sum of squares
     z = gi_z(w @ x, row_sum, row_sum, mean=moments.mean, std=moments.std, n=moments.n)
     keep = part.in_core
     return pd.DataFrame(
@@ -185,7 +185,7 @@ def part_space_time(
         np.add.at(cube, (counts.slice.to_numpy(np.int64), cols), counts.n.to_numpy(float))
     w = h3_weights(part.cells, rings)
     span = np.minimum(np.arange(n_slices), time_window) + 1
-    row_sum = np.asarray(w.sum(axis=1)).ravel()
+    row_sum = np.asarray(w.sum(axis=1)).ravel()  # binary weights: also the sum of squares
     local = _window_sum(np.asarray(w @ cube.T).T, time_window)
     weight_sum = span[:, None] * row_sum[None, :]
     z = gi_z(local, weight_sum, weight_sum, mean=moments.mean, std=moments.std, n=moments.n)
