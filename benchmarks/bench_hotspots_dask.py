@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
 from functools import partial
@@ -89,7 +88,12 @@ def total_counts(cells: np.ndarray, *, weeks: int) -> pd.DataFrame:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory (VmHWM, MB). Not ``ru_maxrss``, which Linux
+    carries over fork and exec: a spawned Dask worker would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def in_process(
