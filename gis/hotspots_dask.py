@@ -33,6 +33,7 @@ from typing import Any
 import h3.api.basic_int as h3
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from gis.emerging import _window_sum, classify_cells
 from gis.hotspots import (
@@ -42,7 +43,6 @@ from gis.hotspots import (
     bh_adjusted,
     confidence_bins,
     gi_z,
-    h3_weights,
     two_sided_p,
 )
 
@@ -58,15 +58,13 @@ without a row count 0. Must be picklable (a module-level function or a partial o
 
 @dataclass(frozen=True)
 class HotspotPart:
-    """A part: its core cells (whose results it gives) and every study cell it reads."""
+    """A part: its core cells (whose results it gives), every study cell it reads, and the
+    core rows of the weights (``core × cells``: the rows of ``h3_weights`` of the whole
+    area for the core cells, restricted to the columns the part holds)."""
 
     core: np.ndarray
     cells: np.ndarray
-
-    @property
-    def in_core(self) -> np.ndarray:
-        """Which of ``cells`` are core cells."""
-        return np.isin(self.cells, self.core)
+    weights: sparse.csr_matrix
 
 
 @dataclass(frozen=True)
@@ -111,14 +109,35 @@ def split_cells(cells: np.ndarray, n_parts: int) -> list[np.ndarray]:
     return [np.sort(cells[a:b]) for a, b in itertools.pairwise(edges) if b > a]
 
 
-def with_halo(core: np.ndarray, study: np.ndarray, rings: int = RINGS) -> HotspotPart:
-    """The part of ``core``: its study cells within ``rings`` rings (``study`` sorted)."""
+def with_halo(
+    core: np.ndarray, study: np.ndarray, rings: int = RINGS, halo: int | None = None
+) -> HotspotPart:
+    """The part of ``core`` (sorted): its study cells within ``halo`` rings (default
+    ``rings``; ``study`` sorted) and the binary weights of its core cells at ``rings``.
+
+    The ring disks are drawn once, for the core cells only: they give both the halo and the
+    weights' rows (a halo narrower than ``rings`` only serves to show that exact results
+    need it)."""
     core = np.asarray(core, dtype=np.int64)
-    disks = np.fromiter(
-        (c for cell in core.tolist() for c in h3.grid_disk(cell, rings)), dtype=np.int64
+    flat, sizes = _disks(core, rings)
+    reach = flat if halo is None or halo == rings else _disks(core, halo)[0]
+    near = np.unique(np.r_[core, reach])
+    cells = near[np.isin(near, study, assume_unique=True)]
+    cols = np.minimum(np.searchsorted(cells, flat), max(cells.size - 1, 0))
+    held = cells[cols] == flat
+    rows = np.repeat(np.arange(core.size), sizes)
+    weights = sparse.csr_matrix(
+        (np.ones(int(held.sum())), (rows[held], cols[held])), shape=(core.size, cells.size)
     )
-    near = np.unique(np.r_[core, disks])
-    return HotspotPart(core=core, cells=near[np.isin(near, study, assume_unique=True)])
+    return HotspotPart(core=core, cells=cells, weights=weights)
+
+
+def _disks(cells: np.ndarray, rings: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell's ``grid_disk`` (itself included), flattened, and the size of each."""
+    disks = [h3.grid_disk(c, rings) for c in cells.tolist()]
+    sizes = np.fromiter((len(d) for d in disks), dtype=np.int64, count=len(disks))
+    flat = np.fromiter(itertools.chain.from_iterable(disks), dtype=np.int64, count=int(sizes.sum()))
+    return flat, sizes
 
 
 def part_gi_star(
@@ -134,7 +153,7 @@ def part_gi_star(
 
     ``halo``: rings of neighbours read around the core (default ``rings``, what exact
     results need; fewer only to show that they do)."""
-    part = with_halo(core, study, rings if halo is None else halo)
+    part = with_halo(core, study, rings, halo)
     counts = load(part.cells)
     x = (
         pd.Series(counts.n.to_numpy(float), index=counts.cell.to_numpy(np.int64))
@@ -143,13 +162,11 @@ def part_gi_star(
         .reindex(part.cells, fill_value=0.0)
         .to_numpy()
     )
-    w = h3_weights(part.cells, rings)
+    w = part.weights
     row_sum = np.asarray(w.sum(axis=1)).ravel()  # binary weights: also the sum of squares
     z = gi_z(w @ x, row_sum, row_sum, mean=moments.mean, std=moments.std, n=moments.n)
-    keep = part.in_core
-    return pd.DataFrame(
-        {"cell": part.cells[keep], "n": x[keep].astype(np.int64), "z": z[keep]}
-    ).assign(p=lambda f: two_sided_p(f.z.to_numpy()))
+    n = x[np.searchsorted(part.cells, part.core)].astype(np.int64)
+    return pd.DataFrame({"cell": part.core, "n": n, "z": z, "p": two_sided_p(z)})
 
 
 def combine_gi_star(parts: Sequence[pd.DataFrame], study: np.ndarray) -> pd.DataFrame:
@@ -177,20 +194,19 @@ def part_space_time(
     """Space-time Gi* (as :func:`gis.emerging.space_time_gi_star`, ``global_window="cube"``)
     of the ``core`` cells of one part; counts (slice, cell, n) read through ``load``
     (``halo`` as in :func:`part_gi_star`)."""
-    part = with_halo(core, study, rings if halo is None else halo)
+    part = with_halo(core, study, rings, halo)
     counts = load(part.cells)
     cube = np.zeros((n_slices, part.cells.size))
     if len(counts):
         cols = np.searchsorted(part.cells, counts.cell.to_numpy(np.int64))
         np.add.at(cube, (counts.slice.to_numpy(np.int64), cols), counts.n.to_numpy(float))
-    w = h3_weights(part.cells, rings)
+    w = part.weights
     span = np.minimum(np.arange(n_slices), time_window) + 1
     row_sum = np.asarray(w.sum(axis=1)).ravel()  # binary weights: also the sum of squares
     local = _window_sum(np.asarray(w @ cube.T).T, time_window)
     weight_sum = span[:, None] * row_sum[None, :]
     z = gi_z(local, weight_sum, weight_sum, mean=moments.mean, std=moments.std, n=moments.n)
-    keep = part.in_core
-    return PartSpaceTime(cells=part.cells[keep], z=z[:, keep], p=two_sided_p(z[:, keep]))
+    return PartSpaceTime(cells=part.core, z=z, p=two_sided_p(z))
 
 
 def candidate_p(part: PartSpaceTime) -> np.ndarray:
