@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Annotated
 
@@ -11,6 +13,16 @@ from rich.console import Console
 from layers.db import get_engine
 
 console = Console()
+SCHEDULER_HELP = (
+    "Dask 调度器地址 (tcp://host:port): 在其工作进程上 分块计算, 每块 自己读取 病例计数;"
+    " 默认 在本进程中计算. Dask scheduler address: compute in parts (H3 parent cells with a halo "
+    "of one ring) on its workers, each part reading its own counts from PostGIS; default: "
+    "in this process."
+)
+PARTS_HELP = (
+    "加 --scheduler 时的 分块数, 默认 每个 Dask 线程 4 块. "
+    "With --scheduler: parts of the area (default 4 per Dask thread)."
+)
 analyse_app = typer.Typer(
     help="Recompute derived layers: rollups, coverage, hotspots, emerging hotspots, density.",
     no_args_is_help=True,
@@ -147,18 +159,41 @@ def hotspots(
     days: int = typer.Option(90, min=7, help="Window: the last DAYS days with cases."),
     resolution: int = typer.Option(9, min=7, max=9, help="H3 resolution of the cells."),
     community: str = typer.Option(None, help="12-digit community code (default: the street)."),
+    scheduler: str = typer.Option(None, help=SCHEDULER_HELP),
+    parts: int = typer.Option(None, min=1, help=PARTS_HELP),
 ) -> None:
-    """Getis-Ord Gi* hotspots (FDR) of cases on H3 cells, as the layer hotspot_cells."""
+    """Getis-Ord Gi* hotspots (FDR) of cases on H3 cells, as the layer hotspot_cells.
+
+    热点（Gi*）：加 --scheduler 时按 H3 父格分块，每块带一圈邻格，
+    在 Dask 集群上计算；全局均值与方差先算一次，结果与单进程相同。
+
+    With --scheduler the cells are computed in parts (H3 parent cells, each
+    with a halo of one ring) on a Dask cluster, with the global mean and
+    variance computed once: the rows are those of the single-process path.
+    """
     from layers.hotspots import hotspot_cells, store_hotspots
+    from layers.hotspots_dask import hotspot_cells_on_dask
 
     with get_engine().begin() as conn:
         window = _last_days(conn, days)
         if window is None:
             return
         start, end = window
-        cells = hotspot_cells(
-            conn=conn, start=start, end=end, resolution=resolution, community=community
-        )
+        if scheduler:
+            with _said_unreachable("热点 hotspots"):
+                cells = hotspot_cells_on_dask(
+                    conn=conn,
+                    scheduler=scheduler,
+                    start=start,
+                    end=end,
+                    resolution=resolution,
+                    community=community,
+                    n_parts=parts,
+                )
+        else:
+            cells = hotspot_cells(
+                conn=conn, start=start, end=end, resolution=resolution, community=community
+            )
         n = store_hotspots(
             conn=conn, cells=cells, resolution=resolution, start=start, end=end, community=community
         )
@@ -166,7 +201,7 @@ def hotspots(
     cold = int((cells.bin < 0).sum()) if n else 0
     console.print(
         f"hotspot_cells: {n} cells at H3 r{resolution} for {start} – {end}: "
-        f"{hot} hot, {cold} cold (Gi*, FDR-corrected)."
+        f"{hot} hot, {cold} cold (Gi*, FDR-corrected){_on(scheduler)}."
     )
 
 
@@ -231,21 +266,64 @@ def emerging(
         52, min=4, max=260, help="Weekly slices, ending at the last day with cases."
     ),
     resolution: int = typer.Option(9, min=7, max=9, help="H3 resolution of the cells."),
+    scheduler: str = typer.Option(None, help=SCHEDULER_HELP),
+    parts: int = typer.Option(None, min=1, help=PARTS_HELP),
 ) -> None:
-    """Emerging hot spots (Gi* per week + Mann-Kendall), as the layer emerging_cells."""
+    """Emerging hot spots (Gi* per week + Mann-Kendall), as the layer emerging_cells.
+
+    时空热点：加 --scheduler 时按 H3 父格分块，每块带一圈邻格，
+    在 Dask 集群上计算；全局均值、方差与 FDR 阈值统一计算，结果与单进程相同。
+
+    With --scheduler the cells are computed in parts on a Dask cluster; the
+    mean, variance and FDR thresholds of the whole cube are computed once,
+    so the rows are those of the single-process path.
+    """
     from datetime import timedelta
 
     from layers.hotspots import emerging_cells, store_emerging
+    from layers.hotspots_dask import emerging_cells_on_dask
 
     with get_engine().begin() as conn:
         window = _last_days(conn, 1)
         if window is None:
             return
         end = window[1]
-        cells = emerging_cells(conn=conn, end=end, weeks=weeks, resolution=resolution)
+        if scheduler:
+            with _said_unreachable("时空热点 emerging hot spots"):
+                cells = emerging_cells_on_dask(
+                    conn=conn,
+                    scheduler=scheduler,
+                    end=end,
+                    weeks=weeks,
+                    resolution=resolution,
+                    n_parts=parts,
+                )
+        else:
+            cells = emerging_cells(conn=conn, end=end, weeks=weeks, resolution=resolution)
         start = end - timedelta(days=7 * weeks - 1)
         n = store_emerging(conn=conn, cells=cells, resolution=resolution, start=start, end=end)
     summary = cells.category.value_counts().to_dict() if n else {}
     console.print(
-        f"emerging_cells: {n} cells at H3 r{resolution}, {weeks} weeks to {end}: {summary}"
+        f"emerging_cells: {n} cells at H3 r{resolution}, {weeks} weeks to {end}"
+        f"{_on(scheduler)}: {summary}"
     )
+
+
+def _on(scheduler: str | None) -> str:
+    return f" on {scheduler}" if scheduler else ""
+
+
+@contextmanager
+def _said_unreachable(what: str) -> Iterator[None]:
+    """An unreachable Dask scheduler ends the command with exit code 2 and says so in
+    Chinese and English (the transaction rolls back: nothing is written)."""
+    from gis.coverage_dask import SchedulerUnreachableError
+
+    try:
+        yield
+    except SchedulerUnreachableError as exc:
+        console.print(
+            f"[red]无法计算{what.split()[0]}：Dask 调度器无应答 / Cannot compute the "
+            f"{what.split(maxsplit=1)[1]}: the Dask scheduler does not answer.[/red] {exc}"
+        )
+        raise typer.Exit(2) from exc

@@ -23,10 +23,12 @@ from scipy.stats import norm
 
 from gis.hotspots import (
     HotspotInputError,
+    Moments,
     _checked_weights,
     bh_adjusted,
     confidence_bins,
     gi_z,
+    global_moments,
     two_sided_p,
 )
 
@@ -125,8 +127,16 @@ def emerging_hotspots(
     gi = space_time_gi_star(
         cube, weights, time_window=time_window, global_window=global_window, fdr=fdr
     )
-    trend = mann_kendall(gi.z)
-    hot, cold = gi.bin >= confidence, gi.bin <= -confidence
+    return classify_cells(gi.z, gi.bin, confidence=confidence, trend_alpha=trend_alpha)
+
+
+def classify_cells(
+    z: np.ndarray, bins: np.ndarray, *, confidence: int = 1, trend_alpha: float = 0.05
+) -> pd.DataFrame:
+    """The frame of :func:`emerging_hotspots` from the Gi* z-scores and confidence bins of
+    every bin (slices × cells); each cell's row depends on its own column only."""
+    trend = mann_kendall(z)
+    hot, cold = bins >= confidence, bins <= -confidence
     pattern, spot = classify(hot, cold, trend.z, trend.p, trend_alpha=trend_alpha)
     category = np.where(spot == "", pattern, pattern + " " + spot + " spot")
     frame = pd.DataFrame(
@@ -139,8 +149,8 @@ def emerging_hotspots(
             "mk_tau": trend.tau,
             "share_hot_slices": hot.mean(axis=0),
             "share_cold_slices": cold.mean(axis=0),
-            "final_z": gi.z[-1],
-            "final_bin": gi.bin[-1],
+            "final_z": z[-1],
+            "final_bin": bins[-1],
         }
     )
     # names of the first version, still read by layers.hotspots.store_emerging
@@ -154,12 +164,15 @@ def space_time_gi_star(
     time_window: int = 1,
     global_window: GlobalWindow = "cube",
     fdr: bool = True,
+    moments: Moments | None = None,
 ) -> SpaceTimeGi:
     """Gi* of every bin of a (slices × cells) cube with space-time neighbourhoods.
 
     The neighbours of bin (t, i) are cell i's spatial neighbours (self included) in
     slices ``t − time_window … t``. With ``time_window=0`` and
     ``global_window="time_window"`` each slice is exactly :func:`gis.hotspots.gi_star`.
+    ``moments``: with ``global_window="cube"``, the whole cube's :class:`Moments` when
+    ``cube`` holds only some of its cells (default: :func:`gis.hotspots.global_moments`).
     """
     x = _checked_cube(cube)
     n_slices, n_cells = x.shape
@@ -171,7 +184,7 @@ def space_time_gi_star(
     weight_sum = span[:, None] * np.asarray(w.sum(axis=1)).ravel()[None, :]
     weight_sq = span[:, None] * np.asarray(w.multiply(w).sum(axis=1)).ravel()[None, :]
     if global_window == "cube":
-        mean, std, n = x.mean(), x.std(), x.size
+        mean, std, n = moments or global_moments(x)
     elif global_window == "time_window":
         n = (span * n_cells)[:, None]
         mean = _window_sum(x.sum(axis=1, keepdims=True), time_window) / n

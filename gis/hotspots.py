@@ -15,6 +15,9 @@ See ``docs/analytics.md`` for the formulas.
 from __future__ import annotations
 
 import itertools
+import math
+from fractions import Fraction
+from typing import NamedTuple
 
 import h3.api.basic_int as h3
 import numpy as np
@@ -30,6 +33,9 @@ CONFIDENCE_LEVELS = ((3, 0.01), (2, 0.05), (1, 0.10))
 """(bin, alpha) pairs: 99 %, 95 % and 90 % confidence."""
 
 GI_STAR_COLUMNS = ("z", "p", "q", "significant", "bin")
+
+EXACT_SUM_LIMIT = 2**53
+"""Integer sums below this are exact in float64 and in int64 alike."""
 
 
 class HotspotInputError(GridGovError, ValueError):
@@ -65,6 +71,38 @@ class GiStarResult(pd.DataFrame):
     @property
     def _constructor(self) -> type[pd.DataFrame]:
         return GiStarResult
+
+
+class Moments(NamedTuple):
+    """The study area's mean, population standard deviation and number of values."""
+
+    mean: float
+    std: float
+    n: int
+
+
+def global_moments(values: np.ndarray) -> Moments:
+    """Mean and population standard deviation of ``values``, exactly rounded for counts.
+
+    Integer values (case counts) go through :func:`moments_from_sums`, so that a caller
+    holding only the sums (a cheap aggregate over a whole province) gets bit for bit the
+    mean and standard deviation of the whole array; other values use numpy's.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    whole = x.size > 0 and bool(np.all(x == np.round(x)))
+    if whole and float(np.abs(x).max()) ** 2 * x.size < EXACT_SUM_LIMIT:
+        ints = x.astype(np.int64)
+        return moments_from_sums(int(ints.sum()), int((ints * ints).sum()), x.size)
+    return Moments(float(x.mean()), float(x.std()), int(x.size))
+
+
+def moments_from_sums(total: int, total_sq: int, n: int) -> Moments:
+    """:class:`Moments` of ``n`` integers from their sum and sum of squares (exact arithmetic,
+    then one rounding each: the result does not depend on the order of the values)."""
+    if n <= 0:
+        raise HotspotInputError(f"moments of {n} values")
+    variance = Fraction(n * total_sq - total * total, n * n)
+    return Moments(total / n, math.sqrt(max(float(variance), 0.0)), n)
 
 
 def h3_weights(cells: np.ndarray, k: int = 1, *, self_weight: bool = True) -> sparse.csr_matrix:
@@ -169,6 +207,7 @@ def gi_star(
     *,
     alpha_fdr: float = 0.05,
     fdr: bool = True,
+    moments: Moments | None = None,
 ) -> GiStarResult:
     """Gi* z-score, p-value and FDR-corrected confidence bin of every cell.
 
@@ -184,6 +223,9 @@ def gi_star(
     fdr
         Apply the Benjamini-Hochberg correction to ``q``, ``significant`` and ``bin``
         (ArcGIS's option); without it they use the raw p-values.
+    moments
+        The study area's :class:`Moments` when ``values`` are only part of it (default:
+        :func:`global_moments` of ``values``).
 
     Returns
     -------
@@ -202,7 +244,8 @@ def gi_star(
         raise HotspotInputError("gi_star: values must be finite (use 0 for empty cells)")
     row_sum = np.asarray(w.sum(axis=1)).ravel()
     row_sq_sum = np.asarray(w.multiply(w).sum(axis=1)).ravel()
-    z = gi_z(w @ x, row_sum, row_sq_sum, mean=x.mean(), std=x.std(), n=x.size)
+    m = moments or global_moments(x)
+    z = gi_z(w @ x, row_sum, row_sq_sum, mean=m.mean, std=m.std, n=m.n)
     p = two_sided_p(z)
     q = bh_adjusted(p) if fdr else p
     return GiStarResult(
