@@ -73,7 +73,7 @@ def _metrics(cdp) -> dict[str, float]:  # type: ignore[no-untyped-def]
     return {k: float(got.get(k, 0.0)) for k in METRICS}
 
 
-def _step(name: str, wire: Wire, cdp, span: tuple[float, float], before: dict, frame) -> None:  # type: ignore[no-untyped-def]
+def _step(name: str, wire: Wire, cdp, span: tuple[float, float], *, before: dict, frame) -> None:  # type: ignore[no-untyped-def]
     t0, t1 = span
     after = _metrics(cdp)
     frames = wire.since(t0, t1)
@@ -126,7 +126,7 @@ def visit(browser, base: str, label: str, settle: float) -> None:  # type: ignor
         page.get_by_role("heading", name=bench.TITLE).first.wait_for(timeout=600_000)
         frame = dash._wait_for_map(page, timeout_s=600, not_frame=first)
         t1 = time.perf_counter()
-        _step(f"first render ({attempt})", wire, cdp, (t0, t1), before, frame)
+        _step(f"first render ({attempt})", wire, cdp, (t0, t1), before=before, frame=frame)
         _settle("first render", wire, t1, settle, page)
         if attempt == "cold":  # away and back: the second opening is warm
             page.locator('[data-testid="stSidebarNav"] a').first.click()
@@ -149,7 +149,7 @@ def visit(browser, base: str, label: str, settle: float) -> None:  # type: ignor
                 break
             page.wait_for_timeout(20)
         t1 = time.perf_counter()
-        _step(f"area change {index}", wire, cdp, (t0, t1), before, frame)
+        _step(f"area change {index}", wire, cdp, (t0, t1), before=before, frame=frame)
         _settle("area change", wire, t1, settle, page)
     context.close()
 
