@@ -56,7 +56,7 @@ def add_places(
         },
     ).add_to(m)
     labels = folium.FeatureGroup(name=t("community_names", lang))
-    points = [
+    points: list[list[float | str]] = [
         [round(float(r.lat), 6), round(float(r.lon), 6), str(r.name)] for r in named.itertuples()
     ]
     labels.add_child(PlaceNames(points))
