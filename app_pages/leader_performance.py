@@ -156,7 +156,8 @@ def charts_section(
             st.dataframe(localized(_named(tables[level], lang), lang), hide_index=True)
     st.download_button(
         t("export_excel", lang),
-        excel_workbook(tables),
+        # built when clicked, not on every run (0.5 s of the server's run for a street)
+        lambda: excel_workbook(tables),
         file_name=f"gridgov-performance-{window[0]}-{window[1]}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )

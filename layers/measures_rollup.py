@@ -5,7 +5,9 @@ definitions and the entry points are :mod:`layers.measures`."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,12 +30,6 @@ ROLLUP_MEASURES = """
         SELECT m.*
         FROM case_measures_daily m LEFT JOIN communities a ON a.id = m.community_id
         WHERE m.day BETWEEN :start AND :end AND {in_area}
-    ), fix AS (
-        SELECT {keys}, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS v
-        FROM r, unnest(r.hours_to_fix) h GROUP BY {sets}
-    ), response AS (
-        SELECT {keys}, percentile_cont(0.5) WITHIN GROUP (ORDER BY h) AS v
-        FROM r, unnest(r.hours_to_response) h GROUP BY {sets}
     ), backlog AS (
         SELECT {keys}, count(*) FILTER (WHERE o.deadline_at < :now) AS overdue_open,
                percentile_cont(0.5) WITHIN GROUP (
@@ -65,21 +61,35 @@ ROLLUP_MEASURES = """
                  AS on_time_rate,
            coalesce(b.overdue_open, 0) AS overdue_open,
            round(s.reworked::numeric / nullif(s.handled, 0), 3) AS rework_rate,
-           round(f.v::numeric, 1) AS median_hours_to_fix,
+           NULL::float8 AS median_hours_to_fix,
            round(s.recurred::numeric / nullif(s.closed, 0), 3) AS recurrence_rate,
            round(s.false_closed::numeric / nullif(s.closed, 0), 3) AS false_closure_rate,
-           round(p.v::numeric, 2) AS median_hours_to_first_response,
+           NULL::float8 AS median_hours_to_first_response,
            round(s.patrol::numeric / s.cases, 3) AS proactive_share,
            s.open_cases AS backlog_open,
            round(b.age::numeric, 1) AS backlog_median_age_days,
            round(s.satisfied::numeric / nullif(s.rated, 0), 3) AS satisfaction_rate,
            round(s.extended::numeric / nullif(s.dispatched, 0), 3) AS extension_rate,
            round(s.part_recurred::numeric / nullif(s.part_closed, 0), 3) AS part_recurrence_rate
-    FROM s LEFT JOIN fix f ON f.level = s.level AND f.unit = s.unit
-    LEFT JOIN response p ON p.level = s.level AND p.unit = s.unit
-    LEFT JOIN backlog b ON b.level = s.level AND b.unit = s.unit
+    FROM s LEFT JOIN backlog b ON b.level = s.level AND b.unit = s.unit
     ORDER BY s.level, s.unit
 """
+
+# the hours of the medians, per finest unit (department x grid x community x street): a
+# hash aggregate of the rows' arrays as the doubles' own 8 bytes (float8send: exact, and
+# numpy reads them as they are); the medians per level are taken in numpy
+ROLLUP_HOURS = """
+    SELECT m.department_id, m.grid_id, m.community_id, m.street_code,
+           string_agg((SELECT string_agg(float8send(h), ''::bytea)
+                       FROM unnest(m.hours_to_fix) h), ''::bytea) AS fix,
+           string_agg((SELECT string_agg(float8send(h), ''::bytea)
+                       FROM unnest(m.hours_to_response) h), ''::bytea) AS response
+    FROM case_measures_daily m LEFT JOIN communities a ON a.id = m.community_id
+    WHERE m.day BETWEEN :start AND :end AND {in_area}
+    GROUP BY 1, 2, 3, 4
+"""
+MEDIANS = {"fix": ("median_hours_to_fix", 1), "response": ("median_hours_to_first_response", 2)}
+"""The hours' medians: the rollup's array, the column and the decimals it is rounded to."""
 
 ROLLUP_MISSED = """
         SELECT m.grid_id AS unit, sum(m.missed_reports)::bigint AS missed_reports
@@ -167,13 +177,72 @@ def rollup_measures(
         keys=keys,
         sets="GROUPING SETS (" + ", ".join(f"({c})" for c in columns) + ")",
     )
-    frame = pd.read_sql(
-        sa.text(sql), conn, params={"start": start, "end": end, "now": now, "community": community}
-    )
+    params = {"start": start, "end": end, "now": now, "community": community}
+    frame = pd.read_sql(sa.text(sql), conn, params=params)
+    hours = pd.read_sql(sa.text(ROLLUP_HOURS.format(in_area=_IN_AREA)), conn, params=params)
+    parsed = {array: _hours(hours, array) for array in MEDIANS}
     out = {}
     for level in levels:
         mine = frame[frame.level == level].drop(columns="level")
+        units = hours[COLUMNS[level]].to_numpy(dtype=object)
+        medians = {
+            column: _medians(*parsed[array], units, decimals)
+            for array, (column, decimals) in MEDIANS.items()
+        }
+        mine = mine.assign(**{c: mine.unit.map(m).astype("float64") for c, m in medians.items()})
         mine = mine[mine.unit.notna()]
         unit = mine.unit.str.strip() if level == "street" else mine.unit.astype("int64")
         out[level] = mine.assign(unit=unit).reset_index(drop=True)
     return out
+
+
+def _hours(hours: pd.DataFrame, array: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``array`` hours of every row of :data:`ROLLUP_HOURS`, smallest first, and the
+    row each comes from."""
+    packed = hours[array].to_numpy(dtype=object)
+    rows = np.flatnonzero(pd.notna(packed))
+    chunks = [np.frombuffer(bytes(packed[i]), dtype=">f8") for i in rows]
+    if not chunks:
+        return np.empty(0), np.empty(0, dtype=np.intp)
+    values = np.concatenate(chunks).astype(np.float64)
+    of_row = np.repeat(rows, [len(c) for c in chunks])
+    order = np.argsort(values)
+    return values[order], of_row[order]
+
+
+def _medians(
+    values: np.ndarray, of_row: np.ndarray, unit_of_row: np.ndarray, decimals: int
+) -> dict[str, float]:
+    """Unit (as text, as the rollup's query names it) -> the median of its ``values``
+    (sorted; ``of_row``: the row of each, ``unit_of_row``: the unit of each row), as
+    ``round(percentile_cont(0.5)::numeric, decimals)`` gives it.
+
+    The same number as PostgreSQL: the middle value, or ``a + (b - a) * 0.5`` of the two
+    middle ones (its interpolation), turned into a decimal with 15 significant digits
+    (``float8_numeric``) and rounded half away from zero (``round(numeric)``).
+    """
+    row_codes, names = pd.factorize(unit_of_row)  # -1: no unit
+    codes = row_codes[of_row]
+    known = codes >= 0
+    values, codes = values[known], codes[known]
+    if not len(values):
+        return {}
+    small = np.int16 if len(names) < 2**15 else np.int32  # a radix sort (numpy's stable)
+    order = np.argsort(codes.astype(small), kind="stable")  # each unit's stay sorted
+    values, codes = values[order], codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    counts = np.diff(np.r_[starts, len(codes)])
+    low, high = values[starts + (counts - 1) // 2], values[starts + counts // 2]
+    middle = low + (high - low) * 0.5
+    step = Decimal(1).scaleb(-decimals)
+    return {
+        _unit_text(names[codes[s]]): float(Decimal(f"{m:.15g}").quantize(step, ROUND_HALF_UP))
+        for s, m in zip(starts, middle, strict=True)
+    }
+
+
+def _unit_text(unit: object) -> str:
+    """A unit as ``coalesce(<column>::text)`` names it in the rollup's query."""
+    if isinstance(unit, str):
+        return unit.strip()
+    return str(int(unit))  # type: ignore[call-overload]

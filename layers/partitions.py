@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from gis import fix_archive
 from gis.errors import GridGovError
+from layers import rollup_queue
 
 TABLES = ("cases", "case_events", "patrol_points")
 """The partitioned tables, parents before children."""
@@ -282,7 +283,9 @@ def _blockers(conn: Connection, month: date, where: dict[str, str]) -> list[str]
 def detach(conn: Connection, month_text: str, archive: str) -> dict:
     """Write the rows of ``month`` (its partitions of the three tables and every row that
     refers to its cases or events) into ``archive/YYYY-MM/`` as GeoParquet, check the
-    files against the database, then drop the month. Returns the account.
+    files against the database, then drop the month. Returns the account. The month's
+    days (and those of the cases its cases set flags of) are queued for the rollups
+    (:mod:`layers.rollup_queue`): the next dirty refresh forgets the month's rows.
 
     All in the caller's transaction: a failure leaves the month where it was.
     """
@@ -331,6 +334,10 @@ def detach(conn: Connection, month_text: str, archive: str) -> dict:
                 f"database {in_db}: nothing dropped"
             )
     (folder / ACCOUNT).write_text(json.dumps(account, indent=2, ensure_ascii=False))
+    # the deletes below run with triggers off: queue the rollups' days they make stale
+    # (the month's and those of the cases its cases set flags of), as the trigger would
+    lo, hi = _bounds(month)
+    rollup_queue.queue_days(conn, rollup_queue.days_of_cases_reported(conn, start=lo, end=hi))
     # drop: rows that refer first, then the month's partitions (the rows are in the archive)
     conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
     for table in reversed(_load_order(conn, list(where))):

@@ -13,7 +13,7 @@ full refresh (:func:`layers.rollups.refresh_rollups`) writes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -69,6 +69,36 @@ def queue_days(conn: Connection, days_by_area: Mapping[str, Iterable[date]]) -> 
         {"days": days, "streets": streets},
     )
     return int(result.rowcount)
+
+
+def days_of_cases_reported(
+    conn: Connection, *, start: datetime, end: datetime
+) -> dict[str, set[date]]:
+    """Street code -> the local days of the cases reported in [start, end) and of the
+    cases whose measures flags they take part in: what a removal of those cases with
+    triggers off (``gridgov db partitions detach``) makes stale, as the delete trigger
+    would have queued it. Call it before the cases are gone; pass it to :func:`queue_days`.
+    """
+    rows = conn.execute(
+        sa.text("""
+        WITH gone AS MATERIALIZED (
+            SELECT reported_at, category_id, h3_r10, part_id, source, street_code
+            FROM cases WHERE reported_at >= :start AND reported_at < :end
+        )
+        SELECT DISTINCT (g.reported_at AT TIME ZONE gridgov_time_zone())::date, g.street_code
+        FROM gone g
+        UNION
+        SELECT x.day, x.street_code
+        FROM gridgov_rollup_neighbour_days(
+            ARRAY(SELECT reported_at FROM gone), ARRAY(SELECT category_id FROM gone),
+            ARRAY(SELECT h3_r10 FROM gone), ARRAY(SELECT part_id FROM gone),
+            ARRAY(SELECT source FROM gone)) x"""),
+        {"start": start, "end": end},
+    )
+    out: dict[str, set[date]] = {}
+    for day, street in rows:
+        out.setdefault(str(street).strip(), set()).add(day)
+    return out
 
 
 def refresh_dirty(conn: Connection, *, max_days: int | None = None) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import h3.api.basic_int as h3
 import sqlalchemy as sa
@@ -112,6 +113,16 @@ def test_charts_gi_star_and_weekly_heat_draw_offline(dashboard, page):
     assert page.locator(".js-plotly-plot .bars path").count() >= 3
     chart.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "leader-performance.png"), full_page=True)
+    # the Excel export is built when clicked (not on every run): it downloads the tables
+    with page.expect_download(timeout=60_000) as got:
+        page.get_by_role("button", name="导出 Excel").click()
+    import io
+
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(Path(got.value.path()).read_bytes()))
+    assert {"departments", "grids"} <= set(book.sheetnames)
+    assert book["departments"].max_row > 3
     page.locator('[data-testid="stSidebar"] label', has_text="热点分析").first.click()
     _state_when(page, lambda s: s["names"])
     page.wait_for_timeout(1500)

@@ -209,3 +209,46 @@ def test_the_window_is_local_days(conn):
             conn=conn, start=date(2026, 4, 1), end=date(2026, 4, 1), now=late, source=source
         )
         assert march.cases.sum() == 1 and april.empty, source
+
+
+def test_the_medians_taken_in_numpy_are_postgresql_s(conn):
+    """The rollup's medians of hours (numpy, layers.measures_rollup) give the numbers
+    round(percentile_cont(0.5)::numeric, d) gives: odd and even counts, ties, halves that
+    round up, one value, units with none."""
+    import numpy as np
+
+    from layers.measures_rollup import _medians
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            rng.gamma(2.0, 20.0, 5000),
+            np.round(rng.uniform(0, 10, 400), 2),  # many exact halves of the last decimal
+            # ties of the rounding (half up, not to even), 0.35 (a double just under it:
+            # PostgreSQL reads 15 digits, 0.35, and rounds up), two middle values
+            [1.25, 1.25, 0.35, 2.125, 2.125, 1.0, 2.0, 3.0, 4.0],
+        ]
+    )
+    units = rng.integers(0, 40, len(values)).astype(object)
+    units[-9:] = [97, 97, 98, 99, 99, 96, 96, 96, 96]
+    units[:3] = [None, None, 41]  # a value of no unit; a unit of one value
+    order = np.argsort(values, kind="stable")  # as layers.measures_rollup._hours gives them
+    for decimals in (1, 2):
+        got = _medians(values[order], order, units, decimals)  # a row per value
+        expected = dict(
+            conn.execute(
+                sa.text("""
+                SELECT u::text, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY v)::numeric,
+                                      :d)::float8
+                FROM unnest(CAST(:v AS float8[]), CAST(:u AS integer[])) AS x(v, u)
+                WHERE u IS NOT NULL GROUP BY u"""),
+                {"v": values.tolist(), "u": list(units), "d": decimals},
+            ).all()
+        )
+        assert len(expected) == 45  # 0..39, 41, 96..99
+        assert got == expected
+        assert (
+            got["97"] == (1.3 if decimals == 1 else 1.25)
+            and got["98"] == {1: 0.4, 2: 0.35}[decimals]
+        )
+        assert got["99"] == (2.1 if decimals == 1 else 2.13) and got["96"] == 2.5

@@ -178,3 +178,31 @@ def test_a_workflow_change_on_the_demo_refreshes_like_a_full_refresh(demo_engine
         )
         _assert_dirty_refresh_is_a_full_refresh(conn)
         tx.rollback()
+
+
+def test_a_detached_month_leaves_the_rollups_at_the_next_dirty_refresh(conn, tmp_path):
+    from layers import partitions
+    from tests.layers.test_partitions import FAR
+
+    _hand_built(conn)  # cases of other months stay
+    partitions.ensure(conn, start=FAR, end=FAR)
+    # the month to detach: a closed case and, 10 days later, a report at its place that
+    # makes it recur
+    make_case(conn, 20, status="reported", reported=FAR, source="web")
+    _close(conn, 20, FAR + timedelta(hours=30))
+    make_case(conn, 21, status="reported", reported=FAR + timedelta(days=10), source="hotline")
+    refresh_rollups(conn=conn)
+    month_rows = sa.text(
+        "SELECT count(*) FROM case_measures_daily WHERE day BETWEEN '2031-07-01' AND '2031-07-31'"
+    )
+    assert conn.execute(month_rows).scalar_one() > 0
+    partitions.detach(conn, f"{FAR:%Y-%m}", str(tmp_path))
+    queued = rollup_queue.dirty_days(conn)
+    assert FAR.date() in queued and (FAR + timedelta(days=10)).date() in queued
+    _assert_dirty_refresh_is_a_full_refresh(conn)
+    assert conn.execute(month_rows).scalar_one() == 0
+    for table in ("case_daily", "case_part_daily"):
+        left = conn.execute(
+            sa.text(f"SELECT count(*) FROM {table} WHERE day >= '2031-07-01'")
+        ).scalar_one()
+        assert left == 0, table
