@@ -103,8 +103,10 @@ def coverage(
     ),
     fixes: str = typer.Option(
         None,
-        help="GeoParquet directory of GPS fixes (worker_id, at, point) to read instead of "
-        "the database's tracks; one part per file, a file holding all fixes of its workers.",
+        help="GPS 点 GeoParquet 目录或分区归档 / GeoParquet fixes (worker_id, at, point) "
+        "to read instead of the database's tracks: a directory (one part per file, a file "
+        "holding all fixes of its workers) or the partition archive of "
+        "`gridgov db partitions detach` (a month or its root: one part per worker group).",
     ),
     parts: int = typer.Option(
         None, min=1, help="With --scheduler: groups of workers (default 4 per Dask thread)."
@@ -112,8 +114,8 @@ def coverage(
 ) -> None:
     """Patrol coverage of every current grid for one week (table grid_coverage).
 
-    With --scheduler or --fixes the week is computed in parts (dask.distributed,
-    dask-geopandas); the rows are the same as the single-process path's.
+    With --scheduler or --fixes the week is computed in parts (dask.distributed; each part
+    reads its own fixes); the rows are the same as the single-process path's.
     """
     from datetime import timedelta
 
