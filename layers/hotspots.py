@@ -13,6 +13,30 @@ from gis import emerging, heat, hotspots
 from layers import areas, rollups
 
 
+def study_counts(
+    *,
+    conn: Connection,
+    start: date,
+    end: date,
+    resolution: int = 9,
+    categories: list[str] | None = None,
+    community: str | None = None,
+) -> pd.DataFrame | None:
+    """The area's H3 cells at ``resolution`` with their cases (cell, n), empty cells of the
+    area as 0: what Gi* is computed over, in one process or in parts. None when the area
+    is unknown or has fewer than 3 cells."""
+    counts = rollups.counts_by_h3(
+        conn=conn, start=start, end=end, categories=categories, community=community
+    )
+    area = areas.area_geometry(conn=conn, community=community)
+    if area is None:
+        return None
+    cells = heat.with_zeros(
+        heat.to_resolution(counts, resolution), heat.cells_covering(area, resolution)
+    )
+    return cells if len(cells) >= 3 else None
+
+
 def hotspot_cells(
     *,
     conn: Connection,
@@ -26,16 +50,15 @@ def hotspot_cells(
 
     Empty when the area is unknown or has fewer than 3 cells.
     """
-    counts = rollups.counts_by_h3(
-        conn=conn, start=start, end=end, categories=categories, community=community
+    cells = study_counts(
+        conn=conn,
+        start=start,
+        end=end,
+        resolution=resolution,
+        categories=categories,
+        community=community,
     )
-    area = areas.area_geometry(conn=conn, community=community)
-    if area is None:
-        return pd.DataFrame()
-    cells = heat.with_zeros(
-        heat.to_resolution(counts, resolution), heat.cells_covering(area, resolution)
-    )
-    if len(cells) < 3:
+    if cells is None:
         return pd.DataFrame()
     stats = hotspots.gi_star(cells.n.to_numpy(), hotspots.h3_weights(cells.cell.to_numpy()))
     return pd.concat([cells, stats], axis=1)

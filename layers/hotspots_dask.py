@@ -29,6 +29,7 @@ from gis.hotspots_dask import emerging_in_parts, gi_star_in_parts
 from layers import areas, rollups
 from layers.coverage_dask import PARTS_PER_THREAD, SNAPSHOT_ID
 from layers.db import engine_for
+from layers.hotspots import study_counts
 
 
 def h3_parent_sql(column: str = "d.h3_r9") -> str:
@@ -68,16 +69,15 @@ def hotspot_cells_on_dask(
     """
     client = connect(scheduler) if scheduler else None
     try:
-        counts = rollups.counts_by_h3(
-            conn=conn, start=start, end=end, categories=categories, community=community
+        cells = study_counts(
+            conn=conn,
+            start=start,
+            end=end,
+            resolution=resolution,
+            categories=categories,
+            community=community,
         )
-        area = areas.area_geometry(conn=conn, community=community)
-        if area is None:
-            return pd.DataFrame()
-        cells = heat.with_zeros(
-            heat.to_resolution(counts, resolution), heat.cells_covering(area, resolution)
-        )
-        if len(cells) < 3:
+        if cells is None:
             return pd.DataFrame()
         url, snapshot = _snapshot(conn)
         load = partial(

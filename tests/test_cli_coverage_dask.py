@@ -119,6 +119,16 @@ def _export_fixes(engine, week: tuple[date, date], folder: Path, split: int) -> 
         fixes[fixes.worker_id.isin(group)].to_parquet(folder / f"part{i}.parquet")
 
 
+def _same_from_fixes(expected, fixes: Path, scheduler: str, url: str, engine, week) -> None:  # type: ignore[no-untyped-def]
+    """The week's stored rows forgotten, then computed from ``fixes`` on the cluster: the
+    same rows as ``expected``."""
+    _forget(engine, week[0])
+    _coverage(
+        url, "--week-start", week[0].isoformat(), "--fixes", str(fixes), "--scheduler", scheduler
+    )
+    _assert_same(expected, _rows(engine, week[0]))
+
+
 @pytest.mark.usefixtures("keep_coverage")
 def test_coverage_from_geoparquet_fixes_on_the_cluster(
     dask_cluster, demo_url, demo_engine, tmp_path
@@ -127,17 +137,7 @@ def test_coverage_from_geoparquet_fixes_on_the_cluster(
     _coverage(demo_url, "--week-start", week[0].isoformat())
     expected = _rows(demo_engine, week[0])
     _export_fixes(demo_engine, week, tmp_path / "fixes", split=3)
-    _forget(demo_engine, week[0])
-    _coverage(
-        demo_url,
-        "--week-start",
-        week[0].isoformat(),
-        "--fixes",
-        str(tmp_path / "fixes"),
-        "--scheduler",
-        dask_cluster,
-    )
-    _assert_same(expected, _rows(demo_engine, week[0]))
+    _same_from_fixes(expected, tmp_path / "fixes", dask_cluster, demo_url, demo_engine, week)
 
 
 @pytest.mark.usefixtures("keep_coverage")
@@ -166,17 +166,7 @@ def test_coverage_from_the_partition_archive_across_two_months(
             rows[rows.worker_id % groups == i].to_parquet(folder / fix_archive.file_name(i, groups))
     straddling = set(fixes[fixes["at"] < cut].worker_id) & set(fixes[fixes["at"] >= cut].worker_id)
     assert straddling  # workers whose week is in both months
-    _forget(demo_engine, week[0])
-    _coverage(
-        demo_url,
-        "--week-start",
-        week[0].isoformat(),
-        "--fixes",
-        str(tmp_path / "archive"),
-        "--scheduler",
-        dask_cluster,
-    )
-    _assert_same(expected, _rows(demo_engine, week[0]))
+    _same_from_fixes(expected, tmp_path / "archive", dask_cluster, demo_url, demo_engine, week)
 
 
 @pytest.mark.usefixtures("keep_coverage")
