@@ -20,6 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("cases", "case_events")
 
 
+def _later_cases(path, rows: int, seed: int) -> None:  # type: ignore[no-untyped-def]
+    """Synthetic cases 400 days after the first load's, with other keys: new months."""
+    import pandas as pd
+
+    later = pd.read_csv(synthetic_cases(path, rows, seed=seed))
+    for column in ("created_date", "closed_date"):
+        shifted = pd.to_datetime(later[column], utc=True) + pd.Timedelta(days=400)
+        later[column] = shifted.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+    later["unique_key"] += 1_000_000
+    later.to_csv(path, index=False)
+
+
 def _schema(conn) -> dict:
     """Indexes (definition, valid, ready) and constraints (definition, validated) of the tables."""
     indexes = conn.execute(
@@ -295,15 +307,8 @@ def test_a_load_of_new_months_fills_them_as_fresh_tables_and_touches_no_other(
     """On top of a first load: the empty months it fills get new files (COPY FREEZE,
     indexes built there), the first load's months keep theirs; schema, keys, history,
     routing and row-level security of the partitions as before."""
-    import pandas as pd
-
     first = synthetic_cases(tmp_path / "first.csv", 4_000, seed=11)
-    later = pd.read_csv(synthetic_cases(tmp_path / "later.csv", 3_000, seed=12))
-    for column in ("created_date", "closed_date"):
-        shifted = pd.to_datetime(later[column], utc=True) + pd.Timedelta(days=400)
-        later[column] = shifted.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
-    later["unique_key"] += 1_000_000
-    later.to_csv(tmp_path / "later.csv", index=False)
+    _later_cases(tmp_path / "later.csv", 3_000, seed=12)
     mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
     with clean_engine.connect() as conn:
         before = _schema(conn)
@@ -407,17 +412,10 @@ def test_a_load_of_new_months_killed_mid_way_leaves_every_month_attached(clean_e
     back (DDL is transactional), nothing of the second file is there, a re-run loads it."""
     from datetime import date
 
-    import pandas as pd
-
     from layers.partitions import ensure
 
     first = synthetic_cases(tmp_path / "first.csv", 3_000, seed=14)
-    later = pd.read_csv(synthetic_cases(tmp_path / "later.csv", 60_000, seed=15))
-    for column in ("created_date", "closed_date"):
-        shifted = pd.to_datetime(later[column], utc=True) + pd.Timedelta(days=400)
-        later[column] = shifted.dt.strftime("%Y-%m-%d %H:%M:%S UTC")
-    later["unique_key"] += 1_000_000
-    later.to_csv(tmp_path / "later.csv", index=False)
+    _later_cases(tmp_path / "later.csv", 60_000, seed=15)
     mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
     leaves = sa.text("SELECT count(*) FROM pg_inherits WHERE inhparent = 'cases'::regclass")
     with clean_engine.connect() as conn:
