@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import cast
 
+import folium
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
@@ -14,8 +15,9 @@ from app_pages import deferred, leader_places
 from app_pages import leader_performance as perf
 from app_pages.leader_places import drill_down, hotspot_list, weekly_animation
 from app_pages.resources import base, day_range, engine, scope
-from dashboard import leader_maps, maps
+from dashboard import dynamic_map, leader_maps, maps
 from dashboard.labels import pick, t
+from dashboard.offline import localize_assets
 from services.areas import area_extents
 from services.leader import (
     leader_density,
@@ -159,12 +161,22 @@ with left:
         if chosen_spot is not None:
             leader_maps.add_chosen(m, chosen_spot.outline, lang)
             leader_maps.zoom_to(m, chosen_spot.bounds)
-        clicked = st_folium(
-            maps.finish(m),
-            height=560,
-            width="stretch",
-            returned_objects=["last_active_drawing"],
-            key=f"leader_map_{chosen_spot.cell if chosen_spot else 'all'}",
+        # the map stays, its layers are swapped: an area or view change redraws them in the
+        # map the browser has, instead of a new map in a new frame (dashboard.dynamic_map)
+        shown = dynamic_map.split(
+            localize_assets(m), maps.new_map(load_extents(scope()).get(None), base())
+        )
+        clicked = dynamic_map.click_on(
+            st_folium(
+                localize_assets(shown.base),
+                feature_group_to_add=shown.groups,
+                layer_control=folium.LayerControl(collapsed=False),
+                height=560,
+                width="stretch",
+                returned_objects=["last_active_drawing"],
+                key=f"leader_map_{chosen_spot.cell if chosen_spot else 'all'}",
+            ),
+            shown.drawn_ids(),
         )
 with right:
     hotspot_list(window, cats, area, lang, later=later)

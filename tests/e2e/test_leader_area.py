@@ -22,6 +22,16 @@ COUNT_FEATURES = """() => {
   if (!key) return -1;
   let n = 0; window[key].eachLayer(l => { if (l.feature) n++; }); return n; }"""
 
+KEPT_MAP = """() => {
+  const key = Object.keys(window).find(k => { try { return window[k] instanceof L.Map; }
+                                              catch (e) { return false; } });
+  const communities = [];
+  window[key].eachLayer(l => {
+    const f = l.feature && String(l.feature.properties.feature_id);
+    if (f && f.startsWith('community:')) communities.push(f.slice(10)); });
+  return {kept: window.__gg_kept === true, communities,
+          legends: document.querySelectorAll('.gridgov-legend').length}; }"""
+
 
 def _busiest_community(engine) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
@@ -48,6 +58,7 @@ def test_the_area_figures_follow_the_map_for_the_area_picked(dashboard, page, de
         timeout=60_000
     )
     before = frame.evaluate(COUNT_FEATURES)
+    frame.evaluate("() => { window.__gg_kept = true; }")  # gone if the map were rebuilt
     page.locator('[data-testid="stSelectbox"]', has_text="区域").click()
     page.get_by_role("option", name=name, exact=True).click()
     deadline = time.monotonic() + 60
@@ -63,6 +74,9 @@ def test_the_area_figures_follow_the_map_for_the_area_picked(dashboard, page, de
             break
         page.wait_for_timeout(50)
     assert redrawn is not None, "the map never redrew for the community"
+    # the browser kept its map and swapped the layers (dashboard.dynamic_map): the same
+    # frame, one legend (the whole area's went with its layers), one community outlined
+    assert frame.evaluate(KEPT_MAP) == {"kept": True, "legends": 1, "communities": [code]}
     # then the community's own figures, on the first screen, without another click
     top = page.locator(".st-key-hotspot_1 button")
     top.wait_for(timeout=60_000)
