@@ -215,6 +215,8 @@ def demo(
                 current = loaded_demo(conn)
             if current and not replace:
                 console.print(
+                    f"演示街道（种子 {current['seed']}）已载入，无需再做"
+                    "（重新载入请加 --replace）\n"
                     f"The demo district (seed {current['seed']}) is already loaded; "
                     "nothing to do (use --replace to load it again)."
                 )

@@ -37,7 +37,7 @@ def _last_days(conn, days: int) -> tuple[date, date] | None:  # type: ignore[no-
 
     span = day_range(conn=conn)
     if span is None:
-        console.print("No cases loaded: nothing to analyse.")
+        console.print("尚未载入案件，无可分析\nNo cases loaded: nothing to analyse.")
         return None
     return max(span[0], span[1] - timedelta(days=days - 1)), span[1]
 
@@ -131,7 +131,9 @@ def coverage(
         else:
             latest = latest_patrol_week(conn=conn)
             if latest is None:
-                console.print("No patrol tracks loaded: nothing to measure.")
+                console.print(
+                    "尚未载入巡查轨迹，无可统计\nNo patrol tracks loaded: nothing to measure."
+                )
                 return
             week = latest
         if scheduler or fixes:

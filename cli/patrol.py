@@ -46,7 +46,9 @@ def plan(
                 progress=lambda k, n: progress.update(task, completed=k, total=n),
             )
     if plans.empty:
-        console.print("No grid has an assigned worker: nothing to plan.")
+        console.print(
+            "没有网格配有网格员，无可规划\nNo grid has an assigned worker: nothing to plan."
+        )
         return
     ours, base = plans.length_m.sum(), plans.baseline_m.sum()
     console.print(
