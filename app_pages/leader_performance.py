@@ -133,18 +133,25 @@ def charts_section(
             _recurrence_input(lang)  # drawn, so that its value is kept
         return
     measure = charts.MEASURES[key]
-    for tab, level in zip(st.tabs([t(level, lang) for level in LEVELS]), LEVELS, strict=True):
-        with tab:
-            frame = _label_column(level, tables[level], lang)
-            if key not in frame.columns:
-                st.info(t("measure_not_for_level", lang))
-                continue
-            fig, hidden = charts.ranked_bars(
-                frame, measure, label="label", lang=lang, min_sample=int(minimum)
-            )
-            st.plotly_chart(fig, width="stretch", key=f"leader_chart_{level}")
-            if hidden:
-                st.caption(t("hidden_small_sample", lang).format(n=hidden, min=int(minimum)))
+    # one level's chart at a time (a picker, not tabs: tabs draw every chart, and four
+    # Plotly charts held the browser for a second while the map of an area change waited)
+    level = st.radio(
+        t("chart_level", lang),
+        LEVELS,
+        format_func=lambda v: t(v, lang),
+        horizontal=True,
+        key="leader_level",
+    )
+    frame = _label_column(level, tables[level], lang)
+    if key not in frame.columns:
+        st.info(t("measure_not_for_level", lang))
+    else:
+        fig, hidden = charts.ranked_bars(
+            frame, measure, label="label", lang=lang, min_sample=int(minimum)
+        )
+        st.plotly_chart(fig, width="stretch", key=f"leader_chart_{level}")
+        if hidden:
+            st.caption(t("hidden_small_sample", lang).format(n=hidden, min=int(minimum)))
     with st.expander(t("places", lang), expanded=True):
         st.dataframe(localized(_places(tables["places"], lang), lang), hide_index=True)
     with st.expander(t("workers", lang), expanded=True):

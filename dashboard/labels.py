@@ -15,6 +15,7 @@ TEXT: dict[str, dict[str, str]] = {
     "app_title": {"zh": "网格化管理指挥中心", "en": "Grid management command centre"},
     "district_map": {"zh": "辖区地图", "en": "District map"},
     "layers": {"zh": "图层", "en": "Layers"},
+    "chart_level": {"zh": "按层级排名", "en": "Ranked by level"},
     "communities": {"zh": "社区", "en": "Communities"},
     "departments": {"zh": "处置部门", "en": "Handling units"},
     "grids": {"zh": "网格", "en": "Grids"},

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
+from app_pages.leader_performance import LEVELS
 from app_pages.main import PAGES
 from dashboard.access import PAGE_ROLES
 from dashboard.labels import TEXT
@@ -100,6 +101,16 @@ def untranslated(at: AppTest, codes: set[str]) -> list[str]:
     return _tables(at, codes) + _widgets(at, codes) + metrics + tabs + charts
 
 
+def leader_levels(at: AppTest, codes: set[str]) -> list[str]:
+    """What the leader's ranked chart shows untranslated at each level (one drawn at a time)."""
+    problems: list[str] = []
+    for level in LEVELS:
+        at.radio(key="leader_level").set_value(level).run()
+        assert not at.exception, at.exception
+        problems += [f"chart of {level}: {p}" for p in untranslated(at, codes)]
+    return problems
+
+
 def _login_for(page: str) -> str:
     """A demo login that opens ``page``: the leader where it may, else the first role that may
     (the demo's logins are named after their roles)."""
@@ -117,7 +128,8 @@ def test_no_chinese_page_shows_an_untranslated_name_or_code(demo_app_url, monkey
     assert not at.exception, at.exception
     assert at.session_state["lang"] == "zh"
     problems = untranslated(at, codes)
-    if page == "leader":  # every map view, and the drill-down of the top hotspot
+    if page == "leader":  # every chart level, every map view, the top hotspot's drill-down
+        problems += leader_levels(at, codes)
         at.button(key="hotspot_1").click().run()
         problems += untranslated(at, codes)
         for view in ("heat_grid", "hotspots", "heat_weekly"):
@@ -127,17 +139,20 @@ def test_no_chinese_page_shows_an_untranslated_name_or_code(demo_app_url, monkey
     assert not problems, "\n".join(sorted(set(problems)))
 
 
-def test_the_leader_page_has_tabs_and_charts_to_scan(demo_app_url, monkeypatch):
-    # the scan above reads tabs and charts: the leader page has both (so it would see them)
+def test_the_leader_page_has_levels_and_charts_to_scan(demo_app_url, monkeypatch):
+    # the scan above reads the charts of every level: the leader page has them (so it sees them)
     monkeypatch.setenv("DATABASE_URL", demo_app_url)
     at = _LoggedIn(AppTest.from_file(str(APP), default_timeout=120), "leader").run()
     at.switch_page(PAGES["leader"][0]).run()
     at.run()  # the area's figures come on the next run (app_pages.deferred)
     assert not at.exception, at.exception
-    assert [tab.label for tab in at.tabs][:4] == ["处置部门", "街道", "社区", "网格"]
-    texts = chart_texts(at)
-    assert any(where == "chart xaxis title" for where, _ in texts)
-    assert any(where == "chart bar label" for where, _ in texts)
+    assert at.radio(key="leader_level").options == ["处置部门", "街道", "社区", "网格"]
+    for level in LEVELS:
+        at.radio(key="leader_level").set_value(level).run()
+        texts = chart_texts(at)
+        assert len(at.get("plotly_chart")) == 1, level  # the level picked, not all four
+        assert any(where == "chart xaxis title" for where, _ in texts), level
+        assert any(where == "chart bar label" for where, _ in texts), level
 
 
 def test_the_scan_finds_what_it_is_for(codes):

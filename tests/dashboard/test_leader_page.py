@@ -57,7 +57,7 @@ def test_measures_on_the_first_screen_and_the_top_hotspot_drills_down(leader):
 
 
 def _department_bars(at) -> dict[str, tuple[float, int]]:
-    """The departments chart (the first tab): name -> (value in %, sample n)."""
+    """The departments chart (the level drawn first): name -> (value in %, sample n)."""
     import json
     import re
 
@@ -84,7 +84,7 @@ def test_the_charts_follow_the_area_and_equal_the_database(leader, demo_engine):
     from layers import measures
 
     at = _page(leader)
-    assert at.tabs[0].label == "处置部门"
+    assert at.radio(key="leader_level").value == "departments"  # drawn first
     whole = _department_bars(at)
     with demo_engine.connect() as conn:
         start, end = conn.execute(sa.text("SELECT min(day), max(day) FROM case_daily")).one()
