@@ -278,13 +278,16 @@ def test_a_killed_bulk_import_leaves_the_old_schema_and_the_next_run_loads_all(
         before = _schema(conn)
         conn.rollback()
     proc = _bulk_load_process(clean_engine, path)
-    # wait until the load holds the tables (indexes dropped, rows going in)
+    # wait until the load holds the tables (indexes dropped, rows going in): its run is
+    # recorded and it holds the lock (creating the rows' month partitions, before the run
+    # starts, takes the same lock for a moment)
     _wait_for(
         clean_engine,
         proc,
         """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
            WHERE l.relation = 'cases'::regclass AND l.mode = 'AccessExclusiveLock'
-             AND l.granted AND a.pid <> pg_backend_pid()""",
+             AND l.granted AND a.pid <> pg_backend_pid()
+             AND EXISTS (SELECT FROM import_runs WHERE status = 'running')""",
         every_s=0.01,
     )
     _kill_and_wait_for_the_rollback(clean_engine, proc)
