@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -439,41 +440,42 @@ def touched_local_days(cases: pa.Table) -> dict[str, set[date]]:
 def _not_present(conn: Connection, fields: dict, rows: np.ndarray, source: str) -> np.ndarray:
     """``rows`` whose source id is not yet a key of ``source``.
 
-    The keys come back as one text COPY (those that text COPY would escape —
-    a backslash or a control character — by a query of their own) and are
-    matched in Arrow: a million keys in well under a second, where a row per
-    key through the driver took seconds.
+    The keys come back as one CSV COPY, every value quoted (a quote, a
+    backslash, a tab or a line break inside an id stays in its quotes), are
+    parsed by Arrow's CSV reader and matched in Arrow: a million keys in well
+    under a second, where a row per key through the driver took seconds (and a
+    regular expression per key, to send the ones text COPY escapes apart, 2.5 s).
     """
     source_literal = conn.execute(
         sa.text("SELECT quote_literal(CAST(:v AS text))"), {"v": source}
     ).scalar_one()
-    plain = f"source_system = {source_literal} AND source_id !~ '[\\\\[:cntrl:]]'"
+    keys = (
+        f"SELECT source_id FROM case_keys WHERE source_system = {source_literal} "
+        "AND source_id IS NOT NULL"
+    )
     raw = conn.connection.driver_connection
     assert raw is not None
     blob = bytearray()
     with (
         raw.cursor() as cur,
-        cur.copy(f"COPY (SELECT source_id FROM case_keys WHERE {plain}) TO STDOUT") as copy,
+        cur.copy(f"COPY ({keys}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)") as copy,
     ):
         for chunk in copy:
             blob += chunk
-    others = conn.execute(
-        sa.text(
-            "SELECT source_id FROM case_keys WHERE source_system = :s "
-            "AND source_id ~ '[\\\\[:cntrl:]]'"
-        ),
-        {"s": source},
-    ).scalars()
-    # split in Arrow, not into a million Python strings (5 s on a busy machine)
-    text = pa.array([bytes(blob)], pa.large_binary()).cast(pa.large_string())
-    lines = pc.split_pattern(text, "\n")[0].values
-    present = pa.concat_arrays(
-        [lines.slice(0, len(lines) - 1).cast(pa.string()), pa.array(list(others), pa.string())]
-    )
-    if not len(present):
+    if not blob:
         return rows
+    present = pacsv.read_csv(
+        pa.BufferReader(bytes(blob)),
+        read_options=pacsv.ReadOptions(column_names=["source_id"]),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={"source_id": pa.string()},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    ).column("source_id")
     ids = pa.array(take_rows(fields["source_id"], rows), type=pa.string(), from_pandas=True)
-    known = pc.is_in(ids, value_set=present)
+    known = pc.is_in(ids, value_set=present.combine_chunks())
     return rows[~pc.fill_null(known, False).to_numpy(zero_copy_only=False)]
 
 
