@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -219,6 +221,116 @@ def copy_binary(
             f"COPY into {table} failed: {exc.diag.message_primary} {detail}".strip()
         ) from exc
     return data.num_rows
+
+
+@dataclass(frozen=True)
+class CopyPart:
+    """One COPY of :func:`copy_binary_many`: rows (made when their turn comes) into a table."""
+
+    table: str
+    rows: Callable[[], pa.Table]
+    """Called in the encoding thread (e.g. a ``take`` of one month's rows)."""
+    freeze: bool = False
+
+
+_DONE = object()
+
+
+class _Encoder:
+    """The thread of :func:`copy_binary_many`: each part's rows, then its encoded chunks."""
+
+    def __init__(self, parts: list[CopyPart], chunk_rows: int, ahead: int) -> None:
+        self.parts = parts
+        self.chunk_rows = chunk_rows
+        self.chunks: queue.Queue = queue.Queue(maxsize=ahead)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="copy-encode", daemon=True)
+        self.thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.chunks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for part in self.parts:
+                data = part.rows()
+                if not self._put(data):
+                    return
+                for batch in data.to_batches(max_chunksize=self.chunk_rows):
+                    if not self._put(pgcopy_rows(batch)):
+                        return
+                if not self._put(_DONE):
+                    return
+        except BaseException as exc:  # handed to the COPYing thread, raised there
+            self._put(exc)
+
+    def take(self) -> object:
+        """The next item: a part's table, then its chunks, then ``_DONE``."""
+        item = self.chunks.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def copy_binary_many(
+    conn: Connection, parts: list[CopyPart], *, chunk_rows: int = 100_000, ahead: int = 8
+) -> list[int]:
+    """:func:`copy_binary` of each part in turn, the rows encoded in a thread ahead of the COPYs.
+
+    One binary COPY per part, in order, on ``conn``; a thread makes each part's
+    rows and encodes them (Arrow kernels, which let go of the GIL) while the
+    server takes the chunks before them — also across parts, where one COPY
+    per part would leave the server idle while the next part is made and the
+    client idle while the server finishes the last one. At most ``ahead``
+    chunks wait encoded. Returns the rows written per part; runs inside the
+    caller's transaction.
+    """
+    if not parts:
+        return []
+    partitioned = {p.table: is_partitioned_table(conn, p.table) for p in parts if p.freeze}
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    encoder = _Encoder(parts, chunk_rows, ahead)
+    written = []
+    try:
+        for part in parts:
+            data = encoder.take()
+            assert isinstance(data, pa.Table)
+            if data.num_rows == 0:
+                encoder.take()  # its end
+                written.append(0)
+                continue
+            columns = ", ".join(f'"{c}"' for c in data.column_names)
+            freeze = part.freeze and not partitioned.get(part.table, False)  # refused there
+            options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
+            try:
+                with (
+                    raw.cursor() as cur,
+                    cur.copy(f"COPY {part.table} ({columns}) FROM STDIN ({options})") as copy,
+                ):
+                    copy.write(PGCOPY_HEADER)
+                    while (chunk := encoder.take()) is not _DONE:
+                        copy.write(chunk)  # type: ignore[arg-type]
+                    copy.write(PGCOPY_TRAILER)
+            except psycopg.Error as exc:
+                detail = exc.diag.message_detail or ""
+                raise BulkLoadError(
+                    f"COPY into {part.table} failed: {exc.diag.message_primary} {detail}".strip()
+                ) from exc
+            written.append(data.num_rows)
+    finally:
+        encoder.close()
+    return written
 
 
 def is_partitioned_table(conn: Connection, table: str) -> bool:

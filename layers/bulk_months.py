@@ -23,7 +23,7 @@ them, not read back).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -33,7 +33,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from layers.bulk import copy_binary
+from layers.bulk import CopyPart, copy_binary_many
 from layers.partitions import KEYS
 
 KEY_FUNCTION = "gridgov_case_keys_write"
@@ -67,6 +67,11 @@ def month_keys(times: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def split_by_month(data: pa.Table, key: str) -> list[tuple[date, pa.Table]]:
     """(first day of the UTC month, its rows in their order) for each month of ``data[key]``."""
+    return [(month, rows()) for month, rows in months_of(data, key)]
+
+
+def months_of(data: pa.Table, key: str) -> list[tuple[date, Callable[[], pa.Table]]]:
+    """:func:`split_by_month` with each month's rows taken only when asked for."""
     if data.num_rows == 0:
         return []
     keys = month_keys(data.column(key))
@@ -74,10 +79,14 @@ def split_by_month(data: pa.Table, key: str) -> list[tuple[date, pa.Table]]:
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     ends = np.r_[starts[1:], len(order)]
+
+    def rows(at: np.ndarray) -> Callable[[], pa.Table]:
+        return lambda: data.take(at)
+
     out = []
     for lo, hi in zip(starts, ends, strict=True):
         code = int(sorted_keys[lo])
-        out.append((date(code // 100, code % 100, 1), data.take(order[lo:hi])))
+        out.append((date(code // 100, code % 100, 1), rows(order[lo:hi])))
     return out
 
 
@@ -98,14 +107,30 @@ def copy_by_month(
     :func:`strip` (written ``FREEZE``, attached back later). Returns ``{leaf:
     rows}``. Runs in the caller's transaction.
     """
-    present = leaves(conn, table)
+    parts = month_parts(conn, table, key, data, freeze=freeze, detached=detached)
     written: dict[str, int] = {}
-    for month, part in split_by_month(data, key):
+    for part, n in zip(parts, copy_binary_many(conn, parts), strict=True):
+        written[part.table] = written.get(part.table, 0) + n
+    return written
+
+
+def month_parts(
+    conn: Connection,
+    table: str,
+    key: str,
+    data: pa.Table,
+    *,
+    freeze: bool = False,
+    detached: set[str] | frozenset[str] = frozenset(),
+) -> list[CopyPart]:
+    """The COPYs of :func:`copy_by_month` (for :func:`layers.bulk.copy_binary_many`)."""
+    present = leaves(conn, table)
+    parts = []
+    for month, rows in months_of(data, key):
         name = f"{table}_p{month:%Y_%m}"
         leaf = name if name in present or name in detached else f"{table}_default"
-        copy_binary(conn, leaf, part, freeze=freeze or leaf in detached)
-        written[leaf] = written.get(leaf, 0) + part.num_rows
-    return written
+        parts.append(CopyPart(leaf, rows, freeze=freeze or leaf in detached))
+    return parts
 
 
 def reserve_ids(conn: Connection, table: str, n: int) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from layers.catalogue import code_ids
 from layers.ingest.arrays import is_none
 from layers.ingest.assignment import Locate, locate, served_area
-from layers.ingest.cases_bulk import bulk_insert, wants_bulk
+from layers.ingest.cases_bulk import Routes, bulk_insert, wants_bulk
 from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
 from layers.ingest.points import (
@@ -166,7 +166,7 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     if not bulk:
         fields.update(points.h3_columns())
         say(f"writing in batches of {batch_rows:,}")
-    routes: list[tuple[pd.DataFrame, pd.DataFrame, bool]] = []
+    routes: list[Routes] = []
     insert = (
         bulk_insert(
             conn, fields, mapping.source, reason, stage=say, routes=routes, h3=points.h3_columns
@@ -205,9 +205,10 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
     # is still unrouted (nothing covers it, or an earlier run's) as after a batch
     # load, unless the load was fresh (then it noted those itself)
     routed: dict[str, int] = {}
-    fresh = any(fresh for *_, fresh in routes)
-    for done, missing, _ in routes:
-        for key, value in route_notes(conn, account.run_id, done, missing).items():
+    fresh = any(done.fresh for done in routes)
+    for done in routes:
+        noted = route_notes(conn, account.run_id, done.routed, done.missing, prepared=done.notes)
+        for key, value in noted.items():
             routed[key] = routed.get(key, 0) + value
     if not fresh:
         later = route_imported_cases(conn=conn, run_id=account.run_id, source=mapping.source)

@@ -26,7 +26,7 @@ from layers.ingest.assignment import Assignment, Locate, ServedArea, h3_columns,
 from layers.ingest.errors import NotReadyError
 from layers.ingest.mapping import Mapping
 from layers.ingest.readers import SourceFrame
-from layers.ingest.runs import BatchCounts, quarantine_rows, write_notes
+from layers.ingest.runs import BatchCounts, quarantine_frame, write_notes, write_quarantine
 from layers.ingest.validation import (
     OUTSIDE_AREA,
     Rejections,
@@ -234,17 +234,21 @@ def point_batches(  # noqa: PLR0913 (the writer of a point layer: keyword-only o
 
     def write(index: np.ndarray, run_id: int) -> BatchCounts:
         ok = index[points.ok[index]]
-        loaded = insert(ok) if len(ok) else 0
-        q = quarantine_rows(
-            conn=conn,
-            run_id=run_id,
-            layer=layer,
-            source_name=source_name,
-            source=points.source,
-            ids=points.ids,
-            rej=points.rej,
-            index=index,
-        )
+        # the quarantine's rows (the original rows as JSON) are made in a thread
+        # while the good rows go in (a bulk load waits for the server meanwhile)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as pool:
+            bad = pool.submit(
+                quarantine_frame,
+                run_id=run_id,
+                layer=layer,
+                source_name=source_name,
+                source=points.source,
+                ids=points.ids,
+                rej=points.rej,
+                index=index,
+            )
+            loaded = insert(ok) if len(ok) else 0
+            q = write_quarantine(conn, bad.result())
         fixed = ok[repaired[ok]] if repaired is not None else ok[:0]
         if len(fixed):
             message = repair_message or (lambda i: f"row {i + 1}: repaired")

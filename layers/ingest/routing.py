@@ -15,6 +15,7 @@ so a re-run routes nothing twice.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -177,10 +178,21 @@ def _decide(
 
 
 def route_notes(
-    conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.DataFrame
+    conn: Connection,
+    run_id: int,
+    routed: pd.DataFrame,
+    missing: pd.DataFrame,
+    *,
+    prepared: Future[pd.DataFrame | None] | None = None,
 ) -> dict[str, int]:
-    """Write the ``routed`` / ``not_routed`` notes of run ``run_id``; their non-zero counts."""
-    _notes(conn, run_id, routed, missing)
+    """Write the ``routed`` / ``not_routed`` notes of run ``run_id``; their non-zero counts.
+
+    ``prepared``: :func:`note_frame` of the same cases, made in a thread meanwhile.
+    """
+    frame = prepared.result() if prepared is not None else note_frame(routed, missing)
+    if frame is not None:
+        frame.insert(0, "run_id", run_id)
+        copy_frame(conn, "import_notes", frame)
     counts = {"routed": len(routed), "not_routed": len(missing)}
     return {k: v for k, v in counts.items() if v}
 
@@ -224,9 +236,28 @@ def _reasons(routed: pd.DataFrame) -> pd.Series:
         dtype=object,
     )
     prefix = pd.Series(text[groups.ngroup().to_numpy()], index=routed.index)
-    stamp = routed.deadline_at.dt.strftime("%Y-%m-%dT%H:%M%z")  # offset as +0800
-    deadline = stamp.str[:-2] + ":" + stamp.str[-2:]  # as isoformat: +08:00
-    return prefix + deadline + " from the catalogue"
+    return prefix + _minutes_iso(routed.deadline_at) + " from the catalogue"
+
+
+def _minutes_iso(times: pd.Series) -> pd.Series:
+    """``%Y-%m-%dT%H:%M`` and the UTC offset as ``+08:00`` of each (tz-aware) moment.
+
+    The same text as ``strftime`` then a colon in the offset, but the wall
+    time is formatted by numpy and the offset once per distinct offset
+    (``strftime`` of 100,000 deadlines took 5 s).
+    """
+    if times.empty:
+        return pd.Series([], index=times.index, dtype=object)
+    wall = times.dt.tz_localize(None)
+    utc = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    text = np.datetime_as_string(wall.to_numpy("datetime64[m]"), unit="m").astype(object)
+    offset = (wall - utc).to_numpy("timedelta64[s]").astype(np.int64)
+    kinds, first, which = np.unique(offset, return_index=True, return_inverse=True)
+    zones = np.empty(len(kinds), dtype=object)
+    for k, at in enumerate(first):
+        stamp = times.iloc[[int(at)]].dt.strftime("%z").iloc[0]  # offset as +0800
+        zones[k] = stamp[:-2] + ":" + stamp[-2:]  # as isoformat: +08:00
+    return pd.Series(text + zones[which], index=times.index)
 
 
 def _reason_prefix(  # noqa: PLR0917 (the columns of _WHY, in order)
@@ -248,28 +279,37 @@ def _reason_prefix(  # noqa: PLR0917 (the columns of _WHY, in order)
     return f"imported open case routed to {unit} ({how}); deadline "
 
 
-def _notes(conn: Connection, run_id: int, routed: pd.DataFrame, missing: pd.DataFrame) -> None:
-    rows = [
-        *(
-            (r.source_id, "routed", f"case {r.id}: {r.reason}")
-            for r in (routed[["id", "source_id", "reason"]] if len(routed) else routed).itertuples()
-        ),
-        *(
-            (
-                r.source_id,
-                "not_routed",
-                f"case {r.id}: open, but no responsibility rule for {r.service_code} and "
-                "no community or street department for its place: add a default_department "
-                "to the class (gridgov city categories) or an area department, and load again",
-            )
-            for r in (
-                missing[["id", "source_id", "service_code"]] if len(missing) else missing
-            ).itertuples()
-        ),
-    ]
-    if not rows:
-        return
-    frame = pd.DataFrame(rows, columns=["source_id", "code", "message"])
-    frame.insert(0, "run_id", run_id)
-    frame.insert(2, "row_number", 0)  # not a row of the file: a case after the import
-    copy_frame(conn, "import_notes", frame)
+def note_frame(routed: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame | None:
+    """The ``routed`` / ``not_routed`` notes without their run (None: no note).
+
+    The texts are built column-wise, not a row each; nothing is read or
+    written, so a bulk load makes them in a thread while the server works.
+    """
+
+    def lines(cases: pd.DataFrame, code: str, text: pd.Series) -> pd.DataFrame:
+        ids = cases.id.astype("int64").astype(str).astype(object)
+        return pd.DataFrame(
+            {
+                "source_id": cases.source_id.astype(object).to_numpy(),
+                "code": code,
+                "message": ("case " + ids + ": " + text.astype(object)).to_numpy(),
+            }
+        )
+
+    parts = []
+    if len(routed):
+        parts.append(lines(routed, "routed", routed.reason))
+    if len(missing):
+        why = (
+            "open, but no responsibility rule for "
+            + missing.service_code.astype(object)
+            + " and no community or street department for its place: add a "
+            "default_department to the class (gridgov city categories) or an area "
+            "department, and load again"
+        )
+        parts.append(lines(missing, "not_routed", why))
+    if not parts:
+        return None
+    frame = pd.concat(parts, ignore_index=True)
+    frame.insert(1, "row_number", 0)  # not a row of the file: a case after the import
+    return frame

@@ -184,10 +184,37 @@ def quarantine_rows(
     original content: a re-run of the same file) is not stored again; this run
     is added to its ``runs``. The count is the rows this run refused.
     """
+    frame = quarantine_frame(
+        run_id=run_id,
+        layer=layer,
+        source_name=source_name,
+        source=source,
+        ids=ids,
+        rej=rej,
+        index=index,
+    )
+    return write_quarantine(conn, frame)
+
+
+def quarantine_frame(
+    *,
+    run_id: int,
+    layer: str,
+    source_name: str,
+    source: SourceFrame,
+    ids: np.ndarray,
+    rej: Rejections,
+    index: np.ndarray,
+) -> pd.DataFrame | None:
+    """The quarantine rows of the rejected rows at ``index`` (None: none), nothing written.
+
+    Reads only ``source`` and ``rej``: it may run in a thread while the
+    batch's rows are written (:func:`layers.ingest.points.point_batches`).
+    """
     index = index[~rej.ok[index]]
     if len(index) == 0:
-        return 0
-    frame = pd.DataFrame(
+        return None
+    return pd.DataFrame(
         {
             "run_id": run_id,
             "layer": layer,
@@ -199,6 +226,12 @@ def quarantine_rows(
             "original": source.original_rows(index),
         }
     )
+
+
+def write_quarantine(conn: Connection, frame: pd.DataFrame | None) -> int:
+    """Write :func:`quarantine_frame`'s rows (see :func:`quarantine_rows`); their count."""
+    if frame is None:
+        return 0
     conn.execute(sa.text(_QUARANTINE_STAGING))
     copy_frame(conn, "quarantine_staging", frame)
     conn.execute(sa.text(_QUARANTINE_UPSERT))

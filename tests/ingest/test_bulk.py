@@ -370,8 +370,8 @@ def test_a_load_of_new_months_fills_them_as_fresh_tables_and_touches_no_other(
 
 
 def test_a_bulk_rerun_knows_source_ids_with_backslashes_and_control_characters(iconn, tmp_path):
-    """The present keys come back by text COPY, which escapes these: matched all the same."""
-    ids = ["plain-1", "back\\slash", "tab\tin", "line\nbreak", "end\\"]
+    """The present keys come back by CSV COPY, which quotes these: matched all the same."""
+    ids = ["plain-1", "back\\slash", "tab\tin", "line\nbreak", "end\\", 'say "hi", twice']
     path = write_cases_csv(tmp_path / "odd.csv", [{"unique_key": i} for i in ids])
     mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
     first = load_cases(path, mapping, conn=iconn, commit=False, bulk=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from layers.ingest import load_cases, load_mapping
+from layers.ingest.routing import _minutes_iso
 from tests.ingest.conftest import MAPPINGS, write_cases_csv
 
 NOW = pd.Timestamp("2026-11-20 12:00", tz="UTC")
@@ -56,3 +59,18 @@ def test_open_imported_cases_get_a_unit_a_deadline_and_a_history_row(clean_engin
     assert "responsibility rule" in events[0][3] and "deadline" in events[0][3]
     assert [(r, k) for r, k, _ in assignments] == [("lead", "statutory")] * 2
     assert list(pd.to_datetime([d for *_, d in assignments], utc=True)) == list(open_.deadline_at)
+
+
+@pytest.mark.parametrize(
+    "zone", ["Asia/Shanghai", "America/Los_Angeles", "Australia/Lord_Howe", "Asia/Kolkata"]
+)
+def test_deadlines_read_as_strftime_wrote_them(zone):
+    """The reasons' deadline text (numpy, one offset at a time) is strftime's, offset as +08:00."""
+    rng = np.random.default_rng(11)
+    seconds = rng.integers(946_684_800, 2_000_000_000, 20_000)
+    times = pd.Series(pd.to_datetime(seconds * 1_000_000 + 123, unit="us", utc=True))
+    times = times.dt.tz_convert(zone)
+    stamp = times.dt.strftime("%Y-%m-%dT%H:%M%z")
+    expected = stamp.str[:-2] + ":" + stamp.str[-2:]
+    assert _minutes_iso(times).tolist() == expected.tolist()
+    assert _minutes_iso(times.iloc[:0]).tolist() == []

@@ -9,7 +9,14 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from layers.bulk import BulkLoadError, copy_binary, copy_frame, point_ewkb_arrow
+from layers.bulk import (
+    BulkLoadError,
+    CopyPart,
+    copy_binary,
+    copy_binary_many,
+    copy_frame,
+    point_ewkb_arrow,
+)
 
 COLUMNS = """
     a smallint, b integer, c bigint, d double precision, t timestamptz, s text,
@@ -144,3 +151,30 @@ def test_an_arrow_type_without_an_encoding_is_refused(conn):
     table = _table(conn)
     with pytest.raises(TypeError, match="bool"):
         copy_binary(conn, table, pa.table({"a": pa.array([True])}))
+
+
+def test_many_parts_go_in_order_each_into_its_table(conn):
+    first, second = _table(conn, "copy_first"), _table(conn, "copy_second")
+    parts = [
+        CopyPart(first, lambda: pa.table({"b": pa.array(range(5), pa.int32())})),
+        CopyPart(second, lambda: pa.table({"b": pa.array([], pa.int32())})),
+        CopyPart(second, lambda: pa.table({"s": pa.array(["x", None, "z"], pa.string())})),
+        CopyPart(first, lambda: pa.table({"b": pa.array([7], pa.int32())})),
+    ]
+    assert copy_binary_many(conn, parts, chunk_rows=2, ahead=1) == [5, 0, 3, 1]
+    assert [r[1] for r in _read(conn, first)] == [0, 1, 2, 3, 4, 7]
+    assert [r[5] for r in _read(conn, second)] == ["x", "z", None]
+
+
+def test_a_part_that_fails_stops_the_rest(conn):
+    table = _table(conn)
+
+    def broken() -> pa.Table:
+        raise ValueError("no rows for you")
+
+    good = CopyPart(table, lambda: pa.table({"b": pa.array([1], pa.int32())}))
+    refused = CopyPart(table, lambda: pa.table({"code": pa.array(["1234567890"])}))
+    with pytest.raises(ValueError, match="no rows for you"):
+        copy_binary_many(conn, [good, CopyPart(table, broken), good])
+    with pytest.raises(BulkLoadError, match="copy_probe"):
+        copy_binary_many(conn, [refused, *[good] * 50], chunk_rows=1, ahead=1)
