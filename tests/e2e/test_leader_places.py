@@ -25,9 +25,13 @@ MAP_STATE = """() => {
   map.eachLayer(l => { const f = l.feature && l.feature.properties.feature_id;
                        if (f && f.startsWith('chosen:')) chosen = f.slice(7); });
   const names = [...document.querySelectorAll('.gg-place-name')].map(e => e.textContent);
+  const legends = [...document.querySelectorAll('.gridgov-legend')].map(e => e.textContent);
+  let cells = 0;
+  map.eachLayer(l => { const f = l.feature && l.feature.properties.feature_id;
+                       if (f && f.startsWith('h3:')) cells++; });
   const c = map.getCenter();
   const b = map.getBounds();
-  return {zoom: map.getZoom(), chosen, names, lat: c.lat, lng: c.lng,
+  return {zoom: map.getZoom(), chosen, names, legends, cells, lat: c.lat, lng: c.lng,
           box: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()],
           roads: (() => { let n = 0; map.eachLayer(l => {
             const f = l.feature && l.feature.properties.feature_id;
@@ -124,8 +128,15 @@ def test_charts_gi_star_and_weekly_heat_draw_offline(dashboard, page):
     assert {"departments", "grids"} <= set(book.sheetnames)
     assert book["departments"].max_row > 3
     page.locator('[data-testid="stSidebar"] label', has_text="热点分析").first.click()
-    _state_when(page, lambda s: s["names"])
+    # the Gi* cells swapped in for the heat, with their legend only (the heat's went away)
+    _state_when(
+        page,
+        lambda s: (
+            s["names"] and s["cells"] > 0 and len(s["legends"]) == 1 and "Gi*" in s["legends"][0]
+        ),
+    )
     page.wait_for_timeout(1500)
+    page.get_by_role("heading", name="热点与趋势").first.scroll_into_view_if_needed()  # the map
     page.screenshot(path=str(ARTIFACTS / "leader-gi-star.png"), full_page=True)
     page.locator('[data-testid="stSidebar"] label', has_text="逐周热力动画").first.click()
     page.locator(".js-plotly-plot .slider-container").first.wait_for(timeout=60_000)

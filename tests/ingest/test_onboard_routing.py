@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from city import time_zone
 from layers.ingest import load_cases, load_mapping
 from layers.ingest.routing import _minutes_iso
 from tests.ingest.conftest import MAPPINGS, write_cases_csv
@@ -62,10 +63,12 @@ def test_open_imported_cases_get_a_unit_a_deadline_and_a_history_row(clean_engin
 
 
 @pytest.mark.parametrize(
-    "zone", ["Asia/Shanghai", "America/Los_Angeles", "Australia/Lord_Howe", "Asia/Kolkata"]
+    # the city's own zone (named only in its profile) and three with other offsets
+    "zone",
+    [time_zone().key, "America/Los_Angeles", "Australia/Lord_Howe", "Asia/Kolkata"],
 )
 def test_deadlines_read_as_strftime_wrote_them(zone):
-    """The reasons' deadline text (numpy, one offset at a time) is strftime's, offset as +08:00."""
+    """The reasons' deadline text (numpy, one offset at a time) is strftime's, offset as +hh:mm."""
     rng = np.random.default_rng(11)
     seconds = rng.integers(946_684_800, 2_000_000_000, 20_000)
     times = pd.Series(pd.to_datetime(seconds * 1_000_000 + 123, unit="us", utc=True))
