@@ -423,3 +423,82 @@ def test_a_month_query_reads_only_its_partition(conn):
     assert "cases_p2026_11" in plan
     assert "cases_p2026_10" not in plan and "cases_p2026_12" not in plan
     assert "cases_default" not in plan
+
+
+def test_case_keys_compare_bytes_and_their_lookups_still_use_their_indexes(conn):
+    """case_keys' identifiers are in the "C" collation (migration 0130): unique as before,
+    found by a value or a column of the database's collation through their indexes."""
+    collations = dict(
+        conn.execute(
+            sa.text("""
+            SELECT a.attname, c.collname FROM pg_attribute a
+            JOIN pg_collation c ON c.oid = a.attcollation
+            WHERE a.attrelid = 'case_keys'::regclass
+              AND a.attname IN ('case_no', 'source_system', 'source_id')
+        """)
+        ).all()
+    )
+    assert collations == {"case_no": "C", "source_system": "C", "source_id": "C"}
+    make_area(conn)
+    case = make_case(conn, at=T0)
+    no = conn.execute(
+        sa.text("SELECT case_no FROM cases WHERE id = :i"), {"i": case["case_id"]}
+    ).scalar_one()
+    conn.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(
+        conn.execute(
+            sa.text("EXPLAIN SELECT id FROM case_keys WHERE case_no = :n"), {"n": no}
+        ).scalars()
+    )
+    assert "case_keys_case_no_key" in plan
+    # against a column of the database's collation (the loaders' staging tables)
+    joined = conn.execute(
+        sa.text("""
+        SELECT k.id FROM (SELECT CAST(:n AS text) AS case_no) s
+        JOIN case_keys k ON k.case_no = s.case_no
+    """),
+        {"n": no},
+    ).scalar_one()
+    assert joined == case["case_id"]
+
+
+def test_attaching_a_month_probes_its_keys_and_leaves_the_settings_as_they_were(conn):
+    """layers.bulk_months: a stripped month refuses a row outside it (its bounds checked
+    as rows come in), and its attach runs with merge and hash joins off, then restores
+    them; an error inside rolls them back with the transaction."""
+    from layers.bulk_months import attach, probing_joins, strip
+
+    def setting(name: str) -> str:
+        return conn.execute(sa.text("SELECT current_setting(:g)"), {"g": name}).scalar_one()
+
+    make_area(conn)
+    partitions.ensure(conn, start=T0, end=T0)
+    month = date(T0.year, T0.month, 1)
+    leaf = f"case_events_p{month:%Y_%m}"
+    conn.execute(sa.text("SET LOCAL enable_hashjoin = off"))  # a setting of the caller's own
+    part = strip(conn, "case_events", leaf, month)
+    with pytest.raises(DBAPIError, match="_bounds"), conn.begin_nested():
+        conn.execute(
+            sa.text(f"""INSERT INTO "{leaf}"
+                        (id, case_id, street_code, at, actor, role, action, to_status)
+                        VALUES (1, 1, '{STREET}', :at, 'x', 'system', 'import', 'reported')"""),
+            {"at": FAR},
+        )
+    with probing_joins(conn):
+        assert (setting("enable_mergejoin"), setting("enable_hashjoin")) == ("off", "off")
+    assert (setting("enable_mergejoin"), setting("enable_hashjoin")) == ("on", "off")
+    attach(conn, part)
+    assert (setting("enable_mergejoin"), setting("enable_hashjoin")) == ("on", "off")
+    attached = conn.execute(
+        sa.text("""SELECT count(*) FROM pg_inherits WHERE inhparent = 'case_events'::regclass
+                   AND inhrelid = CAST(:l AS regclass)"""),
+        {"l": leaf},
+    ).scalar_one()
+    bounds = conn.execute(
+        sa.text("SELECT count(*) FROM pg_constraint WHERE conname = :c"), {"c": f"{leaf}_bounds"}
+    ).scalar_one()
+    assert (attached, bounds) == (1, 0)
+    conn.execute(sa.text("SET LOCAL enable_hashjoin = on"))
+    with pytest.raises(DBAPIError), conn.begin_nested(), probing_joins(conn):
+        conn.execute(sa.text("SELECT 1 / 0"))
+    assert (setting("enable_mergejoin"), setting("enable_hashjoin")) == ("on", "on")
