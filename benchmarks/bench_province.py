@@ -277,12 +277,14 @@ def _extrapolate(rows) -> None:  # type: ignore[no-untyped-def]
         f"{week_fixes / 1e6:.0f} M a week); parts (files of whole workers) share nothing, so "
         "time is fixes / (rate x worker processes): linear in machines, because each machine "
         "brings its own cores (the 1 -> 2 figure above is two processes sharing this machine's "
-        "2 cores with the other engineers' jobs, not a limit of the method); machines like this "
-        "one (2 cores, 2 worker processes) at the rate measured here (a quiet machine is "
-        "faster); the lattice broadcast, the join on the client (O(grids) per part) and the "
-        "write of grid_coverage rows are left out (they grow with grids, not fixes); the fixes "
-        "are local GeoParquet (network storage adds its read time); peak memory per worker "
-        "stays that of one part (one street file), whatever the total."
+        "2 cores, and the client, with whatever else runs here: not a limit of the method); "
+        "machines like this one (2 cores, 2 worker processes) at the rate measured here (a "
+        "busy machine is slower); the lattice broadcast, the join on the client (O(grids) per "
+        "part) and the write of grid_coverage rows are left out (they grow with grids, not "
+        "fixes); the fixes are local GeoParquet (network storage adds its read time); peak "
+        "memory per worker is that of one part (one street file) plus the parts' results it "
+        "keeps until the client gathers them: it grows with the parts per worker (see the "
+        "table), so a larger run wants more parts gathered as they finish or more workers."
     )
     print("| machines (2 worker processes each) | one week (192 M fixes) | 10 B fixes at once |")
     print("|---:|---:|---:|")

@@ -55,15 +55,37 @@ def rollups(
         help="Only the days queued as changed (by the workflow, ingests, queue_days) and "
         "the days whose flags they touch: every rollup, equal to a full rebuild.",
     ),
+    scheduler: str = typer.Option(
+        None,
+        help="Dask 调度器地址 (tcp://host:port): 全量重建时 每个 月分区 的 日计数 在其工作进程上"
+        " 自己读取并计算; 默认 在本进程中. Dask scheduler address: with a full rebuild, each "
+        "month partition of cases is counted by a task on its workers, which reads it from "
+        "PostGIS itself; default: one statement in this process.",
+    ),
 ) -> None:
     """Rebuild the daily case rollups (case_daily) and the leader's measures rollups
-    (case_measures_daily, case_part_daily) from cases."""
+    (case_measures_daily, case_part_daily) from cases.
+
+    日汇总：加 --scheduler 时每个月分区由 Dask 任务在命令的快照中计数，
+    跨月的同一天在此相加；写入的行与单进程相同。
+
+    With --scheduler each month partition of cases is counted by a Dask task
+    (in the command's snapshot) and a day two months share is added up here:
+    the rows written are those of the single-process path.
+    """
     from layers.measures import refresh_measures
     from layers.rollup_queue import refresh_dirty
     from layers.rollups import refresh_rollups
+    from layers.rollups_dask import refresh_rollups_on_dask
 
     if dirty and since:
         raise typer.BadParameter("--dirty or --since, not both", param_hint="--dirty")
+    if scheduler and (dirty or since):
+        raise typer.BadParameter(
+            "--scheduler 仅用于全量重建 a partial rebuild runs in this process: leave out "
+            "--scheduler",
+            param_hint="--scheduler",
+        )
     if dirty:
         with get_engine().begin() as conn:
             n = refresh_dirty(conn)
@@ -83,8 +105,12 @@ def rollups(
         )
         return
     with get_engine().begin() as conn:
-        rows = refresh_rollups(conn=conn)
-    console.print(f"case_daily rebuilt: {rows:,} rows; the measures rollups too.")
+        if scheduler:
+            with _said_unreachable("日汇总 rollups"):
+                rows = refresh_rollups_on_dask(conn=conn, scheduler=scheduler)
+        else:
+            rows = refresh_rollups(conn=conn)
+    console.print(f"case_daily rebuilt: {rows:,} rows; the measures rollups too{_on(scheduler)}.")
 
 
 @analyse_app.command("coverage")

@@ -11,6 +11,8 @@ in its transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
@@ -31,6 +33,26 @@ SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 """What ``pg_export_snapshot()`` returns (it is spliced into SQL: it cannot be bound)."""
 PARTS_PER_THREAD = 4
 """Groups of workers per Dask worker thread: enough to balance uneven groups."""
+
+
+def export_snapshot(conn: Connection) -> tuple[str, str]:
+    """The URL of ``conn``'s database and a snapshot of its transaction exported for the
+    parts' reads (``pg_export_snapshot()``: every part sees the database as the caller)."""
+    snapshot = conn.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
+    return conn.engine.url.render_as_string(hide_password=False), str(snapshot)
+
+
+@contextmanager
+def in_snapshot(url: str, snapshot: str) -> Iterator[Connection]:
+    """On a Dask worker: a connection to ``url`` inside a transaction that sees
+    the exported ``snapshot`` (see :func:`export_snapshot`)."""
+    if not SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"{snapshot!r} is not a PostgreSQL snapshot id.")
+    with engine_for(url).connect() as part_conn:
+        part_conn = part_conn.execution_options(isolation_level="REPEATABLE READ")
+        with part_conn.begin():
+            part_conn.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+            yield part_conn
 
 
 def refresh_coverage_on_dask(
@@ -118,8 +140,7 @@ def _coverage_from_postgis(
     ).scalars()
     threads = sum(client.nthreads().values()) or 1
     groups = worker_groups(list(workers), n_parts or PARTS_PER_THREAD * threads)
-    snapshot = conn.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
-    url = conn.engine.url.render_as_string(hide_password=False)
+    url, snapshot = export_snapshot(conn)
     load = partial(read_part, url=url, snapshot=snapshot, week_start=week_start, week_end=week_end)
     return coverage_on_dask(client, lattice, load, groups, reach_m=reach_m)
 
@@ -129,20 +150,15 @@ def read_part(
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """On a Dask worker: the week's patrol lines and fixes of ``worker_ids``, read in the
     exported ``snapshot`` (so that every part sees the database as the caller does)."""
-    with engine_for(url).connect() as part_conn:
-        part_conn = part_conn.execution_options(isolation_level="REPEATABLE READ")
-        with part_conn.begin():
-            if not SNAPSHOT_ID.fullmatch(snapshot):
-                raise ValueError(f"{snapshot!r} is not a PostgreSQL snapshot id.")
-            part_conn.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-            lines = patrol_lines(
-                conn=part_conn,
-                start=week_start,
-                end=week_end,
-                simplify_m=0,
-                worker_ids=worker_ids,
-            )
-            fixes = week_fixes(
-                conn=part_conn, week_start=week_start, week_end=week_end, worker_ids=worker_ids
-            )
+    with in_snapshot(url, snapshot) as part_conn:
+        lines = patrol_lines(
+            conn=part_conn,
+            start=week_start,
+            end=week_end,
+            simplify_m=0,
+            worker_ids=worker_ids,
+        )
+        fixes = week_fixes(
+            conn=part_conn, week_start=week_start, week_end=week_end, worker_ids=worker_ids
+        )
     return lines, fixes

@@ -27,8 +27,7 @@ from gis.coverage_dask import connect
 from gis.hotspots import global_moments, moments_from_sums
 from gis.hotspots_dask import emerging_in_parts, gi_star_in_parts
 from layers import areas, rollups
-from layers.coverage_dask import PARTS_PER_THREAD, SNAPSHOT_ID
-from layers.db import engine_for
+from layers.coverage_dask import PARTS_PER_THREAD, export_snapshot, in_snapshot
 from layers.hotspots import study_counts
 
 
@@ -79,7 +78,7 @@ def hotspot_cells_on_dask(
         )
         if cells is None:
             return pd.DataFrame()
-        url, snapshot = _snapshot(conn)
+        url, snapshot = export_snapshot(conn)
         load = partial(
             read_counts,
             url=url,
@@ -135,7 +134,7 @@ def emerging_cells_on_dask(
         if len(study) < 3:
             return pd.DataFrame()
         moments = moments_from_sums(int(totals.n.sum()), int(totals.n_sq.sum()), weeks * len(study))
-        url, snapshot = _snapshot(conn)
+        url, snapshot = export_snapshot(conn)
         load = partial(
             read_weekly_counts,
             url=url,
@@ -193,20 +192,9 @@ def _cells(cells: np.ndarray, resolution: int) -> dict[str, Any]:
     return {"cells": [int(c) for c in np.asarray(cells, dtype=np.int64)], "resolution": resolution}
 
 
-def _snapshot(conn: Connection) -> tuple[str, str]:
-    """The URL and an exported snapshot of ``conn``'s transaction, for the parts' reads."""
-    snapshot = conn.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
-    return conn.engine.url.render_as_string(hide_password=False), str(snapshot)
-
-
 def _read_in_snapshot(url: str, snapshot: str, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    if not SNAPSHOT_ID.fullmatch(snapshot):
-        raise ValueError(f"{snapshot!r} is not a PostgreSQL snapshot id.")
-    with engine_for(url).connect() as part_conn:
-        part_conn = part_conn.execution_options(isolation_level="REPEATABLE READ")
-        with part_conn.begin():
-            part_conn.execute(sa.text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-            return pd.read_sql(sa.text(sql), part_conn, params=params)
+    with in_snapshot(url, snapshot) as part_conn:
+        return pd.read_sql(sa.text(sql), part_conn, params=params)
 
 
 def _default_parts(client: Any | None) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from city import time_zone
 from layers.areas import IN_AREA
+from layers.bulk import copy_frame
 from layers.measures import refresh_measures
 from layers.rollup_queue import clear
 
@@ -34,26 +35,41 @@ def daily_cells(*, communities: str = "LEFT JOIN") -> str:
                OR m.service_code = ANY(:cats))"""
 
 
+DAILY_KEYS = ("day", "street_code", "community_id", "grid_id", "h3_r9", "category_id", "source")
+"""What a ``case_daily`` row counts the cases of (with ``n``, how many)."""
+
+
 def refresh_rollups(*, conn: Connection, tz: str | None = None) -> int:
     """Rebuild ``case_daily`` and ``case_daily_major`` from ``cases``, and the measures
     rollups (:func:`layers.measures.refresh_measures`); return case_daily rows.
 
     Days are local days in ``tz`` (default: the city profile's time zone).
     """
+    return store_daily(conn=conn, daily=None, tz=tz)
+
+
+def store_daily(*, conn: Connection, daily: pd.DataFrame | None, tz: str | None = None) -> int:
+    """Replace ``case_daily`` with ``daily`` (columns :data:`DAILY_KEYS` and ``n``, one row
+    per key: counted elsewhere, e.g. on Dask by :mod:`layers.rollups_dask`; None: counted
+    here from ``cases`` in one statement), then rebuild ``case_daily_major`` and the
+    measures rollups from it; return case_daily rows."""
     tz = tz or time_zone().key
     clear(conn)  # every day is rebuilt: the queue's days too
     conn.execute(sa.text("TRUNCATE case_daily, case_daily_major"))
-    result = conn.execute(
-        sa.text("""
-        INSERT INTO case_daily (day, street_code, community_id, grid_id, h3_r9, category_id,
-                                source, n)
-        SELECT (reported_at AT TIME ZONE :tz)::date, street_code, community_id, grid_id, h3_r9,
-               category_id, source, count(*)
-        FROM cases
-        GROUP BY 1, 2, 3, 4, 5, 6, 7
-    """),
-        {"tz": tz},
-    )
+    if daily is None:
+        n = conn.execute(
+            sa.text("""
+            INSERT INTO case_daily (day, street_code, community_id, grid_id, h3_r9,
+                                    category_id, source, n)
+            SELECT (reported_at AT TIME ZONE :tz)::date, street_code, community_id, grid_id,
+                   h3_r9, category_id, source, count(*)
+            FROM cases
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+        """),
+            {"tz": tz},
+        ).rowcount
+    else:
+        n = copy_frame(conn, "case_daily", daily[[*DAILY_KEYS, "n"]])
     conn.execute(
         sa.text("""
         INSERT INTO case_daily_major (day, community_id, major_id, n)
@@ -63,7 +79,7 @@ def refresh_rollups(*, conn: Connection, tz: str | None = None) -> int:
     """)
     )
     refresh_measures(conn=conn)
-    return result.rowcount
+    return n
 
 
 def counts_by_h3(
