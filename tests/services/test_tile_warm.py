@@ -68,3 +68,73 @@ def test_an_unreachable_database_at_start_up_does_not_stop_the_api():
         assert app.state.warmed.wait(30)
         assert httpx.get(f"{url}/openapi.json").status_code == 200
     engine.dispose()
+
+
+def _cached_case_months(conn: sa.Connection) -> set[str]:
+    """The month partitions of ``cases`` whose indexes this server process holds in its
+    catalogue cache (a cached index has its own ``index info`` memory context)."""
+    rows = conn.execute(
+        sa.text("""
+            SELECT DISTINCT t.relname FROM pg_backend_memory_contexts m
+            JOIN pg_class i ON i.relname = m.ident AND i.relkind = 'i'
+            JOIN pg_index x ON x.indexrelid = i.oid
+            JOIN pg_class t ON t.oid = x.indrelid
+            JOIN pg_inherits h ON h.inhrelid = t.oid
+            WHERE m.name = 'index info' AND h.inhparent = 'cases'::regclass
+        """)
+    ).scalars()
+    return set(rows)
+
+
+def test_warming_plans_a_tile_so_the_first_real_one_finds_the_catalogue_read(demo_engine):
+    # a first tile on 1 M cases paid ~25 ms to read the month partitions' catalogue; a
+    # warmed connection has read every month's indexes, and kept nothing of the warming
+    with demo_engine.connect() as conn:
+        months = set(
+            conn.execute(
+                sa.text("SELECT inhrelid::regclass::text FROM pg_inherits"
+                        " WHERE inhparent = 'cases'::regclass")
+            ).scalars()
+        )  # fmt: skip
+    assert len(months) >= 2
+    engine = sa.create_engine(demo_engine.url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as cold:
+            assert _cached_case_months(cold) == set()  # a new server process
+        engine.dispose()
+        assert warm_pool(engine) == 1
+        with engine.connect() as warmed:
+            assert _cached_case_months(warmed) == months
+            pid = warmed.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            left = warmed.execute(
+                sa.text("SELECT count(*) FROM gridgov_entries WHERE pid = :p"), {"p": pid}
+            ).scalar_one()
+            assert left == 0  # the warming's identity was rolled back with its tile
+            user = warmed.execute(sa.text("SELECT current_user")).scalar_one()
+            assert user == engine.url.username  # the warming's role was reset too
+    finally:
+        engine.dispose()
+
+
+def test_the_api_routes_a_request_of_its_own_before_it_serves_the_first(demo_engine):
+    # FastAPI prepares its routes on the first request (~50-110 ms, which a map's first
+    # tiles all waited for): the app sends itself one at start-up, answered 404
+    from api.app import START_PATH
+
+    engine = sa.create_engine(app_login_engine(demo_engine).url, pool_size=1)
+    app = create_app(engine, limits=RateLimits(per_address=None, per_key=None))
+    seen: list[tuple[str, int]] = []
+
+    @app.middleware("http")
+    async def record(request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        seen.append((request.url.path, response.status_code))
+        return response
+
+    try:
+        with serving(app, lifespan="on") as url:
+            assert seen == [(START_PATH, 404)]
+            assert httpx.get(f"{url}/open311/v2/services.json").status_code == 200
+            assert [path for path, _ in seen] == [START_PATH, "/open311/v2/services.json"]
+    finally:
+        engine.dispose()
