@@ -4,8 +4,8 @@ Database: ``gridgov_bench_tiles`` on the configured server (kept for re-runs, ``
 to rebuild): a demo district whose cases are topped up by COPY (``layers.bulk``) to
 ``--cases`` (default 1,000,000), of which exactly ``--open`` (default 50,000) are open.
 
-Measured, in headless Chromium on loopback (the API by uvicorn, the pages and the
-vendored scripts by a small static server):
+Measured, in headless Chromium on loopback (the API by uvicorn in this process, the
+pages and the vendored scripts by ``python -m http.server`` in a child process):
 
 - baseline, today's operator map: ``operator_desk`` (the page's call, ≤ 2,000 open cases)
   drawn by ``maps.add_open_cases`` as GeoJSON — server time (call + build + render),
@@ -26,17 +26,18 @@ Run: ``uv run python benchmarks/bench_operator_map.py [--cases 1000000 --open 50
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import os
+import socket
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ from layers.tiles import OPEN_STATUSES  # noqa: E402
 from layers.workflow.access import Scope  # noqa: E402
 from services.operator import operator_desk  # noqa: E402
 from services.tiles import tile_access  # noqa: E402
-from tests.api.server import serving  # noqa: E402
+from tests.api.server import free_port, serving  # noqa: E402
 from tests.layers.mvt import tile_of  # noqa: E402
 
 DB = "gridgov_bench_tiles"
@@ -183,26 +184,40 @@ def _top_up(conn: sa.Connection, n_cases: int, n_open: int) -> int:
     return copy_frame(conn, "cases", frame)
 
 
-class _Static(http.server.SimpleHTTPRequestHandler):
-    pages: ClassVar[dict[str, bytes]] = {}
-
-    def do_GET(self) -> None:
-        if self.path in self.pages:
-            body = self.pages[self.path]
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        if self.path.startswith("/app/static/"):
-            self.path = self.path[len("/app/static") :]
-            super().do_GET()
-            return
-        self.send_error(404)
-
-    def log_message(self, *args: object) -> None:
-        pass
+@contextmanager
+def static_server(pages: dict[str, bytes]) -> Iterator[str]:
+    """The pages (``/{name}.html``) and GridGov's vendored scripts (``/app/static/…``)
+    served by ``python -m http.server`` in a child process; its base URL. Apart from the
+    API's process, as Streamlit serves the live page apart from ``gridgov api``: in one
+    process the page's scripts and the tiles queued behind each other for one GIL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name, html in pages.items():
+            (root / f"{name}.html").write_bytes(html)
+        (root / "app").mkdir()
+        (root / "app" / "static").symlink_to(ROOT / "static")
+        port = free_port()
+        command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+        proc = subprocess.Popen(
+            [*command, "--directory", str(root)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("the static server did not start") from None
+                    time.sleep(0.05)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def build_pages(engine: sa.Engine, api_url: str) -> dict[str, tuple[bytes, float, int]]:
@@ -425,18 +440,12 @@ def main() -> None:
         max_overflow=MAX_OVERFLOW,
     )  # fmt: skip
     app = create_app(app_engine, limits=RateLimits(per_address=None, per_key=None))
-    handler = functools.partial(_Static, directory=str(ROOT / "static"))
-    static = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=static.serve_forever, daemon=True)
-    thread.start()
-    static_url = f"http://127.0.0.1:{static.server_address[1]}"
     try:
         with serving(app, lifespan="on") as api_url:
             app.state.warmed.wait(60)
             pages = build_pages(engine, api_url)
-            for name, (html, _, _) in pages.items():
-                _Static.pages[f"/{name}.html"] = html
-            with rb.TileServerClock(api_tiles) as clock:
+            html = {name: page for name, (page, _, _) in pages.items()}
+            with static_server(html) as static_url, rb.TileServerClock(api_tiles) as clock:
                 results = {
                     name: first_render(static_url, name, clock, profile=args.profile)
                     for name in pages
@@ -450,8 +459,6 @@ def main() -> None:
                 ms = tile_latency(client, engine, token)
                 ms_all = tile_latency(client, engine, token, ",".join(tile_map.LIVE_LAYERS))
     finally:
-        static.shutdown()
-        thread.join()
         app_engine.dispose()
         engine.dispose()
     load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout

@@ -72,10 +72,22 @@ def count_partition(leaf: str, shared: dict[str, Any]) -> pd.DataFrame:
 
 def add_up(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """The parts' counts as one frame: a key that two parts share (a local day cut by a
-    month boundary) counted once, with the sum of its counts."""
+    month boundary) counted once, with the sum of its counts.
+
+    Only the few shared keys are added up, in Python: pandas' ``groupby`` would turn a
+    key column holding a NULL into floats, and a 64-bit H3 cell is not exact as a float.
+    """
     kept = [p for p in parts if not p.empty]
     if not kept:
         return pd.DataFrame(columns=[*DAILY_KEYS, "n"])
     frame = pd.concat(kept, ignore_index=True)
-    # NULL street, community, grid or cell is a key too (a case outside every grid)
-    return frame.groupby(list(DAILY_KEYS), dropna=False, sort=False, as_index=False)["n"].sum()
+    keys = list(DAILY_KEYS)
+    shared = frame.duplicated(keys, keep=False)  # NULLs compare equal here, as in GROUP BY
+    if not shared.any():
+        return frame
+    sums: dict[tuple[Any, ...], int] = {}
+    for *key, n in frame.loc[shared, [*keys, "n"]].itertuples(index=False, name=None):
+        known = tuple(None if pd.isna(v) else v for v in key)
+        sums[known] = sums.get(known, 0) + int(n)
+    added = pd.DataFrame([(*k, n) for k, n in sums.items()], columns=[*keys, "n"], dtype=object)
+    return pd.concat([frame[~shared], added], ignore_index=True)

@@ -89,13 +89,18 @@ def test_a_local_day_cut_by_a_month_boundary_is_counted_once():
     key = {"day": day, "street_code": "320505001", "community_id": 7, "grid_id": None,
            "h3_r9": 617733122422996991, "category_id": 3, "source": "hotline"}  # fmt: skip
     other = key | {"source": "patrol"}
-    february = pd.DataFrame([key | {"n": 2}, other | {"n": 1}], dtype=object)
+    outside = key | {"h3_r9": None, "community_id": None}  # a case outside every cell
+    february = pd.DataFrame([key | {"n": 2}, other | {"n": 1}, outside | {"n": 4}], dtype=object)
     march = pd.DataFrame([key | {"n": 5}], dtype=object)
-    summed = add_up([february, pd.DataFrame(columns=[*DAILY_KEYS, "n"]), march])
-    assert len(summed) == 2
-    row = summed[summed.source == "hotline"].iloc[0]
+    outside_too = pd.DataFrame([outside | {"n": 1}], dtype=object)
+    summed = add_up([february, pd.DataFrame(columns=[*DAILY_KEYS, "n"]), march, outside_too])
+    assert len(summed) == 3
+    row = summed[(summed.source == "hotline") & summed.h3_r9.notna()].iloc[0]
     assert row.n == 7 and pd.isna(row.grid_id)
-    assert int(row.h3_r9) == 617733122422996991  # exact: not through a float
+    # exact: a 64-bit cell beside a NULL one never goes through a float
+    assert summed.h3_r9.dropna().tolist() == [617733122422996991] * 2
+    assert all(type(v) is int for v in summed.h3_r9.dropna())
+    assert summed[summed.h3_r9.isna()].n.tolist() == [5]
     assert add_up([]).empty
 
 
