@@ -171,14 +171,16 @@ async def _route_once(app: FastAPI) -> None:
     prepares its routes, trying every one, and imports what a first request needs now:
     a user's first request paid that (~50 ms at rest, ~110 ms beside a browser on two
     cores) and a map's first tiles all waited for it."""
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 0))
+    # an error in it is answered 500, as any request's would be: it never stops start-up
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 0))
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         await client.get(START_PATH)
 
 
 def _warm(engine: Engine | Callable[[], Engine], done: threading.Event) -> None:
-    """Open the pool's connections and load PostGIS in each (``services.tiles.warm_pool``);
-    a database not reachable yet is only logged (the first requests open their own)."""
+    """Open the pool's connections, load PostGIS and plan a tile in each
+    (``services.tiles.warm_pool``); a database not reachable yet is only logged (the
+    first requests open their own)."""
     try:
         n = warm_pool(engine if isinstance(engine, Engine) else engine())
         log.info("warmed %d database connections", n)

@@ -48,13 +48,25 @@ def refresh_rollups(*, conn: Connection, tz: str | None = None) -> int:
     return store_daily(conn=conn, daily=None, tz=tz)
 
 
-def store_daily(*, conn: Connection, daily: pd.DataFrame | None, tz: str | None = None) -> int:
+def store_daily(
+    *,
+    conn: Connection,
+    daily: pd.DataFrame | None,
+    tz: str | None = None,
+    clear_queue: bool = True,
+) -> int:
     """Replace ``case_daily`` with ``daily`` (columns :data:`DAILY_KEYS` and ``n``, one row
     per key: counted elsewhere, e.g. on Dask by :mod:`layers.rollups_dask`; None: counted
     here from ``cases`` in one statement), then rebuild ``case_daily_major`` and the
-    measures rollups from it; return case_daily rows."""
+    measures rollups from it; return case_daily rows.
+
+    ``clear_queue``: forget the queued days first (every day is rebuilt). A caller that
+    counted ``daily`` in an earlier snapshot cleared the queue before taking it and passes
+    False: a day queued since then is not in its counts and must stay queued.
+    """
     tz = tz or time_zone().key
-    clear(conn)  # every day is rebuilt: the queue's days too
+    if clear_queue:
+        clear(conn)  # every day is rebuilt: the queue's days too
     conn.execute(sa.text("TRUNCATE case_daily, case_daily_major"))
     if daily is None:
         n = conn.execute(

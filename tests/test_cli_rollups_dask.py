@@ -17,6 +17,7 @@ from city import time_zone
 from cli import app
 from layers.bulk_months import leaves
 from layers.coverage_dask import export_snapshot
+from layers.rollup_queue import dirty_days, queue_days
 from layers.rollups import DAILY_KEYS, refresh_rollups
 from layers.rollups_dask import add_up, count_partition, refresh_rollups_on_dask
 
@@ -153,3 +154,36 @@ def test_a_partial_rebuild_refuses_a_scheduler(demo_url):
         env={"DATABASE_URL": demo_url},
     )
     assert result.exit_code == 2 and "--scheduler" in result.output
+
+
+def test_a_day_queued_while_the_parts_count_stays_queued(demo_engine, monkeypatch):
+    # a case reported while the parts count is not in their snapshot: the day it queued
+    # must outlive the rebuild (the single statement clears the queue before it reads)
+    from layers import rollups_dask
+
+    with demo_engine.connect() as conn:
+        street = conn.execute(sa.text("SELECT min(code) FROM streets")).scalar_one()
+    day = date(2026, 1, 15)
+    counted = rollups_dask.count_partition
+    queued: list[bool] = []
+
+    def count_while_someone_reports(leaf: str, shared: dict) -> pd.DataFrame:  # type: ignore[type-arg]
+        if not queued:
+            with demo_engine.begin() as other:
+                queue_days(other, {street: [day]})
+            queued.append(True)
+        return counted(leaf, shared)
+
+    monkeypatch.setattr(rollups_dask, "count_partition", count_while_someone_reports)
+    try:
+        with demo_engine.begin() as conn:  # committed, as the command commits
+            refresh_rollups_on_dask(conn=conn, scheduler=None)
+        assert queued
+        with demo_engine.connect() as conn:
+            assert day in dirty_days(conn)
+    finally:
+        with demo_engine.begin() as conn:
+            conn.execute(
+                sa.text("DELETE FROM rollup_dirty_days WHERE street_code = :s AND day = :d"),
+                {"s": street, "d": day},
+            )
