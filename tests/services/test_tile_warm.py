@@ -138,3 +138,20 @@ def test_the_api_routes_a_request_of_its_own_before_it_serves_the_first(demo_eng
             assert [path for path, _ in seen] == [START_PATH, "/open311/v2/services.json"]
     finally:
         engine.dispose()
+
+
+def test_an_error_in_the_start_up_request_does_not_stop_the_api():
+    from api.app import START_PATH
+
+    engine = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", pool_size=1)
+    app = create_app(engine, limits=RateLimits(per_address=None, per_key=None))
+
+    @app.middleware("http")
+    async def broken(request, call_next):  # type: ignore[no-untyped-def]
+        if request.url.path == START_PATH:
+            raise RuntimeError("a middleware that fails on its first request")
+        return await call_next(request)
+
+    with serving(app, lifespan="on") as url:
+        assert httpx.get(f"{url}/openapi.json").status_code == 200
+    engine.dispose()
