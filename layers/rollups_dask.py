@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from city import time_zone
-from gis.dask_parts import DaskMapper, connect, map_in_process
+from gis.dask_parts import map_in_process, parts_mapper
 from layers.bulk_months import leaves
 from layers.coverage_dask import export_snapshot, in_snapshot
 from layers.rollup_queue import clear
@@ -48,19 +48,15 @@ def refresh_rollups_on_dask(
         When no scheduler answers at ``scheduler`` (before anything is read or written).
     """
     tz = tz or time_zone().key
-    client = connect(scheduler) if scheduler else None
-    try:
+    with parts_mapper(scheduler) as on_dask:  # connected first: unreachable, nothing done
         # a database whose cases are not partitioned has one part: the table itself
         months = sorted(leaves(conn, "cases")) or ["cases"]
         # the queue is forgotten before the snapshot is taken: a day queued while the
         # parts count (a case reported meanwhile, not in their snapshot) stays queued
         clear(conn)
         url, snapshot = export_snapshot(conn)
-        mapper = DaskMapper(client) if client is not None else map_in_process
+        mapper = on_dask or map_in_process
         parts = mapper(count_partition, months, {"url": url, "snapshot": snapshot, "tz": tz})
-    finally:
-        if client is not None:
-            client.close()
     return store_daily(conn=conn, daily=add_up(parts), tz=tz, clear_queue=False)
 
 

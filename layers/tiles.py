@@ -168,20 +168,6 @@ def tile(
     return bytes(value or b"")
 
 
-WARM_SQL = f"""SELECT ST_AsMVT(t, 'warm', {EXTENT}, 'geom') FROM (
-    SELECT ST_AsMVTGeom(ST_Transform(ST_Transform(ST_Centroid(ST_TileEnvelope(14, 0, 0)),
-                                                  4326), 3857),
-                        ST_TileEnvelope(14, 0, 0), {EXTENT}, {BUFFER}, true) AS geom) t"""
-"""What a new connection's first tile pays once: loading PostGIS into the server process
-and making its Web Mercator transform (reads no table: any login may run it)."""
-
-
-def warm(*, conn: Connection) -> None:
-    """Load PostGIS and its transform to Web Mercator into ``conn``'s server process, so
-    that its first tile does not pay for them (~50 ms of a new connection's first tile)."""
-    conn.execute(sa.text(WARM_SQL)).scalar()
-
-
 def _community_hint(conn: Connection) -> str:
     """For a scope of one community, a condition that the community's rows meet anyway.
 

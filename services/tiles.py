@@ -295,8 +295,8 @@ def clear_cache() -> None:
 
 def warm_pool(engine: Engine, connections: int | None = None) -> int:
     """Open ``connections`` of ``engine``'s connections at once (default: as many as its
-    pool keeps), load PostGIS into each (``layers.tiles.warm``) and plan a tile of every
-    layer in each (:func:`_plan_every_layer`), then give them back to the pool: a map's
+    pool keeps) and plan a tile of every layer in each (:func:`_plan_every_layer`, which
+    loads PostGIS and its Web Mercator transform too), then give them back to the pool: a map's
     first tiles then find them open and ready (a new connection's first tile pays its
     connect and PostGIS's loading, ~70-100 ms, and the catalogue, ~10-25 ms). Returns
     how many were warmed. ``gridgov api`` calls it once when it starts."""
@@ -305,8 +305,6 @@ def warm_pool(engine: Engine, connections: int | None = None) -> int:
     with ExitStack() as stack:
         opened = [stack.enter_context(engine.connect()) for _ in range(wanted)]
         for conn in opened:
-            tiles.warm(conn=conn)
-            conn.rollback()
             _plan_every_layer(conn)
     return len(opened)
 
