@@ -82,11 +82,12 @@ class Rejections:
     def __init__(self, n: int) -> None:
         self.reason = np.full(n, None, dtype=object)
         self.message = np.full(n, None, dtype=object)
+        self._ok = np.ones(n, dtype=bool)
 
     @property
     def ok(self) -> np.ndarray:
-        """Boolean mask of rows with no reason so far."""
-        return is_none(self.reason)
+        """Boolean mask of rows with no reason so far (a copy)."""
+        return self._ok.copy()
 
     def reject(self, mask: np.ndarray, reason: str, message: Callable[[int], str]) -> np.ndarray:
         """Give ``reason`` to rows in ``mask`` that have none yet; return their indices.
@@ -94,7 +95,8 @@ class Rejections:
         ``message(i)`` builds the text for row index ``i`` (0-based; rows are
         named 1-based), called only for newly rejected rows.
         """
-        new = np.flatnonzero(np.asarray(mask, dtype=bool) & self.ok)
+        new = np.flatnonzero(np.asarray(mask, dtype=bool) & self._ok)
+        self._ok[new] = False
         self.reason[new] = reason
         self.message[new] = [f"row {i + 1}: {message(int(i))}" for i in new]
         return new
@@ -147,7 +149,7 @@ def source_ids(source: SourceFrame, mapping: Mapping, rej: Rejections) -> np.nda
             values = values.astype("Int64")
         ids = _as_text(values)
     has = ~is_none(ids)
-    ids[has] = np.char.strip(ids[has].astype(str)).astype(object)
+    ids[has] = [str(v).strip() for v in ids[has]]
     rej.reject(is_none(ids), MISSING_SOURCE_ID, lambda i: f"source_id ({column}) is empty")
     return ids
 
@@ -361,9 +363,8 @@ def map_categories(
     default = catalogue[mapping.default_category] if mapping.default_category else None
     if values is None:
         return np.full(n, default, dtype=object)
-    text = _as_text(values)
     table = {k: catalogue[v] for k, v in mapping.categories.items()}
-    ids = _lookup(text, table, None)
+    ids = _text_lookup(values, table, None)
     if default is not None:
         ids = np.where(is_none(ids), default, ids)
     rej.reject(
@@ -393,7 +394,19 @@ def reject_duplicates(ids: np.ndarray, column: str, rej: Rejections) -> None:
 
 def map_values(values: pd.Series, table: dict[str, str], default: str | None) -> np.ndarray:
     """Map source values (statuses, channels) through ``table``; others take ``default``."""
-    return _lookup(_as_text(values), table, default)
+    return _text_lookup(values, table, default)
+
+
+def _text_lookup(values: pd.Series, table: dict, default: object) -> np.ndarray:
+    """``_lookup(_as_text(values), table, default)``: in a column of one type (not
+    ``object``: there 1, 1.0 and True are one key but three texts) each distinct
+    value is made text once, not each row."""
+    if values.dtype == object:
+        return _lookup(_as_text(values), table, default)
+    codes, uniques = pd.factorize(values)  # a missing value: -1
+    keys = _lookup(_as_text(pd.Series(uniques)), table, default)
+    missing = _lookup(np.full(1, None, dtype=object), table, default)
+    return np.concatenate([keys, missing])[np.where(codes < 0, len(keys), codes)]
 
 
 def _lookup(text: np.ndarray, table: dict, default: object) -> np.ndarray:
