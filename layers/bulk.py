@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -231,6 +232,8 @@ class CopyPart:
     rows: Callable[[], pa.Table]
     """Called in the encoding thread (e.g. a ``take`` of one month's rows)."""
     freeze: bool = False
+    stage: str | None = None
+    """Said (``say`` of :func:`copy_binary_many`) when this part's COPY starts."""
 
 
 _DONE = object()
@@ -283,7 +286,13 @@ class _Encoder:
 
 
 def copy_binary_many(
-    conn: Connection, parts: list[CopyPart], *, chunk_rows: int = 100_000, ahead: int = 8
+    conn: Connection,
+    parts: list[CopyPart],
+    *,
+    chunk_rows: int = 100_000,
+    ahead: int = 8,
+    say: Callable[[str], None] | None = None,
+    copied: Callable[[CopyPart], None] | None = None,
 ) -> list[int]:
     """:func:`copy_binary` of each part in turn, the rows encoded in a thread ahead of the COPYs.
 
@@ -293,7 +302,10 @@ def copy_binary_many(
     per part would leave the server idle while the next part is made and the
     client idle while the server finishes the last one. At most ``ahead``
     chunks wait encoded. Returns the rows written per part; runs inside the
-    caller's transaction.
+    caller's transaction. ``say``: told each part's :attr:`CopyPart.stage` as its
+    COPY starts (a progress display). ``copied``: called with each part once its
+    COPY is done, on ``conn``'s thread, while the thread makes and encodes the
+    parts after it (e.g. :func:`build_early`).
     """
     if not parts:
         return []
@@ -304,6 +316,8 @@ def copy_binary_many(
     written = []
     try:
         for part in parts:
+            if say is not None and part.stage is not None:
+                say(part.stage)
             data = encoder.take()
             assert isinstance(data, pa.Table)
             if data.num_rows == 0:
@@ -328,6 +342,8 @@ def copy_binary_many(
                     f"COPY into {part.table} failed: {exc.diag.message_primary} {detail}".strip()
                 ) from exc
             written.append(data.num_rows)
+            if copied is not None:
+                copied(part)
     finally:
         encoder.close()
     return written
@@ -365,6 +381,49 @@ class Deferred:
     fresh: bool = False
     """The tables were empty and truncated in this transaction: rows written now
     skip the WAL at ``wal_level = minimal`` and may be COPYed ``FREEZE``."""
+    tables: dict[str, str] = field(default_factory=dict)
+    """Index name -> the table it is on."""
+    built: set[str] = field(default_factory=set)
+    """Indexes and keys (by name) :func:`build_early` built already: not built again on exit."""
+
+
+_INDEX_DEF = re.compile(r"CREATE (UNIQUE )?INDEX \S+ ON \S+ USING (.+)", re.DOTALL)
+
+
+def build_early(
+    conn: Connection, deferred: Deferred, table: str, parent: str | None = None
+) -> None:
+    """Build now what ``deferred`` holds back on ``table``, whose rows are all in.
+
+    A plain table: its keys and indexes are built here and not again on exit.
+    A leaf partition of ``parent``: ``parent``'s keys and indexes are built on
+    the leaf alone, and building them on ``parent`` on exit finds them and
+    attaches them (PostgreSQL attaches a partition's equal index, or key,
+    instead of building another). For a load that COPYs table after table: the
+    server builds one table's indexes while the load makes the next one's rows.
+    """
+    owner = parent or table
+    conn.execute(sa.text("SET LOCAL max_parallel_maintenance_workers = 0"))
+    for on, name, definition in deferred.keys:
+        if on != owner or name in deferred.built:
+            continue
+        if parent is None:
+            conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+            deferred.built.add(name)
+        else:
+            conn.execute(sa.text(f"ALTER TABLE {table} ADD {definition}"))
+    for name, definition in deferred.indexes:
+        if deferred.tables.get(name) != owner or name in deferred.built:
+            continue
+        if parent is None:
+            conn.execute(sa.text(definition))
+            deferred.built.add(name)
+            continue
+        found = _INDEX_DEF.fullmatch(definition)
+        if found is None:
+            raise ValueError(f"not an index definition: {definition}")
+        unique, method = found.group(1) or "", found.group(2)
+        conn.execute(sa.text(f"CREATE {unique}INDEX ON {table} USING {method}"))
 
 
 def secondary_indexes_and_foreign_keys(
@@ -377,7 +436,8 @@ def secondary_indexes_and_foreign_keys(
     """
     found = conn.execute(
         sa.text("""
-        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid),
+               i.indrelid::regclass::text
         FROM pg_index i
         WHERE i.indrelid = ANY(CAST(:tables AS regclass[]))
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
@@ -403,6 +463,7 @@ def secondary_indexes_and_foreign_keys(
         [(r[1], r[2], r[3]) for r in constraints if r[0] == "f"],
         [(r[1], r[2], r[3]) for r in constraints if r[0] != "f"] if keys else [],
         fresh=keys,
+        tables={str(r[0]): str(r[2]) for r in found},
     )
 
 
@@ -477,9 +538,11 @@ def deferred_indexes_and_foreign_keys(
     if stage is not None:
         stage(f"rebuilding {len(deferred.keys) + len(deferred.indexes)} indexes")
     for table, name, definition in deferred.keys:
-        conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
-    for _, definition in deferred.indexes:
-        conn.execute(sa.text(definition))
+        if name not in deferred.built:
+            conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
+    for name, definition in deferred.indexes:
+        if name not in deferred.built:
+            conn.execute(sa.text(definition))
     if stage is not None:
         stage(f"checking {len(deferred.foreign_keys)} foreign keys")
     for table, name, definition in deferred.foreign_keys:

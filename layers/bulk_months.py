@@ -65,29 +65,54 @@ def month_keys(times: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return (1970 + months // 12) * 100 + months % 12 + 1
 
 
-def split_by_month(data: pa.Table, key: str) -> list[tuple[date, pa.Table]]:
-    """(first day of the UTC month, its rows in their order) for each month of ``data[key]``."""
-    return [(month, rows()) for month, rows in months_of(data, key)]
+def month_counts(times: pa.Array | pa.ChunkedArray) -> list[tuple[date, int]]:
+    """(first day of the UTC month, how many of ``times`` fall in it), month by month."""
+    codes, counts = np.unique(month_keys(times), return_counts=True)
+    return [
+        (date(int(c) // 100, int(c) % 100, 1), int(n)) for c, n in zip(codes, counts, strict=True)
+    ]
 
 
 def months_of(data: pa.Table, key: str) -> list[tuple[date, Callable[[], pa.Table]]]:
-    """:func:`split_by_month` with each month's rows taken only when asked for."""
+    """(first day of the UTC month, a callable taking its rows in their order) for each
+    month of ``data[key]``: each month's rows are taken only when asked for."""
     if data.num_rows == 0:
         return []
-    keys = month_keys(data.column(key))
-    order = np.argsort(keys, kind="stable")
+    return months_of_rows(data.column(key), data.take)
+
+
+def months_of_rows(
+    times: pa.Array | pa.ChunkedArray, take: Callable[[np.ndarray], pa.Table]
+) -> list[tuple[date, Callable[[], pa.Table]]]:
+    """:func:`months_of` for rows not made yet: ``take(positions)`` makes the rows at
+    those positions (in ``times``' order) when their month is asked for — e.g. in
+    :func:`layers.bulk.copy_binary_many`'s encoding thread, while the server copies
+    the month before."""
+    if len(times) == 0:
+        return []
+    keys = month_keys(times)
+    order = _stable_order(keys)
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     ends = np.r_[starts[1:], len(order)]
 
     def rows(at: np.ndarray) -> Callable[[], pa.Table]:
-        return lambda: data.take(at)
+        return lambda: take(at)
 
     out = []
     for lo, hi in zip(starts, ends, strict=True):
         code = int(sorted_keys[lo])
         out.append((date(code // 100, code % 100, 1), rows(order[lo:hi])))
     return out
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")``; as 16-bit offsets when they fit (numpy then
+    sorts by radix: a million month keys in a few milliseconds instead of ~70)."""
+    low = keys.min()
+    if int(keys.max()) - int(low) < 1 << 16:
+        return np.argsort((keys - low).astype(np.uint16), kind="stable")
+    return np.argsort(keys, kind="stable")
 
 
 def copy_by_month(
@@ -124,9 +149,21 @@ def month_parts(
     detached: set[str] | frozenset[str] = frozenset(),
 ) -> list[CopyPart]:
     """The COPYs of :func:`copy_by_month` (for :func:`layers.bulk.copy_binary_many`)."""
+    return month_parts_of(conn, table, months_of(data, key), freeze=freeze, detached=detached)
+
+
+def month_parts_of(
+    conn: Connection,
+    table: str,
+    months: list[tuple[date, Callable[[], pa.Table]]],
+    *,
+    freeze: bool = False,
+    detached: set[str] | frozenset[str] = frozenset(),
+) -> list[CopyPart]:
+    """:func:`month_parts` of rows split by :func:`months_of_rows` (made when copied)."""
     present = leaves(conn, table)
     parts = []
-    for month, rows in months_of(data, key):
+    for month, rows in months:
         name = f"{table}_p{month:%Y_%m}"
         leaf = name if name in present or name in detached else f"{table}_default"
         parts.append(CopyPart(leaf, rows, freeze=freeze or leaf in detached))

@@ -7,6 +7,7 @@ status mapped from the source status, and one ``case_events`` row (action
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from layers.ingest.errors import MappingError
 from layers.ingest.mapping import Mapping
 from layers.ingest.points import (
     RowNote,
+    RowsOf,
     nullable_ids,
     point_batches,
     prepare_points,
@@ -167,9 +169,17 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
         fields.update(points.h3_columns())
         say(f"writing in batches of {batch_rows:,}")
     routes: list[Routes] = []
+    server_alone: list[Callable[[], None]] = []
     insert = (
         bulk_insert(
-            conn, fields, mapping.source, reason, stage=say, routes=routes, h3=points.h3_columns
+            conn,
+            fields,
+            mapping.source,
+            reason,
+            stage=say,
+            routes=routes,
+            h3=points.h3_of,
+            server_alone=server_alone,
         )
         if bulk
         else staged_insert(
@@ -195,6 +205,7 @@ def load_cases(  # noqa: PLR0913 (loader options, keyword-only, as in every load
             points=points,
             insert=insert,
             notes=notes,
+            server_alone=server_alone if bulk else None,
         ),
         batch_rows=len(source) if bulk else batch_rows,
         commit=commit,
@@ -234,8 +245,8 @@ def prepare_cases(
     """Check, map and assign every row; the staging columns (aligned with the file rows).
 
     The entry ``_points`` holds the :class:`PreparedPoints` (ids, reasons).
-    ``h3_later``: the H3 columns are left out, computed in a thread
-    (``points.h3_columns()`` waits for them).
+    ``h3_later``: the H3 columns are left out, computed when asked for
+    (``points.h3_columns()``, or ``points.h3_of(rows)`` for some rows).
     """
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     frame, cols = source.frame, mapping.columns
@@ -286,8 +297,15 @@ def prepare_cases(
         "community_id": nullable_ids(points.where.community_id),
         "grid_id": nullable_ids(points.where.grid_id),
         **points.h3,
+        # the text columns no check reads are made for the rows written, when they
+        # are written (a bulk load: month by month while the server copies)
         "channel": (
-            map_values(frame[str(cols["channel"])], mapping.channels, mapping.default_channel)
+            RowsOf(
+                lambda at: map_values(
+                    frame[str(cols["channel"])].iloc[at], mapping.channels, mapping.default_channel
+                ),
+                n,
+            )
             if "channel" in cols
             else np.full(n, mapping.default_channel, dtype=object)
         ),
@@ -320,14 +338,21 @@ def _statuses(frame: pd.DataFrame, mapping: Mapping, closed: pd.Series) -> np.nd
     return np.where(is_none(mapped), fallback, mapped)
 
 
-def _text(source: SourceFrame, mapping: Mapping, key: str, limit: int | None = None) -> np.ndarray:
+def _text(
+    source: SourceFrame, mapping: Mapping, key: str, limit: int | None = None
+) -> np.ndarray | RowsOf:
+    """The text of column ``key`` (cut at ``limit``), made for the rows asked for."""
     column = mapping.column(key)
     if column is None:
         return np.full(len(source), None, dtype=object)
-    text = column_text(source, column)
-    if limit and (text.str.len() > limit).any():  # slicing a million strings costs 0.5 s
-        text = text.str.slice(0, limit)
-    return text.to_numpy(dtype=object)
+
+    def rows(at: np.ndarray) -> np.ndarray:
+        text = column_text(source.take(at), column)
+        if limit and (text.str.len() > limit).any():  # slicing a million strings costs 0.5 s
+            text = text.str.slice(0, limit)
+        return text.to_numpy(dtype=object)
+
+    return RowsOf(rows, len(source))
 
 
 def _check_catalogue(mapping: Mapping, catalogue: dict[str, int]) -> None:

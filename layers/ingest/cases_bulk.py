@@ -16,7 +16,7 @@ In the load's one transaction (:func:`bulk_insert`):
    rows fall in months still empty, the month path (:func:`_write_by_month`:
    only those months are detached, filled ``FREEZE``, indexed and attached back);
 4. COPY the cases month by month straight into their partitions
-   (:func:`layers.bulk_months.copy_by_month`) with the ``case_keys`` trigger off
+   (:func:`layers.bulk_months.month_parts_of`) with the ``case_keys`` trigger off
    for the transaction, their keys into ``case_keys``, the history rows into the
    months of ``case_events``, the assignments and the reporters;
 5. tell the rollups which local days were touched (:func:`touched_local_days`,
@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -47,6 +47,8 @@ from city import time_zone
 from gis.assign import H3_RESOLUTIONS
 from layers.bulk import (
     CopyPart,
+    Deferred,
+    build_early,
     copy_binary,
     copy_binary_many,
     deferred_indexes_and_foreign_keys,
@@ -55,20 +57,20 @@ from layers.bulk import (
 )
 from layers.bulk_months import (
     attach,
-    copy_by_month,
     event_at_trigger_off,
     is_empty,
     key_trigger_off,
     leaves,
-    month_parts,
+    month_counts,
+    month_parts_of,
+    months_of_rows,
     probing_joins,
     reserve_ids,
-    split_by_month,
     strip,
 )
 from layers.ingest.arrays import is_none
 from layers.ingest.points import take_rows
-from layers.ingest.routing import note_frame, plan_routes_of
+from layers.ingest.routing import decide_routes, note_frame, route_places
 from layers.ingest.runs import Stage
 from layers.partitions import estimated_rows
 from layers.rollup_queue import queue_days
@@ -78,6 +80,9 @@ BULK_MIN_ROWS = 100_000
 BULK_MIN_SHARE = 0.25
 """... and at least this share of the rows already in ``cases`` (rebuilding the
 indexes and re-validating the foreign keys costs in proportion to the table)."""
+
+H3_KEYS = [f"h3_r{r}" for r in H3_RESOLUTIONS]
+"""The H3 columns of ``cases``."""
 
 FAMILY = ["cases", "case_events", "case_keys"]
 """The tables a bulk load writes and whose indexes and foreign keys it defers."""
@@ -98,7 +103,8 @@ def bulk_insert(
     *,
     stage: Stage | None = None,
     routes: list[Routes] | None = None,
-    h3: Callable[[], dict[str, np.ndarray]] | None = None,
+    h3: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
+    server_alone: list[Callable[[], None]] | None = None,
 ) -> Callable[[np.ndarray], int]:
     """An ``insert(rows)`` that COPYs new cases into their months (see the module notes).
 
@@ -107,8 +113,13 @@ def bulk_insert(
     :class:`Routes` are appended to ``routes`` for the run's notes. Open cases
     nothing covers stay unrouted; into a family that held rows, they are left
     to :func:`layers.ingest.routing.route_imported_cases` (not routed is then empty).
-    ``h3``: gives the H3 columns when they are not in ``fields`` yet (computed in a
-    thread meanwhile); asked for just before the COPY.
+    ``h3``: gives the H3 columns of some file rows when they are not in ``fields``
+    (made month by month while the server copies the month before).
+    ``server_alone``: work to start (in threads) once the rows are copied, while
+    the server rebuilds the indexes and the load has nothing else to do (e.g.
+    the quarantine's rows, :func:`layers.ingest.points.point_batches`); started
+    then, it does not compete for the interpreter with the load's own work
+    before. Emptied as it is started.
     """
 
     def insert(rows: np.ndarray) -> int:
@@ -119,33 +130,53 @@ def bulk_insert(
         if not len(new):
             return 0  # a re-run: nothing dropped, nothing rebuilt
         first = reserve_ids(conn, "cases", len(new))
-        cases = _cases_table(fields, new, source, np.arange(len(new), dtype=np.int64) + first)
+        core = _core(fields, new, first)
         say("routing open cases")
-        routed, missing = _route_in_advance(conn, cases)
-        cases = _with_routes(cases, routed, first)
-        events = reserve_ids(conn, "case_events", len(new) + len(routed))
-        route_events = _route_events(routed, source, events + len(new))
-        rows_of = Rows(
-            cases,
-            _h3_columns(fields, new, h3),
-            pa.concat_tables([_history(cases, source, reason, events), route_events]),
-            _assignments(routed, route_events),
-        )
-        empty = _empty_months(conn, rows_of)
-        # the routing notes are made in a thread while the server copies and indexes
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notes")
+        places = _route_places(conn, fields, new, core)
+        # the routes are decided in a thread while the server drops the indexes; the
+        # routing notes (and the caller's work) while it rebuilds them
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="routes")
+        deciding = pool.submit(decide_routes, places)
+        # the months of the history as far as they are known: the route events'
+        # are among those of the cases that may be routed
+        empty = _empty_months(conn, core, places)
+        routed, missing = pd.DataFrame(), pd.DataFrame()
+
+        def to_write() -> Rows:
+            nonlocal routed, missing
+            routed, missing = deciding.result()
+            events = reserve_ids(conn, "case_events", len(new) + len(routed))
+            route_events = _route_events(routed, source, events + len(new))
+            routes_of = _route_columns(routed, len(new), first)
+            return Rows(
+                core,
+                _case_rows(fields, new, source, core, routes=routes_of, h3=h3),
+                lambda: _keys(fields, new, source, core),
+                _History(core, source, reason, events, route_events),
+                _assignments(routed, route_events),
+            )
+
+        notes: Routes | None = None
+
+        def copied(fresh: bool) -> None:
+            nonlocal notes
+            notes = _noted(routes, pool, routed, missing, fresh=fresh)
+            for start in server_alone or ():
+                start()
+            if server_alone:
+                server_alone.clear()
+
         if empty is not None:
-            notes = _noted(routes, pool, routed, missing, fresh=False)
-            _write_by_month(conn, rows_of, empty, say)
+            _write_by_month(conn, to_write(), empty, say, copied=lambda: copied(False))
         else:
             with deferred_indexes_and_foreign_keys(
                 conn, FAMILY, truncate_if_empty=True, stage=say
             ) as deferred:
-                notes = _noted(routes, pool, routed, missing, fresh=deferred.fresh)
-                _write(conn, rows_of, deferred.fresh, say)
+                _write(conn, to_write(), deferred, say)
+                copied(deferred.fresh)
         pool.shutdown(wait=False)
-        _bulk_reporters(conn, fields, new, cases.column("id").to_numpy())
-        queue_days(conn, touched_local_days(cases))
+        _bulk_reporters(conn, fields, new, core.column("id").to_numpy())
+        queue_days(conn, touched_local_days(core))
         if routes is not None and notes is not None:
             routes.append(notes)
         return len(new)
@@ -185,37 +216,98 @@ def _noted(
 
 @dataclass(frozen=True)
 class Rows:
-    """What one bulk load writes: cases, their history events, the routed ones' assignments."""
+    """What one bulk load writes: cases, their keys, history events, the routed ones'
+    assignments.
 
-    partial: pa.Table
-    """The cases without their H3 columns."""
-    h3: Callable[[], dict[str, pa.Array]]
-    events: pa.Table
+    Only :attr:`core` is made up front. The rest is made when its COPY comes,
+    in :func:`layers.bulk.copy_binary_many`'s encoding thread, while the server
+    copies what came before: most of a load's own work then overlaps the
+    server's (the full rows of a month of cases, their text, geometry, H3 and
+    routing, are made while the month before is copied).
+    """
+
+    core: pa.Table
+    """``id``, ``street_code``, ``status``, ``reported_at`` and ``closed_at`` of every
+    new case, in id order."""
+    cases: Callable[[np.ndarray], pa.Table]
+    """The full ``cases`` rows at these positions of :attr:`core`."""
+    keys: Callable[[], pa.Table]
+    """The ``case_keys`` rows of every new case."""
+    events: _History
     assignments: pa.Table
 
-    @property
-    def cases(self) -> pa.Table:
-        """The cases with their H3 columns (waiting for them the first time)."""
-        table = self.partial
-        for key, cells in self.h3().items():
-            table = table.append_column(key, cells)
-        return table
+    def case_months(self) -> list[tuple[date, Callable[[], pa.Table]]]:
+        """The cases by UTC month of their report (each month's rows made when asked for)."""
+        return months_of_rows(self.core.column("reported_at"), self.cases)
 
 
-def _write(conn: Connection, rows: Rows, fresh: bool, say: Stage) -> None:
-    """COPY everything, each month into its partition (``FREEZE`` when ``fresh``)."""
-    say("copying into cases")
-    cases = rows.cases
-    # one pipeline each (encoded in a thread ahead of the server): the months of
-    # the cases and their keys, then the months of the history and the assignments
-    with key_trigger_off(conn):
-        parts = month_parts(conn, "cases", "reported_at", cases, freeze=fresh)
-        copy_binary_many(conn, [*parts, CopyPart("case_keys", lambda: _keys(cases), fresh)])
-    say("writing case history")
-    with event_at_trigger_off(conn):
-        parts = month_parts(conn, "case_events", "at", rows.events, freeze=fresh)
-        assignments = CopyPart("case_assignments", lambda: rows.assignments, fresh)
-        copy_binary_many(conn, [*parts, assignments])
+class _History:
+    """The history rows of a load: one ``import`` event per case (at its close, else
+    report time, in case-id order), then the ``route`` events; made once, when first
+    asked for."""
+
+    def __init__(
+        self, core: pa.Table, source: str, reason: str, first_id: int, routes: pa.Table
+    ) -> None:
+        self._args = (core, source, reason, first_id)
+        self._routes = routes
+        self._table: pa.Table | None = None
+        at = pc.coalesce(core.column("closed_at"), core.column("reported_at"))
+        self.at = pa.chunked_array(
+            [*at.cast(_STAMP).chunks, *routes.column("at").chunks], type=_STAMP
+        )
+        """Each row's ``at``, known before the rows are made (their months)."""
+
+    def table(self) -> pa.Table:
+        if self._table is None:
+            self._table = pa.concat_tables([_history(*self._args), self._routes])
+        return self._table
+
+    def months(self) -> list[tuple[date, Callable[[], pa.Table]]]:
+        """The rows by UTC month of ``at`` (made when the first month is asked for)."""
+        return months_of_rows(self.at, lambda at: self.table().take(at))
+
+
+_STAMP = pa.timestamp("us", tz="UTC")
+
+
+def _write(conn: Connection, rows: Rows, deferred: Deferred, say: Stage) -> None:
+    """COPY everything, each month into its partition (``FREEZE`` when the load is fresh).
+
+    One pipeline (made and encoded in a thread ahead of the server): the months
+    of the cases, their keys, the months of the history, the assignments. Each
+    month's indexes (and keys) are built as soon as its rows are in
+    (:func:`layers.bulk.build_early`), while the thread makes the next months: the
+    rebuild at the end then only attaches them.
+    """
+    fresh = deferred.fresh
+    cases = month_parts_of(conn, "cases", rows.case_months(), freeze=fresh)
+    events = month_parts_of(conn, "case_events", rows.events.months(), freeze=fresh)
+    parents = {
+        **{part.table: "cases" for part in cases},
+        **{part.table: "case_events" for part in events},
+    }
+
+    def copied(part: CopyPart) -> None:
+        build_early(conn, deferred, part.table, parents.get(part.table))
+
+    with key_trigger_off(conn), event_at_trigger_off(conn):
+        copy_binary_many(
+            conn,
+            [
+                *_announced(cases, "copying into cases"),
+                CopyPart("case_keys", rows.keys, fresh),
+                *_announced(events, "writing case history"),
+                CopyPart("case_assignments", lambda: rows.assignments, fresh),
+            ],
+            say=say,
+            copied=copied,
+        )
+
+
+def _announced(parts: list[CopyPart], stage: str) -> list[CopyPart]:
+    """``parts``, the first of them saying ``stage`` as its COPY starts."""
+    return [replace(parts[0], stage=stage), *parts[1:]] if parts else parts
 
 
 MONTHS_SHARE = 0.2
@@ -223,32 +315,44 @@ MONTHS_SHARE = 0.2
 when at most this share of its rows fall in months that already hold rows."""
 
 
-def _empty_months(conn: Connection, rows: Rows) -> list[tuple[str, str, date]] | None:
+def _empty_months(
+    conn: Connection, core: pa.Table, places: pd.DataFrame
+) -> list[tuple[str, str, date]] | None:
     """(table, partition, month) of the empty months the load fills, when it should go
     month by month; None for the whole-table path (a fresh family, or too many of
-    its rows in months that already hold rows)."""
+    its rows in months that already hold rows).
+
+    ``core``: :attr:`Rows.core`; ``places``: :func:`_route_places` (the history's
+    months are its import events' and those of the cases that may be routed)."""
     if not conn.execute(
         sa.text("SELECT EXISTS (SELECT FROM case_keys) OR EXISTS (SELECT FROM case_events)")
     ).scalar_one():
         return None
     empty, crowded, total = [], 0, 0
-    for table, key, data in (
-        ("cases", "reported_at", rows.cases),
-        ("case_events", "at", rows.events),
+    imports = pc.coalesce(core.column("closed_at"), core.column("reported_at")).cast(_STAMP)
+    routes = pa.array(_utc(places.event_at) if len(places) else [], _STAMP)
+    for table, times in (
+        ("cases", core.column("reported_at")),
+        ("case_events", pa.chunked_array([*imports.chunks, routes], type=_STAMP)),
     ):
         present = leaves(conn, table)
-        for month, part in split_by_month(data, key):
+        for month, n in month_counts(times):
             leaf = f"{table}_p{month:%Y_%m}"
-            total += part.num_rows
+            total += n
             if leaf in present and is_empty(conn, leaf):
                 empty.append((table, leaf, month))
             else:
-                crowded += part.num_rows
+                crowded += n
     return empty if crowded <= MONTHS_SHARE * total else None
 
 
 def _write_by_month(
-    conn: Connection, rows: Rows, months: list[tuple[str, str, date]], say: Stage
+    conn: Connection,
+    rows: Rows,
+    months: list[tuple[str, str, date]],
+    say: Stage,
+    *,
+    copied: Callable[[], None],
 ) -> None:
     """Into a family that holds rows: fill the empty months as fresh tables, touch no other.
 
@@ -259,7 +363,9 @@ def _write_by_month(
     partitions' indexes. The foreign keys of ``case_keys`` and
     ``case_assignments`` are dropped meanwhile and added back (validated), and
     ``case_keys``' unique constraints that no foreign key uses (case number,
-    source id) are built again over all keys after the COPY.
+    source id) are built again over all keys after the COPY. ``copied`` is
+    called once the cases and their history are copied, before the months'
+    indexes are built.
     """
     say(f"detaching {len(months)} empty months")
     foreign = secondary_indexes_and_foreign_keys(conn, ["case_keys", "case_assignments"])
@@ -271,14 +377,16 @@ def _write_by_month(
     stripped = [strip(conn, table, leaf, month) for table, leaf, month in months]
     detached = {part.leaf for part in stripped}
     say("copying into cases")
-    cases = rows.cases
     with key_trigger_off(conn):
-        parts = month_parts(conn, "cases", "reported_at", cases, detached=detached)
-        copy_binary_many(conn, [*parts, CopyPart("case_keys", lambda: _keys(cases))])
+        parts = month_parts_of(conn, "cases", rows.case_months(), detached=detached)
+        copy_binary_many(conn, [*parts, CopyPart("case_keys", rows.keys)])
     for name, definition in unique:
         conn.execute(sa.text(f'ALTER TABLE case_keys ADD CONSTRAINT "{name}" {definition}'))
     say("writing case history")
-    copy_by_month(conn, "case_events", "at", rows.events, detached=detached)
+    copy_binary_many(
+        conn, month_parts_of(conn, "case_events", rows.events.months(), detached=detached)
+    )
+    copied()
     say(f"rebuilding the indexes of {len(stripped)} months")
     for part in stripped:
         attach(conn, part)
@@ -311,8 +419,11 @@ def _unreferenced_unique(conn: Connection, table: str) -> list[tuple[str, str]]:
     return [(str(r[0]), str(r[1])) for r in rows]
 
 
-def _route_in_advance(conn: Connection, cases: pa.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(routed, not routed) open new cases (:func:`plan_routes_of`, before they are written)."""
+def _route_places(conn: Connection, fields: dict, rows: np.ndarray, core: pa.Table) -> pd.DataFrame:
+    """The open new cases with their places (:func:`layers.ingest.routing.route_places`,
+    before they are written; :func:`decide_routes` routes them).
+
+    ``core``: :attr:`Rows.core` of the file rows ``rows``."""
     open_codes = (
         conn.execute(
             sa.text(
@@ -323,22 +434,33 @@ def _route_in_advance(conn: Connection, cases: pa.Table) -> tuple[pd.DataFrame, 
         .scalars()
         .all()
     )
-    candidates = cases.filter(
-        pc.fill_null(pc.is_in(cases.column("status"), value_set=pa.array(open_codes)), False)
-    )
-    frame = candidates.select(
-        ["id", "source_id", "street_code", "status", "reported_at", "category_id", "community_id"]
+    is_open = pc.is_in(core.column("status"), value_set=pa.array(open_codes, pa.string()))
+    at = np.flatnonzero(pc.fill_null(is_open, False).to_numpy(zero_copy_only=False))
+    candidates = core.take(at)
+    chosen = rows[at]
+    frame = pa.table(
+        {
+            "id": candidates.column("id"),
+            "source_id": _text(fields, "source_id", chosen),
+            "street_code": candidates.column("street_code"),
+            "status": candidates.column("status"),
+            "reported_at": candidates.column("reported_at"),
+            "category_id": _ints(fields, "category_id", chosen, pa.int32()),
+            "community_id": _ints(fields, "community_id", chosen, pa.int32()),
+        }
     ).to_pandas()
     frame["event_at"] = pc.coalesce(
         candidates.column("closed_at"), candidates.column("reported_at")
     ).to_pandas()
     frame["urgency"] = "normal"  # the column's default: an import sets no urgency
-    return plan_routes_of(conn, frame)
+    return route_places(conn, frame)
 
 
-def _with_routes(cases: pa.Table, routed: pd.DataFrame, first_id: int) -> pa.Table:
-    """``cases`` with the department, deadline and dispatch time of the routed ones."""
-    n = cases.num_rows
+def _route_columns(
+    routed: pd.DataFrame, n: int, first_id: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(department, deadline, dispatch time) of each of the ``n`` new cases, by position
+    (-1 and NaT for those not routed)."""
     department = np.full(n, -1, dtype=np.int64)
     deadline = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     dispatched = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
@@ -347,14 +469,7 @@ def _with_routes(cases: pa.Table, routed: pd.DataFrame, first_id: int) -> pa.Tab
         department[at] = routed.department_id.to_numpy()
         deadline[at] = _utc(routed.deadline_at)
         dispatched[at] = _utc(routed.reported_at)
-    stamp = pa.timestamp("us", tz="UTC")
-    return (
-        cases.append_column(
-            "department_id", pa.array(department, mask=department < 0).cast(pa.int32())
-        )
-        .append_column("deadline_at", pa.array(deadline, from_pandas=True).cast(stamp))
-        .append_column("dispatched_at", pa.array(dispatched, from_pandas=True).cast(stamp))
-    )
+    return department, deadline, dispatched
 
 
 def _utc(times: pd.Series) -> np.ndarray:
@@ -488,59 +603,87 @@ def _not_present(conn: Connection, fields: dict, rows: np.ndarray, source: str) 
     return rows[~pc.fill_null(known, False).to_numpy(zero_copy_only=False)]
 
 
-def _cases_table(fields: dict, rows: np.ndarray, source: str, ids: np.ndarray) -> pa.Table:
-    """The ``cases`` columns of ``rows`` as an Arrow table (geometry as EWKB bytes)."""
+def _text(fields: dict, key: str, rows: np.ndarray) -> pa.Array:
+    return pa.array(take_rows(fields[key], rows), type=pa.string(), from_pandas=True)
 
-    def text(key: str) -> pa.Array:
-        return pa.array(take_rows(fields[key], rows), type=pa.string(), from_pandas=True)
 
-    def ints(key: str, kind: pa.DataType) -> pa.Array:
-        return pa.array(take_rows(fields[key], rows), type=kind, from_pandas=True)
+def _ints(fields: dict, key: str, rows: np.ndarray, kind: pa.DataType) -> pa.Array:
+    return pa.array(take_rows(fields[key], rows), type=kind, from_pandas=True)
 
-    source_id = text("source_id")
-    reported = pa.array(take_rows(fields["reported_at"], rows))
+
+def _core(fields: dict, rows: np.ndarray, first_id: int) -> pa.Table:
+    """:attr:`Rows.core` of the file rows ``rows``, their ids from ``first_id`` on."""
     return pa.table(
         {
-            "id": pa.array(ids, type=pa.int64()),
-            "case_no": pc.binary_join_element_wise(pa.scalar(f"{source}-"), source_id, ""),
-            "category_id": ints("category_id", pa.int32()),
-            "street_code": text("street_code"),
-            "community_id": ints("community_id", pa.int32()),
-            "grid_id": ints("grid_id", pa.int32()),
-            "source": text("channel"),
-            "description": text("description"),
-            "status": text("status"),
-            "reported_at": reported,
-            "registered_at": reported,
+            "id": pa.array(np.arange(len(rows), dtype=np.int64) + first_id),
+            "street_code": _text(fields, "street_code", rows),
+            "status": _text(fields, "status", rows),
+            "reported_at": pa.array(take_rows(fields["reported_at"], rows)),
             "closed_at": pa.array(take_rows(fields["closed_at"], rows)),
-            "source_system": pa.repeat(pa.scalar(source, pa.string()), len(rows)),
-            "source_id": source_id,
-            "geom": point_ewkb_arrow(fields["x"][rows], fields["y"][rows], hex=False),
-            "address": text("address"),
         }
     )
 
 
-def _h3_columns(
-    fields: dict, rows: np.ndarray, pending: Callable[[], dict[str, np.ndarray]] | None
-) -> Callable[[], dict[str, pa.Array]]:
-    """A callable giving the H3 columns of ``rows`` (from ``fields``, else from ``pending``)."""
-    got: dict[str, pa.Array] = {}
+def _case_rows(
+    fields: dict,
+    rows: np.ndarray,
+    source: str,
+    core: pa.Table,
+    *,
+    routes: tuple[np.ndarray, np.ndarray, np.ndarray],
+    h3: Callable[[np.ndarray], dict[str, np.ndarray]] | None,
+) -> Callable[[np.ndarray], pa.Table]:
+    """:attr:`Rows.cases`: the ``cases`` columns (geometry as EWKB bytes) of the file rows
+    ``rows``, by position; ``routes``: :func:`_route_columns`; the H3 columns from
+    ``h3`` (of the file rows), else from ``fields``."""
+    department, deadline, dispatched = routes
 
-    def columns() -> dict[str, pa.Array]:
-        if not got:
-            source = pending() if pending is not None else fields
-            for r in H3_RESOLUTIONS:
-                got[f"h3_r{r}"] = pa.array(source[f"h3_r{r}"][rows], type=pa.int64())
-        return got
+    def take(at: np.ndarray) -> pa.Table:
+        chosen = rows[at]
+        known = core.take(at)
+        source_id = _text(fields, "source_id", chosen)
+        cells = h3(chosen) if h3 is not None else {k: fields[k][chosen] for k in H3_KEYS}
+        departments = department[at]
+        return pa.table(
+            {
+                "id": known.column("id"),
+                "case_no": pc.binary_join_element_wise(pa.scalar(f"{source}-"), source_id, ""),
+                "category_id": _ints(fields, "category_id", chosen, pa.int32()),
+                "street_code": known.column("street_code"),
+                "community_id": _ints(fields, "community_id", chosen, pa.int32()),
+                "grid_id": _ints(fields, "grid_id", chosen, pa.int32()),
+                "source": _text(fields, "channel", chosen),
+                "description": _text(fields, "description", chosen),
+                "status": known.column("status"),
+                "reported_at": known.column("reported_at"),
+                "registered_at": known.column("reported_at"),
+                "closed_at": known.column("closed_at"),
+                "source_system": pa.repeat(pa.scalar(source, pa.string()), len(at)),
+                "source_id": source_id,
+                "geom": point_ewkb_arrow(fields["x"][chosen], fields["y"][chosen], hex=False),
+                "address": _text(fields, "address", chosen),
+                **{key: pa.array(cells[key], type=pa.int64()) for key in H3_KEYS},
+                "department_id": pa.array(departments, mask=departments < 0).cast(pa.int32()),
+                "deadline_at": pa.array(deadline[at], from_pandas=True).cast(_STAMP),
+                "dispatched_at": pa.array(dispatched[at], from_pandas=True).cast(_STAMP),
+            }
+        )
 
-    return columns
+    return take
 
 
-def _keys(cases: pa.Table) -> pa.Table:
-    """The ``case_keys`` rows of ``cases`` (what the trigger ``cases_keys_insert`` writes)."""
-    return cases.select(
-        ["id", "reported_at", "case_no", "source_system", "source_id", "street_code"]
+def _keys(fields: dict, rows: np.ndarray, source: str, core: pa.Table) -> pa.Table:
+    """The ``case_keys`` rows of the new cases (what the trigger ``cases_keys_insert`` writes)."""
+    source_id = _text(fields, "source_id", rows)
+    return pa.table(
+        {
+            "id": core.column("id"),
+            "reported_at": core.column("reported_at"),
+            "case_no": pc.binary_join_element_wise(pa.scalar(f"{source}-"), source_id, ""),
+            "source_system": pa.repeat(pa.scalar(source, pa.string()), len(rows)),
+            "source_id": source_id,
+            "street_code": core.column("street_code"),
+        }
     )
 
 

@@ -49,15 +49,22 @@ class PreparedPoints:
     h3: dict[str, np.ndarray]
     near_m: np.ndarray | None = None
     """Metres outside the served area of rows taken in by the tolerance (NaN: inside)."""
-    h3_pending: Future | None = None
-    """The H3 cells still being computed in a thread (``prepare_points(h3_later=True)``)."""
+    h3_later: bool = False
+    """The H3 cells are not computed yet (``prepare_points(h3_later=True)``)."""
 
     def h3_columns(self) -> dict[str, np.ndarray]:
-        """The H3 columns, waiting for the thread that computes them if need be."""
-        if self.h3_pending is not None:
-            self.h3 = self.h3_pending.result()
-            self.h3_pending = None
+        """The H3 columns of every row (0 for rows not to load), computed if need be."""
+        if self.h3_later:
+            self.h3 = _h3_of(self.lon, self.lat, self.ok)
+            self.h3_later = False
         return self.h3
+
+    def h3_of(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The H3 columns of the good rows ``rows`` (computed for them alone if need be:
+        a bulk load makes them month by month while the server copies)."""
+        if not self.h3_later:
+            return {key: cells[rows] for key, cells in self.h3.items()}
+        return h3_columns(self.lon[rows], self.lat[rows])
 
     @property
     def ok(self) -> np.ndarray:
@@ -93,11 +100,15 @@ def prepare_points(
     rej = rej if rej is not None else Rejections(len(source))
     ids = source_ids(source, mapping, rej)
     lon, lat = coordinates(source, mapping, rej)
-    if layer_checks:
-        layer_checks(rej)
     ok = rej.ok
     x, y = np.where(ok, lon, np.nan), np.where(ok, lat, np.nan)
-    where, near_m = assign(area, x, y, mapping.area_tolerance_m)
+    # the rows are placed (shapely lets go of the interpreter) while the layer's own
+    # checks run; a row those reject is placed for nothing, and keeps their reason
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="locate") as pool:
+        placed = pool.submit(assign, area, x, y, mapping.area_tolerance_m)
+        if layer_checks:
+            layer_checks(rej)
+        where, near_m = placed.result()
     rej.reject(
         ~where.inside,
         OUTSIDE_AREA,
@@ -110,12 +121,7 @@ def prepare_points(
     reject_duplicates(ids, str(mapping.columns["source_id"]), rej)
     ok = rej.ok
     if h3_later:
-        # numpy lets go of the GIL: the cells are computed while the loader waits
-        # for the database (locking, routing, dropping indexes)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="h3")
-        pending = pool.submit(_h3_of, lon, lat, ok)
-        pool.shutdown(wait=False)  # the thread ends with its one task
-        return PreparedPoints(source, ids, rej, lon, lat, where, {}, near_m, pending)
+        return PreparedPoints(source, ids, rej, lon, lat, where, {}, near_m, h3_later=True)
     return PreparedPoints(source, ids, rej, lon, lat, where, _h3_of(lon, lat, ok), near_m)
 
 
@@ -141,8 +147,28 @@ def stage(conn: Connection, table: str, columns_ddl: str, frame: pd.DataFrame) -
     return copy_frame(conn, table, frame)
 
 
-def take_rows(values: np.ndarray | pd.Series, index: np.ndarray) -> np.ndarray | pd.Series:
-    """Rows ``index`` of an array or Series (a Series is re-indexed from 0)."""
+class RowsOf:
+    """A column made only for the rows asked for (``column[index]``, :func:`take_rows`).
+
+    For a column no check reads: a bulk load makes it month by month, in the
+    thread that encodes the rows while the server copies the month before,
+    not for every row up front.
+    """
+
+    def __init__(self, make: Callable[[np.ndarray], np.ndarray], n: int) -> None:
+        self.make = make
+        """The values at these (integer) row positions."""
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        return self.make(np.asarray(index))
+
+
+def take_rows(values: np.ndarray | pd.Series | RowsOf, index: np.ndarray) -> np.ndarray | pd.Series:
+    """Rows ``index`` of an array, Series or :class:`RowsOf` (a Series is re-indexed from 0)."""
     if isinstance(values, pd.Series):
         return values.iloc[index].reset_index(drop=True)
     return values[index]
@@ -222,6 +248,7 @@ def point_batches(  # noqa: PLR0913 (the writer of a point layer: keyword-only o
     repair_note: str = "geometry_repaired",
     repair_message: Callable[[int], str] | None = None,
     notes: list[RowNote] | None = None,
+    server_alone: list[Callable[[], None]] | None = None,
 ) -> Callable[[np.ndarray, int], BatchCounts]:
     """The ``write_batch`` of :func:`layers.ingest.runs.run_import` for a point layer.
 
@@ -229,7 +256,9 @@ def point_batches(  # noqa: PLR0913 (the writer of a point layer: keyword-only o
     were already present), quarantine the bad ones with reason and original
     row, note the good rows that were ``repaired`` and those of each of ``notes``
     (e.g. a household count rounded, a position within the tolerance of the
-    served area). Nothing is committed here.
+    served area). Nothing is committed here. The quarantine's rows are made in a
+    thread: started with the batch, or, given ``server_alone`` (the same list as
+    :func:`layers.ingest.cases_bulk.bulk_insert`'s), when ``insert`` starts it.
     """
 
     def write(index: np.ndarray, run_id: int) -> BatchCounts:
@@ -237,18 +266,30 @@ def point_batches(  # noqa: PLR0913 (the writer of a point layer: keyword-only o
         # the quarantine's rows (the original rows as JSON) are made in a thread
         # while the good rows go in (a bulk load waits for the server meanwhile)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarantine") as pool:
-            bad = pool.submit(
-                quarantine_frame,
-                run_id=run_id,
-                layer=layer,
-                source_name=source_name,
-                source=points.source,
-                ids=points.ids,
-                rej=points.rej,
-                index=index,
-            )
+            bad: list[Future[pd.DataFrame | None]] = []
+
+            def start() -> None:
+                if not bad:
+                    bad.append(
+                        pool.submit(
+                            quarantine_frame,
+                            run_id=run_id,
+                            layer=layer,
+                            source_name=source_name,
+                            source=points.source,
+                            ids=points.ids,
+                            rej=points.rej,
+                            index=index,
+                        )
+                    )
+
+            if server_alone is None:
+                start()
+            else:
+                server_alone.append(start)
             loaded = insert(ok) if len(ok) else 0
-            q = write_quarantine(conn, bad.result())
+            start()  # if the insert did not
+            q = write_quarantine(conn, bad[0].result())
         fixed = ok[repaired[ok]] if repaired is not None else ok[:0]
         if len(fixed):
             message = repair_message or (lambda i: f"row {i + 1}: repaired")

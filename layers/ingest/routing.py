@@ -146,8 +146,14 @@ def plan_routes_of(
     ``category_id`` and ``community_id``. The rules and places are looked up
     once per (category, community, street) (:data:`PLACES`), not per case.
     """
+    return decide_routes(route_places(conn, cases), calendar)
+
+
+def route_places(conn: Connection, cases: pd.DataFrame) -> pd.DataFrame:
+    """The reads of :func:`plan_routes_of`: ``cases`` with their place's rule and
+    departments, in id order (cases in no category's place are left out)."""
     if cases.empty:
-        return cases, cases
+        return cases
     keys = ["category_id", "community_id", "street_code"]
     cases = cases.astype({"category_id": "Int64", "community_id": "Int64"})
     combos = cases[keys].drop_duplicates()
@@ -161,7 +167,15 @@ def plan_routes_of(
         },
     ).astype({"category_id": "Int64", "community_id": "Int64"})
     merged = cases.merge(places, on=keys, how="inner")  # inner: as UNROUTED's JOIN categories
-    return _decide(merged.sort_values("id", kind="stable").reset_index(drop=True), calendar)
+    return merged.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def decide_routes(
+    cases: pd.DataFrame, calendar: WorkingCalendar | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rest of :func:`plan_routes_of`, on :func:`route_places`' rows: nothing is read
+    from the database (a bulk load decides in a thread while the server works)."""
+    return _decide(cases, calendar)
 
 
 def _decide(

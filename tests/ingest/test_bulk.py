@@ -53,6 +53,31 @@ def _schema(conn) -> dict:
     }
 
 
+def _leaf_problems(conn) -> list[tuple]:
+    """Indexes and keys of the month partitions of ``cases`` and ``case_events`` that are
+    not each one of their parent's, attached to it: a leaf with an index too many (built
+    early and built again) or too few, or a key of its own."""
+    return conn.execute(
+        sa.text("""
+        WITH leaf AS (
+            SELECT i.inhparent AS parent, i.inhrelid AS rel FROM pg_inherits i
+            WHERE i.inhparent IN ('cases'::regclass, 'case_events'::regclass)
+        ), per_leaf AS (
+            SELECT leaf.rel::regclass::text AS leaf,
+                   (SELECT count(*) FROM pg_index x WHERE x.indrelid = leaf.parent) AS wanted,
+                   (SELECT count(*) FROM pg_index x WHERE x.indrelid = leaf.rel) AS present,
+                   (SELECT count(*) FROM pg_index x JOIN pg_inherits h ON h.inhrelid = x.indexrelid
+                    WHERE x.indrelid = leaf.rel) AS attached,
+                   (SELECT count(*) FROM pg_constraint c
+                    WHERE c.conrelid = leaf.rel AND c.contype IN ('p', 'u')
+                      AND c.conparentid = 0) AS own_keys
+            FROM leaf
+        )
+        SELECT * FROM per_leaf WHERE present <> wanted OR attached <> wanted OR own_keys > 0
+    """)
+    ).all()
+
+
 def test_bulk_mode_loads_and_leaves_every_index_and_constraint_valid(clean_engine, tmp_path):
     path = synthetic_cases(tmp_path / "cases.csv", 5_000, seed=4)
     mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
@@ -61,6 +86,9 @@ def test_bulk_mode_loads_and_leaves_every_index_and_constraint_valid(clean_engin
         conn.rollback()
         first = load_cases(path, mapping, conn=conn, bulk=True)
         after = _schema(conn)
+        # each month's indexes and keys were built as soon as its rows were in, then
+        # attached by the rebuild: one of each per month, none built twice
+        leaves = _leaf_problems(conn)
         again = load_cases(path, mapping, conn=conn, bulk=True)
         cases, distinct, events, loaded = _state(conn)
         history = conn.execute(
@@ -91,6 +119,7 @@ def test_bulk_mode_loads_and_leaves_every_index_and_constraint_valid(clean_engin
         """)
         ).one()
     assert before == after
+    assert leaves == []
     assert all(valid and ready for _, _, valid, ready in after["indexes"])
     assert all(validated for *_, validated in after["constraints"])
     assert len(after["indexes"]) >= 10
@@ -197,6 +226,11 @@ def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
         "JOIN case_events e ON e.id = a.event_id ORDER BY c.source_id"
     )
     notes = sa.text("SELECT code, count(*) FROM import_notes GROUP BY code ORDER BY code")
+    # the bulk path makes the quarantine's rows while the server rebuilds the indexes
+    quarantine = sa.text(
+        "SELECT row_number, source_id, reason, message, original FROM import_quarantine "
+        "ORDER BY row_number"
+    )
     events = "e.street_code, e.at, e.actor, e.role, e.action, e.to_status, e.reason"
     query = sa.text(f"SELECT {columns} FROM cases ORDER BY source_id")
     history = sa.text(
@@ -209,6 +243,7 @@ def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
         load_cases(path, mapping, conn=conn, bulk=False, batch_rows=300)
         batch_rows, batch_events = conn.execute(query).all(), conn.execute(history).all()
         batch_routes, batch_notes = conn.execute(assignments).all(), conn.execute(notes).all()
+        batch_bad = conn.execute(quarantine).all()
         conn.rollback()
     with clean_engine.begin() as conn:
         conn.execute(
@@ -220,7 +255,9 @@ def test_bulk_and_batch_paths_store_the_same_rows(clean_engine, tmp_path):
         load_cases(path, mapping, conn=conn, bulk=True)
         bulk_rows, bulk_events = conn.execute(query).all(), conn.execute(history).all()
         bulk_routes, bulk_notes = conn.execute(assignments).all(), conn.execute(notes).all()
+        bulk_bad = conn.execute(quarantine).all()
     assert len(batch_rows) == 1_960
+    assert len(batch_bad) == 40 and bulk_bad == batch_bad
     assert len(batch_routes) > 100 and dict(batch_notes)["routed"] == len(batch_routes)
     assert bulk_routes == batch_routes  # routed before they were written: the same routes
     assert bulk_notes == batch_notes
@@ -490,3 +527,28 @@ def _kill_and_wait_for_the_rollback(engine, proc) -> None:  # type: ignore[no-un
             if waiting == 0:
                 break
             time.sleep(0.1)
+
+
+def test_text_columns_made_for_some_rows_are_those_rows_of_the_whole(tmp_path):
+    """``description`` and ``channel`` are made for the rows written (:class:`RowsOf`),
+    month by month in a bulk load: cut, cleaned and mapped as the whole column."""
+    import numpy as np
+    import pandas as pd
+
+    from layers.ingest.cases import MAX_DESCRIPTION, _text
+    from layers.ingest.points import RowsOf
+    from layers.ingest.readers import SourceFrame
+    from layers.ingest.validation import column_text
+
+    frame = pd.DataFrame(
+        {"text": ["short", "x" * (MAX_DESCRIPTION + 10), None, "  ", "日本語 ok", "é" * 5000]}
+    )
+    source = SourceFrame(frame, None, None, tmp_path / "cases.csv")
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    mapping.columns["description"] = "text"
+    column = _text(source, mapping, "description", MAX_DESCRIPTION)
+    assert isinstance(column, RowsOf) and len(column) == 6
+    whole = column_text(source, "text").str.slice(0, MAX_DESCRIPTION).to_numpy(dtype=object)
+    for rows in ([5, 1, 0], [2, 3], [4], list(range(6))):
+        assert column[np.array(rows)].tolist() == whole[rows].tolist()
+    assert whole[1] == "x" * MAX_DESCRIPTION and whole[2] is None and whole[3] is None
