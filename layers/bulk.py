@@ -401,8 +401,15 @@ def build_early(
     attaches them (PostgreSQL attaches a partition's equal index, or key,
     instead of building another). For a load that COPYs table after table: the
     server builds one table's indexes while the load makes the next one's rows.
+    Built without parallel workers (a month is small: starting them costs more
+    than they save, and the load's own thread needs the other core); the
+    setting is put back after. An index whose definition does not read as
+    ``CREATE INDEX name ON table USING …`` is left to the rebuild on exit.
     """
     owner = parent or table
+    workers = conn.execute(
+        sa.text("SELECT current_setting('max_parallel_maintenance_workers')")
+    ).scalar_one()
     conn.execute(sa.text("SET LOCAL max_parallel_maintenance_workers = 0"))
     for on, name, definition in deferred.keys:
         if on != owner or name in deferred.built:
@@ -418,12 +425,12 @@ def build_early(
         if parent is None:
             conn.execute(sa.text(definition))
             deferred.built.add(name)
-            continue
-        found = _INDEX_DEF.fullmatch(definition)
-        if found is None:
-            raise ValueError(f"not an index definition: {definition}")
-        unique, method = found.group(1) or "", found.group(2)
-        conn.execute(sa.text(f"CREATE {unique}INDEX ON {table} USING {method}"))
+        elif found := _INDEX_DEF.fullmatch(definition):
+            unique, method = found.group(1) or "", found.group(2)
+            conn.execute(sa.text(f"CREATE {unique}INDEX ON {table} USING {method}"))
+    conn.execute(
+        sa.text("SELECT set_config('max_parallel_maintenance_workers', :v, true)"), {"v": workers}
+    )
 
 
 def secondary_indexes_and_foreign_keys(
