@@ -44,7 +44,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from city import time_zone
-from gis.assign import H3_RESOLUTIONS
 from layers.bulk import (
     CopyPart,
     Deferred,
@@ -52,7 +51,6 @@ from layers.bulk import (
     copy_binary,
     copy_binary_many,
     deferred_indexes_and_foreign_keys,
-    point_ewkb_arrow,
     secondary_indexes_and_foreign_keys,
 )
 from layers.bulk_months import (
@@ -63,12 +61,25 @@ from layers.bulk_months import (
     leaves,
     month_counts,
     month_parts_of,
-    months_of_rows,
     probing_joins,
     reserve_ids,
     strip,
 )
 from layers.ingest.arrays import is_none
+from layers.ingest.case_rows import (
+    STAMP,
+    History,
+    Rows,
+    assignments_of,
+    case_rows,
+    core_of,
+    ints_of,
+    keys_of,
+    naive_utc,
+    route_columns,
+    route_events,
+    text_of,
+)
 from layers.ingest.points import take_rows
 from layers.ingest.routing import decide_routes, note_frame, route_places
 from layers.ingest.runs import Stage
@@ -80,9 +91,6 @@ BULK_MIN_ROWS = 100_000
 BULK_MIN_SHARE = 0.25
 """... and at least this share of the rows already in ``cases`` (rebuilding the
 indexes and re-validating the foreign keys costs in proportion to the table)."""
-
-H3_KEYS = [f"h3_r{r}" for r in H3_RESOLUTIONS]
-"""The H3 columns of ``cases``."""
 
 FAMILY = ["cases", "case_events", "case_keys"]
 """The tables a bulk load writes and whose indexes and foreign keys it defers."""
@@ -130,7 +138,7 @@ def bulk_insert(
         if not len(new):
             return 0  # a re-run: nothing dropped, nothing rebuilt
         first = reserve_ids(conn, "cases", len(new))
-        core = _core(fields, new, first)
+        core = core_of(fields, new, first)
         say("routing open cases")
         places = _route_places(conn, fields, new, core)
         # the routes are decided in a thread while the server drops the indexes; the
@@ -146,14 +154,14 @@ def bulk_insert(
             nonlocal routed, missing
             routed, missing = deciding.result()
             events = reserve_ids(conn, "case_events", len(new) + len(routed))
-            route_events = _route_events(routed, source, events + len(new))
-            routes_of = _route_columns(routed, len(new), first)
+            routing = route_events(routed, source, events + len(new))
+            routes_of = route_columns(routed, len(new), first)
             return Rows(
                 core,
-                _case_rows(fields, new, source, core, routes=routes_of, h3=h3),
-                lambda: _keys(fields, new, source, core),
-                _History(core, source, reason, events, route_events),
-                _assignments(routed, route_events),
+                case_rows(fields, new, source, core, routes=routes_of, h3=h3),
+                lambda: keys_of(fields, new, source, core),
+                History(core, source, reason, events, routing),
+                assignments_of(routed, routing),
             )
 
         notes: Routes | None = None
@@ -214,63 +222,6 @@ def _noted(
     return Routes(routed, noted, fresh, pool.submit(note_frame, routed, noted))
 
 
-@dataclass(frozen=True)
-class Rows:
-    """What one bulk load writes: cases, their keys, history events, the routed ones'
-    assignments.
-
-    Only :attr:`core` is made up front. The rest is made when its COPY comes,
-    in :func:`layers.bulk.copy_binary_many`'s encoding thread, while the server
-    copies what came before: most of a load's own work then overlaps the
-    server's (the full rows of a month of cases, their text, geometry, H3 and
-    routing, are made while the month before is copied).
-    """
-
-    core: pa.Table
-    """``id``, ``street_code``, ``status``, ``reported_at`` and ``closed_at`` of every
-    new case, in id order."""
-    cases: Callable[[np.ndarray], pa.Table]
-    """The full ``cases`` rows at these positions of :attr:`core`."""
-    keys: Callable[[], pa.Table]
-    """The ``case_keys`` rows of every new case."""
-    events: _History
-    assignments: pa.Table
-
-    def case_months(self) -> list[tuple[date, Callable[[], pa.Table]]]:
-        """The cases by UTC month of their report (each month's rows made when asked for)."""
-        return months_of_rows(self.core.column("reported_at"), self.cases)
-
-
-class _History:
-    """The history rows of a load: one ``import`` event per case (at its close, else
-    report time, in case-id order), then the ``route`` events; made once, when first
-    asked for."""
-
-    def __init__(
-        self, core: pa.Table, source: str, reason: str, first_id: int, routes: pa.Table
-    ) -> None:
-        self._args = (core, source, reason, first_id)
-        self._routes = routes
-        self._table: pa.Table | None = None
-        at = pc.coalesce(core.column("closed_at"), core.column("reported_at"))
-        self.at = pa.chunked_array(
-            [*at.cast(_STAMP).chunks, *routes.column("at").chunks], type=_STAMP
-        )
-        """Each row's ``at``, known before the rows are made (their months)."""
-
-    def table(self) -> pa.Table:
-        if self._table is None:
-            self._table = pa.concat_tables([_history(*self._args), self._routes])
-        return self._table
-
-    def months(self) -> list[tuple[date, Callable[[], pa.Table]]]:
-        """The rows by UTC month of ``at`` (made when the first month is asked for)."""
-        return months_of_rows(self.at, lambda at: self.table().take(at))
-
-
-_STAMP = pa.timestamp("us", tz="UTC")
-
-
 def _write(conn: Connection, rows: Rows, deferred: Deferred, say: Stage) -> None:
     """COPY everything, each month into its partition (``FREEZE`` when the load is fresh).
 
@@ -329,11 +280,11 @@ def _empty_months(
     ).scalar_one():
         return None
     empty, crowded, total = [], 0, 0
-    imports = pc.coalesce(core.column("closed_at"), core.column("reported_at")).cast(_STAMP)
-    routes = pa.array(_utc(places.event_at) if len(places) else [], _STAMP)
+    imports = pc.coalesce(core.column("closed_at"), core.column("reported_at")).cast(STAMP)
+    routes = pa.array(naive_utc(places.event_at) if len(places) else [], STAMP)
     for table, times in (
         ("cases", core.column("reported_at")),
-        ("case_events", pa.chunked_array([*imports.chunks, routes], type=_STAMP)),
+        ("case_events", pa.chunked_array([*imports.chunks, routes], type=STAMP)),
     ):
         present = leaves(conn, table)
         for month, n in month_counts(times):
@@ -441,12 +392,12 @@ def _route_places(conn: Connection, fields: dict, rows: np.ndarray, core: pa.Tab
     frame = pa.table(
         {
             "id": candidates.column("id"),
-            "source_id": _text(fields, "source_id", chosen),
+            "source_id": text_of(fields, "source_id", chosen),
             "street_code": candidates.column("street_code"),
             "status": candidates.column("status"),
             "reported_at": candidates.column("reported_at"),
-            "category_id": _ints(fields, "category_id", chosen, pa.int32()),
-            "community_id": _ints(fields, "community_id", chosen, pa.int32()),
+            "category_id": ints_of(fields, "category_id", chosen, pa.int32()),
+            "community_id": ints_of(fields, "community_id", chosen, pa.int32()),
         }
     ).to_pandas()
     frame["event_at"] = pc.coalesce(
@@ -454,92 +405,6 @@ def _route_places(conn: Connection, fields: dict, rows: np.ndarray, core: pa.Tab
     ).to_pandas()
     frame["urgency"] = "normal"  # the column's default: an import sets no urgency
     return route_places(conn, frame)
-
-
-def _route_columns(
-    routed: pd.DataFrame, n: int, first_id: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(department, deadline, dispatch time) of each of the ``n`` new cases, by position
-    (-1 and NaT for those not routed)."""
-    department = np.full(n, -1, dtype=np.int64)
-    deadline = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    dispatched = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    if len(routed):
-        at = routed.id.to_numpy(dtype=np.int64) - first_id
-        department[at] = routed.department_id.to_numpy()
-        deadline[at] = _utc(routed.deadline_at)
-        dispatched[at] = _utc(routed.reported_at)
-    return department, deadline, dispatched
-
-
-def _utc(times: pd.Series) -> np.ndarray:
-    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
-
-
-def _route_events(routed: pd.DataFrame, source: str, first_id: int) -> pa.Table:
-    """One ``route`` event per routed case (as :data:`layers.ingest.routing.APPLY` writes)."""
-    n = len(routed)
-    stamp = pa.timestamp("us", tz="UTC")
-
-    def constant(value: str) -> pa.Array:
-        return pa.repeat(pa.scalar(value, pa.string()), n)
-
-    if n == 0:
-        return _EVENTS.empty_table()
-    status = pa.array(routed.status.to_numpy(dtype=object), type=pa.string())
-    return pa.table(
-        {
-            "id": pa.array(np.arange(n, dtype=np.int64) + first_id),
-            "case_id": pa.array(routed.id.to_numpy(dtype=np.int64)),
-            "street_code": pa.array(routed.street_code.to_numpy(dtype=object), type=pa.string()),
-            "at": pa.array(_utc(routed.event_at)).cast(stamp),
-            "actor": constant(f"import:{source}"),
-            "role": constant("system"),
-            "action": constant("route"),
-            "from_status": status,
-            "to_status": status,
-            "reason": pa.array(routed.reason.to_numpy(dtype=object), type=pa.string()),
-        },
-        schema=_EVENTS,
-    )
-
-
-_EVENTS = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("case_id", pa.int64()),
-        ("street_code", pa.string()),
-        ("at", pa.timestamp("us", tz="UTC")),
-        ("actor", pa.string()),
-        ("role", pa.string()),
-        ("action", pa.string()),
-        ("from_status", pa.string()),
-        ("to_status", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
-
-
-def _assignments(routed: pd.DataFrame, events: pa.Table) -> pa.Table:
-    """The lead assignment of each routed case, tied to its ``route`` event."""
-    n = len(routed)
-    if n == 0:
-        return pa.table({"case_id": pa.array([], pa.int64())})
-    stamp = pa.timestamp("us", tz="UTC")
-    return pa.table(
-        {
-            "case_id": events.column("case_id"),
-            "street_code": events.column("street_code"),
-            "department_id": pa.array(routed.department_id.to_numpy(dtype=np.int64), pa.int32()),
-            "role": pa.repeat(pa.scalar("lead", pa.string()), n),
-            "rule": pa.array(routed.rule.to_numpy(dtype=object), type=pa.string()),
-            "reason": events.column("reason"),
-            "assigned_at": pa.array(_utc(routed.reported_at)).cast(stamp),
-            "deadline_at": pa.array(_utc(routed.deadline_at)).cast(stamp),
-            "event_id": events.column("id"),
-            "event_at": events.column("at"),
-        }
-    )
 
 
 def touched_local_days(cases: pa.Table) -> dict[str, set[date]]:
@@ -601,116 +466,6 @@ def _not_present(conn: Connection, fields: dict, rows: np.ndarray, source: str) 
     ids = pa.array(take_rows(fields["source_id"], rows), type=pa.string(), from_pandas=True)
     known = pc.is_in(ids, value_set=present.combine_chunks())
     return rows[~pc.fill_null(known, False).to_numpy(zero_copy_only=False)]
-
-
-def _text(fields: dict, key: str, rows: np.ndarray) -> pa.Array:
-    return pa.array(take_rows(fields[key], rows), type=pa.string(), from_pandas=True)
-
-
-def _ints(fields: dict, key: str, rows: np.ndarray, kind: pa.DataType) -> pa.Array:
-    return pa.array(take_rows(fields[key], rows), type=kind, from_pandas=True)
-
-
-def _core(fields: dict, rows: np.ndarray, first_id: int) -> pa.Table:
-    """:attr:`Rows.core` of the file rows ``rows``, their ids from ``first_id`` on."""
-    return pa.table(
-        {
-            "id": pa.array(np.arange(len(rows), dtype=np.int64) + first_id),
-            "street_code": _text(fields, "street_code", rows),
-            "status": _text(fields, "status", rows),
-            "reported_at": pa.array(take_rows(fields["reported_at"], rows)),
-            "closed_at": pa.array(take_rows(fields["closed_at"], rows)),
-        }
-    )
-
-
-def _case_rows(
-    fields: dict,
-    rows: np.ndarray,
-    source: str,
-    core: pa.Table,
-    *,
-    routes: tuple[np.ndarray, np.ndarray, np.ndarray],
-    h3: Callable[[np.ndarray], dict[str, np.ndarray]] | None,
-) -> Callable[[np.ndarray], pa.Table]:
-    """:attr:`Rows.cases`: the ``cases`` columns (geometry as EWKB bytes) of the file rows
-    ``rows``, by position; ``routes``: :func:`_route_columns`; the H3 columns from
-    ``h3`` (of the file rows), else from ``fields``."""
-    department, deadline, dispatched = routes
-
-    def take(at: np.ndarray) -> pa.Table:
-        chosen = rows[at]
-        known = core.take(at)
-        source_id = _text(fields, "source_id", chosen)
-        cells = h3(chosen) if h3 is not None else {k: fields[k][chosen] for k in H3_KEYS}
-        departments = department[at]
-        return pa.table(
-            {
-                "id": known.column("id"),
-                "case_no": pc.binary_join_element_wise(pa.scalar(f"{source}-"), source_id, ""),
-                "category_id": _ints(fields, "category_id", chosen, pa.int32()),
-                "street_code": known.column("street_code"),
-                "community_id": _ints(fields, "community_id", chosen, pa.int32()),
-                "grid_id": _ints(fields, "grid_id", chosen, pa.int32()),
-                "source": _text(fields, "channel", chosen),
-                "description": _text(fields, "description", chosen),
-                "status": known.column("status"),
-                "reported_at": known.column("reported_at"),
-                "registered_at": known.column("reported_at"),
-                "closed_at": known.column("closed_at"),
-                "source_system": pa.repeat(pa.scalar(source, pa.string()), len(at)),
-                "source_id": source_id,
-                "geom": point_ewkb_arrow(fields["x"][chosen], fields["y"][chosen], hex=False),
-                "address": _text(fields, "address", chosen),
-                **{key: pa.array(cells[key], type=pa.int64()) for key in H3_KEYS},
-                "department_id": pa.array(departments, mask=departments < 0).cast(pa.int32()),
-                "deadline_at": pa.array(deadline[at], from_pandas=True).cast(_STAMP),
-                "dispatched_at": pa.array(dispatched[at], from_pandas=True).cast(_STAMP),
-            }
-        )
-
-    return take
-
-
-def _keys(fields: dict, rows: np.ndarray, source: str, core: pa.Table) -> pa.Table:
-    """The ``case_keys`` rows of the new cases (what the trigger ``cases_keys_insert`` writes)."""
-    source_id = _text(fields, "source_id", rows)
-    return pa.table(
-        {
-            "id": core.column("id"),
-            "reported_at": core.column("reported_at"),
-            "case_no": pc.binary_join_element_wise(pa.scalar(f"{source}-"), source_id, ""),
-            "source_system": pa.repeat(pa.scalar(source, pa.string()), len(rows)),
-            "source_id": source_id,
-            "street_code": core.column("street_code"),
-        }
-    )
-
-
-def _history(cases: pa.Table, source: str, reason: str, first_id: int) -> pa.Table:
-    """One ``import`` event per case, at its close (else report) time, in case-id order."""
-    n = cases.num_rows
-
-    def constant(value: str | None) -> pa.Array:
-        return pa.repeat(pa.scalar(value, pa.string()), n)
-
-    return pa.table(
-        {
-            "id": pa.array(np.arange(n, dtype=np.int64) + first_id),
-            "case_id": cases.column("id"),
-            "street_code": cases.column("street_code"),
-            "at": pc.coalesce(cases.column("closed_at"), cases.column("reported_at")).cast(
-                pa.timestamp("us", tz="UTC")
-            ),
-            "actor": constant(f"import:{source}"),
-            "role": constant("system"),
-            "action": constant("import"),
-            "from_status": constant(None),
-            "to_status": cases.column("status"),
-            "reason": constant(reason),
-        },
-        schema=_EVENTS,
-    )
 
 
 def _bulk_reporters(conn: Connection, fields: dict, rows: np.ndarray, ids: np.ndarray) -> None:
