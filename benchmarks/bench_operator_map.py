@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -282,7 +283,11 @@ CASES_DRAWN = """() => {
 
 
 def first_render(
-    static_url: str, page: str, clock: rb.TileServerClock | None = None, *, profile: bool = False
+    static_url: str,
+    page: str,
+    clock: rb.TileServerClock | rb.FileClock | None = None,
+    *,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Navigation until the map is drawn; bytes of the page and of every tile; where the
     time went (``render_breakdown``; with ``profile`` a second, profiled load)."""
@@ -415,11 +420,98 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--open", type=int, default=50_000)
     parser.add_argument("--reload", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also JS self time per script")
+    parser.add_argument(
+        "--api-process",
+        action="store_true",
+        help="serve the API in a process of its own, as gridgov api runs, instead of in "
+        "this one beside the browser's driver (stop 31: no difference beyond the runs' own)",
+    )
+    parser.add_argument("--serve-api", nargs=2, metavar=("PORT", "SPANS"), help=argparse.SUPPRESS)
     return parser.parse_args()
+
+
+def _app() -> tuple[Any, sa.Engine]:
+    """The API on the bench database as ``gridgov api`` has it (``layers.db.engine_for``'s
+    pool; its lifespan opens and warms the connections), without rate limits."""
+    app_engine = sa.create_engine(
+        database_url(database=DB), pool_pre_ping=True, pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+    )  # fmt: skip
+    return create_app(app_engine, limits=RateLimits(per_address=None, per_key=None)), app_engine
+
+
+def serve_api(port: int, spans: Path) -> None:
+    """``--serve-api PORT SPANS`` (the child of :func:`api_process`): serve the API on
+    ``port``, append each tile's ``start end`` to ``SPANS`` and write ``SPANS.ready`` once
+    the connections are warmed."""
+    import uvicorn
+
+    app, _ = _app()
+    original, lock = api_tiles.tile_bytes, threading.Lock()
+    out = spans.open("a")
+
+    def timed(*args: Any, **kwargs: Any) -> bytes:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                out.write(f"{started} {time.perf_counter()}\n")
+                out.flush()
+
+    api_tiles.tile_bytes = timed
+
+    def ready() -> None:
+        app.state.warmed.wait(60)
+        spans.with_suffix(".ready").write_text("warmed")
+
+    threading.Thread(target=ready, daemon=True).start()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+
+
+@contextmanager
+def api_process() -> Iterator[tuple[str, rb.FileClock]]:
+    """The API in a process of its own (``--api-process``), as ``gridgov api`` serves the
+    live page: apart from Streamlit, and here apart from Playwright's driver, whose event
+    handling shares this process's interpreter with an API served here; its URL and clock."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spans = Path(tmp) / "spans"
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve-api", str(port), str(spans)],
+            cwd=ROOT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not spans.with_suffix(".ready").exists():
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the API process did not start")
+                time.sleep(0.1)
+            spans.write_text("")  # the warming's own tiles are not the pages'
+            yield f"http://127.0.0.1:{port}", rb.FileClock(spans)
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+
+@contextmanager
+def api_here() -> Iterator[tuple[str, rb.TileServerClock]]:
+    """The API served in this process (the default); its URL and clock."""
+    app, app_engine = _app()
+    try:
+        with serving(app, lifespan="on") as api_url, rb.TileServerClock(api_tiles) as clock:
+            app.state.warmed.wait(60)
+            clock.take()  # the warming's own tiles are not the pages'
+            yield api_url, clock
+    finally:
+        app_engine.dispose()
 
 
 def main() -> None:
     args = _args()
+    if args.serve_api:
+        serve_api(int(args.serve_api[0]), Path(args.serve_api[1]))
+        return
     # first renders computed tile by tile: the API's few-second tile cache off
     os.environ["GRIDGOV_TILE_CACHE_S"] = "0"
     import httpx
@@ -433,19 +525,13 @@ def main() -> None:
             {"o": list(OPEN_STATUSES)},
         ).one()
     print(f"cases: {total:,}, open: {n_open:,}")
-    # the API's engine as ``gridgov api`` has it (layers.db.engine_for's pool), started as
-    # ``gridgov api`` starts (its lifespan: the pool's connections opened and warmed)
-    app_engine = sa.create_engine(
-        database_url(database=DB), pool_pre_ping=True, pool_size=POOL_SIZE,
-        max_overflow=MAX_OVERFLOW,
-    )  # fmt: skip
-    app = create_app(app_engine, limits=RateLimits(per_address=None, per_key=None))
+    where = "in a process of its own" if args.api_process else "in this process"
+    print(f"the API is served {where}")
     try:
-        with serving(app, lifespan="on") as api_url:
-            app.state.warmed.wait(60)
+        with api_process() if args.api_process else api_here() as (api_url, clock):
             pages = build_pages(engine, api_url)
             html = {name: page for name, (page, _, _) in pages.items()}
-            with static_server(html) as static_url, rb.TileServerClock(api_tiles) as clock:
+            with static_server(html) as static_url:
                 results = {
                     name: first_render(static_url, name, clock, profile=args.profile)
                     for name in pages
@@ -459,7 +545,6 @@ def main() -> None:
                 ms = tile_latency(client, engine, token)
                 ms_all = tile_latency(client, engine, token, ",".join(tile_map.LIVE_LAYERS))
     finally:
-        app_engine.dispose()
         engine.dispose()
     load = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
     g, t = results["geojson"], results["tiles"]

@@ -15,6 +15,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 DONE_MARK = "window.__gridgov_done = window.__gridgov_done || performance.now();"
@@ -65,16 +66,36 @@ class TileServerClock:
         """The tiles served since the last call: count, sum, p50, max (ms) and wall span (s)."""
         with self.lock:
             spans, self.spans = self.spans, []
-        if not spans:
-            return {"n": 0, "sum_ms": 0.0, "p50_ms": 0.0, "max_ms": 0.0, "span_s": 0.0}
-        ms = sorted((end - start) * 1000 for start, end in spans)
-        return {
-            "n": len(ms),
-            "sum_ms": sum(ms),
-            "p50_ms": statistics.median(ms),
-            "max_ms": ms[-1],
-            "span_s": max(e for _, e in spans) - min(s for s, _ in spans),
-        }
+        return span_stats(spans)
+
+
+class FileClock:
+    """:class:`TileServerClock` of an API in another process: it appends each tile's
+    ``start end`` (its own ``perf_counter``) as a line to ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def take(self) -> dict[str, float]:
+        """The tiles served since the last call (see :meth:`TileServerClock.take`)."""
+        text = self.path.read_text() if self.path.exists() else ""
+        self.path.write_text("")
+        spans = [(float(a), float(b)) for a, b in (line.split() for line in text.splitlines())]
+        return span_stats(spans)
+
+
+def span_stats(spans: list[tuple[float, float]]) -> dict[str, float]:
+    """Count, sum, p50, max (ms) and wall span (s) of (start, end) times in seconds."""
+    if not spans:
+        return {"n": 0, "sum_ms": 0.0, "p50_ms": 0.0, "max_ms": 0.0, "span_s": 0.0}
+    ms = sorted((end - start) * 1000 for start, end in spans)
+    return {
+        "n": len(ms),
+        "sum_ms": sum(ms),
+        "p50_ms": statistics.median(ms),
+        "max_ms": ms[-1],
+        "span_s": max(e for _, e in spans) - min(s for s, _ in spans),
+    }
 
 
 def start_metrics(tab: Any) -> Any:
