@@ -385,6 +385,8 @@ class Deferred:
     """Index name -> the table it is on."""
     built: set[str] = field(default_factory=set)
     """Indexes and keys (by name) :func:`build_early` built already: not built again on exit."""
+    references: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(table, foreign key name) -> the table the key refers to."""
 
 
 _INDEX_DEF = re.compile(r"CREATE (UNIQUE )?INDEX \S+ ON \S+ USING (.+)", re.DOTALL)
@@ -457,7 +459,8 @@ def secondary_indexes_and_foreign_keys(
     indexes = [(str(r[0]), str(r[1]).replace(" ON ONLY ", " ON ", 1)) for r in found]
     constraints = conn.execute(
         sa.text("""
-        SELECT c.contype, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+        SELECT c.contype, c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid),
+               c.confrelid::regclass::text
         FROM pg_constraint c
         WHERE c.contype IN ('f', 'p', 'u') AND c.conrelid = ANY(CAST(:tables AS regclass[]))
           AND c.conparentid = 0
@@ -471,6 +474,7 @@ def secondary_indexes_and_foreign_keys(
         [(r[1], r[2], r[3]) for r in constraints if r[0] != "f"] if keys else [],
         fresh=keys,
         tables={str(r[0]): str(r[2]) for r in found},
+        references={(str(r[1]), str(r[2])): str(r[4]) for r in constraints if r[0] == "f"},
     )
 
 

@@ -349,7 +349,7 @@ def _write_by_month(
         # probes into case_keys, not by hashing all its keys (layers.bulk_months.
         # probing_joins); against the months of case_events, a probe visits every
         # month's index, and hashing them is faster
-        probe = table == "case_assignments" and "REFERENCES case_keys" in definition
+        probe = foreign.references.get((table, name)) == "case_keys" and table == "case_assignments"
         check = probing_joins(conn) if probe else nullcontext()
         with check:
             conn.execute(sa.text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))

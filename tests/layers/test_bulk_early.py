@@ -77,3 +77,16 @@ def test_the_month_s_key_refuses_a_duplicate_after_the_attach(conn):
         refused = True
     savepoint.rollback()
     assert refused
+
+
+def test_each_deferred_foreign_key_knows_the_table_it_refers_to(conn):
+    from layers.bulk import secondary_indexes_and_foreign_keys
+
+    deferred = secondary_indexes_and_foreign_keys(conn, ["case_keys", "case_assignments"])
+    refers = {
+        (table, deferred.references[(table, name)]) for table, name, _ in deferred.foreign_keys
+    }
+    # a bulk load's month path checks the assignments against case_keys by probes
+    assert ("case_assignments", "case_keys") in refers
+    assert all(" REFERENCES " in definition for *_, definition in deferred.foreign_keys)
+    assert len(deferred.references) == len(deferred.foreign_keys)
