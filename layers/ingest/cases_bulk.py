@@ -18,11 +18,15 @@ In the load's one transaction (:func:`bulk_insert`):
 4. COPY the cases month by month straight into their partitions
    (:func:`layers.bulk_months.month_parts_of`) with the ``case_keys`` trigger off
    for the transaction, their keys into ``case_keys``, the history rows into the
-   months of ``case_events``, the assignments and the reporters;
+   months of ``case_events``, the assignments and the reporters — one stream
+   of COPYs whose rows are made month by month while the server copies the
+   month before (:mod:`layers.ingest.case_rows`), each month's indexes and keys
+   built as soon as it is filled (:func:`layers.bulk.build_early`);
 5. tell the rollups which local days were touched (:func:`touched_local_days`,
    the one place a bulk load reports them);
-6. rebuild what was dropped and add the foreign keys back (each validated with
-   one anti-join, on the filled months only in the month path).
+6. rebuild what was dropped (the months built early are only attached) and add
+   the foreign keys back (each validated with one anti-join, on the filled months
+   only in the month path).
 
 A crash before the commit rolls all of it back (the trigger's disable too).
 """
