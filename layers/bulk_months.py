@@ -4,9 +4,9 @@ PostgreSQL refuses ``COPY … FREEZE`` into a partitioned parent, and a COPY
 through the parent routes every row. A leaf partition is an ordinary table: a
 COPY into it needs no routing, and when the leaf was truncated or created in
 the same transaction it may be ``FREEZE`` and, at ``wal_level = minimal``,
-skips the WAL. :func:`copy_by_month` splits an Arrow table by the UTC month of
-its partition key and COPYs each part into its leaf (the default partition
-for a month without one).
+skips the WAL. :func:`months_of_rows` splits rows by the UTC month of their partition
+key and :func:`month_parts_of` makes one COPY of each month into its leaf (the
+default partition for a month without one).
 
 :func:`key_trigger_off` lets a bulk load write ``case_keys`` itself (one
 binary COPY) instead of through the row trigger ``cases_keys_insert``, and
@@ -33,7 +33,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from layers.bulk import CopyPart, copy_binary_many
+from layers.bulk import CopyPart
 from layers.partitions import KEYS
 
 KEY_FUNCTION = "gridgov_case_keys_write"
@@ -115,43 +115,6 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def copy_by_month(
-    conn: Connection,
-    table: str,
-    key: str,
-    data: pa.Table,
-    *,
-    freeze: bool = False,
-    detached: set[str] | frozenset[str] = frozenset(),
-) -> dict[str, int]:
-    """COPY ``data`` into the leaf partitions of ``table``, one binary COPY per month.
-
-    A month without its partition goes to ``<table>_default`` (no row is
-    lost). ``freeze``: the leaves were truncated or created in this
-    transaction (a fresh load). ``detached``: month partitions taken out by
-    :func:`strip` (written ``FREEZE``, attached back later). Returns ``{leaf:
-    rows}``. Runs in the caller's transaction.
-    """
-    parts = month_parts(conn, table, key, data, freeze=freeze, detached=detached)
-    written: dict[str, int] = {}
-    for part, n in zip(parts, copy_binary_many(conn, parts), strict=True):
-        written[part.table] = written.get(part.table, 0) + n
-    return written
-
-
-def month_parts(
-    conn: Connection,
-    table: str,
-    key: str,
-    data: pa.Table,
-    *,
-    freeze: bool = False,
-    detached: set[str] | frozenset[str] = frozenset(),
-) -> list[CopyPart]:
-    """The COPYs of :func:`copy_by_month` (for :func:`layers.bulk.copy_binary_many`)."""
-    return month_parts_of(conn, table, months_of(data, key), freeze=freeze, detached=detached)
-
-
 def month_parts_of(
     conn: Connection,
     table: str,
@@ -160,7 +123,12 @@ def month_parts_of(
     freeze: bool = False,
     detached: set[str] | frozenset[str] = frozenset(),
 ) -> list[CopyPart]:
-    """:func:`month_parts` of rows split by :func:`months_of_rows` (made when copied)."""
+    """One COPY (for :func:`layers.bulk.copy_binary_many`) per month of ``months``
+    (:func:`months_of_rows`: each month's rows made when their COPY comes) into its
+    leaf partition of ``table``. A month without its partition goes to
+    ``<table>_default`` (no row is lost). ``freeze``: the leaves were truncated or
+    created in this transaction (a fresh load). ``detached``: month partitions taken
+    out by :func:`strip` (written ``FREEZE``, attached back later)."""
     present = leaves(conn, table)
     parts = []
     for month, rows in months:

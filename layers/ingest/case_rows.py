@@ -68,9 +68,8 @@ class History:
         self._args = (core, source, reason, first_id)
         self._routes = routes
         self._table: pa.Table | None = None
-        at = pc.coalesce(core.column("closed_at"), core.column("reported_at"))
         self.at = pa.chunked_array(
-            [*at.cast(STAMP).chunks, *routes.column("at").chunks], type=STAMP
+            [*import_times(core).chunks, *routes.column("at").chunks], type=STAMP
         )
         """Each row's ``at``, known before the rows are made (their months)."""
 
@@ -82,6 +81,11 @@ class History:
     def months(self) -> list[tuple[date, Callable[[], pa.Table]]]:
         """The rows by UTC month of ``at`` (made when the first month is asked for)."""
         return months_of_rows(self.at, lambda at: self.table().take(at))
+
+
+def import_times(core: pa.Table) -> pa.ChunkedArray:
+    """The time of each case's ``import`` event: its close, else its report."""
+    return pc.coalesce(core.column("closed_at"), core.column("reported_at")).cast(STAMP)
 
 
 def route_columns(
@@ -269,9 +273,7 @@ def history_of(cases: pa.Table, source: str, reason: str, first_id: int) -> pa.T
             "id": pa.array(np.arange(n, dtype=np.int64) + first_id),
             "case_id": cases.column("id"),
             "street_code": cases.column("street_code"),
-            "at": pc.coalesce(cases.column("closed_at"), cases.column("reported_at")).cast(
-                pa.timestamp("us", tz="UTC")
-            ),
+            "at": import_times(cases),
             "actor": constant(f"import:{source}"),
             "role": constant("system"),
             "action": constant("import"),

@@ -347,7 +347,8 @@ def _text(
         return np.full(len(source), None, dtype=object)
 
     def rows(at: np.ndarray) -> np.ndarray:
-        text = column_text(source.take(at), column)
+        wanted = column if isinstance(column, list) else [column]
+        text = column_text(source.take(at, wanted), column)
         if limit and (text.str.len() > limit).any():  # slicing a million strings costs 0.5 s
             text = text.str.slice(0, limit)
         return text.to_numpy(dtype=object)

@@ -77,6 +77,7 @@ from layers.ingest.case_rows import (
     assignments_of,
     case_rows,
     core_of,
+    import_times,
     ints_of,
     keys_of,
     naive_utc,
@@ -284,7 +285,7 @@ def _empty_months(
     ).scalar_one():
         return None
     empty, crowded, total = [], 0, 0
-    imports = pc.coalesce(core.column("closed_at"), core.column("reported_at")).cast(STAMP)
+    imports = import_times(core)
     routes = pa.array(naive_utc(places.event_at) if len(places) else [], STAMP)
     for table, times in (
         ("cases", core.column("reported_at")),

@@ -61,14 +61,11 @@ class SourceFrame:
     def __len__(self) -> int:
         return len(self.frame)
 
-    def take(self, index: np.ndarray) -> SourceFrame:
-        """The rows at ``index``, as a source of their own (index 0..len-1)."""
-        return SourceFrame(
-            self.frame.iloc[index].reset_index(drop=True),
-            None if self.geometry is None else self.geometry[index],
-            self.epsg,
-            self.path,
-        )
+    def take(self, index: np.ndarray, columns: list[str]) -> SourceFrame:
+        """The rows at ``index`` of ``columns`` (no geometry), as a source of their own
+        (index 0..len-1)."""
+        frame = self.frame[columns].iloc[index].reset_index(drop=True)
+        return SourceFrame(frame, None, self.epsg, self.path)
 
     def original_rows(self, index: np.ndarray) -> list[str]:
         """The rows at ``index`` as JSON objects (geometry as WKT), for the quarantine."""
