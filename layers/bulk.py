@@ -409,10 +409,29 @@ def build_early(
     ``CREATE INDEX name ON table USING …`` is left to the rebuild on exit.
     """
     owner = parent or table
+    with builds_in_one_process(conn):
+        _build_early(conn, deferred, table, owner, parent)
+
+
+@contextmanager
+def builds_in_one_process(conn: Connection) -> Iterator[None]:
+    """Index builds inside without parallel workers (this transaction), the setting
+    put back after: for builds of one month while the load's own thread makes the
+    next month's rows (it needs the other core; a month is too small for workers
+    to pay for their start)."""
     workers = conn.execute(
         sa.text("SELECT current_setting('max_parallel_maintenance_workers')")
     ).scalar_one()
     conn.execute(sa.text("SET LOCAL max_parallel_maintenance_workers = 0"))
+    yield  # on an error the transaction is rolled back, and the setting with it
+    conn.execute(
+        sa.text("SELECT set_config('max_parallel_maintenance_workers', :v, true)"), {"v": workers}
+    )
+
+
+def _build_early(
+    conn: Connection, deferred: Deferred, table: str, owner: str, parent: str | None
+) -> None:
     for on, name, definition in deferred.keys:
         if on != owner or name in deferred.built:
             continue
@@ -430,9 +449,6 @@ def build_early(
         elif found := _INDEX_DEF.fullmatch(definition):
             unique, method = found.group(1) or "", found.group(2)
             conn.execute(sa.text(f"CREATE {unique}INDEX ON {table} USING {method}"))
-    conn.execute(
-        sa.text("SELECT set_config('max_parallel_maintenance_workers', :v, true)"), {"v": workers}
-    )
 
 
 def secondary_indexes_and_foreign_keys(

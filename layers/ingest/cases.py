@@ -253,11 +253,17 @@ def prepare_cases(
     reported = parse_times(frame[str(cols["reported_at"])], mapping)
     closed = parse_times(frame[str(cols["closed_at"])], mapping) if "closed_at" in cols else None
     category_ids: np.ndarray = np.empty(0)
+    status: np.ndarray = np.empty(0)
     skewed = np.zeros(len(source), dtype=bool)
     skew = pd.Timedelta(seconds=mapping.clock_skew_s)
+    closed_values = (
+        closed
+        if closed is not None
+        else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+    )
 
     def checks(rej: Rejections) -> None:
-        nonlocal category_ids, skewed
+        nonlocal category_ids, skewed, status
         raw: dict[str, pd.Series] = {
             k: frame[str(cols[k])] for k in ("reported_at", "closed_at") if k in cols
         }
@@ -266,17 +272,13 @@ def prepare_cases(
         column = str(cols["category"]) if "category" in cols else None
         values = frame[column] if column else None
         category_ids = map_categories(values, mapping, catalogue, column, rej)
+        # no check, but nothing to do with places: made while the rows are placed
+        status = _statuses(frame, mapping, closed_values)
 
     points = prepare_points(
         source, mapping, served_area(conn=conn), checks, h3_later=h3_later, assign=assign
     )
     n = len(source)
-    closed_values = (
-        closed
-        if closed is not None
-        else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
-    )
-    status = _statuses(frame, mapping, closed_values)
     as_read = closed_values
     skew_note = RowNote(
         skewed,
@@ -323,9 +325,15 @@ def prepare_cases(
     }
 
 
+_CLOSED = np.array("closed", dtype=object)
+_REGISTERED = np.array("registered", dtype=object)
+"""The fallback statuses as 0-d object arrays: ``np.where`` of them shares one str
+(a million rows: 7 ms, against 90 ms for a str array made object)."""
+
+
 def _statuses(frame: pd.DataFrame, mapping: Mapping, closed: pd.Series) -> np.ndarray:
     """Mapped source status; unmapped: the default, else closed when a close time exists."""
-    fallback = np.where(closed.notna().to_numpy(), "closed", "registered").astype(object)
+    fallback = np.where(closed.notna().to_numpy(), _CLOSED, _REGISTERED)
     if "status" not in mapping.columns:
         return (
             np.full(len(frame), mapping.default_status, dtype=object)

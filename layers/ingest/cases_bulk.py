@@ -52,6 +52,7 @@ from layers.bulk import (
     CopyPart,
     Deferred,
     build_early,
+    builds_in_one_process,
     copy_binary,
     copy_binary_many,
     deferred_indexes_and_foreign_keys,
@@ -149,7 +150,7 @@ def bulk_insert(
         # the routes are decided in a thread while the server drops the indexes; the
         # routing notes (and the caller's work) while it rebuilds them
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="routes")
-        deciding = pool.submit(decide_routes, places)
+        deciding = pool.submit(_decided, places, source, len(new), first)
         # the months of the history as far as they are known: the route events'
         # are among those of the cases that may be routed
         empty = _empty_months(conn, core, places)
@@ -157,10 +158,9 @@ def bulk_insert(
 
         def to_write() -> Rows:
             nonlocal routed, missing
-            routed, missing = deciding.result()
+            routed, missing, numbered, routes_of = deciding.result()
             events = reserve_ids(conn, "case_events", len(new) + len(routed))
-            routing = route_events(routed, source, events + len(new))
-            routes_of = route_columns(routed, len(new), first)
+            routing = _numbered_from(numbered, events + len(new))
             return Rows(
                 core,
                 case_rows(fields, new, source, core, routes=routes_of, h3=h3),
@@ -195,6 +195,22 @@ def bulk_insert(
         return len(new)
 
     return insert
+
+
+def _decided(
+    places: pd.DataFrame, source: str, n: int, first: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pa.Table, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(routed, not routed, their ``route`` events numbered from 0, the routing columns
+    of the ``n`` new cases from id ``first``): made in a thread while the server drops
+    the indexes (the events' ids are known only after, :func:`_numbered_from`)."""
+    routed, missing = decide_routes(places)
+    return routed, missing, route_events(routed, source, 0), route_columns(routed, n, first)
+
+
+def _numbered_from(events: pa.Table, first_id: int) -> pa.Table:
+    """``events`` (ids from 0) with ids from ``first_id``."""
+    at = events.schema.get_field_index("id")
+    return events.set_column(at, "id", pc.add(events.column("id"), pa.scalar(first_id, pa.int64())))
 
 
 @dataclass(frozen=True)
@@ -314,14 +330,16 @@ def _write_by_month(
 
     Each empty month partition the load fills is detached and stripped
     (:func:`layers.bulk_months.strip`), COPYed ``FREEZE``, given its keys and
-    indexes and attached back (its foreign keys checked on its rows only);
-    rows of months that hold rows already go in by plain COPY through their
-    partitions' indexes. The foreign keys of ``case_keys`` and
-    ``case_assignments`` are dropped meanwhile and added back (validated), and
-    ``case_keys``' unique constraints that no foreign key uses (case number,
-    source id) are built again over all keys after the COPY. ``copied`` is
-    called once the cases and their history are copied, before the months'
-    indexes are built.
+    indexes and attached back (its foreign keys checked on its rows only) as
+    soon as its rows are in, while the encoding thread makes the next months
+    (one stream of COPYs, as :func:`_write`); rows of months that hold rows
+    already go in by plain COPY through their partitions' indexes. The foreign
+    keys of ``case_keys`` and ``case_assignments`` are dropped meanwhile and
+    added back (validated), and ``case_keys``' unique constraints that no
+    foreign key uses (case number, source id) are built again over all keys
+    once they are in, before the history's months are attached (their foreign
+    key probes ``case_keys``). ``copied`` is called once the cases and their
+    history are copied.
     """
     say(f"detaching {len(months)} empty months")
     foreign = secondary_indexes_and_foreign_keys(conn, ["case_keys", "case_assignments"])
@@ -330,21 +348,33 @@ def _write_by_month(
     unique = _unreferenced_unique(conn, "case_keys")
     for name, _ in unique:  # built once over all keys after the COPY: cheaper than 1M inserts
         conn.execute(sa.text(f'ALTER TABLE case_keys DROP CONSTRAINT "{name}"'))
-    stripped = [strip(conn, table, leaf, month) for table, leaf, month in months]
-    detached = {part.leaf for part in stripped}
-    say("copying into cases")
-    with key_trigger_off(conn):
-        parts = month_parts_of(conn, "cases", rows.case_months(), detached=detached)
-        copy_binary_many(conn, [*parts, CopyPart("case_keys", rows.keys)])
-    for name, definition in unique:
-        conn.execute(sa.text(f'ALTER TABLE case_keys ADD CONSTRAINT "{name}" {definition}'))
-    say("writing case history")
-    copy_binary_many(
-        conn, month_parts_of(conn, "case_events", rows.events.months(), detached=detached)
-    )
+    stripped = {part.leaf: part for part in (strip(conn, *month) for month in months)}
+    detached = set(stripped)
+
+    def filled(part: CopyPart) -> None:
+        if part.table == "case_keys":
+            for name, definition in unique:
+                conn.execute(sa.text(f'ALTER TABLE case_keys ADD CONSTRAINT "{name}" {definition}'))
+        elif part.table in stripped:
+            attach(conn, stripped.pop(part.table))
+
+    with key_trigger_off(conn), builds_in_one_process(conn):
+        cases = month_parts_of(conn, "cases", rows.case_months(), detached=detached)
+        events = month_parts_of(conn, "case_events", rows.events.months(), detached=detached)
+        copy_binary_many(
+            conn,
+            [
+                *_announced(cases, "copying into cases"),
+                CopyPart("case_keys", rows.keys),
+                *_announced(events, "writing case history"),
+            ],
+            say=say,
+            copied=filled,
+        )
     copied()
-    say(f"rebuilding the indexes of {len(stripped)} months")
-    for part in stripped:
+    if stripped:
+        say(f"attaching {len(stripped)} months")
+    for part in stripped.values():  # a month of history only unrouted cases would have had
         attach(conn, part)
     with event_at_trigger_off(conn):
         copy_binary(conn, "case_assignments", rows.assignments)

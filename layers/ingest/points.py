@@ -31,6 +31,7 @@ from layers.ingest.validation import (
     OUTSIDE_AREA,
     Rejections,
     coordinates,
+    id_codes,
     reject_duplicates,
     source_ids,
 )
@@ -87,7 +88,9 @@ def prepare_points(
     Reasons are given in this order (a row keeps the first): missing source
     id, coordinates (missing, 0/0, invalid), ``layer_checks`` (times,
     category), outside the served area, duplicate source id. ``rej`` may carry
-    reasons found before (e.g. footprints that cannot be repaired). ``assign`` places the
+    reasons found before (e.g. footprints that cannot be repaired). ``layer_checks`` run
+    while the rows are placed (in a thread): work of the layer that needs no place may go
+    there too. ``assign`` places the
     rows in the served area (default :func:`layers.ingest.assignment.locate`, here; a
     :class:`layers.ingest.assignment.LocateInParts` runs it in chunks on a Dask cluster).
     """
@@ -103,11 +106,13 @@ def prepare_points(
     ok = rej.ok
     x, y = np.where(ok, lon, np.nan), np.where(ok, lat, np.nan)
     # the rows are placed (shapely lets go of the interpreter) while the layer's own
-    # checks run; a row those reject is placed for nothing, and keeps their reason
+    # checks run and the ids are hashed; a row those reject is placed for nothing,
+    # and keeps their reason
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="locate") as pool:
         placed = pool.submit(assign, area, x, y, mapping.area_tolerance_m)
         if layer_checks:
             layer_checks(rej)
+        codes = id_codes(ids)
         where, near_m = placed.result()
     rej.reject(
         ~where.inside,
@@ -118,7 +123,7 @@ def prepare_points(
             "area_tolerance_m in the mapping)"
         ),
     )
-    reject_duplicates(ids, str(mapping.columns["source_id"]), rej)
+    reject_duplicates(ids, str(mapping.columns["source_id"]), rej, codes=codes)
     ok = rej.ok
     if h3_later:
         return PreparedPoints(source, ids, rej, lon, lat, where, {}, near_m, h3_later=True)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from gis import crs as gis_crs
@@ -375,20 +377,38 @@ def map_categories(
     return ids
 
 
-def reject_duplicates(ids: np.ndarray, column: str, rej: Rejections) -> None:
-    """Reject repeats of a source id among rows still accepted (the first one wins)."""
+def id_codes(ids: np.ndarray) -> np.ndarray:
+    """One integer per distinct source id (-1: none), for :func:`reject_duplicates`.
+
+    The ids are hashed once here (the costly part of finding repeats), e.g. while
+    the rows are placed; the repeats among the rows still accepted then take
+    integers only. Hashed by Arrow, which lets go of the interpreter meanwhile
+    (the placing thread goes on); codes in order of first appearance."""
+    encoded = pc.dictionary_encode(pa.array(ids, type=pa.string(), from_pandas=True))
+    return np.asarray(
+        pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+
+
+def reject_duplicates(
+    ids: np.ndarray, column: str, rej: Rejections, *, codes: np.ndarray | None = None
+) -> None:
+    """Reject repeats of a source id among rows still accepted (the first one wins).
+
+    ``codes``: :func:`id_codes` of ``ids`` when already made."""
+    codes = id_codes(ids) if codes is None else codes
     good = np.flatnonzero(rej.ok)
-    seen = pd.Series(ids[good]).duplicated(keep="first").to_numpy()
+    seen = pd.Series(codes[good]).duplicated(keep="first").to_numpy()
     if not seen.any():
         return
     dup = np.zeros(len(ids), dtype=bool)
     dup[good[seen]] = True
-    repeated = pd.Series(ids[good]).isin(set(ids[good[seen]])).to_numpy()
-    first = pd.Series(good[repeated], index=ids[good[repeated]]).groupby(level=0).first()
+    repeated = np.isin(codes[good], codes[good[seen]])
+    first = pd.Series(good[repeated], index=codes[good[repeated]]).groupby(level=0).first()
     rej.reject(
         dup,
         DUPLICATE_SOURCE_ID,
-        lambda i: f"source_id ({column}) {ids[i]!r} already appeared in row {first[ids[i]] + 1}",
+        lambda i: f"source_id ({column}) {ids[i]!r} already appeared in row {first[codes[i]] + 1}",
     )
 
 
