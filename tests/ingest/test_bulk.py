@@ -407,8 +407,10 @@ def test_a_load_of_new_months_fills_them_as_fresh_tables_and_touches_no_other(
 
 
 def test_a_bulk_rerun_knows_source_ids_with_backslashes_and_control_characters(iconn, tmp_path):
-    """The present keys come back by CSV COPY, which quotes these: matched all the same."""
+    """The present keys come back as bytes and lengths (no quoting, no escapes): these,
+    and ids of several bytes a character, are matched all the same."""
     ids = ["plain-1", "back\\slash", "tab\tin", "line\nbreak", "end\\", 'say "hi", twice']
+    ids += ["网格-7", "ß😀", "naïve\r\n"]
     path = write_cases_csv(tmp_path / "odd.csv", [{"unique_key": i} for i in ids])
     mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
     first = load_cases(path, mapping, conn=iconn, commit=False, bulk=True)
@@ -418,6 +420,33 @@ def test_a_bulk_rerun_knows_source_ids_with_backslashes_and_control_characters(i
     ).scalars()
     assert first.loaded == len(set(stored)) > 0
     assert (again.loaded, again.already_present) == (0, first.loaded)
+
+
+def test_the_present_keys_come_back_whole_in_many_blocks(iconn, tmp_path, monkeypatch):
+    """Blocks of 4 ids (not 2^22): every key of the source, once, none of another source;
+    one with a line break (sent apart) and one of several bytes a character."""
+    from layers.ingest import cases_bulk
+
+    path = synthetic_cases(tmp_path / "cases.csv", 300, seed=17)
+    mapping = load_mapping(MAPPINGS / "sf311_bigquery.yaml")
+    load_cases(path, mapping, conn=iconn, commit=False, bulk=True)
+    iconn.execute(
+        sa.text(
+            "UPDATE case_keys SET source_id = CASE WHEN mod(id, 2) = 0 THEN source_id || E'\\n2' "
+            "ELSE source_id || '网' END WHERE id IN (SELECT min(id) + k FROM case_keys, "
+            "generate_series(0, 1) k GROUP BY k)"
+        )
+    )
+    stored = iconn.execute(
+        sa.text("SELECT source_id FROM case_keys WHERE source_system = 'sf311'")
+    ).scalars()
+    expected = sorted(stored)
+    assert any("\n" in k for k in expected) and any("网" in k for k in expected)
+    monkeypatch.setattr(cases_bulk, "KEY_BLOCK", 4)
+    keys = cases_bulk.present_keys(iconn, "sf311")
+    assert len(expected) > 250
+    assert sorted(keys.to_pylist()) == expected
+    assert len(cases_bulk.present_keys(iconn, "no such source")) == 0
 
 
 def test_route_reasons_read_as_one_by_one(iconn, tmp_path):

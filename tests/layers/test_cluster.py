@@ -50,11 +50,13 @@ def test_only_loopback_is_listened_on(scratch_home):
     engine = sa.create_engine(cluster.url(scratch_home))
     with engine.connect() as conn:
         listen = conn.execute(sa.text("SHOW listen_addresses")).scalar_one()
+        jit = conn.execute(sa.text("SHOW jit")).scalar_one()  # the server's own setting
         postgis = conn.execute(
             sa.text("SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'")
         ).scalar_one()
     engine.dispose()
     assert listen == "127.0.0.1"
+    assert jit == "off"
     assert postgis == 1
 
 
