@@ -99,12 +99,6 @@ MAX_OVERFLOW = 10
 when given back)."""
 
 
-NO_JIT = "-c jit=off"
-"""Every session without JIT, on any server (the managed cluster has it off too): a query
-over the month partitions plans a node per month, and compiling them costs seconds where
-the query runs in less."""
-
-
 @cache
 def engine_for(url: str) -> Engine:
     """One pooled engine per URL for the life of the process (:data:`POOL_SIZE` kept,
@@ -114,13 +108,7 @@ def engine_for(url: str) -> Engine:
     with its pooled connections still open (psycopg warns, at some random later moment).
     A process uses a handful of URLs.
     """
-    return sa.create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=POOL_SIZE,
-        max_overflow=MAX_OVERFLOW,
-        connect_args={"options": NO_JIT},
-    )
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
 
 
 def get_engine(*, database: str | None = None) -> Engine:

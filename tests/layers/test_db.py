@@ -3,8 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from layers.db import DatabaseError, check_connection, database_url, engine_for, normalise_url
-from tests.conftest import server_url
+from layers.db import DatabaseError, check_connection, database_url, normalise_url
 
 
 def test_urls_are_normalised_to_psycopg():
@@ -38,14 +37,3 @@ def test_an_unreachable_server_gets_one_clear_sentence(monkeypatch):
         r"DATABASE_URL",
     ):
         check_connection(engine)
-
-
-def test_gridgov_sessions_run_without_jit_even_where_the_server_has_it_on():
-    """A URL asking for JIT (as a server's own default might) still gets none."""
-    url = sa.engine.make_url(server_url()).update_query_dict({"options": "-c jit=on"})
-    plain = sa.create_engine(url)
-    with plain.connect() as conn:
-        assert conn.execute(sa.text("SHOW jit")).scalar_one() == "on"
-    plain.dispose()
-    with engine_for(url.render_as_string(hide_password=False)).connect() as conn:
-        assert conn.execute(sa.text("SHOW jit")).scalar_one() == "off"

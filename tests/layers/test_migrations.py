@@ -100,3 +100,47 @@ def test_case_ids_stay_unique_across_partitions(conn):
     # the global key of a case lives in case_keys: its primary key is the id alone
     pk = sa.inspect(conn).get_pk_constraint("case_keys")["constrained_columns"]
     assert pk == ["id"]
+
+
+def _jit_setting(engine) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("""
+            SELECT unnest(setconfig) FROM pg_db_role_setting
+            WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND setrole = 0
+        """)
+        ).scalars()
+        return [r for r in rows if r.startswith("jit=")]
+
+
+def test_the_database_runs_without_jit_and_a_downgrade_gives_it_back():
+    engine = recreate_database("gridgov_test_migrations")
+    try:
+        assert _jit_setting(engine) == []
+        migrate.upgrade(engine)
+        assert _jit_setting(engine) == ["jit=off"]
+        migrate.downgrade(engine, "0130_case_keys_c_collation")
+        assert _jit_setting(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_login_that_does_not_own_the_database_is_told_and_not_stopped(conn):
+    """The migration's statement as a role without the right: a notice, no error."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(migrate.__file__).parent / "migrations/versions/0135_no_jit.py"
+    spec = importlib.util.spec_from_file_location("no_jit", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    notices: list[str] = []
+    raw = conn.connection.driver_connection
+    raw.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute(sa.text("CREATE ROLE gridgov_test_not_owner"))
+    conn.execute(sa.text("SET LOCAL ROLE gridgov_test_not_owner"))
+    conn.execute(sa.text(module._for_database("SET jit = on")))
+    conn.execute(sa.text("RESET ROLE"))
+    assert any("only the owner of database" in n for n in notices)
