@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from math import ceil
 
 import numpy as np
-import pandas as pd
 import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -104,9 +103,11 @@ def assign_points(area: ServedArea, lon: np.ndarray, lat: np.ndarray) -> Assignm
     community_id[rest[found]] = area.community_id[c_idx[found]]
     _grid_across_seam(area, lon, lat, rest[found], community_id=community_id, grid_id=grid_id)
     street = np.full(n, None, dtype=object)
-    by_community = pd.Series(area.community_street, index=area.community_id)
     has = community_id >= 0
-    street[has] = by_community.reindex(community_id[has]).to_numpy()
+    # each community's street by position (an object array: no text column to convert)
+    order = np.argsort(area.community_id, kind="stable")
+    at = order[np.searchsorted(area.community_id, community_id[has], sorter=order)]
+    street[has] = area.community_street[at]
     rest = np.flatnonzero(~has)
     s_idx = polygons_containing(area.street_geom, lon[rest], lat[rest])
     found = s_idx >= 0

@@ -6,6 +6,7 @@ import h3.api.basic_int as h3
 import numpy as np
 import pandas as pd
 import shapely
+from shapely import affinity
 
 from gis.assign import MANY_POLYGONS, assign_to_polygons, h3_cells_multi, polygons_containing
 from gis.crs import to_metric
@@ -155,3 +156,41 @@ def test_many_polygons_take_the_strtree_path_with_the_same_answer():
     for k in range(len(boxes) - 1, -1, -1):
         looped[shapely.intersects_xy(boxes[k], lon, lat)] = k
     assert (polygons_containing(boxes, lon, lat) == looped).all()
+
+
+def _first_hit_reference(polygons, lon, lat):
+    """Each point against every polygon, the lowest index kept (no bins, no boxes)."""
+    looped = np.full(len(lon), -1)
+    for k in range(len(polygons) - 1, -1, -1):
+        if not shapely.is_empty(polygons[k]):
+            looped[shapely.intersects_xy(polygons[k], lon, lat)] = k
+    return looped
+
+
+def test_binned_points_find_the_polygons_of_a_scan_of_every_point():
+    """Rotated, concave and touching polygons, an empty one; points on their vertices and
+    edges (the extent's own edges too), outside, and NaN: the answer of a plain scan."""
+    rng = np.random.default_rng(21)
+    polygons = [
+        affinity.rotate(shapely.box(x, y, x + 0.9, y + 0.7), rng.uniform(0, 90))
+        for x in range(4)
+        for y in range(3)
+    ]
+    polygons += [
+        shapely.Polygon([(0, 0), (4, 0), (4, 3), (3.5, 0.5), (0, 3)]),  # concave, over others
+        shapely.Polygon(),
+        shapely.box(4, 3, 4.0, 3.5),  # degenerate, on the extent's corner
+    ]
+    polygons = np.array(polygons, dtype=object)
+    lon, lat = rng.uniform(-0.5, 4.5, 20_000), rng.uniform(-0.5, 3.5, 20_000)
+    vertices = shapely.get_coordinates(polygons)
+    lon[: len(vertices)], lat[: len(vertices)] = vertices[:, 0], vertices[:, 1]
+    x0, y0, x1, y1 = shapely.total_bounds(polygons)
+    lon[-4:], lat[-4:] = [x0, x1, x1, x0], [y0, y1, y0, y1]
+    lon[-10:-4] = np.nan
+    found = polygons_containing(polygons, lon, lat)
+    assert (found == _first_hit_reference(polygons, lon, lat)).all()
+    assert (found >= 0).sum() > 10_000 and (found[-10:-4] == -1).all()
+    one = np.array([shapely.box(2, 2, 2, 3)], dtype=object)  # an extent of no width
+    x, y = np.array([2.0, 2.0, 2.1]), np.array([2.5, 4.0, 2.5])
+    assert (polygons_containing(one, x, y) == _first_hit_reference(one, x, y)).all()
