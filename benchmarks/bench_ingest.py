@@ -8,6 +8,8 @@ transaction). Baseline, measured in the same run on the same rows:
 ``geopandas.read_file`` (GeoPackage) + ``sjoin`` (communities, grids) +
 ``GeoDataFrame.to_postgis`` into ``cases`` (no history, no quarantine). Both
 start from an empty ``cases`` in a scratch database holding a small demo street.
+The load and PostgreSQL's floor are measured ``--rounds`` times, alternating, each
+after a checkpoint; every round is printed, and the bar takes the best of each.
 
     flock /tmp/gridgov-bench.lock uv run python benchmarks/bench_ingest.py [--rows 1000000]
 """
@@ -357,6 +359,13 @@ def main() -> None:
         default=None,
         help="rows for the baseline (default: all; only if it would take over 10 minutes)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="load and floor measured this many times, alternating; the bar takes the best "
+        "of each (a run slowed by something else on the machine is not the load's cost)",
+    )
     args = parser.parse_args()
 
     engine = scratch_database()
@@ -367,32 +376,42 @@ def main() -> None:
         rows.to_parquet(path, index=False)
         size = path.stat().st_size / 1e6
         print(f"{args.rows:,} synthetic 311 rows in {path.name} ({size:.0f} MB, Parquet)")
-        reset_cases(engine)
-        seconds, account = timed_load(engine, path)
-        done, missing, invalid = check_result(engine, "bench311")
+        loads, floors = [], []
+        for round_ in range(1, args.rounds + 1):
+            print(f"round {round_} of {args.rounds}")
+            reset_cases(engine)
+            seconds, account = timed_load(engine, path)
+            done, missing, invalid = check_result(engine, "bench311")
+            print(account.summary())
+            print(
+                f"gridgov load, end to end (read Parquet -> rows in their monthly partitions "
+                f"of cases with street, community, grid, H3 r7-r10, case_keys, one "
+                f"case_events row each, open cases routed, indexes rebuilt and valid): "
+                f"{seconds:.1f} s = {args.rows / seconds:,.0f} rows/s"
+            )
+            print(
+                f"  check: {done:,} loaded rows fully assigned, {missing} missing an "
+                f"assignment, {invalid} invalid indexes on cases"
+            )
+            floor, floor_steps = postgres_alone(engine)
+            print(
+                f"PostgreSQL alone, the same final state from rows already encoded (binary "
+                f"COPY FREEZE of every partition and table the load wrote, triggers off, keys, "
+                f"indexes and foreign keys rebuilt, commit): {floor:.1f} s = "
+                f"{args.rows / floor:,.0f} rows/s of the file ({args.rows / 150_000:.1f} s "
+                f"would be 150,000 rows/s)"
+            )
+            print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in floor_steps.items()))
+            print(f"  this round: gridgov / floor {seconds / floor:.2f}x")
+            loads.append(seconds)
+            floors.append(floor)
+        seconds, floor = min(loads), min(floors)
         fast = args.rows / seconds
-        print(account.summary())
-        print(
-            f"gridgov load, end to end (read Parquet -> rows in their monthly partitions of "
-            f"cases with street, community, grid, H3 r7-r10, case_keys, one case_events row "
-            f"each, open cases routed, indexes rebuilt and valid): "
-            f"{seconds:.1f} s = {fast:,.0f} rows/s"
-        )
-        print(
-            f"  check: {done:,} loaded rows fully assigned, {missing} missing an assignment, "
-            f"{invalid} invalid indexes on cases"
-        )
-
-        floor, floor_steps = postgres_alone(engine)
-        print(
-            f"PostgreSQL alone, the same final state from rows already encoded (binary COPY "
-            f"FREEZE of every partition and table the load wrote, triggers off, keys, indexes "
-            f"and foreign keys rebuilt, commit): {floor:.1f} s = {args.rows / floor:,.0f} "
-            f"rows/s of the file ({args.rows / 150_000:.1f} s would be 150,000 rows/s)"
-        )
-        print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in floor_steps.items()))
         over = seconds / floor
-        print(f"gridgov / floor: {over:.2f}x  bar <= 1.15x: {'PASS' if over <= 1.15 else 'FAIL'}")
+        print(
+            f"gridgov / floor, the best of {args.rounds} rounds each ({seconds:.1f} s / "
+            f"{floor:.1f} s): {over:.2f}x  bar <= 1.15x: {'PASS' if over <= 1.15 else 'FAIL'}"
+        )
 
         second_million(engine, workdir, args.rows, seconds)
 
