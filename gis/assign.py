@@ -44,9 +44,8 @@ def polygons_containing(polygons: np.ndarray, lon: np.ndarray, lat: np.ndarray) 
     without building Point objects. A loop over the whole array per polygon
     cost 8 passes over every point each; binned, a polygon reads its own
     neighbourhood (a million points among 25 polygons: 0.18 → 0.13 s; 250:
-    0.42 → 0.20 s). An STRtree
-    above :data:`MANY_POLYGONS` polygons (same answer). ``intersects`` so
-    that boundary points are kept.
+    0.42 → 0.20 s). An STRtree above :data:`MANY_POLYGONS` polygons (same
+    answer). ``intersects`` so that boundary points are kept.
     """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)

@@ -478,7 +478,7 @@ def present_keys(conn: Connection, source: str) -> pa.Array:
     The server joins each block of keys into one text (line breaks between), sent
     in binary; the lines become an Arrow array by their offsets alone (numpy finds
     the breaks): a few values through the driver, not a row per key. 2 million keys:
-    0.4 s, where a COPY row by row took 1.9 s.
+    0.8–0.9 s (the server's part 0.46 s), where a COPY row by row took 1.9 s.
     """
     raw = conn.connection.driver_connection
     assert raw is not None

@@ -407,8 +407,9 @@ def test_a_load_of_new_months_fills_them_as_fresh_tables_and_touches_no_other(
 
 
 def test_a_bulk_rerun_knows_source_ids_with_backslashes_and_control_characters(iconn, tmp_path):
-    """The present keys come back as bytes and lengths (no quoting, no escapes): these,
-    and ids of several bytes a character, are matched all the same."""
+    """The present keys come back as one text per block, line breaks between (an id
+    holding one sent apart), no quoting, no escapes: these, and ids of several bytes a
+    character, are matched all the same."""
     ids = ["plain-1", "back\\slash", "tab\tin", "line\nbreak", "end\\", 'say "hi", twice']
     ids += ["网格-7", "ß😀", "naïve\r\n"]
     path = write_cases_csv(tmp_path / "odd.csv", [{"unique_key": i} for i in ids])
