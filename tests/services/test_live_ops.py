@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from layers.auth import DEMO_PASSWORD, authenticate
 from layers.workflow import errors
+from layers.workflow.calendar import default_calendar
 from services import board, hotline, live
 from services.login import User
 from tests.dashboard.scratch import new_case
@@ -198,16 +199,17 @@ def test_the_board_marks_yellow_then_red_and_records_the_escalation(scratch_engi
     soon = marked(deadline - timedelta(minutes=20))[case_id]
     assert (soon.mark, soon.level, soon.department_code) == ("yellow", 1, department)
     assert 0 <= soon.remaining_hours <= 0.25 * soon.limit_hours
-    late = board.supervision_board(
-        scratch_engine, scope=operator.scope, now=deadline + timedelta(days=2)
-    )
+    # one working hour past the deadline (two days after it can be a weekend: no working
+    # time past the deadline yet, still yellow)
+    overdue = default_calendar().add_working_hours(deadline, 1.0)
+    late = board.supervision_board(scratch_engine, scope=operator.scope, now=overdue)
     red = {c.id: c for c in late.cases}[case_id]
     assert red.mark == "red" and red.remaining_hours < 0
     line = next(d for d in late.departments if d.department_code == department)
     assert line.red >= 1 and late.departments[0].red >= line.red
     # the handler's board holds its own department's case
     handler = _login(scratch_engine, "handler")
-    assert case_id in marked(deadline + timedelta(days=2), handler)
+    assert case_id in marked(overdue, handler)
     # escalation: a reason is needed, only an operator escalates, the history keeps it
     with pytest.raises(errors.MissingReason):
         board.escalate(
@@ -250,6 +252,6 @@ def test_the_board_marks_yellow_then_red_and_records_the_escalation(scratch_engi
         "in_handling",
         "超期未办，报值班长 / overdue",
     )
-    after = marked(deadline + timedelta(days=2))[case_id]
+    after = marked(overdue)[case_id]
     assert after.escalated_by == "operator" and after.escalated_at is not None
     assert case_no == after.case_no
